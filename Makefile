@@ -1,0 +1,39 @@
+# Every target builds .venv itself, so a fresh clone needs nothing installed by hand.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export RUTRADAR_DATABASE_URL ?= sqlite+aiosqlite:///rutradar.db
+
+.PHONY: install run test lint bench messages clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/rutradar db upgrade
+	$(BIN)/rutradar demo
+	$(BIN)/rutradar serve
+
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+# Re-extract the interface strings and merge them into each locale's catalog.
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F messages/babel.cfg -o messages/messages.pot messages
+	$(BIN)/pybabel update -i messages/messages.pot -d messages/locale --no-fuzzy-matching
+
+clean:
+	rm -rf $(VENV) rutradar.db rutradar.db-wal rutradar.db-shm .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,183 @@
+"""The playground adapter: HTTP routes for the page, events in, rendered messages out.
+
+Like every adapter it verifies before translating: here "verified" means the request comes
+from loopback and names a person of a playground workspace (design privacy rule 11).
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from ipaddress import ip_address
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, Field, ValidationError
+
+from bot.events import ActionInvoked, CommandReceived, ConversationRef, Event, FormSubmitted
+from bot.ports import SentRef
+from bot.runtime import Runtime
+from messages.model import Message
+from storage import repositories as repo
+from storage.models import Team
+
+from .render import _env, render_message
+
+PLATFORM = "playground"
+STATIC = Path(__file__).parent / "static"
+
+
+class EventIn(BaseModel):
+    """The one JSON shape the page posts; anything else is a 400."""
+
+    workspace: str = Field(min_length=1, max_length=100)
+    user_id: str = Field(min_length=1, max_length=100)
+    kind: Literal["command", "action", "form"]
+    event_id: str | None = Field(default=None, max_length=100)
+    text: str = Field(default="", max_length=2000)
+    action_id: str = Field(default="", max_length=255)
+    value: str = Field(default="", max_length=2000)
+    form_id: str = Field(default="", max_length=100)
+    values: dict[str, str] = Field(default_factory=dict)
+    private: str = Field(default="", max_length=3000)
+
+
+def _rendered(message: Message) -> dict[str, Any]:
+    return {
+        "surface": message.surface,
+        "title": message.title,
+        "text": message.fallback,
+        "tags": list(message.tags),
+        "html": render_message(message),
+    }
+
+
+class PlaygroundAdapter:
+    platform: ClassVar[str] = PLATFORM
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        # Messages "sent" to people, as a chat workspace would keep them. Loopback dev tool:
+        # one process, so memory is the right home (prompts are re-sent on restart if pending).
+        self._inbox: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._revision = itertools.count(1)
+
+    def enabled(self) -> bool:
+        return self.runtime.settings.playground_enabled
+
+    def install(self, app: web.Application) -> None:
+        app.router.add_get("/", self.page)
+        app.router.add_get("/playground/api/people", self.people)
+        app.router.add_post("/playground/api/events", self.events)
+        app.router.add_get("/playground/api/inbox", self.inbox)
+        app.router.add_static("/playground/static", STATIC)
+
+    # --- outbound (the Adapter port) -------------------------------------------------------
+
+    async def send(self, to: ConversationRef, msg: Message) -> SentRef:
+        message_id = secrets.token_hex(8)
+        item = {"id": message_id, "rev": next(self._revision), **_rendered(msg)}
+        self._inbox.setdefault((to.tenant_id, to.channel_id), []).append(item)
+        return SentRef(PLATFORM, f"{to.tenant_id}/{to.channel_id}", message_id)
+
+    async def update(self, ref: SentRef, msg: Message) -> None:
+        tenant, _, channel = ref.channel_id.partition("/")
+        for item in self._inbox.get((tenant, channel), []):
+            if item["id"] == ref.message_id:
+                item.update(rev=next(self._revision), **_rendered(msg))
+
+    # --- routes ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _require_loopback(request: web.Request) -> None:
+        remote = request.remote or ""
+        try:
+            if ip_address(remote).is_loopback:
+                return
+        except ValueError:
+            pass
+        raise web.HTTPForbidden(text="The playground answers loopback only.")
+
+    async def page(self, request: web.Request) -> web.Response:
+        self._require_loopback(request)
+        html = _env.get_template("page.html").render()
+        return web.Response(text=html, content_type="text/html")
+
+    async def people(self, request: web.Request) -> web.Response:
+        self._require_loopback(request)
+        out = []
+        async with self.runtime.ctx.sessions() as session:
+            for workspace in await repo.all_workspaces(session):
+                if workspace.platform != PLATFORM:
+                    continue
+                for person in await repo.people_in(session, workspace.id):
+                    roles, teams = [], []
+                    for m in await repo.memberships_of(session, person.id):
+                        team = await session.get(Team, m.team_id)
+                        teams.append({"team": team.name if team else "?", "role": m.role})
+                        roles.append(m.role)
+                    if person.role == "admin":
+                        roles.append("admin")
+                    out.append(
+                        {
+                            "workspace": workspace.external_id,
+                            "workspace_name": workspace.name,
+                            "user_id": person.user_id,
+                            "name": person.display_name or person.user_id,
+                            "roles": sorted(set(roles)) or ["member"],
+                            "teams": teams,
+                        }
+                    )
+        return web.json_response({"people": out})
+
+    async def events(self, request: web.Request) -> web.Response:
+        self._require_loopback(request)
+        try:
+            body = EventIn.model_validate_json(await request.read())
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()
+            )
+            return web.json_response({"error": f"malformed event: {problems}"}, status=400)
+        async with self.runtime.ctx.sessions() as session:
+            workspace = await repo.workspace_by_external_id(session, body.workspace, PLATFORM)
+            person = None
+            if workspace is not None:
+                person = await repo.person_by_user_id(session, workspace.id, body.user_id)
+        if workspace is None or person is None:
+            return web.json_response(
+                {"error": "unknown playground workspace or person"}, status=404
+            )
+        event = self._to_event(body, person.display_name)
+        self.runtime.metrics.events.labels(PLATFORM, body.kind).inc()
+        messages = await self.runtime.engine.handle(event)
+        return web.json_response({"messages": [_rendered(m) for m in messages]})
+
+    async def inbox(self, request: web.Request) -> web.Response:
+        self._require_loopback(request)
+        workspace = request.query.get("workspace", "")
+        user = request.query.get("user", "")
+        try:
+            after = int(request.query.get("after", "0"))
+        except ValueError:
+            return web.json_response({"error": "after must be a number"}, status=400)
+        items = [i for i in self._inbox.get((workspace, user), []) if i["rev"] > after]
+        return web.json_response({"messages": items})
+
+    @staticmethod
+    def _to_event(body: EventIn, display_name: str) -> Event:
+        where = ConversationRef(PLATFORM, body.workspace, body.user_id)
+        common: dict[str, Any] = {
+            "event_id": f"pg-{body.event_id or secrets.token_hex(12)}",
+            "where": where,
+            "user_id": body.user_id,
+            "display_name": display_name,
+        }
+        if body.kind == "command":
+            return CommandReceived(text=body.text, **common)
+        if body.kind == "action":
+            return ActionInvoked(action_id=body.action_id, value=body.value, **common)
+        return FormSubmitted(
+            form_id=body.form_id, values=body.values, private=body.private, **common
+        )

@@ -1,0 +1,124 @@
+// The playground page: picks a person, sends events, shows replies, polls the inbox.
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const state = { people: [], me: null, after: 0, seen: new Map(), timer: null };
+
+  const QUICK = {
+    member: [["Check in", "/rut checkin"], ["Advice", "/rut advice"], ["Privacy", "/rut privacy"], ["Help", "/rut help"]],
+    manager: [["Team summary", "/rut summary"]],
+    admin: [["Admin panel", "/rut admin"]],
+  };
+
+  async function post(payload) {
+    const body = { workspace: state.me.workspace, user_id: state.me.user_id, event_id: crypto.randomUUID(), ...payload };
+    const res = await fetch("/playground/api/events", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const data = await res.json();
+    if (!res.ok) { bubble("bot error", `<p>${escapeHtml(data.error || res.statusText)}</p>`); return; }
+    for (const m of data.messages) show(m);
+  }
+
+  function escapeHtml(s) { const d = document.createElement("div"); d.textContent = s; return d.innerHTML; }
+
+  function bubble(cls, html, from) {
+    const div = document.createElement("div");
+    div.className = `bubble ${cls}`;
+    div.innerHTML = (from ? `<div class="from">${escapeHtml(from)}</div>` : "") + html;
+    $("transcript").appendChild(div);
+    $("transcript").scrollTop = $("transcript").scrollHeight;
+    return div;
+  }
+
+  function show(message) {
+    if (message.surface === "dialog") {
+      $("dialog-body").innerHTML = message.html;
+      if (!$("dialog").open) $("dialog").showModal();
+      return;
+    }
+    const isError = (message.tags || []).includes("error");
+    bubble(isError ? "bot error" : "bot", message.html, "Rut Radar");
+  }
+
+  async function poll() {
+    if (!state.me) return;
+    const q = new URLSearchParams({ workspace: state.me.workspace, user: state.me.user_id, after: String(state.after) });
+    try {
+      const res = await fetch(`/playground/api/inbox?${q}`);
+      const data = await res.json();
+      for (const m of data.messages) {
+        state.after = Math.max(state.after, m.rev);
+        const existing = state.seen.get(m.id);
+        if (existing) { existing.innerHTML = `<div class="from">Rut Radar</div>${m.html}`; continue; }
+        state.seen.set(m.id, bubble("bot", m.html, "Rut Radar"));
+      }
+    } catch (e) { /* server restarting: try again on the next tick */ }
+  }
+
+  function choose(index) {
+    state.me = state.people[index];
+    state.after = 0; state.seen = new Map();
+    $("transcript").innerHTML = "";
+    const teams = state.me.teams.map((t) => `${t.role} of ${t.team}`).join(", ") || "not in a team";
+    $("who").textContent = `${state.me.user_id} · ${teams}${state.me.roles.includes("admin") ? " · admin" : ""}`;
+    const quick = $("quick"); quick.innerHTML = "";
+    const roles = new Set(["member", ...state.me.roles]);
+    for (const role of ["member", "manager", "admin"]) {
+      if (!roles.has(role)) continue;
+      for (const [label, command] of QUICK[role]) {
+        const b = document.createElement("button"); b.type = "button"; b.textContent = label;
+        b.dataset.command = command; quick.appendChild(b);
+      }
+    }
+    poll();
+  }
+
+  async function send(command) {
+    bubble("me", escapeHtml(command));
+    await post({ kind: "command", text: command });
+  }
+
+  document.addEventListener("click", async (e) => {
+    const quick = e.target.closest("button[data-command]");
+    if (quick) { await send(quick.dataset.command); return; }
+    const action = e.target.closest("button.rr-action");
+    if (action) {
+      e.preventDefault();
+      if ($("dialog").contains(action) && action.dataset.action !== "advice_send") $("dialog").close();
+      await post({ kind: "action", action_id: action.dataset.action, value: action.dataset.value || "" });
+    }
+  });
+
+  document.addEventListener("submit", async (e) => {
+    const form = e.target.closest("form.rr-form");
+    if (!form) return;
+    e.preventDefault();
+    const values = {};
+    for (const [k, v] of new FormData(form).entries()) values[k] = String(v);
+    await post({ kind: "form", form_id: form.dataset.formId, private: form.dataset.private || "", values });
+  });
+
+  $("composer").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const text = $("command").value.trim();
+    if (!text) return;
+    $("command").value = "";
+    await send(text);
+  });
+  $("dialog-close").addEventListener("click", () => $("dialog").close());
+  $("person").addEventListener("change", (e) => choose(Number(e.target.value)));
+
+  async function start() {
+    const res = await fetch("/playground/api/people");
+    state.people = (await res.json()).people;
+    const select = $("person");
+    state.people.forEach((p, i) => {
+      const o = document.createElement("option");
+      const role = p.roles.includes("admin") ? "admin" : p.roles.includes("manager") ? "manager" : "member";
+      o.value = String(i); o.textContent = `${p.name} (${role})`; o.dataset.userId = p.user_id;
+      select.appendChild(o);
+    });
+    if (state.people.length) choose(0);
+    state.timer = setInterval(poll, 1500);
+  }
+  start();
+})();

@@ -1,0 +1,1 @@
+"""The conversation engine, its ports, the scheduler/dispatcher and the composition root."""

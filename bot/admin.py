@@ -1,0 +1,491 @@
+"""Admin operations shared by `/rut admin …`, the CLI and the playground.
+
+Every change is one transaction with its audit event: a failed command writes nothing.
+Each operation returns a `Result` with a line for people and data for `--json`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import audit, validate
+from bot.actor import Actor
+from bot.context import Context
+from bot.directory import require_person, require_team
+from bot.errors import ConflictError, UsageError
+from bot.periods import resolve_zone
+from bot.rounds import close_round, open_round, skip_round, team_zone
+from storage import repositories as repo
+from storage.models import Membership, Person, Schedule, Team, Workspace
+
+
+@dataclass(frozen=True)
+class Result:
+    text: str
+    data: Any = field(default=None)
+
+
+async def _workspace(session: AsyncSession, actor: Actor) -> Workspace:
+    workspace = await session.get(Workspace, actor.workspace.id)
+    assert workspace is not None
+    return workspace
+
+
+# --- workspace -------------------------------------------------------------------------------
+
+
+async def workspace_set(
+    ctx: Context,
+    actor: Actor,
+    *,
+    threshold: str | None = None,
+    comment_threshold: str | None = None,
+    retention_days: str | None = None,
+    timezone: str | None = None,
+    locale: str | None = None,
+) -> Result:
+    actor.require_admin()
+    changes: dict[str, Any] = {}
+    if threshold is not None:
+        changes["threshold"] = validate.threshold(threshold)
+    if comment_threshold is not None:
+        changes["comment_threshold"] = validate.threshold(comment_threshold)
+    if retention_days is not None:
+        changes["retention_days"] = validate.positive_int(retention_days, "retention days")
+    if timezone is not None:
+        changes["timezone"] = resolve_zone(timezone)
+    if locale is not None:
+        from messages.copy import available_locales
+
+        if locale not in available_locales():
+            raise UsageError(
+                f"'{locale}' is not a supported locale. Use one of: {', '.join(available_locales())}."
+            )
+        changes["locale"] = locale
+    if not changes:
+        raise UsageError(
+            "Nothing to change. Use --threshold, --comment-threshold, --retention-days, "
+            "--timezone or --locale."
+        )
+    async with ctx.sessions.begin() as session:
+        workspace = await _workspace(session, actor)
+        new_threshold = changes.get("threshold", workspace.threshold)
+        new_comment = changes.get(
+            "comment_threshold", max(workspace.comment_threshold, new_threshold)
+        )
+        if new_comment < new_threshold:
+            raise UsageError(
+                f"The comment threshold cannot be below the anonymity threshold ({new_threshold})."
+            )
+        changes["comment_threshold"] = new_comment
+        for key, value in changes.items():
+            setattr(workspace, key, value)
+        audit.record(session, actor, "workspace_set", ctx.clock.now(), **changes)
+    shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in changes.items())
+    return Result(f"Workspace settings saved: {shown}.", changes)
+
+
+# --- admins ----------------------------------------------------------------------------------
+
+
+async def set_admins(ctx: Context, actor: Actor, user_ids: list[str], *, grant: bool) -> Result:
+    actor.require_admin()
+    done: list[str] = []
+    async with ctx.sessions.begin() as session:
+        workspace = await _workspace(session, actor)
+        for raw in user_ids:
+            person = await require_person(session, workspace, raw, create_stub=grant)
+            if not grant and actor.person is not None and person.id == actor.person.id:
+                raise ConflictError("You cannot remove your own admin role; ask another admin.")
+            person.role = "admin" if grant else "member"
+            done.append(person.user_id)
+        audit.record(
+            session,
+            actor,
+            "admin_added" if grant else "admin_removed",
+            ctx.clock.now(),
+            users=done,
+        )
+    verb = "are now admins" if grant else "are no longer admins"
+    return Result(f"{', '.join(done)} {verb}.", {"users": done, "admin": grant})
+
+
+# --- teams -----------------------------------------------------------------------------------
+
+
+def _valid_team_name(name: str) -> str:
+    cleaned = " ".join(name.split())
+    if not cleaned or len(cleaned) > 100:
+        raise UsageError("A team name needs 1 to 100 characters.")
+    return cleaned
+
+
+async def team_add(ctx: Context, actor: Actor, name: str) -> Result:
+    actor.require_admin()
+    name = _valid_team_name(name)
+    async with ctx.sessions.begin() as session:
+        workspace = await _workspace(session, actor)
+        existing = await repo.team_by_name(session, workspace.id, name)
+        if existing is not None:
+            return Result(f"The team {existing.name} already exists.", {"team": existing.name})
+        team = Team(workspace_id=workspace.id, name=name)
+        session.add(team)
+        await session.flush()
+        audit.record(session, actor, "team_added", ctx.clock.now(), team_id=team.id, team=name)
+    return Result(
+        f"Team {name} created. Add people with `team members add {name} USER_ID…`.", {"team": name}
+    )
+
+
+async def team_remove(ctx: Context, actor: Actor, name: str) -> Result:
+    actor.require_admin()
+    async with ctx.sessions.begin() as session:
+        workspace = await _workspace(session, actor)
+        team = await require_team(session, workspace, name)
+        audit.record(session, actor, "team_removed", ctx.clock.now(), team=team.name)
+        await session.delete(team)
+    return Result(
+        f"Team {team.name} removed, with its schedule, rounds and releases.", {"team": team.name}
+    )
+
+
+async def team_list(ctx: Context, actor: Actor) -> Result:
+    actor.require_admin()
+    async with ctx.sessions() as session:
+        rows = []
+        for team in await repo.teams_in(session, actor.workspace.id):
+            members = await repo.team_people(session, team.id, "member")
+            managers = await repo.team_people(session, team.id, "manager")
+            rows.append({"team": team.name, "members": len(members), "managers": len(managers)})
+    if not rows:
+        return Result("No teams yet. Create one with `team add NAME`.", [])
+    text = "\n".join(f"{r['team']}: {r['members']} members, {r['managers']} managers" for r in rows)
+    return Result(text, rows)
+
+
+async def team_show(ctx: Context, actor: Actor, name: str) -> Result:
+    actor.require_admin()
+    async with ctx.sessions() as session:
+        workspace = await _workspace(session, actor)
+        team = await require_team(session, workspace, name)
+        members = await repo.team_people(session, team.id, "member")
+        managers = await repo.team_people(session, team.id, "manager")
+        schedule = await repo.schedule_of(session, team.id)
+        rounds = await repo.rounds_of(session, team.id)
+        data: dict[str, Any] = {
+            "team": team.name,
+            "timezone": team_zone(team, workspace),
+            "members": [_person_json(p) for p in members],
+            "managers": [_person_json(p) for p in managers],
+            "schedule": schedule_json(schedule, team, workspace),
+            "rounds": [{"period": r.period, "status": r.status} for r in rounds],
+        }
+    lines = [
+        f"{team.name} ({data['timezone']})",
+        "Members: " + (", ".join(_person_label(p) for p in members) or "none"),
+        "Managers: " + (", ".join(_person_label(p) for p in managers) or "none"),
+        "Schedule: " + describe_schedule(data["schedule"]),
+        "Rounds: " + (", ".join(f"{r['period']} {r['status']}" for r in data["rounds"]) or "none"),
+    ]
+    return Result("\n".join(lines), data)
+
+
+def _person_json(person: Person) -> dict[str, Any]:
+    return {"user_id": person.user_id, "name": person.display_name}
+
+
+def _person_label(person: Person) -> str:
+    return person.display_name or person.user_id
+
+
+async def set_members(
+    ctx: Context, actor: Actor, name: str, user_ids: list[str], *, role: str, add: bool
+) -> Result:
+    """Add or remove members or managers. A person has one home team; adding moves them."""
+    actor.require_admin()
+    now = ctx.clock.now()
+    notes: list[str] = []
+    changed: list[str] = []
+    async with ctx.sessions.begin() as session:
+        workspace = await _workspace(session, actor)
+        team = await require_team(session, workspace, name)
+        for raw in user_ids:
+            person = await require_person(session, workspace, raw, create_stub=add)
+            memberships = list(await repo.memberships_of(session, person.id))
+            here = next((m for m in memberships if m.team_id == team.id), None)
+            label = _person_label(person)
+            if not add:
+                if here is None or here.role != role:
+                    raise UsageError(f"{label} is not a {role} of {team.name}.")
+                await session.delete(here)
+                changed.append(person.user_id)
+                continue
+            if role == "member":
+                if here is not None and here.role == "manager":
+                    raise ConflictError(
+                        f"{label} manages {team.name}, and a team's managers are never counted "
+                        "in it. Remove them as manager first."
+                    )
+                for other in memberships:
+                    if other.role == "member" and other.team_id != team.id:
+                        moved_from = await session.get(Team, other.team_id)
+                        await session.delete(other)
+                        notes.append(
+                            f"{label} moved from {moved_from.name if moved_from else 'another team'}"
+                        )
+                if here is None:
+                    session.add(Membership(person_id=person.id, team_id=team.id, role="member"))
+            else:
+                if here is not None and here.role == "member":
+                    # They were in this team's populations: they see only later rounds.
+                    here.role = "manager"
+                    here.results_from = now
+                    notes.append(f"{label} is no longer counted as a member")
+                elif here is None:
+                    session.add(Membership(person_id=person.id, team_id=team.id, role="manager"))
+            changed.append(person.user_id)
+        await session.flush()
+        audit.record(
+            session,
+            actor,
+            f"team_{role}s_{'added' if add else 'removed'}",
+            now,
+            team_id=team.id,
+            users=changed,
+        )
+    what = "members" if role == "member" else "managers"
+    verb = "added to" if add else "removed from"
+    text = f"{len(changed)} {what} {verb} {team.name}."
+    if notes:
+        text += " (" + "; ".join(notes) + ".)"
+    return Result(text, {"team": team.name, "role": role, "users": changed, "added": add})
+
+
+# --- schedules -------------------------------------------------------------------------------
+
+
+def schedule_json(
+    schedule: Schedule | None, team: Team, workspace: Workspace
+) -> dict[str, Any] | None:
+    if schedule is None:
+        return None
+    return {
+        "cadence": schedule.cadence,
+        "weekday": validate.WEEKDAYS[schedule.weekday],
+        "time": schedule.local_time,
+        "week_of_month": ("last" if schedule.week_of_month == -1 else schedule.week_of_month),
+        "anchor": schedule.anchor.isoformat() if schedule.anchor else None,
+        "timezone": None
+        if schedule.member_local
+        else (schedule.timezone or team_zone(team, workspace)),
+        "member_local": schedule.member_local,
+        "remind_after": validate.format_duration(schedule.remind_after_minutes),
+        "close_after": validate.format_duration(schedule.close_after_minutes),
+        "enabled": schedule.enabled,
+    }
+
+
+def describe_schedule(data: dict[str, Any] | None) -> str:
+    if data is None:
+        return "none (rounds are opened by hand)"
+    when = f"{data['cadence']} on {data['weekday']}"
+    if data["cadence"] == "monthly":
+        when = f"monthly on the {data['week_of_month']} {data['weekday']}"
+    elif data["cadence"] == "biweekly":
+        when += f" from {data['anchor']}"
+    zone = "each member's own time zone" if data["member_local"] else data["timezone"]
+    state = "" if data["enabled"] else " (disabled)"
+    return (
+        f"{when} at {data['time']} ({zone}), reminder after {data['remind_after']}, "
+        f"closes after {data['close_after']}{state}"
+    )
+
+
+CADENCE_LENGTH = {
+    "weekly": timedelta(days=7),
+    "biweekly": timedelta(days=14),
+    "monthly": timedelta(days=28),
+}
+
+
+async def schedule_set(
+    ctx: Context,
+    actor: Actor,
+    name: str,
+    *,
+    cadence: str,
+    weekday: str,
+    time: str,
+    week_of_month: str | None = None,
+    anchor: str | None = None,
+    timezone: str | None = None,
+    member_local: bool = False,
+    remind_after: str = "24h",
+    close_after: str = "72h",
+) -> Result:
+    actor.require_admin()
+    kind = validate.cadence(cadence)
+    day = validate.weekday(weekday)
+    at = validate.local_time(time)
+    week = validate.week_of_month(week_of_month) if week_of_month is not None else None
+    if kind == "monthly" and week is None:
+        raise UsageError("A monthly schedule needs --week-of-month 1, 2, 3, 4 or last.")
+    start: date | None = validate.iso_date(anchor, "anchor date") if anchor else None
+    if kind == "biweekly" and start is None:
+        raise UsageError("A biweekly schedule needs --anchor DATE, a day in a week when it runs.")
+    if timezone is not None and member_local:
+        raise UsageError("Use either --timezone or --member-local, not both.")
+    zone = resolve_zone(timezone) if timezone else None
+    remind = validate.duration(remind_after, "--remind-after")
+    close = validate.duration(close_after, "--close-after")
+    margin = timedelta(days=1) if member_local else timedelta(0)
+    if close + margin >= CADENCE_LENGTH[kind]:
+        raise UsageError(
+            f"--close-after must be shorter than the {kind} cadence"
+            + (" with a day to spare in member-local mode" if member_local else "")
+            + ", so rounds never overlap."
+        )
+    if remind >= close:
+        raise UsageError("--remind-after must come before --close-after.")
+    async with ctx.sessions.begin() as session:
+        workspace = await _workspace(session, actor)
+        team = await require_team(session, workspace, name)
+        schedule = await repo.schedule_of(session, team.id)
+        if schedule is None:
+            schedule = Schedule(team_id=team.id, cadence=kind, weekday=day, local_time=at)
+            session.add(schedule)
+        schedule.cadence = kind
+        schedule.weekday = day
+        schedule.local_time = at
+        schedule.week_of_month = week if kind == "monthly" else None
+        schedule.anchor = start if kind == "biweekly" else None
+        schedule.timezone = zone
+        schedule.member_local = member_local
+        schedule.remind_after_minutes = int(remind.total_seconds() // 60)
+        schedule.close_after_minutes = int(close.total_seconds() // 60)
+        schedule.enabled = True
+        await session.flush()
+        data = schedule_json(schedule, team, workspace)
+        audit.record(
+            session, actor, "schedule_set", ctx.clock.now(), team_id=team.id, schedule=data
+        )
+    return Result(f"Schedule for {team.name}: {describe_schedule(data)}.", data)
+
+
+async def schedule_enable(ctx: Context, actor: Actor, name: str, *, enabled: bool) -> Result:
+    actor.require_admin()
+    async with ctx.sessions.begin() as session:
+        workspace = await _workspace(session, actor)
+        team = await require_team(session, workspace, name)
+        schedule = await repo.schedule_of(session, team.id)
+        if schedule is None:
+            raise UsageError(
+                f"{team.name} has no schedule yet. Set one with `schedule set {team.name} …`."
+            )
+        schedule.enabled = enabled
+        audit.record(
+            session,
+            actor,
+            "schedule_enabled" if enabled else "schedule_disabled",
+            ctx.clock.now(),
+            team_id=team.id,
+        )
+        data = schedule_json(schedule, team, workspace)
+    return Result(f"Schedule for {team.name} {'enabled' if enabled else 'disabled'}.", data)
+
+
+async def schedule_show(ctx: Context, actor: Actor, name: str) -> Result:
+    actor.require_admin()
+    async with ctx.sessions() as session:
+        workspace = await _workspace(session, actor)
+        team = await require_team(session, workspace, name)
+        data = schedule_json(await repo.schedule_of(session, team.id), team, workspace)
+    return Result(f"Schedule for {team.name}: {describe_schedule(data)}.", data)
+
+
+# --- rounds ----------------------------------------------------------------------------------
+
+
+async def round_action(ctx: Context, actor: Actor, name: str, action: str) -> Result:
+    actor.require_admin()
+    async with ctx.sessions() as session:
+        team = await require_team(session, await _workspace(session, actor), name)
+    if action == "open":
+        outcome = await open_round(ctx, actor, team)
+        text = (
+            f"Round {outcome.round.period} for {team.name} is open; check-in prompts are on their way."
+            if outcome.changed
+            else f"Round {outcome.round.period} for {team.name} was already open."
+        )
+    elif action == "close":
+        outcome = await close_round(ctx, actor, team)
+        release = outcome.release
+        result = ""
+        if release is not None:
+            result = (
+                f" Released: {release.respondents} of {release.delivered} answered."
+                if release.status == "released"
+                else f" Withheld: {release.respondents} answered, fewer than the {release.threshold} needed."
+            )
+        text = (
+            f"Round {outcome.round.period} for {team.name} is closed.{result}"
+            if outcome.changed
+            else f"Round {outcome.round.period} for {team.name} was already closed.{result}"
+        )
+    elif action == "skip":
+        outcome = await skip_round(ctx, actor, team)
+        text = f"Round {outcome.round.period} for {team.name} is skipped."
+    else:
+        raise UsageError(f"'{action}' is not a round action. Use open, close or skip.")
+    return Result(
+        text,
+        {
+            "team": team.name,
+            "period": outcome.round.period,
+            "status": outcome.round.status,
+            "changed": outcome.changed,
+        },
+    )
+
+
+async def round_list(ctx: Context, actor: Actor, name: str) -> Result:
+    actor.require_admin()
+    async with ctx.sessions() as session:
+        team = await require_team(session, await _workspace(session, actor), name)
+        rows = []
+        for rnd in await repo.rounds_of(session, team.id):
+            release = await repo.release_of(session, rnd.id)
+            rows.append(
+                {
+                    "period": rnd.period,
+                    "status": rnd.status,
+                    "opens": rnd.opens_at.isoformat(),
+                    "closes": rnd.closes_at.isoformat(),
+                    "respondents": release.respondents if release else None,
+                    "delivered": release.delivered if release else None,
+                }
+            )
+    if not rows:
+        return Result(f"{team.name} has had no rounds yet.", [])
+    text = "\n".join(
+        f"{r['period']}: {r['status']}"
+        + (f" ({r['respondents']} of {r['delivered']})" if r["respondents"] is not None else "")
+        for r in rows
+    )
+    return Result(text, rows)
+
+
+async def remove_person_memberships(session: AsyncSession, person_id: int) -> None:
+    await session.execute(delete(Membership).where(Membership.person_id == person_id))
+
+
+async def workspace_people(ctx: Context, workspace_id: int) -> list[Person]:
+    async with ctx.sessions() as session:
+        return list(
+            (await session.scalars(select(Person).where(Person.workspace_id == workspace_id))).all()
+        )

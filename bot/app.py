@@ -1,0 +1,126 @@
+"""The composition root: one aiohttp app hosting every configured adapter, health and metrics.
+
+Adapters are discovered through the `rutradar.adapters` entry-point group and only the
+configured ones are imported, so bot/ never imports adapters/.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from importlib.metadata import entry_points
+
+from aiohttp import web
+from sqlalchemy import text
+
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.context import Context
+from bot.dispatcher import Dispatcher
+from bot.engine import Engine
+from bot.metrics import Metrics
+from bot.ports import ENTRY_POINT_GROUP, Adapter, SentRef
+from bot.runtime import Runtime
+from bot.tasks import Supervisor
+from messages.model import Message
+from storage.db import create_engine, create_session_factory
+from storage.migrate import head_revision
+
+log = logging.getLogger(__name__)
+RUNTIME: web.AppKey[Runtime] = web.AppKey("rutradar_runtime", Runtime)
+
+
+class ConfigurationError(Exception):
+    """The configuration is unsafe or inconsistent; the server refuses to start."""
+
+
+def check_settings(settings: Settings) -> None:
+    if not settings.binds_loopback:
+        if settings.playground_enabled:
+            raise ConfigurationError(
+                "The playground serves only loopback: set RUTRADAR_HOST=127.0.0.1 or RUTRADAR_PLAYGROUND=0."
+            )
+        if settings.dev:
+            raise ConfigurationError("RUTRADAR_DEV is refused unless the server binds to loopback.")
+
+
+def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    db = create_engine(settings.database_url)
+    ctx = Context(engine=db, sessions=create_session_factory(db), clock=clock or SystemClock())
+    supervisor = Supervisor()
+    adapters: dict[str, Adapter] = {}
+
+    async def update(ref: SentRef, message: Message) -> None:
+        adapter = adapters.get(ref.platform)
+        if adapter is not None:
+            await adapter.update(ref, message)
+
+    def spawn(coro: object, name: str) -> None:
+        supervisor.spawn(coro, name=name)  # type: ignore[arg-type]
+
+    engine = Engine(ctx, updater=update, spawn=spawn)
+    dispatcher = Dispatcher(ctx, adapters, interval=settings.dispatch_interval_seconds)
+    ctx.wake_dispatcher = dispatcher.wake
+    runtime = Runtime(settings, ctx, engine, supervisor, Metrics(), dispatcher, adapters)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        adapter: Adapter = ep.load()(runtime)
+        if adapter.enabled():
+            adapters[adapter.platform] = adapter
+    return runtime
+
+
+def build_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, run_dispatcher: bool = True
+) -> web.Application:
+    settings = settings or Settings()
+    check_settings(settings)
+    runtime = build_runtime(settings, clock)
+    app = web.Application(client_max_size=1024 * 1024)
+    app[RUNTIME] = runtime
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    for adapter in runtime.adapters.values():
+        adapter.install(app)
+
+    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        async with runtime.supervisor:
+            if run_dispatcher:
+                runtime.supervisor.spawn(runtime.dispatcher.run(), name="dispatcher")
+            yield
+            runtime.draining = True
+            runtime.dispatcher.stop()
+        await runtime.ctx.engine.dispose()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when the database answers and its schema is at the code's migration head."""
+    runtime = request.app[RUNTIME]
+    if runtime.draining:
+        return web.json_response({"status": "draining"}, status=503)
+    try:
+        async with runtime.ctx.engine.connect() as conn:
+            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    except Exception:
+        runtime.metrics.ready.set(0)
+        return web.json_response({"status": "database unavailable"}, status=503)
+    if version != head_revision():
+        runtime.metrics.ready.set(0)
+        return web.json_response(
+            {"status": "schema out of date", "database": version, "expected": head_revision()},
+            status=503,
+        )
+    runtime.metrics.ready.set(1)
+    return web.json_response({"status": "ready", "schema": version})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[RUNTIME].metrics.render()
+    return web.Response(body=body, content_type="text/plain", charset="utf-8")

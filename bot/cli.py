@@ -1,0 +1,305 @@
+"""`rutradar`: the command line of the design, with its exit codes.
+
+0 success (and idempotent repeats), 2 bad arguments or unknown names, 1 state conflicts and
+other failures. Errors go to stderr as one plain sentence, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NoReturn
+
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from bot.actor import cli_actor
+from bot.audit import record
+from bot.clock import SystemClock
+from bot.config import Settings
+from bot.context import Context
+from bot.directory import require_team, require_workspace
+from bot.errors import RutRadarError, UsageError
+from bot.grammar import Parser, add_admin_commands, run_admin
+from bot.periods import resolve_zone
+from storage import repositories as repo
+from storage.db import create_engine, create_session_factory
+from storage.models import Workspace
+
+PLATFORMS = ("slack", "teams", "playground")
+SHARED_COMMANDS = ("workspace", "admin", "team", "schedule", "round")
+
+
+class CliParser(Parser):
+    """Like the chat parser, but `--help` prints and exits 0 as people expect of a CLI."""
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            sys.stderr.write(message)
+        raise SystemExit(status)
+
+
+def build_parser() -> CliParser:
+    parser = CliParser(
+        prog="rutradar", description="Rut Radar: anonymous career check-ins for teams."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=CliParser)
+
+    serve = sub.add_parser("serve", help="run the HTTP server (Slack, Teams, playground)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
+    db.add_parser("upgrade", help="migrate to the latest schema")
+
+    demo = sub.add_parser("demo", help="seed the playground demo workspace (once)")
+    demo.add_argument("--reset", action="store_true", help="delete and seed the demo again")
+
+    add_admin_commands(sub, cli=True)
+
+    summary = sub.add_parser("summary", help="a team's latest results")
+    summary.add_argument("name", metavar="NAME")
+    summary.add_argument("--period")
+
+    for name in (*SHARED_COMMANDS, "summary"):
+        _add_to_leaves(sub.choices[name])
+    return parser
+
+
+def _add_to_leaves(parser: argparse.ArgumentParser) -> None:
+    """`--workspace` and `--json` on every leaf, so they may follow the subcommand."""
+    subparsers = getattr(parser, "_subparsers", None)
+    if subparsers is not None:
+        for action in subparsers._group_actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    _add_to_leaves(child)
+                return
+    parser.add_argument(
+        "--workspace", help="the platform's workspace id (optional with one workspace)"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        ns = build_parser().parse_args(args)
+    except UsageError as exc:
+        print(f"rutradar: {exc}", file=sys.stderr)
+        return 2
+    settings = Settings()
+    try:
+        if ns.command == "serve":
+            return serve(settings, ns)
+        if ns.command == "db":
+            from storage.migrate import upgrade
+
+            upgrade(settings.database_url)
+            print("Database is at the latest schema.")
+            return 0
+        return asyncio.run(_run(settings, ns))
+    except RutRadarError as exc:
+        print(f"rutradar: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except (OperationalError, ProgrammingError) as exc:
+        hint = (
+            "run `rutradar db upgrade` first"
+            if "no such table" in str(exc) or "does not exist" in str(exc)
+            else "is the database reachable?"
+        )
+        print(f"rutradar: the database is not ready ({hint}).", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def serve(settings: Settings, ns: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bot.app import ConfigurationError, build_app
+    from bot.logs import configure_logging
+
+    if ns.host:
+        settings.host = ns.host
+    if ns.port:
+        settings.port = ns.port
+    configure_logging(settings.log_level)
+    try:
+        app = build_app(settings)
+    except ConfigurationError as exc:
+        print(f"rutradar: {exc}", file=sys.stderr)
+        return 2
+    shown = "localhost" if settings.binds_loopback else settings.host
+    where = f"http://{shown}:{settings.port}/"
+    print(
+        f"Rut Radar is listening on {where}"
+        + (" (playground)" if settings.playground_enabled else ""),
+        flush=True,
+    )
+    web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=5)
+    return 0
+
+
+async def _run(settings: Settings, ns: argparse.Namespace) -> int:
+    engine = create_engine(settings.database_url)
+    ctx = Context(engine=engine, sessions=create_session_factory(engine), clock=SystemClock())
+    try:
+        handler = _HANDLERS.get(ns.command)
+        if handler is not None:
+            return await handler(ctx, ns)
+        return await _shared(ctx, ns)
+    finally:
+        await engine.dispose()
+
+
+def _print(result: Any, as_json: bool, text: str) -> None:
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(text)
+
+
+async def _demo(ctx: Context, ns: argparse.Namespace) -> int:
+    from bot.demo import seed_demo
+
+    result = await seed_demo(ctx, reset=ns.reset)
+    print(
+        "Demo workspace seeded."
+        if result.created
+        else "Demo workspace already there (use --reset to seed again)."
+    )
+    return 0
+
+
+async def _shared(ctx: Context, ns: argparse.Namespace) -> int:
+    if ns.command == "workspace" and ns.action in ("add", "list"):
+        return await _workspace(ctx, ns)
+    async with ctx.sessions() as session:
+        workspace = await require_workspace(session, ns.workspace)
+    result = await run_admin(ctx, cli_actor(workspace), ns)
+    _print(result.data, ns.json, result.text)
+    return 0
+
+
+async def _workspace(ctx: Context, ns: argparse.Namespace) -> int:
+    if ns.action == "list":
+        async with ctx.sessions() as session:
+            rows = [
+                {
+                    "platform": w.platform,
+                    "external_id": w.external_id,
+                    "name": w.name,
+                    "timezone": w.timezone,
+                    "threshold": w.threshold,
+                }
+                for w in await repo.all_workspaces(session)
+            ]
+        text = "\n".join(
+            f"{r['external_id']} ({r['platform']}) {r['name']}, k={r['threshold']}, {r['timezone']}"
+            for r in rows
+        )
+        _print(rows, ns.json, text or "No workspaces yet.")
+        return 0
+    if ns.platform not in PLATFORMS:
+        raise UsageError(f"'{ns.platform}' is not a platform. Use one of: {', '.join(PLATFORMS)}.")
+    zone = resolve_zone(ns.timezone) if ns.timezone else None
+    async with ctx.sessions.begin() as session:
+        workspace = await repo.workspace_by_external_id(session, ns.external_id, ns.platform)
+        created = workspace is None
+        if workspace is None:
+            workspace = Workspace(
+                platform=ns.platform,
+                external_id=ns.external_id,
+                name=ns.name or ns.external_id,
+                timezone=zone or "UTC",
+            )
+            session.add(workspace)
+        else:
+            if ns.name:
+                workspace.name = ns.name
+            if zone:
+                workspace.timezone = zone
+        await session.flush()
+        record(
+            session,
+            cli_actor(workspace),
+            "workspace_added" if created else "workspace_updated",
+            ctx.clock.now(),
+            platform=ns.platform,
+            external_id=ns.external_id,
+        )
+    verb = "added" if created else "updated"
+    _print(
+        {"external_id": ns.external_id, "created": created},
+        ns.json,
+        f"Workspace {ns.external_id} {verb}.",
+    )
+    return 0
+
+
+async def _summary(ctx: Context, ns: argparse.Namespace) -> int:
+    from bot.summary import team_summary
+    from bot.views import summary_message
+
+    async with ctx.sessions.begin() as session:
+        workspace = await require_workspace(session, ns.workspace)
+        team = await require_team(session, workspace, ns.name)
+        summary = await team_summary(session, workspace, team, ns.period)
+        if ns.period and summary["period"] != ns.period:
+            raise UsageError(f"{team.name} has no closed round for the period '{ns.period}'.")
+        record(
+            session,
+            cli_actor(workspace),
+            "summary_viewed",
+            ctx.clock.now(),
+            team_id=team.id,
+            period=summary["period"],
+            via="cli",
+        )
+    if ns.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        from messages.copy import copy_for
+
+        print(_plain(summary_message(copy_for(workspace.locale), workspace.locale, summary)))
+    return 0
+
+
+def _plain(message: Any) -> str:
+    """A neutral message as terminal text."""
+    from messages import model
+
+    lines: list[str] = []
+    for block in message.blocks:
+        if isinstance(block, model.Heading):
+            lines += ["", block.text.upper()]
+        elif isinstance(block, model.Paragraph):
+            lines.append(block.text)
+        elif isinstance(block, model.Section):
+            fields = "  ".join(f"{k}: {v}" for k, v in block.fields)
+            lines.append(
+                f"- {block.title}"
+                + (f"  {fields}" if fields else "")
+                + (f"\n  {block.text}" if block.text else "")
+            )
+        elif isinstance(block, model.Bullets):
+            lines += [f"  * {item}" for item in block.items]
+        elif isinstance(block, model.TrendSeries):
+            lines.append(block.title)
+            for line in block.lines:
+                points = " ".join("  · " if p is None else f"{p:4.1f}" for p in line.points)
+                lines.append(f"  {line.label:<10} {points}")
+    return "\n".join(lines).strip()
+
+
+_HANDLERS: dict[str, Callable[[Context, argparse.Namespace], Awaitable[int]]] = {
+    "demo": _demo,
+    "summary": _summary,
+}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

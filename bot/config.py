@@ -1,0 +1,55 @@
+"""Configuration from the environment (the design's "Interfaces that must hold")."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from storage.db import DEFAULT_SQLITE_URL
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+
+    database_url: str = Field(DEFAULT_SQLITE_URL, validation_alias="RUTRADAR_DATABASE_URL")
+    host: str = Field("127.0.0.1", validation_alias="RUTRADAR_HOST")
+    port: int = Field(3000, validation_alias="RUTRADAR_PORT")
+    log_level: str = Field("INFO", validation_alias="RUTRADAR_LOG_LEVEL")
+    playground: bool | None = Field(None, validation_alias="RUTRADAR_PLAYGROUND")
+    dev: bool = Field(False, validation_alias="RUTRADAR_DEV")
+    dispatch_interval_seconds: float = Field(5.0, validation_alias="RUTRADAR_DISPATCH_INTERVAL")
+
+    slack_signing_secret: str | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")
+    slack_bot_token: str | None = Field(None, validation_alias="SLACK_BOT_TOKEN")
+    slack_app_token: str | None = Field(None, validation_alias="SLACK_APP_TOKEN")
+    slack_client_id: str | None = Field(None, validation_alias="SLACK_CLIENT_ID")
+    slack_client_secret: str | None = Field(None, validation_alias="SLACK_CLIENT_SECRET")
+    slack_api_url: str | None = Field(None, validation_alias="SLACK_API_URL")
+
+    microsoft_app_id: str | None = Field(None, validation_alias="MICROSOFT_APP_ID")
+    microsoft_app_password: str | None = Field(None, validation_alias="MICROSOFT_APP_PASSWORD")
+    microsoft_app_tenant_id: str | None = Field(
+        None, validation_alias=AliasChoices("MICROSOFT_APP_TENANT_ID")
+    )
+    microsoft_app_type: str | None = Field(None, validation_alias="MICROSOFT_APP_TYPE")
+
+    @property
+    def slack_configured(self) -> bool:
+        return bool(self.slack_signing_secret or self.slack_app_token)
+
+    @property
+    def teams_configured(self) -> bool:
+        return bool(self.microsoft_app_id) or self.dev
+
+    @property
+    def playground_enabled(self) -> bool:
+        """On when asked for, or by default when no platform is configured."""
+        if self.playground is not None:
+            return self.playground
+        return not (self.slack_configured or self.teams_configured)
+
+    @property
+    def binds_loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")

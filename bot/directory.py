@@ -1,0 +1,101 @@
+"""Finding and creating workspaces and people, and resolving an Actor for an event."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.actor import Actor
+from bot.errors import UsageError
+from bot.events import Event
+from storage import repositories as repo
+from storage.models import Person, Team, Workspace
+
+
+async def person_for_event(session: AsyncSession, workspace: Workspace, event: Event) -> Person:
+    """The sender, created on first contact; a CLI-made stub is completed here."""
+    person = await repo.person_by_user_id(session, workspace.id, event.user_id)
+    if person is None:
+        person = Person(workspace_id=workspace.id, user_id=event.user_id, role="member")
+        session.add(person)
+    person.stub = False
+    if event.display_name:
+        person.display_name = event.display_name
+    if event.timezone and not person.timezone:
+        person.timezone = event.timezone
+    if event.locale and not person.locale:
+        person.locale = event.locale
+    person.conversation_ref = event.where.to_json()
+    await session.flush()
+    return person
+
+
+async def actor_for(session: AsyncSession, workspace: Workspace, person: Person) -> Actor:
+    home: Team | None = None
+    managed: list[Team] = []
+    for membership in await repo.memberships_of(session, person.id):
+        team = await session.get(Team, membership.team_id)
+        if team is None:
+            continue
+        if membership.role == "member":
+            home = team
+        else:
+            managed.append(team)
+    return Actor(
+        workspace=workspace,
+        person=person,
+        is_admin=person.role == "admin",
+        home_team=home,
+        managed=tuple(sorted(managed, key=lambda t: t.name)),
+    )
+
+
+async def require_workspace(session: AsyncSession, external_id: str | None) -> Workspace:
+    """`--workspace` may be left out when there is exactly one workspace."""
+    if external_id:
+        workspace = await repo.workspace_by_external_id(session, external_id)
+        if workspace is None:
+            raise UsageError(
+                f"There is no workspace '{external_id}'. See `rutradar workspace list`."
+            )
+        return workspace
+    workspaces = await repo.all_workspaces(session)
+    if len(workspaces) == 1:
+        return workspaces[0]
+    if not workspaces:
+        raise UsageError(
+            "There is no workspace yet. Create one with `rutradar workspace add` or `rutradar demo`."
+        )
+    ids = ", ".join(w.external_id for w in workspaces)
+    raise UsageError(f"There are several workspaces; pick one with --workspace ({ids}).")
+
+
+async def require_team(session: AsyncSession, workspace: Workspace, name: str) -> Team:
+    team = await repo.team_by_name(session, workspace.id, name)
+    if team is None:
+        names = ", ".join(t.name for t in await repo.teams_in(session, workspace.id)) or "none yet"
+        raise UsageError(f"There is no team '{name}'. Teams: {names}.")
+    return team
+
+
+def normalize_user_id(raw: str) -> str:
+    """Accept `U123`, `@U123` and Slack's `<@U123|name>` mention syntax."""
+    value = raw.strip()
+    if value.startswith("<@") and value.endswith(">"):
+        value = value[2:-1].split("|", 1)[0]
+    return value.lstrip("@")
+
+
+async def require_person(
+    session: AsyncSession, workspace: Workspace, raw_user_id: str, *, create_stub: bool = False
+) -> Person:
+    user_id = normalize_user_id(raw_user_id)
+    if not user_id:
+        raise UsageError("A user id is needed, e.g. U0123ABCD.")
+    person = await repo.person_by_user_id(session, workspace.id, user_id)
+    if person is None:
+        if not create_stub:
+            raise UsageError(f"I don't know the user '{user_id}' in this workspace.")
+        person = Person(workspace_id=workspace.id, user_id=user_id, role="member", stub=True)
+        session.add(person)
+        await session.flush()
+    return person

@@ -1,0 +1,361 @@
+"""The conversation engine: neutral events in, neutral messages out. Knows no platform.
+
+Authorization is decided here, once per event (`Actor`), so every adapter gets the same
+answer for the same person. Handlers never raise at the person: a `RutRadarError` becomes a
+polite reply, anything else a short apology while the details go to the log (never a
+payload: logs carry no bodies, design privacy rule 4).
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import date
+
+from sqlalchemy.exc import IntegrityError
+
+from bot import admin, audit, views
+from bot.actor import Actor
+from bot.checkin import Outcome, Scores, record_checkin
+from bot.context import Context
+from bot.directory import actor_for, person_for_event, require_team
+from bot.errors import NotAllowed, RutRadarError, UsageError
+from bot.events import ActionInvoked, CommandReceived, Event, FormSubmitted
+from bot.grammar import parse_chat_admin, run_admin
+from bot.periods import resolve_zone, weekly_period
+from bot.ports import SentRef
+from bot.privacy import privacy_message
+from bot.rounds import team_zone
+from bot.summary import team_summary
+from bot.validate import iso_date
+from messages.content import LEVELS, load_content
+from messages.copy import Copy, copy_for
+from messages.model import Message
+from storage import repositories as repo
+from storage.models import Person, Workspace
+
+log = logging.getLogger(__name__)
+
+Updater = Callable[[SentRef, Message], Awaitable[None]]
+Spawner = Callable[[Awaitable[None], str], None]
+
+COMMANDS = (
+    "help",
+    "advice",
+    "checkin",
+    "summary",
+    "pause",
+    "resume",
+    "privacy",
+    "forget-me",
+    "timezone",
+    "admin",
+)
+
+
+class Engine:
+    def __init__(
+        self, ctx: Context, *, updater: Updater | None = None, spawn: Spawner | None = None
+    ) -> None:
+        self.ctx = ctx
+        self._updater = updater
+        self._spawn = spawn
+
+    # --- entry ---------------------------------------------------------------------------
+
+    async def handle(self, event: Event) -> list[Message]:
+        """Handle one event; an event id seen before (a platform retry) has no effect."""
+        if not await self._first_time(event.event_id):
+            log.info("duplicate event ignored", extra={"event_kind": type(event).__name__})
+            return []
+        try:
+            workspace, person = await self._sender(event)
+            async with self.ctx.sessions() as session:
+                actor = await actor_for(session, workspace, person)
+            t = copy_for(person.locale or workspace.locale)
+            return await self._dispatch(event, actor, t)
+        except RutRadarError as exc:
+            return [views.error_message(str(exc))]
+        except Exception:
+            log.exception("event handling failed", extra={"event_kind": type(event).__name__})
+            return [views.error_message(copy_for("en").say("oops"))]
+
+    async def _first_time(self, event_id: str) -> bool:
+        try:
+            async with self.ctx.sessions.begin() as session:
+                return await repo.claim_event(session, event_id, self.ctx.clock.now())
+        except IntegrityError:
+            return False
+
+    async def _sender(self, event: Event) -> tuple[Workspace, Person]:
+        async with self.ctx.sessions.begin() as session:
+            workspace = await repo.workspace_by_external_id(
+                session, event.where.tenant_id, event.where.platform
+            )
+            if workspace is None:
+                # First verified contact from a platform workspace: adapters verify first.
+                workspace = Workspace(
+                    platform=event.where.platform, external_id=event.where.tenant_id
+                )
+                session.add(workspace)
+                await session.flush()
+            person = await person_for_event(session, workspace, event)
+            return workspace, person
+
+    async def _dispatch(self, event: Event, actor: Actor, t: Copy) -> list[Message]:
+        if isinstance(event, CommandReceived):
+            return await self._command(event, actor, t)
+        if isinstance(event, ActionInvoked):
+            return await self._action(event, actor, t)
+        if isinstance(event, FormSubmitted):
+            return await self._form(event, actor, t)
+        raise UsageError("I can't handle that kind of event.")
+
+    # --- commands ------------------------------------------------------------------------
+
+    async def _command(self, event: CommandReceived, actor: Actor, t: Copy) -> list[Message]:
+        text = event.text.strip()
+        if text.lower().startswith("/rut"):
+            text = text[4:].strip()
+        word, _, rest = text.partition(" ")
+        word, rest = word.lower(), rest.strip()
+        if word in ("", "help"):
+            return [views.help_message(t, actor)]
+        if word == "advice":
+            return [self._advice(actor, t, rest)]
+        if word in ("checkin", "check-in"):
+            return [await self._checkin_form(actor, t)]
+        if word == "privacy":
+            return [await privacy_message(self.ctx, actor, t)]
+        if word == "pause":
+            return [await self._pause(actor, t, rest)]
+        if word == "resume":
+            return [await self._resume(actor, t)]
+        if word == "forget-me":
+            return [views.confirm_forget(t)]
+        if word == "timezone":
+            return [await self._timezone(actor, t, rest)]
+        if word == "summary":
+            return [await self._summary(actor, t, rest)]
+        if word == "admin":
+            return [await self._admin(actor, t, rest)]
+        raise UsageError(t.say("unknown_command", word=word, commands=", ".join(COMMANDS)))
+
+    def _advice(self, actor: Actor, t: Copy, topic: str) -> Message:
+        locale = t.locale
+        if not topic:
+            return views.advice_menu(t, locale)
+        content = load_content(locale)
+        practice = content.find_practice(topic)
+        if practice is None:
+            topics = ", ".join(p.key for p in content.practices)
+            raise UsageError(t.say("unknown_topic", topic=topic, topics=topics))
+        return views.advice_topic(t, locale, practice.key, self._seed(actor))
+
+    def _seed(self, actor: Actor, period: str | None = None) -> str:
+        """Rotates advice per person and period without storing anything about it."""
+        zone = (
+            team_zone(actor.home_team, actor.workspace)
+            if actor.home_team
+            else actor.workspace.timezone
+        )
+        user = actor.person.user_id if actor.person else "cli"
+        return f"{user}|{period or weekly_period(self.ctx.clock.now(), zone)}"
+
+    async def _checkin_form(self, actor: Actor, t: Copy) -> Message:
+        period = None
+        if actor.home_team is not None:
+            async with self.ctx.sessions() as session:
+                rnd = await repo.open_round(session, actor.home_team.id)
+                period = rnd.period if rnd else None
+        return views.checkin_form(t, t.locale, period)
+
+    async def _pause(self, actor: Actor, t: Copy, rest: str) -> Message:
+        assert actor.person is not None
+        until: date = date.max
+        words = rest.split()
+        if words:
+            if words[0].lower() == "until" and len(words) == 2:
+                until = iso_date(words[1])
+            else:
+                raise UsageError(t.say("pause_usage"))
+            if until <= self.ctx.clock.now().date():
+                raise UsageError(t.say("pause_past"))
+        async with self.ctx.sessions.begin() as session:
+            person = await session.get(Person, actor.person.id)
+            assert person is not None
+            person.paused_until = until
+        if until == date.max:
+            return Message.text(t.say("paused_indefinitely"))
+        return Message.text(t.say("paused_until", date=until.isoformat()))
+
+    async def _resume(self, actor: Actor, t: Copy) -> Message:
+        assert actor.person is not None
+        async with self.ctx.sessions.begin() as session:
+            person = await session.get(Person, actor.person.id)
+            assert person is not None
+            was_paused = person.paused_until is not None
+            person.paused_until = None
+        return Message.text(t.say("resumed" if was_paused else "not_paused"))
+
+    async def _timezone(self, actor: Actor, t: Copy, rest: str) -> Message:
+        assert actor.person is not None
+        if not rest:
+            current = actor.person.timezone or actor.workspace.timezone
+            return Message.text(t.say("timezone_current", zone=current))
+        zone = resolve_zone(rest)
+        async with self.ctx.sessions.begin() as session:
+            person = await session.get(Person, actor.person.id)
+            assert person is not None
+            person.timezone = zone
+        return Message.text(t.say("timezone_set", zone=zone))
+
+    async def _summary(self, actor: Actor, t: Copy, rest: str) -> Message:
+        if not actor.managed:
+            raise NotAllowed(t.say("summary_not_manager"))
+        async with self.ctx.sessions.begin() as session:
+            if rest:
+                team = await require_team(session, actor.workspace, " ".join(shlex.split(rest)))
+                actor.require_manager_of(team)
+            elif len(actor.managed) == 1:
+                team = actor.managed[0]
+            else:
+                names = ", ".join(team.name for team in actor.managed)
+                raise UsageError(t.say("summary_which", teams=names))
+            membership_from = None
+            for m in await repo.memberships_of(session, actor.person_id or 0):
+                if m.team_id == team.id:
+                    membership_from = m.results_from
+            summary = await team_summary(
+                session, actor.workspace, team, results_from=membership_from
+            )
+            audit.record(
+                session,
+                actor,
+                "summary_viewed",
+                self.ctx.clock.now(),
+                team_id=team.id,
+                period=summary["period"],
+                via="chat",
+            )
+        return views.summary_message(t, t.locale, summary)
+
+    async def _admin(self, actor: Actor, t: Copy, rest: str) -> Message:
+        actor.require_admin()
+        if not rest:
+            return await self._admin_panel(actor, t)
+        result = await run_admin(self.ctx, actor, parse_chat_admin(rest))
+        return Message.text(result.text)
+
+    async def _admin_panel(self, actor: Actor, t: Copy) -> Message:
+        teams = []
+        async with self.ctx.sessions() as session:
+            for team in await repo.teams_in(session, actor.workspace.id):
+                rnd = await repo.open_round(session, team.id)
+                if rnd is not None:
+                    answered, delivered = await repo.participation(session, rnd.id)
+                    state = t.say(
+                        "admin_round_open",
+                        period=rnd.period,
+                        answered=answered,
+                        delivered=delivered,
+                    )
+                else:
+                    state = t.say("admin_round_none")
+                schedule = admin.schedule_json(
+                    await repo.schedule_of(session, team.id), team, actor.workspace
+                )
+                teams.append(
+                    {"name": team.name, "state": state + " " + admin.describe_schedule(schedule)}
+                )
+        return views.admin_panel(t, teams)
+
+    # --- actions -------------------------------------------------------------------------
+
+    async def _action(self, event: ActionInvoked, actor: Actor, t: Copy) -> list[Message]:
+        action, value = event.action_id, event.value
+        if action == "checkin_open":
+            return [await self._checkin_form(actor, t)]
+        if action == "advice":
+            return [self._advice(actor, t, value)]
+        if action == "advice_send":
+            return [self._advice_send(actor, t, value)]
+        if action == "forget_me_confirm":
+            return [await self._forget(actor, t)]
+        if action == "forget_me_cancel":
+            return [Message.text(t.say("forget_cancelled"))]
+        if action == "summary":
+            return [await self._summary(actor, t, shlex.quote(value) if value else "")]
+        if action == "admin_panel":
+            return [await self._admin(actor, t, "")]
+        if action == "admin_round":
+            verb, _, team = value.partition("|")
+            actor.require_admin()
+            result = await admin.round_action(self.ctx, actor, team, verb)
+            return [Message.text(result.text), await self._admin_panel(actor, t)]
+        if action == "admin_schedule":
+            actor.require_admin()
+            current = (await admin.schedule_show(self.ctx, actor, value)).data
+            return [views.schedule_form(t, value, current)]
+        raise UsageError(t.say("unknown_action"))
+
+    def _advice_send(self, actor: Actor, t: Copy, value: str) -> Message:
+        """The DM button: the form carried what to send; nothing was stored to look up."""
+        targets_raw, _, period = value.partition("|")
+        keys = {p.key for p in load_content(t.locale).practices}
+        targets = []
+        for item in targets_raw.split(";"):
+            key, _, level = item.partition(":")
+            if key not in keys or level not in LEVELS:
+                raise UsageError(t.say("unknown_action"))
+            targets.append((key, level))
+        return views.advice_message(t, t.locale, targets, self._seed(actor, period or None))
+
+    async def _forget(self, actor: Actor, t: Copy) -> Message:
+        from bot.privacy import forget_person
+
+        assert actor.person is not None
+        await forget_person(self.ctx, actor)
+        return Message.text(t.say("forget_done"))
+
+    # --- forms ---------------------------------------------------------------------------
+
+    async def _form(self, event: FormSubmitted, actor: Actor, t: Copy) -> list[Message]:
+        if event.form_id == "checkin":
+            return [await self._checkin(actor, t, event.values)]
+        if event.form_id == "schedule":
+            actor.require_admin()
+            values = event.values
+            result = await admin.schedule_set(
+                self.ctx,
+                actor,
+                event.private,
+                cadence=values.get("cadence", "weekly"),
+                weekday=values.get("weekday", "mon"),
+                time=values.get("time", ""),
+                week_of_month=values.get("week_of_month") or None,
+                anchor=values.get("anchor") or None,
+            )
+            return [Message.text(result.text)]
+        raise UsageError(t.say("unknown_action"))
+
+    async def _checkin(self, actor: Actor, t: Copy, values: Mapping[str, str]) -> Message:
+        scores = Scores.parse(values)
+        result = await record_checkin(self.ctx, actor, scores)
+        if result.outcome is Outcome.STORED:
+            line = t.say("checkin_stored", period=result.period)
+        elif result.outcome is Outcome.ALREADY:
+            line = t.say("checkin_already", period=result.period)
+        elif result.outcome is Outcome.NO_TEAM:
+            line = t.say("checkin_no_team")
+        else:
+            line = t.say("checkin_private")
+        if result.prompt_ref and result.period and self._updater and self._spawn:
+            ref = SentRef.from_json(result.prompt_ref)
+            self._spawn(
+                self._updater(ref, views.checked_in_message(t, result.period)), "prompt-update"
+            )
+        period = result.period or weekly_period(self.ctx.clock.now(), actor.workspace.timezone)
+        targets = views.advice_targets(scores.values)
+        return views.checkin_result(t, t.locale, line, targets, self._seed(actor, period), period)

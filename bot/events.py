@@ -1,0 +1,68 @@
+"""Neutral inbound events: what adapters hand the engine. No raw payloads travel here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRef:
+    """Where to talk to someone; persisted so the bot can message them proactively."""
+
+    platform: str
+    tenant_id: str  # the workspace's external id (Slack team id, Teams tenant id)
+    channel_id: str  # Slack DM/user id, Teams conversation id, playground user id
+    service_url: str | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "platform": self.platform,
+            "tenant_id": self.tenant_id,
+            "channel_id": self.channel_id,
+            "service_url": self.service_url,
+        }
+
+    @staticmethod
+    def from_json(data: Mapping[str, object]) -> ConversationRef:
+        service_url = data.get("service_url")
+        return ConversationRef(
+            platform=str(data["platform"]),
+            tenant_id=str(data["tenant_id"]),
+            channel_id=str(data["channel_id"]),
+            service_url=str(service_url) if service_url else None,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    event_id: str  # the platform's id: the idempotency key
+    where: ConversationRef
+    user_id: str
+    display_name: str = ""
+    timezone: str | None = None  # what the platform says about the person, if anything
+    locale: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandReceived(Event):
+    """`/rut <text>` on Slack, a message to the bot on Teams, a typed line in the playground."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionInvoked(Event):
+    """A button press."""
+
+    action_id: str
+    value: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FormSubmitted(Event):
+    """A dialog's inputs; `private` is what the form carried through the platform."""
+
+    form_id: str
+    values: Mapping[str, str] = field(default_factory=dict)
+    private: str = ""

@@ -1,0 +1,30 @@
+"""Prometheus metrics. Nothing derived from answers, no label naming a person (rule 1)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+
+class Metrics:
+    """One registry per app, so tests can build several apps in one process."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.events = Counter(
+            "rutradar_events_total",
+            "Inbound events handled",
+            ["platform", "kind"],
+            registry=self.registry,
+        )
+        self.deliveries = Counter(
+            "rutradar_deliveries_total",
+            "Outbound deliveries by result",
+            ["platform", "result"],
+            registry=self.registry,
+        )
+        self.ready = Gauge(
+            "rutradar_ready", "1 when the database is reachable and current", registry=self.registry
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

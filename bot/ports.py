@@ -1,0 +1,65 @@
+"""The ports adapters implement. bot/ never imports adapters/: they are found by entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+from aiohttp import web
+
+from bot.events import ConversationRef
+from messages.model import Message
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+ENTRY_POINT_GROUP = "rutradar.adapters"
+
+
+@dataclass(frozen=True, slots=True)
+class SentRef:
+    """The platform's reference to a message we sent, kept on the delivery to edit it later."""
+
+    platform: str
+    channel_id: str
+    message_id: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "platform": self.platform,
+            "channel_id": self.channel_id,
+            "message_id": self.message_id,
+        }
+
+    @staticmethod
+    def from_json(data: Mapping[str, object]) -> SentRef:
+        return SentRef(str(data["platform"]), str(data["channel_id"]), str(data["message_id"]))
+
+
+class DeliveryError(Exception):
+    """A send failed. `permanent` ones (user gone, bot removed) are never retried."""
+
+    def __init__(self, reason: str, *, permanent: bool, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+class Adapter(Protocol):
+    platform: ClassVar[str]
+
+    def install(self, app: web.Application) -> None:
+        """Add this platform's routes to the one aiohttp app."""
+
+    def enabled(self) -> bool:
+        """Whether the configuration asks for this adapter."""
+
+    async def send(self, to: ConversationRef, msg: Message) -> SentRef: ...
+
+    async def update(self, ref: SentRef, msg: Message) -> None: ...
+
+
+class AdapterFactory(Protocol):
+    def __call__(self, runtime: Runtime) -> Adapter: ...

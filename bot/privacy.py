@@ -1,0 +1,114 @@
+"""What a member may know and undo about themselves: `/rut privacy` and `/rut forget-me`."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from bot.actor import Actor
+from bot.context import Context
+from messages.copy import Copy
+from messages.model import Bullets, Heading, Message, Paragraph, Section
+from storage import repositories as repo
+from storage.models import AuditEvent, Delivery, Person
+
+ERASED = "erased person"
+
+
+async def privacy_message(ctx: Context, actor: Actor, t: Copy) -> Message:
+    """The privacy statement, then exactly what is stored about this person."""
+    assert actor.person is not None
+    person = actor.person
+    async with ctx.sessions() as session:
+        pending = len(
+            (
+                await session.scalars(
+                    select(Delivery.id).where(
+                        Delivery.person_id == person.id, Delivery.status == "pending"
+                    )
+                )
+            ).all()
+        )
+        skipped = len(
+            (
+                await session.scalars(
+                    select(Delivery.id).where(
+                        Delivery.person_id == person.id, Delivery.status == "skipped"
+                    )
+                )
+            ).all()
+        )
+        viewers: list[str] = []
+        if actor.home_team is not None:
+            views = await session.scalars(
+                select(AuditEvent)
+                .where(
+                    AuditEvent.team_id == actor.home_team.id, AuditEvent.action == "summary_viewed"
+                )
+                .order_by(AuditEvent.at.desc())
+                .limit(20)
+            )
+            viewers = [f"{e.actor_label}, {e.at:%Y-%m-%d %H:%M} UTC" for e in views]
+    paused = (
+        t.say("privacy_not_paused")
+        if person.paused_until is None
+        else t.say("privacy_paused", date=person.paused_until.isoformat())
+    )
+    stored = [
+        t.say("privacy_name", name=person.display_name or person.user_id, user_id=person.user_id),
+        t.say("privacy_zone", zone=person.timezone or actor.workspace.timezone),
+        t.say("privacy_role", role=person.role),
+        t.say("privacy_team", team=actor.home_team.name if actor.home_team else "–"),
+        paused,
+        t.say("privacy_deliveries", pending=pending),
+    ]
+    if skipped:
+        stored.append(t.say("privacy_skipped", count=skipped))
+    if actor.managed:
+        stored.append(t.say("privacy_manages", teams=", ".join(x.name for x in actor.managed)))
+    return Message(
+        fallback=t.say("privacy_title"),
+        surface="dialog",
+        title=t.say("privacy_title"),
+        blocks=(
+            Heading(t.say("privacy_title")),
+            Bullets(tuple(t.say(f"privacy_rule_{i}") for i in range(1, 6))),
+            Section(title=t.say("privacy_stored_title"), text="\n".join(stored)),
+            Section(
+                title=t.say("privacy_viewers_title"),
+                text="\n".join(viewers) if viewers else t.say("privacy_no_viewers"),
+            ),
+            Paragraph(t.say("privacy_controls")),
+        ),
+        tags=("privacy",),
+    )
+
+
+async def forget_person(ctx: Context, actor: Actor) -> None:
+    """Delete the person and memberships; deliveries keep only round, kind, status, answered."""
+    assert actor.person is not None
+    person_id = actor.person.id
+    async with ctx.sessions.begin() as session:
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.person_id == person_id)
+            .values(person_id=None, message_ref=None)
+        )
+        await session.execute(
+            update(AuditEvent)
+            .where(AuditEvent.actor_person_id == person_id)
+            .values(actor_person_id=None, actor_label=ERASED)
+        )
+        for membership in await repo.memberships_of(session, person_id):
+            await session.delete(membership)
+        session.add(
+            AuditEvent(
+                workspace_id=actor.workspace.id,
+                at=ctx.clock.now(),
+                actor_person_id=None,
+                actor_label=ERASED,
+                action="person_erased",
+            )
+        )
+        person = await session.get(Person, person_id)
+        if person is not None:
+            await session.delete(person)

@@ -1,0 +1,69 @@
+"""The release rules, as a pure function: what a closed round may show and what it withholds."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from messages.content import PRACTICE_KEYS
+
+IN_RUT_MEAN = 2.5
+
+
+@dataclass(frozen=True)
+class ComputedRelease:
+    status: str  # released | withheld
+    respondents: int
+    delivered: int
+    threshold: int
+    data: dict[str, Any] | None  # None when withheld: nothing beyond the counts leaves close
+
+
+def participation_share(answered: int, delivered: int) -> float | None:
+    return round(answered / delivered, 2) if delivered else None
+
+
+def compute_release(
+    answers: Sequence[Mapping[str, int]],
+    comments: Sequence[str],
+    *,
+    delivered: int,
+    threshold: int,
+    comment_threshold: int,
+    rng: random.Random | None = None,
+) -> ComputedRelease:
+    """Fold a round's answers into aggregates; below the frozen threshold, withhold everything."""
+    respondents = len(answers)
+    if respondents < threshold or respondents == 0:
+        return ComputedRelease("withheld", respondents, delivered, threshold, None)
+
+    practices: dict[str, dict[str, float]] = {}
+    for key in PRACTICE_KEYS:
+        scores = [a[key] for a in answers]
+        practices[key] = {
+            "mean": round(sum(scores) / respondents, 1),
+            "low_share": round(sum(1 for s in scores if s <= 2) / respondents, 2),
+        }
+    in_rut = sum(1 for a in answers if sum(a[k] for k in PRACTICE_KEYS) / 5 <= IN_RUT_MEAN)
+    attention = min(
+        PRACTICE_KEYS,
+        key=lambda k: (practices[k]["mean"], -practices[k]["low_share"], PRACTICE_KEYS.index(k)),
+    )
+    shared: list[str] = []
+    if respondents >= comment_threshold:
+        shared = list(comments)
+        (rng or random.SystemRandom()).shuffle(shared)
+    return ComputedRelease(
+        "released",
+        respondents,
+        delivered,
+        threshold,
+        {
+            "practices": practices,
+            "in_rut_share": round(in_rut / respondents, 2),
+            "attention": attention,
+            "comments": shared,
+        },
+    )

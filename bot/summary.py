@@ -1,0 +1,123 @@
+"""A team's summary in the design's JSON shape: the latest closed round, its trend, and the
+open round's participation counts (never scores while a round is open)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.release import IN_RUT_MEAN, participation_share
+from messages.content import PRACTICE_KEYS, load_content
+from storage import repositories as repo
+from storage.models import Release, Round, Team, Workspace
+
+TREND_LENGTH = 8
+
+
+def _aware(when: datetime) -> datetime:
+    """SQLite hands datetimes back naive; they were stored as UTC."""
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _low_streak(history: list[tuple[Round, Release]], key: str) -> int:
+    """Released rounds in a row (newest backwards) with a mean ≤ 2.5; withheld ones skipped."""
+    streak = 0
+    for _, release in reversed(history):
+        if release.status != "released" or not release.data:
+            continue
+        if release.data["practices"][key]["mean"] <= IN_RUT_MEAN:
+            streak += 1
+        else:
+            break
+    return streak
+
+
+async def team_summary(
+    session: AsyncSession,
+    workspace: Workspace,
+    team: Team,
+    period: str | None = None,
+    *,
+    results_from: datetime | None = None,
+) -> dict[str, Any]:
+    """`results_from` hides rounds a member-made-manager was in the population of."""
+    history = list(await repo.closed_rounds_with_releases(session, team.id))
+    if results_from is not None:
+        history = [(r, rel) for r, rel in history if _aware(r.opens_at) > _aware(results_from)]
+    if period is not None:
+        cut = next((i for i, (r, _) in enumerate(history) if r.period == period), None)
+        history = history[: cut + 1] if cut is not None else []
+    summary: dict[str, Any] = {
+        "team": team.name,
+        "workspace": workspace.external_id,
+        "period": None,
+        "status": "none",
+        "respondents": None,
+        "delivered": None,
+        "participation": None,
+        "threshold": workspace.threshold,
+        "practices": None,
+        "in_rut_share": None,
+        "attention": None,
+        "actions": None,
+        "comments": None,
+        "trend": [
+            {
+                "period": r.period,
+                "status": rel.status,
+                "means": (
+                    {k: rel.data["practices"][k]["mean"] for k in PRACTICE_KEYS}
+                    if rel.status == "released" and rel.data
+                    else None
+                ),
+            }
+            for r, rel in history[-TREND_LENGTH:]
+        ],
+    }
+    if history:
+        rnd, release = history[-1]
+        summary.update(
+            period=rnd.period,
+            status=release.status,
+            respondents=release.respondents,
+            delivered=release.delivered,
+            participation=participation_share(release.respondents, release.delivered),
+            threshold=release.threshold,
+        )
+        if release.status == "released" and release.data:
+            previous = next(
+                (rel for _, rel in reversed(history[:-1]) if rel.status == "released" and rel.data),
+                None,
+            )
+            practices: dict[str, dict[str, Any]] = {}
+            for key in PRACTICE_KEYS:
+                now = release.data["practices"][key]
+                before = (
+                    previous.data["practices"][key]["mean"] if previous and previous.data else None
+                )
+                practices[key] = {
+                    "mean": now["mean"],
+                    "low_share": now["low_share"],
+                    "change": round(now["mean"] - before, 1) if before is not None else None,
+                    "low_streak": _low_streak(history, key),
+                }
+            attention = release.data["attention"]
+            summary.update(
+                practices=practices,
+                in_rut_share=release.data["in_rut_share"],
+                attention=attention,
+                actions=list(load_content(workspace.locale).actions[attention][:3]),
+                comments=list(release.data.get("comments") or []),
+            )
+    if period is None:
+        open_rnd = await repo.open_round(session, team.id)
+        if open_rnd is not None:
+            answered, delivered = await repo.participation(session, open_rnd.id)
+            summary["open"] = {
+                "period": open_rnd.period,
+                "answered": answered,
+                "delivered": delivered,
+            }
+    return summary

@@ -1,0 +1,399 @@
+"""Builders of neutral messages from domain data. No I/O, no platform knowledge."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bot.actor import Actor
+from messages.content import PRACTICE_KEYS, Level, level_for, load_content
+from messages.copy import Copy
+from messages.model import (
+    Bullets,
+    Button,
+    Buttons,
+    Checkbox,
+    ChoiceQuestion,
+    Form,
+    Heading,
+    Message,
+    Option,
+    Paragraph,
+    Section,
+    TextInput,
+    TrendLine,
+    TrendSeries,
+)
+
+ADVICE_PRACTICES_MAX = 3
+
+
+def help_message(t: Copy, actor: Actor) -> Message:
+    lines = [
+        t.say("help_checkin"),
+        t.say("help_advice"),
+        t.say("help_pause"),
+        t.say("help_timezone"),
+        t.say("help_privacy"),
+        t.say("help_forget"),
+    ]
+    if actor.managed:
+        lines.append(t.say("help_summary"))
+    if actor.is_admin:
+        lines.append(t.say("help_admin"))
+    buttons = [
+        Button("checkin_open", t.say("button_checkin"), style="primary"),
+        Button("advice", t.say("button_advice")),
+    ]
+    if actor.managed:
+        buttons.append(Button("summary", t.say("button_summary"), value=actor.managed[0].name))
+    if actor.is_admin:
+        buttons.append(Button("admin_panel", t.say("button_admin")))
+    return Message(
+        fallback=t.say("help_title"),
+        blocks=(
+            Heading(t.say("help_title")),
+            Paragraph(t.say("help_intro")),
+            Bullets(tuple(lines)),
+            Buttons(tuple(buttons)),
+        ),
+        tags=("help",),
+    )
+
+
+def checkin_form(t: Copy, locale: str, period: str | None) -> Message:
+    content = load_content(locale)
+    questions = tuple(
+        ChoiceQuestion(
+            input_id=p.key,
+            label=p.question,
+            options=tuple(Option(str(v), str(v)) for v in range(1, 6)),
+            low_label=p.low_label,
+            high_label=p.high_label,
+        )
+        for p in content.practices
+    )
+    form = Form(
+        form_id="checkin",
+        title=t.say("checkin_title"),
+        submit_label=t.say("checkin_submit"),
+        intro=(Paragraph(t.say("checkin_intro")),),
+        inputs=(
+            *questions,
+            TextInput(
+                "comment", t.say("comment_label"), hint=t.say("comment_hint"), multiline=True
+            ),
+            Checkbox("share", t.say("share_label"), hint=t.say("share_hint")),
+        ),
+        private=period or "",
+    )
+    return Message(
+        fallback=t.say("checkin_title"),
+        surface="dialog",
+        form=form,
+        title=t.say("checkin_title"),
+        tags=("checkin_form",),
+    )
+
+
+def advice_targets(scores: Mapping[str, int]) -> list[tuple[str, Level]]:
+    """The practices to advise on: every rut (≤ 2), lowest first; else the single lowest."""
+    ordered = sorted(PRACTICE_KEYS, key=lambda k: (scores[k], PRACTICE_KEYS.index(k)))
+    ruts = [k for k in ordered if scores[k] <= 2][:ADVICE_PRACTICES_MAX]
+    chosen = ruts or ordered[:1]
+    return [(k, level_for(scores[k])) for k in chosen]
+
+
+def advice_sections(
+    t: Copy, locale: str, targets: Sequence[tuple[str, Level]], seed: str
+) -> list[Section]:
+    content = load_content(locale)
+    sections = []
+    for key, level in targets:
+        practice = content.practice(key)
+        pieces = content.pick_advice(key, level, seed, count=2)
+        sections.append(Section(title=practice.name, text="\n\n".join(pieces)))
+    return sections
+
+
+def checkin_result(
+    t: Copy,
+    locale: str,
+    status_line: str,
+    targets: Sequence[tuple[str, Level]],
+    seed: str,
+    period: str,
+) -> Message:
+    sections = advice_sections(t, locale, targets, seed)
+    carried = ";".join(f"{k}:{lvl}" for k, lvl in targets) + "|" + period
+    return Message(
+        fallback=status_line,
+        surface="dialog",
+        title=t.say("advice_title"),
+        blocks=(
+            Paragraph(status_line),
+            Heading(t.say("advice_heading")),
+            *sections,
+            Buttons((Button("advice_send", t.say("button_send_advice"), value=carried),)),
+        ),
+        tags=("advice", "checkin_result"),
+    )
+
+
+def advice_message(
+    t: Copy, locale: str, targets: Sequence[tuple[str, Level]], seed: str
+) -> Message:
+    """Advice sent into the chat at the member's own request (the DM button)."""
+    sections = advice_sections(t, locale, targets, seed)
+    return Message(
+        fallback=t.say("advice_heading"),
+        blocks=(Heading(t.say("advice_heading")), *sections),
+        tags=("advice",),
+    )
+
+
+def advice_topic(t: Copy, locale: str, key: str, seed: str) -> Message:
+    content = load_content(locale)
+    practice = content.practice(key)
+    sections = tuple(
+        Section(title=t.say(f"level_{level}"), text=content.pick_advice(key, level, seed)[0])
+        for level in ("rut", "middle", "thriving")
+    )
+    return Message(
+        fallback=practice.name,
+        surface="dialog",
+        title=practice.short,
+        blocks=(Heading(practice.name), Paragraph(practice.question), *sections),
+        tags=("advice", f"advice:{key}"),
+    )
+
+
+def advice_menu(t: Copy, locale: str) -> Message:
+    content = load_content(locale)
+    return Message(
+        fallback=t.say("advice_menu"),
+        blocks=(
+            Paragraph(t.say("advice_menu")),
+            Buttons(tuple(Button("advice", p.name, value=p.key) for p in content.practices)),
+        ),
+        tags=("advice_menu",),
+    )
+
+
+def prompt_message(t: Copy, team: str, period: str) -> Message:
+    text = t.say("prompt", team=team, period=period)
+    return Message(
+        fallback=text,
+        blocks=(
+            Paragraph(text),
+            Buttons(
+                (Button("checkin_open", t.say("button_checkin"), value=period, style="primary"),)
+            ),
+        ),
+        tags=("prompt",),
+    )
+
+
+def checked_in_message(t: Copy, period: str) -> Message:
+    return Message.text(t.say("prompt_done", period=period))
+
+
+def confirm_forget(t: Copy) -> Message:
+    return Message(
+        fallback=t.say("forget_confirm"),
+        blocks=(
+            Paragraph(t.say("forget_confirm")),
+            Buttons(
+                (
+                    Button("forget_me_confirm", t.say("button_forget"), style="danger"),
+                    Button("forget_me_cancel", t.say("button_keep")),
+                )
+            ),
+        ),
+        tags=("forget_confirm",),
+    )
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{round(value * 100)}%"
+
+
+def _change(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:+.1f}"
+
+
+def summary_message(t: Copy, locale: str, summary: Mapping[str, Any]) -> Message:
+    content = load_content(locale)
+    team = summary["team"]
+    blocks: list[Any] = [Heading(t.say("summary_title", team=team))]
+    status = summary["status"]
+    if status == "none":
+        blocks.append(Paragraph(t.say("summary_none")))
+    elif status == "withheld":
+        blocks.append(
+            Paragraph(
+                t.say(
+                    "summary_withheld",
+                    period=summary["period"],
+                    respondents=summary["respondents"],
+                    delivered=summary["delivered"],
+                    threshold=summary["threshold"],
+                )
+            )
+        )
+    else:
+        blocks.append(
+            Paragraph(
+                t.say(
+                    "summary_released",
+                    period=summary["period"],
+                    respondents=summary["respondents"],
+                    delivered=summary["delivered"],
+                    participation=_pct(summary["participation"]),
+                )
+            )
+        )
+        attention = summary["attention"]
+        practices = summary["practices"]
+        for practice in content.practices:
+            row = practices[practice.key]
+            marker = " ⚠" if practice.key == attention else ""
+            blocks.append(
+                Section(
+                    title=practice.name + marker,
+                    fields=(
+                        (t.say("field_mean"), f"{row['mean']:.1f} / 5"),
+                        (t.say("field_low"), _pct(row["low_share"])),
+                        (t.say("field_change"), _change(row["change"])),
+                    ),
+                )
+            )
+        blocks.append(Paragraph(t.say("summary_in_rut", share=_pct(summary["in_rut_share"]))))
+        blocks.append(
+            Heading(t.say("summary_attention", practice=content.practice(attention).name))
+        )
+        blocks.append(Bullets(tuple(summary["actions"] or ())))
+        if summary["comments"]:
+            blocks.append(
+                Section(
+                    title=t.say("summary_comments"),
+                    text="\n".join(f"“{c}”" for c in summary["comments"]),
+                )
+            )
+    trend = summary.get("trend") or []
+    if len(trend) > 1:
+        blocks.append(
+            TrendSeries(
+                title=t.say("summary_trend"),
+                periods=tuple(p["period"] for p in trend),
+                lines=tuple(
+                    TrendLine(
+                        label=p.short,
+                        points=tuple((row["means"] or {}).get(p.key) for row in trend),
+                    )
+                    for p in content.practices
+                ),
+            )
+        )
+    open_round = summary.get("open")
+    if open_round:
+        blocks.append(
+            Paragraph(
+                t.say(
+                    "summary_open",
+                    period=open_round["period"],
+                    answered=open_round["answered"],
+                    delivered=open_round["delivered"],
+                )
+            )
+        )
+    return Message(
+        fallback=t.say("summary_title", team=team),
+        blocks=tuple(blocks),
+        surface="dialog",
+        title=t.say("summary_short"),
+        tags=("summary",),
+    )
+
+
+def admin_panel(t: Copy, teams: Sequence[Mapping[str, Any]]) -> Message:
+    blocks: list[Any] = [Heading(t.say("admin_title")), Paragraph(t.say("admin_intro"))]
+    for team in teams:
+        blocks.append(Section(title=team["name"], text=team["state"]))
+        buttons = [
+            Button(
+                "admin_round",
+                t.say("button_open_round"),
+                value=f"open|{team['name']}",
+                style="primary",
+            ),
+            Button("admin_round", t.say("button_close_round"), value=f"close|{team['name']}"),
+            Button("admin_schedule", t.say("button_schedule"), value=team["name"]),
+        ]
+        blocks.append(Buttons(tuple(buttons)))
+    if not teams:
+        blocks.append(Paragraph(t.say("admin_no_teams")))
+    return Message(fallback=t.say("admin_title"), blocks=tuple(blocks), tags=("admin_panel",))
+
+
+def schedule_form(t: Copy, team: str, current: Mapping[str, Any] | None) -> Message:
+    from bot.validate import CADENCES, WEEKDAYS
+
+    form = Form(
+        form_id="schedule",
+        title=t.say("schedule_title"),
+        submit_label=t.say("schedule_submit"),
+        private=team,
+        intro=(Paragraph(t.say("schedule_intro", team=team)),),
+        inputs=(
+            ChoiceQuestion(
+                "cadence",
+                t.say("schedule_cadence"),
+                tuple(Option(c, c) for c in CADENCES),
+                style="select",
+                initial=(current or {}).get("cadence", "weekly"),
+            ),
+            ChoiceQuestion(
+                "weekday",
+                t.say("schedule_weekday"),
+                tuple(Option(d, d) for d in WEEKDAYS),
+                style="select",
+                initial=(current or {}).get("weekday", "mon"),
+            ),
+            TextInput(
+                "time",
+                t.say("schedule_time"),
+                hint="HH:MM",
+                optional=False,
+                initial=(current or {}).get("time", "09:30"),
+                max_length=5,
+            ),
+            TextInput(
+                "week_of_month",
+                t.say("schedule_week_of_month"),
+                hint="1, 2, 3, 4, last",
+                initial=str((current or {}).get("week_of_month") or ""),
+                max_length=4,
+            ),
+            TextInput(
+                "anchor",
+                t.say("schedule_anchor"),
+                hint="YYYY-MM-DD",
+                initial=(current or {}).get("anchor") or "",
+                max_length=10,
+            ),
+        ),
+    )
+    return Message(
+        fallback=t.say("schedule_title"),
+        surface="dialog",
+        form=form,
+        title=t.say("schedule_title"),
+        tags=("schedule_form",),
+    )
+
+
+def error_message(text: str) -> Message:
+    return Message(fallback=text, blocks=(Paragraph(text),), tags=("error",))

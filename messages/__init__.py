@@ -1,0 +1,1 @@
+"""What the bot says: the neutral message model, the copy per locale and the content."""

@@ -1,0 +1,67 @@
+"""The interface copy: Jinja2 macros translated with Babel/gettext, one environment per locale.
+
+Copy is plain text (no markup, no escaping): renderers escape it for their target. A `.po`
+catalog is compiled in memory at load time, so there is no build step and no stale `.mo`.
+"""
+
+from __future__ import annotations
+
+import io
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+TEMPLATES = Path(__file__).parent / "templates"
+LOCALES = Path(__file__).parent / "locale"
+DOMAIN = "messages"
+
+
+def available_locales() -> tuple[str, ...]:
+    found = sorted(p.name for p in LOCALES.iterdir() if (p / "LC_MESSAGES").is_dir())
+    return ("en", *found)
+
+
+def load_translations(locale: str) -> NullTranslations:
+    po_path = LOCALES / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if locale == "en" or not po_path.exists():
+        return NullTranslations()
+    with po_path.open("rb") as handle:
+        catalog = read_po(handle, locale=locale)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(fp=buffer, domain=DOMAIN)
+
+
+class Copy:
+    """`copy.say("checkin_stored", period="2026-W48")` → the text in this locale."""
+
+    def __init__(self, locale: str) -> None:
+        self.locale = locale if locale in available_locales() else "en"
+        env = Environment(
+            loader=FileSystemLoader(TEMPLATES),
+            extensions=["jinja2.ext.i18n"],
+            undefined=StrictUndefined,
+            autoescape=False,  # plain text; each renderer escapes for its target
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        env.install_gettext_translations(load_translations(self.locale), newstyle=True)  # type: ignore[attr-defined]
+        self._module: Any = env.get_template("copy.j2").make_module()
+
+    def say(self, key: str, /, **values: Any) -> str:
+        macro = getattr(self._module, key, None)
+        if macro is None:
+            raise KeyError(f"no copy named {key!r}")
+        return " ".join(str(macro(**values)).split())
+
+
+@cache
+def copy_for(locale: str | None) -> Copy:
+    return Copy(locale or "en")

@@ -1,0 +1,229 @@
+"""SQLAlchemy models for the design's domain model.
+
+The privacy rules shape this file more than convenience does: `Answer` has no column,
+foreign key or index reaching a person or a delivery, no timestamp, and a random id; on
+SQLite it is a WITHOUT ROWID table so that insertion order leaves no rowid behind.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+PRACTICES: tuple[str, ...] = ("assess", "routine", "training", "strengths", "path")
+
+
+def random_id() -> str:
+    """Random, unordered ids: nothing can be learned from their order or value."""
+    return secrets.token_hex(16)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+
+
+class Workspace(Base):
+    __tablename__ = "workspaces"
+    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    locale: Mapped[str] = mapped_column(String(16), default="en")
+    threshold: Mapped[int] = mapped_column(SmallInteger, default=5)
+    comment_threshold: Mapped[int] = mapped_column(SmallInteger, default=5)
+    retention_days: Mapped[int | None] = mapped_column(Integer, default=None)
+    installation: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class Person(Base):
+    __tablename__ = "people"
+    __table_args__ = (UniqueConstraint("workspace_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(100))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    timezone: Mapped[str | None] = mapped_column(String(64), default=None)
+    locale: Mapped[str | None] = mapped_column(String(16), default=None)
+    role: Mapped[str] = mapped_column(Enum("member", "admin", name="person_role"), default="member")
+    paused_until: Mapped[date | None] = mapped_column(Date, default=None)
+    conversation_ref: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    stub: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    workspace: Mapped[Workspace] = relationship(lazy="raise")
+
+
+class Team(Base):
+    __tablename__ = "teams"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    timezone: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class Membership(Base):
+    """A person's home team (role member, at most one) or a team they manage."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("person_id", "team_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(Enum("member", "manager", name="membership_role"))
+    # For a member made manager: they see only rounds opened after this moment, never a
+    # round whose population they were in (design: "Team and Membership").
+    results_from: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Schedule(Base):
+    __tablename__ = "schedules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), unique=True)
+    cadence: Mapped[str] = mapped_column(
+        Enum("weekly", "biweekly", "monthly", name="schedule_cadence")
+    )
+    weekday: Mapped[int] = mapped_column(SmallInteger)  # 0 = Monday
+    local_time: Mapped[str] = mapped_column(String(5))  # HH:MM
+    week_of_month: Mapped[int | None] = mapped_column(SmallInteger, default=None)  # -1 = last
+    anchor: Mapped[date | None] = mapped_column(Date, default=None)
+    timezone: Mapped[str | None] = mapped_column(String(64), default=None)
+    member_local: Mapped[bool] = mapped_column(Boolean, default=False)
+    remind_after_minutes: Mapped[int] = mapped_column(Integer, default=24 * 60)
+    close_after_minutes: Mapped[int] = mapped_column(Integer, default=72 * 60)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Round(Base):
+    __tablename__ = "rounds"
+    __table_args__ = (UniqueConstraint("team_id", "period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    period: Mapped[str] = mapped_column(String(16))
+    opens_at: Mapped[datetime]
+    closes_at: Mapped[datetime]
+    threshold: Mapped[int] = mapped_column(SmallInteger)
+    comment_threshold: Mapped[int] = mapped_column(SmallInteger)
+    status: Mapped[str] = mapped_column(
+        Enum("open", "closed", "released", "withheld", "skipped", name="round_status")
+    )
+
+
+class Delivery(Base):
+    """The outbox. Created at open, which freezes the population; no time of answering.
+
+    At close the prompt rows are reduced to counts on the release and deleted, so nothing at
+    rest says who answered.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("round_id", "person_id", "kind"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=random_id)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"))
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), nullable=True
+    )
+    kind: Mapped[str] = mapped_column(Enum("prompt", "reminder", "summary", name="delivery_kind"))
+    not_before: Mapped[datetime]
+    status: Mapped[str] = mapped_column(
+        Enum("pending", "sending", "sent", "failed", "skipped", name="delivery_status"),
+        default="pending",
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    message_ref: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    answered: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Answer(Base):
+    """One anonymous check-in: a random id, the round, five scores, an optional shared line."""
+
+    __tablename__ = "answers"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=random_id)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"))
+    assess: Mapped[int] = mapped_column(SmallInteger)
+    routine: Mapped[int] = mapped_column(SmallInteger)
+    training: Mapped[int] = mapped_column(SmallInteger)
+    strengths: Mapped[int] = mapped_column(SmallInteger)
+    path: Mapped[int] = mapped_column(SmallInteger)
+    comment: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class Release(Base):
+    """The immutable snapshot computed at close: all a manager ever sees of a round."""
+
+    __tablename__ = "releases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), unique=True)
+    status: Mapped[str] = mapped_column(Enum("released", "withheld", name="release_status"))
+    respondents: Mapped[int] = mapped_column(Integer)
+    delivered: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[int] = mapped_column(SmallInteger)
+    computed_at: Mapped[datetime]
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int | None] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=True
+    )
+    at: Mapped[datetime]
+    actor_person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), nullable=True
+    )
+    actor_label: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    team_id: Mapped[int | None] = mapped_column(
+        ForeignKey("teams.id", ondelete="SET NULL"), nullable=True
+    )
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class ProcessedEvent(Base):
+    """Inbound platform event ids already handled, so a retry has no second effect."""
+
+    __tablename__ = "processed_events"
+
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    seen_at: Mapped[datetime]

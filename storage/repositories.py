@@ -1,0 +1,196 @@
+"""Queries the services share. Each takes the caller's session: the caller owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    Answer,
+    AuditEvent,
+    Delivery,
+    Membership,
+    Person,
+    ProcessedEvent,
+    Release,
+    Round,
+    Schedule,
+    Team,
+    Workspace,
+)
+
+
+async def workspace_by_external_id(
+    session: AsyncSession, external_id: str, platform: str | None = None
+) -> Workspace | None:
+    query = select(Workspace).where(Workspace.external_id == external_id)
+    if platform is not None:
+        query = query.where(Workspace.platform == platform)
+    return (await session.scalars(query)).first()
+
+
+async def all_workspaces(session: AsyncSession) -> Sequence[Workspace]:
+    return (await session.scalars(select(Workspace).order_by(Workspace.id))).all()
+
+
+async def person_by_user_id(
+    session: AsyncSession, workspace_id: int, user_id: str
+) -> Person | None:
+    return await session.scalar(
+        select(Person).where(Person.workspace_id == workspace_id, Person.user_id == user_id)
+    )
+
+
+async def people_in(session: AsyncSession, workspace_id: int) -> Sequence[Person]:
+    return (
+        await session.scalars(
+            select(Person).where(Person.workspace_id == workspace_id).order_by(Person.display_name)
+        )
+    ).all()
+
+
+async def team_by_name(session: AsyncSession, workspace_id: int, name: str) -> Team | None:
+    exact = await session.scalar(
+        select(Team).where(Team.workspace_id == workspace_id, Team.name == name)
+    )
+    if exact is not None:
+        return exact
+    return await session.scalar(
+        select(Team).where(Team.workspace_id == workspace_id, func.lower(Team.name) == name.lower())
+    )
+
+
+async def teams_in(session: AsyncSession, workspace_id: int) -> Sequence[Team]:
+    return (
+        await session.scalars(
+            select(Team).where(Team.workspace_id == workspace_id).order_by(Team.name)
+        )
+    ).all()
+
+
+async def memberships_of(session: AsyncSession, person_id: int) -> Sequence[Membership]:
+    return (
+        await session.scalars(select(Membership).where(Membership.person_id == person_id))
+    ).all()
+
+
+async def team_people(session: AsyncSession, team_id: int, role: str) -> Sequence[Person]:
+    return (
+        await session.scalars(
+            select(Person)
+            .join(Membership, Membership.person_id == Person.id)
+            .where(Membership.team_id == team_id, Membership.role == role)
+            .order_by(Person.display_name, Person.user_id)
+        )
+    ).all()
+
+
+async def schedule_of(session: AsyncSession, team_id: int) -> Schedule | None:
+    return await session.scalar(select(Schedule).where(Schedule.team_id == team_id))
+
+
+async def round_for(session: AsyncSession, team_id: int, period: str) -> Round | None:
+    return await session.scalar(
+        select(Round).where(Round.team_id == team_id, Round.period == period)
+    )
+
+
+async def open_round(session: AsyncSession, team_id: int) -> Round | None:
+    return await session.scalar(
+        select(Round)
+        .where(Round.team_id == team_id, Round.status == "open")
+        .order_by(Round.opens_at.desc())
+    )
+
+
+async def rounds_of(session: AsyncSession, team_id: int) -> Sequence[Round]:
+    return (
+        await session.scalars(
+            select(Round).where(Round.team_id == team_id).order_by(Round.opens_at)
+        )
+    ).all()
+
+
+async def closed_rounds_with_releases(
+    session: AsyncSession, team_id: int
+) -> Sequence[tuple[Round, Release]]:
+    rows = await session.execute(
+        select(Round, Release)
+        .join(Release, Release.round_id == Round.id)
+        .where(Round.team_id == team_id)
+        .order_by(Round.opens_at)
+    )
+    return [(r, rel) for r, rel in rows.tuples()]
+
+
+async def prompt_delivery(session: AsyncSession, round_id: int, person_id: int) -> Delivery | None:
+    return await session.scalar(
+        select(Delivery).where(
+            Delivery.round_id == round_id,
+            Delivery.person_id == person_id,
+            Delivery.kind == "prompt",
+        )
+    )
+
+
+async def mark_answered(session: AsyncSession, delivery_id: str) -> bool:
+    """Compare-and-set, so two concurrent submissions cannot both count."""
+    result = await session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.answered.is_(False))
+        .values(answered=True)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def participation(session: AsyncSession, round_id: int) -> tuple[int, int]:
+    """(answered, delivered) for an open round: counts only, never names."""
+    row = (
+        await session.execute(
+            select(
+                func.count().filter(Delivery.answered.is_(True)),
+                func.count().filter(Delivery.status == "sent"),
+            ).where(Delivery.round_id == round_id, Delivery.kind == "prompt")
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+async def answers_of(session: AsyncSession, round_id: int) -> Sequence[Answer]:
+    return (await session.scalars(select(Answer).where(Answer.round_id == round_id))).all()
+
+
+async def delete_round_raw_data(session: AsyncSession, round_id: int) -> None:
+    """What close removes: the answers, and the per-person prompt and reminder rows."""
+    await session.execute(delete(Answer).where(Answer.round_id == round_id))
+    await session.execute(
+        delete(Delivery).where(
+            Delivery.round_id == round_id, Delivery.kind.in_(("prompt", "reminder"))
+        )
+    )
+
+
+async def release_of(session: AsyncSession, round_id: int) -> Release | None:
+    return await session.scalar(select(Release).where(Release.round_id == round_id))
+
+
+async def audit_events(
+    session: AsyncSession, workspace_id: int | None = None, limit: int = 200
+) -> Sequence[AuditEvent]:
+    query = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)
+    if workspace_id is not None:
+        query = query.where(AuditEvent.workspace_id == workspace_id)
+    return (await session.scalars(query)).all()
+
+
+async def claim_event(session: AsyncSession, event_id: str, now: datetime) -> bool:
+    """Record an inbound event id; False when it was seen before (a platform retry)."""
+    if await session.get(ProcessedEvent, event_id) is not None:
+        return False
+    session.add(ProcessedEvent(event_id=event_id, seen_at=now))
+    await session.flush()
+    return True
