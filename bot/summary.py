@@ -3,7 +3,7 @@ open round's participation counts (never scores while a round is open)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,11 +14,6 @@ from storage import repositories as repo
 from storage.models import Release, Round, Team, Workspace
 
 TREND_LENGTH = 8
-
-
-def _aware(when: datetime) -> datetime:
-    """SQLite hands datetimes back naive; they were stored as UTC."""
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _low_streak(history: list[tuple[Round, Release]], key: str) -> int:
@@ -45,7 +40,7 @@ async def team_summary(
     """`results_from` hides rounds a member-made-manager was in the population of."""
     history = list(await repo.closed_rounds_with_releases(session, team.id))
     if results_from is not None:
-        history = [(r, rel) for r, rel in history if _aware(r.opens_at) > _aware(results_from)]
+        history = [(r, rel) for r, rel in history if r.opens_at > results_from]
     if period is not None:
         cut = next((i for i, (r, _) in enumerate(history) if r.period == period), None)
         history = history[: cut + 1] if cut is not None else []

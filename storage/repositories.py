@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -123,7 +123,7 @@ async def closed_rounds_with_releases(
         .where(Round.team_id == team_id)
         .order_by(Round.opens_at)
     )
-    return [(r, rel) for r, rel in rows.tuples()]
+    return [(r, rel) for r, rel in rows]
 
 
 async def prompt_delivery(session: AsyncSession, round_id: int, person_id: int) -> Delivery | None:
@@ -137,11 +137,18 @@ async def prompt_delivery(session: AsyncSession, round_id: int, person_id: int) 
 
 
 async def mark_answered(session: AsyncSession, delivery_id: str) -> bool:
-    """Compare-and-set, so two concurrent submissions cannot both count."""
+    """Compare-and-set, so two concurrent submissions cannot both count.
+
+    A prompt still pending counts as delivered from now on (the member reached the check-in
+    by asking), so answered never exceeds delivered and no prompt follows their answer.
+    """
     result = await session.execute(
         update(Delivery)
         .where(Delivery.id == delivery_id, Delivery.answered.is_(False))
-        .values(answered=True)
+        .values(
+            answered=True,
+            status=case((Delivery.status == "pending", "sent"), else_=Delivery.status),
+        )
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0) == 1)

@@ -1,0 +1,259 @@
+"""The playground end to end, in Debian's chromium driven by Playwright.
+
+A real `rutradar serve` on a free loopback port over a fresh SQLite database seeded with
+`rutradar demo`: Ada checks in from the prompt the dispatcher sends her, Radia closes the
+round from the admin panel, and Grace reads the released team summary. Screenshots of the
+advice and the summary go to docs/ for the README.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import pytest
+from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else shutil.which("chromium")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="chromium is not installed (/usr/bin/chromium or `chromium` on PATH): "
+        "the browser tests are skipped; `apt-get install chromium` to run them",
+    ),
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+RUTRADAR = Path(sys.executable).parent / "rutradar"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
+STARTUP_SECONDS = 30.0
+# The page polls its inbox every 1.5 s; the dispatcher sends prompts within seconds of start.
+WAIT_MS = 15_000
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _run(args: list[str], env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [str(RUTRADAR), *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, (
+        f"rutradar {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    )
+
+
+def _pump(stream: IO[str], lines: queue.Queue[str]) -> None:
+    """Drain the server's stdout so it can never block on a full pipe."""
+    for line in stream:
+        lines.put(line)
+
+
+def _wait_ready(proc: subprocess.Popen[str], lines: queue.Queue[str], base: str, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+
+    def fail(why: str) -> None:
+        pytest.fail(f"rutradar serve {why}; its log:\n{log.read_text(errors='replace')[-4000:]}")
+
+    seen = ""
+    while "listening" not in seen:
+        if proc.poll() is not None:
+            fail(f"exited with {proc.returncode} before listening")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            fail("did not print its 'listening' line in time")
+        try:
+            seen = lines.get(timeout=min(remaining, 0.5))
+        except queue.Empty:
+            continue
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}readyz", timeout=1) as res:
+                if res.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if proc.poll() is not None:
+            fail(f"exited with {proc.returncode} before /readyz answered")
+        if time.monotonic() > deadline:
+            fail("never reported ready on /readyz")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`rutradar serve` over a freshly seeded demo database; yields its base URL."""
+    if not RUTRADAR.exists():
+        pytest.skip(f"{RUTRADAR} is missing: install the project into this venv first")
+    tmp = tmp_path_factory.mktemp("playground")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "RUTRADAR_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'rutradar.db'}",
+        "RUTRADAR_PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("RUTRADAR_HOST", None)
+    _run(["db", "upgrade"], env)
+    _run(["demo"], env)
+    log = tmp / "serve.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [str(RUTRADAR), "serve"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+    assert proc.stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_ready(proc, lines, base, log)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser: Browser, server: str) -> Iterator[Page]:
+    context = browser.new_context(viewport=VIEWPORT, base_url=server)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.set_default_timeout(WAIT_MS)
+    expect.set_options(timeout=WAIT_MS)
+    pg.goto("/")
+    try:
+        yield pg
+    finally:
+        context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"
+
+
+def be(page: Page, label: str) -> None:
+    """Pick a person in the "You are" select and wait until the page has switched to them."""
+    expect(page.locator("#person option", has_text=label)).to_have_count(1)
+    page.select_option("#person", label=label)
+    expect(page.locator("#quick button[data-command]").first).to_be_visible()
+
+
+def test_checkin_close_and_summary(page: Page) -> None:
+    transcript = page.locator("#transcript")
+    dialog = page.locator("#dialog")
+
+    # Ada: the dispatcher's prompt reaches her through the inbox polling.
+    be(page, "Ada Lovelace (member)")
+    expect(page.locator("#who")).to_contain_text("member of Platform")
+    prompt = transcript.locator(".bubble.bot", has_text="Time for your Platform check-in")
+    expect(prompt).to_have_count(1)
+    prompt.get_by_role("button", name="Check in").click()
+
+    expect(dialog).to_be_visible()
+    form = dialog.locator("form.rr-form")
+    expect(form.locator("h3")).to_have_text("Career check-in")
+    for practice, score in (
+        ("assess", 4),
+        ("routine", 1),
+        ("training", 4),
+        ("strengths", 5),
+        ("path", 3),
+    ):
+        radio = form.locator(f'input[name="{practice}"][value="{score}"]')
+        form.locator("label", has=radio).click()
+        expect(radio).to_be_checked()
+    form.locator('textarea[name="comment"]').fill("More time for deep work, please.")
+    expect(form.locator('input[name="share"]')).not_to_be_checked()
+    form.get_by_role("button", name="Get my advice").click()
+
+    expect(dialog).to_contain_text("Counted for 2026-W")
+    expect(dialog.locator(".rr-section h4").first).to_have_text("Overhaul your routine")
+    expect(dialog).not_to_contain_text("More time for deep work")
+    DOCS.mkdir(exist_ok=True)
+    page.screenshot(path=str(DOCS / "playground.png"))
+    page.locator("#dialog-close").click()
+    expect(dialog).to_be_hidden()
+
+    # The prompt bubble is updated in place, not joined by a second one.
+    expect(transcript.locator(".bubble.bot").first).to_contain_text("You checked in for 2026-W")
+    expect(transcript.get_by_text("Time for your Platform check-in")).to_have_count(0)
+
+    # Radia, the admin, closes the round: Ada plus the five who answered before her.
+    be(page, "Radia Perlman (admin)")
+    page.get_by_role("button", name="Admin panel").click()
+    panel = transcript.locator(".bubble.bot", has_text="Rut Radar admin").last
+    expect(panel).to_contain_text("Platform")
+    panel.get_by_role("button", name="Close round").click()
+    expect(transcript).to_contain_text("Released: 6 of")
+    expect(transcript.locator(".bubble.error")).to_have_count(0)
+
+    # Grace, the manager, reads the released summary.
+    be(page, "Grace Hopper (manager)")
+    page.get_by_role("button", name="Team summary").click()
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("h3").first).to_contain_text("Platform")
+    # The newly released round, not the "6 of 8 have answered so far" of an open one.
+    expect(dialog).to_contain_text(re.compile(r"\d{4}-W\d{2}: 6 of \d+ answered"))
+    expect(dialog.locator(".rr-section h4", has_text="⚠")).not_to_have_count(0)
+    expect(dialog).to_contain_text("Needs attention most")
+    expect(dialog.locator("figure.rr-trend svg")).to_have_count(1)
+    expect(dialog.locator("figure.rr-trend svg polyline").first).to_be_attached()
+    page.screenshot(path=str(DOCS / "playground-summary.png"))
+
+
+def test_member_asking_for_a_summary_is_refused_politely(page: Page) -> None:
+    be(page, "Ada Lovelace (member)")
+    page.locator("#command").fill("/rut summary")
+    page.locator("#composer").get_by_role("button", name="Send").click()
+    transcript = page.locator("#transcript")
+    expect(transcript.locator(".bubble.me").last).to_have_text("/rut summary")
+    reply = transcript.locator(".bubble.bot", has_text="managers")
+    expect(reply).to_have_count(1)
+    expect(reply).not_to_contain_text("Traceback")
+    expect(reply).not_to_contain_text("Something went wrong")
+    expect(page.locator("#dialog")).to_be_hidden()

@@ -1,0 +1,217 @@
+"""The engine through neutral events: every command, its polite refusals, and what is stored."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from bot.context import Context
+from bot.engine import Engine
+from bot.rounds import close_round, open_round
+from messages.model import Buttons, Form, Section
+from storage.models import Answer, AuditEvent, Delivery, Membership, Person, Schedule, Team
+from tests.conftest import World
+from tests.helpers import action, checkin, command, text_of
+
+
+async def rows(ctx: Context, model: type) -> int:
+    async with ctx.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def say(engine: Engine, user: str, text: str) -> str:
+    replies = await engine.handle(command(user, text))
+    assert len(replies) >= 1
+    return "\n".join(text_of(r) for r in replies)
+
+
+async def test_help_lists_what_this_person_may_do(world: World) -> None:
+    engine = Engine(world.ctx)
+    member = await say(engine, "u0", "/rut help")
+    assert "/rut checkin" in member and "/rut admin" not in member and "/rut summary" not in member
+    assert "/rut summary" in await say(engine, "boss", "help")
+    assert "/rut admin" in await say(engine, "root", "")
+
+
+async def test_advice_understands_synonyms_and_refuses_unknown_topics_politely(world: World) -> None:
+    engine = Engine(world.ctx)
+    assert "Seek new training" in await say(engine, "u0", "/rut advice learning")
+    assert "Consider a new path" in await say(engine, "u0", "/rut advice new path")
+    unknown = await say(engine, "u0", "/rut advice knitting")
+    assert "knitting" in unknown and "assess, routine, training, strengths, path" in unknown
+    menu = (await engine.handle(command("u0", "/rut advice")))[0]
+    assert any(isinstance(b, Buttons) and len(b.buttons) == 5 for b in menu.blocks)
+
+
+async def test_unknown_command_is_explained(world: World) -> None:
+    reply = await say(Engine(world.ctx), "u0", "/rut dance")
+    assert "dance" in reply and "checkin" in reply
+
+
+async def test_checkin_in_open_round_is_counted_and_advice_targets_the_lowest(world: World) -> None:
+    engine = Engine(world.ctx)
+    await open_round(world.ctx, world.cli, world.team)
+    form = (await engine.handle(command("u0", "/rut checkin")))[0]
+    assert form.surface == "dialog" and isinstance(form.form, Form)
+    assert [i.input_id for i in form.form.inputs][:5] == ["assess", "routine", "training", "strengths", "path"]
+    result = (await engine.handle(checkin("u0", assess=4, routine=3, training=1, strengths=5, path=2)))[0]
+    assert result.surface == "dialog"  # scores and advice stay out of the chat history
+    text = text_of(result)
+    assert "Counted for 2026-W48" in text
+    sections = [b.title for b in result.blocks if isinstance(b, Section)]
+    assert sections == ["Seek new training", "Consider a new path"]
+    again = text_of((await engine.handle(checkin("u0", routine=1)))[0])
+    assert "already counted" in again
+    assert await rows(world.ctx, Answer) == 1
+
+
+async def test_checkin_without_round_or_team_stores_nothing_and_says_so(world: World) -> None:
+    engine = Engine(world.ctx)
+    assert "nothing was stored" in text_of((await engine.handle(checkin("u0")))[0])
+    assert "not in a team" in text_of((await engine.handle(checkin("stranger")))[0])
+    assert await rows(world.ctx, Answer) == 0
+
+
+async def test_unshared_comment_is_never_stored(world: World) -> None:
+    engine = Engine(world.ctx)
+    await open_round(world.ctx, world.cli, world.team)
+    await engine.handle(checkin("u0", comment="my secret"))
+    await engine.handle(checkin("u1", comment="for the team", share=True))
+    async with world.ctx.sessions() as session:
+        comments = set((await session.scalars(select(Answer.comment))).all())
+    assert comments == {None, "for the team"}
+
+
+async def test_malformed_checkin_is_refused_and_writes_nothing(world: World) -> None:
+    engine = Engine(world.ctx)
+    await open_round(world.ctx, world.cli, world.team)
+    bad = checkin("u0")
+    bad.values["routine"] = "9"  # type: ignore[index]
+    reply = text_of((await engine.handle(bad))[0])
+    assert "number from 1 to 5" in reply
+    assert await rows(world.ctx, Answer) == 0
+
+
+async def test_summary_is_for_managers_of_that_team_only(world: World, ctx: Context) -> None:
+    engine = Engine(ctx)
+    assert "managers" in await say(engine, "u0", "/rut summary")
+    async with ctx.sessions.begin() as session:
+        other = Team(workspace_id=world.workspace.id, name="Data")
+        session.add(other)
+        await session.flush()
+        session.add(Membership(person_id=world.outsider.id, team_id=other.id, role="manager"))
+    refused = await say(engine, "stranger", "/rut summary Platform")
+    assert "Only the managers of Platform" in refused
+    assert await rows(ctx, AuditEvent) == 0
+
+
+async def test_manager_sees_counts_while_open_and_scores_only_after_close(world: World, ctx: Context) -> None:
+    engine = Engine(ctx)
+    await open_round(ctx, world.cli, world.team)
+    for user in ("u0", "u1", "u2", "u3", "u4"):
+        await engine.handle(checkin(user, routine=1))
+    during = await say(engine, "boss", "/rut summary")
+    assert "No round has closed yet" in during and "Mean" not in during
+    assert "5 of 5 have answered" in during
+    await close_round(ctx, world.cli, world.team)
+    after = await say(engine, "boss", "/rut summary")
+    assert "Overhaul your routine ⚠" in after and "Mean 1.0 / 5" in after
+    async with ctx.sessions() as session:
+        viewed = (await session.scalars(select(AuditEvent.action))).all()
+    assert viewed.count("summary_viewed") == 2
+
+
+async def test_member_made_manager_mid_round_does_not_see_that_round(world: World, ctx: Context) -> None:
+    engine = Engine(ctx)
+    await open_round(ctx, world.cli, world.team)
+    for user in ("u0", "u1", "u2", "u3", "u4"):
+        await engine.handle(checkin(user))
+    assert "managers added" in await say(engine, "root", "/rut admin team managers add Platform u0")
+    await close_round(ctx, world.cli, world.team)
+    assert "No round has closed yet" in await say(engine, "u0", "/rut summary")
+    assert "5 of" in await say(engine, "boss", "/rut summary")
+
+
+async def test_pause_resume_and_timezone_validate_their_arguments(world: World) -> None:
+    engine = Engine(world.ctx)
+    assert "paused until 2026-12-24" in await say(engine, "u0", "/rut pause until 2026-12-24")
+    assert "YYYY-MM-DD" in await say(engine, "u0", "/rut pause until tomorrow")
+    assert "already passed" in await say(engine, "u0", "/rut pause until 2020-01-01")
+    assert "on again" in await say(engine, "u0", "/rut resume")
+    assert "weren't paused" in await say(engine, "u0", "/rut resume")
+    assert "America/New_York" in await say(engine, "u0", "/rut timezone america/new_york")
+    assert "Europe/Berlin" in await say(engine, "u0", "/rut timezone Mars/Base")
+
+
+async def test_admin_commands_in_chat_are_admin_only_and_audited(world: World, ctx: Context) -> None:
+    engine = Engine(ctx)
+    refused = await say(engine, "u0", "/rut admin team add Data")
+    assert "Only Rut Radar admins" in refused
+    assert "Team Data created" in await say(engine, "root", "/rut admin team add Data")
+    bad_day = await say(engine, "root", "/rut admin schedule set Data --cadence weekly --weekday funday --time 09:00")
+    assert "funday" in bad_day and "mon, tue, wed" in bad_day
+    bad_time = await say(engine, "root", "/rut admin schedule set Data --cadence weekly --weekday mon --time 25:00")
+    assert "25:00" in bad_time and "HH:MM" in bad_time
+    assert "cannot be below 3" in await say(engine, "root", "/rut admin workspace set --threshold 2")
+    assert "no team 'Nope'" in await say(engine, "root", "/rut admin round open Nope")
+    assert await rows(ctx, Schedule) == 0
+    ok = await say(engine, "root", "/rut admin schedule set Data --cadence weekly --weekday mon --time 09:30")
+    assert "weekly on mon at 09:30" in ok
+    async with ctx.sessions() as session:
+        actions = (await session.scalars(select(AuditEvent.action))).all()
+    assert sorted(actions) == ["schedule_set", "team_added"]
+
+
+async def test_admin_panel_opens_and_closes_rounds(world: World, ctx: Context) -> None:
+    engine = Engine(ctx)
+    panel = (await engine.handle(command("root", "/rut admin")))[0]
+    buttons = [b for block in panel.blocks if isinstance(block, Buttons) for b in block.buttons]
+    assert ("admin_round", "open|Platform") in [(b.action_id, b.value) for b in buttons]
+    opened = await engine.handle(action("root", "admin_round", "open|Platform"))
+    assert "is open" in text_of(opened[0])
+    closed = await engine.handle(action("root", "admin_round", "close|Platform"))
+    assert "Withheld: 0 answered" in text_of(closed[0])
+    assert "Only Rut Radar admins" in text_of((await engine.handle(action("u0", "admin_round", "open|Platform")))[0])
+
+
+async def test_forget_me_erases_the_person_but_keeps_counts(world: World, ctx: Context) -> None:
+    engine = Engine(ctx)
+    await open_round(ctx, world.cli, world.team)
+    await engine.handle(checkin("u0"))
+    confirm = await say(engine, "u0", "/rut forget-me")
+    assert "Erase?" in confirm
+    assert await rows(ctx, Person) == 9  # nothing happens before confirming
+    done = await engine.handle(action("u0", "forget_me_confirm"))
+    assert "no longer knows you" in text_of(done[0])
+    async with ctx.sessions() as session:
+        assert await session.scalar(select(Person).where(Person.user_id == "u0")) is None
+        answered = (await session.scalars(select(Delivery).where(Delivery.answered.is_(True)))).all()
+        assert len(answered) == 1 and answered[0].person_id is None
+        labels = set((await session.scalars(select(AuditEvent.actor_label))).all())
+    assert labels == {"erased person", "command line"}
+
+
+async def test_privacy_shows_what_is_stored_and_who_looked(world: World, ctx: Context) -> None:
+    engine = Engine(ctx)
+    await say(engine, "boss", "/rut summary")
+    text = await say(engine, "u0", "/rut privacy")
+    assert "Home team: Platform" in text and "U0" in text
+    assert "Boss" in text  # the manager's view of the team's results is listed
+
+
+async def test_retried_event_has_no_second_effect(world: World, ctx: Context) -> None:
+    engine = Engine(ctx)
+    await open_round(ctx, world.cli, world.team)
+    event = checkin("u0")
+    assert await engine.handle(event)
+    assert await engine.handle(event) == []
+    assert await rows(ctx, Answer) == 1
+
+
+async def test_advice_send_button_carries_what_it_needs(world: World) -> None:
+    engine = Engine(world.ctx)
+    result = (await engine.handle(checkin("u0", routine=1)))[0]
+    button = next(b for block in result.blocks if isinstance(block, Buttons) for b in block.buttons)
+    sent = (await engine.handle(action("u0", button.action_id, button.value)))[0]
+    assert sent.surface == "chat" and "Overhaul your routine" in text_of(sent)
+    forged = (await engine.handle(action("u0", "advice_send", "drop-table:rut|x")))[0]
+    assert "no longer valid" in text_of(forged)

@@ -1,0 +1,79 @@
+"""The release rules as a pure function, including a property-based check."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.release import compute_release
+from messages.content import PRACTICE_KEYS
+
+
+def answer(**scores: int) -> dict[str, int]:
+    return {k: scores.get(k, 3) for k in PRACTICE_KEYS}
+
+
+def test_below_threshold_is_withheld_with_counts_only() -> None:
+    result = compute_release([answer()] * 4, ["hi"], delivered=8, threshold=5, comment_threshold=5)
+    assert result.status == "withheld"
+    assert (result.respondents, result.delivered, result.data) == (4, 8, None)
+
+
+def test_release_computes_means_low_shares_and_attention() -> None:
+    answers = [answer(routine=1), answer(routine=2), answer(routine=2), answer(routine=4), answer(routine=5)]
+    result = compute_release(answers, [], delivered=6, threshold=5, comment_threshold=5)
+    assert result.status == "released"
+    assert result.data is not None
+    routine = result.data["practices"]["routine"]
+    assert routine == {"mean": 2.8, "low_share": 0.6}
+    assert result.data["practices"]["assess"] == {"mean": 3.0, "low_share": 0.0}
+    assert result.data["attention"] == "routine"
+
+
+def test_in_rut_share_counts_respondents_whose_mean_is_at_most_2_5() -> None:
+    low = answer(assess=2, routine=2, training=3, strengths=3, path=2)  # mean 2.4
+    high = answer(assess=3, routine=3, training=3, strengths=3, path=3)
+    result = compute_release([low, high, high, high, high], [], delivered=5, threshold=5, comment_threshold=5)
+    assert result.data is not None
+    assert result.data["in_rut_share"] == 0.2
+
+
+def test_comments_only_at_comment_threshold_and_shuffled() -> None:
+    comments = [f"line {i}" for i in range(6)]
+    below = compute_release([answer()] * 6, comments, delivered=6, threshold=5, comment_threshold=7)
+    assert below.data is not None and below.data["comments"] == []
+    at = compute_release(
+        [answer()] * 6, comments, delivered=6, threshold=5, comment_threshold=6, rng=random.Random(1)
+    )
+    assert at.data is not None
+    assert sorted(at.data["comments"]) == comments
+    assert at.data["comments"] != comments  # shuffled: submission order is not kept
+
+
+scores = st.fixed_dictionaries({k: st.integers(1, 5) for k in PRACTICE_KEYS})
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    answers=st.lists(scores, max_size=30),
+    threshold=st.integers(3, 10),
+    extra_delivered=st.integers(0, 10),
+)
+def test_release_rules_hold_for_any_team(answers: list[dict[str, int]], threshold: int, extra_delivered: int) -> None:
+    delivered = len(answers) + extra_delivered
+    result = compute_release(answers, ["c"] * len(answers), delivered=delivered, threshold=threshold,
+                             comment_threshold=threshold)
+    assert result.respondents == len(answers)
+    if len(answers) < threshold:
+        assert result.status == "withheld" and result.data is None
+        return
+    assert result.status == "released" and result.data is not None
+    for key in PRACTICE_KEYS:
+        values = [a[key] for a in answers]
+        row = result.data["practices"][key]
+        assert min(values) - 0.05 <= row["mean"] <= max(values) + 0.05
+        assert 0.0 <= row["low_share"] <= 1.0
+    assert result.data["attention"] in PRACTICE_KEYS
+    assert len(result.data["comments"]) == len(answers)

@@ -1,0 +1,130 @@
+"""The round/release contract: open freezes the population, close releases or withholds and
+leaves no raw answers or per-person rows behind."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.checkin import Outcome, Scores, record_checkin
+from bot.clock import ManualClock
+from bot.context import Context
+from bot.errors import ConflictError
+from bot.rounds import close_round, open_round, skip_round
+from storage.models import Answer, Delivery, Membership, Person, Release, Round
+from tests.conftest import World
+
+
+def scores(**values: int) -> Scores:
+    return Scores({k: values.get(k, 3) for k in ("assess", "routine", "training", "strengths", "path")}, None)
+
+
+async def count(ctx: Context, model: type, *where: object) -> int:
+    async with ctx.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+async def test_open_freezes_population_of_home_members_without_managers(world: World) -> None:
+    outcome = await open_round(world.ctx, world.cli, world.team)
+    assert outcome.changed and outcome.round.period == "2026-W48"
+    async with world.ctx.sessions() as session:
+        people = set((await session.scalars(select(Delivery.person_id).where(Delivery.kind == "prompt"))).all())
+    assert people == {p.id for p in world.members}
+    assert world.manager.id not in people
+
+
+async def test_paused_members_are_skipped_and_late_joiners_not_asked(world: World, ctx: Context) -> None:
+    async with ctx.sessions.begin() as session:
+        paused = await session.get(Person, world.members[0].id)
+        assert paused is not None
+        paused.paused_until = date(2026, 12, 31)
+    await open_round(ctx, world.cli, world.team)
+    assert await count(ctx, Delivery, Delivery.person_id == world.members[0].id, Delivery.status == "skipped") == 1
+    async with ctx.sessions.begin() as session:
+        session.add(Membership(person_id=world.outsider.id, team_id=world.team.id, role="member"))
+    late = await world.actor(world.outsider)
+    result = await record_checkin(ctx, late, scores())
+    assert result.outcome is Outcome.PRIVATE
+    assert await count(ctx, Answer) == 0
+
+
+async def test_open_is_idempotent_and_a_closed_period_cannot_reopen(world: World, ctx: Context) -> None:
+    first = await open_round(ctx, world.cli, world.team)
+    again = await open_round(ctx, world.cli, world.team)
+    assert again.round.id == first.round.id and not again.changed
+    await close_round(ctx, world.cli, world.team)
+    with pytest.raises(ConflictError, match="already"):
+        await open_round(ctx, world.cli, world.team)
+    repeat = await close_round(ctx, world.cli, world.team)
+    assert not repeat.changed
+
+
+async def test_checkin_is_stored_once_with_its_delivery(world: World, ctx: Context) -> None:
+    await open_round(ctx, world.cli, world.team)
+    member = await world.actor(world.members[0])
+    first = await record_checkin(ctx, member, scores(routine=1))
+    second = await record_checkin(ctx, member, scores(routine=5))
+    assert (first.outcome, second.outcome) == (Outcome.STORED, Outcome.ALREADY)
+    assert first.period == "2026-W48"
+    assert await count(ctx, Answer) == 1
+    assert await count(ctx, Delivery, Delivery.answered.is_(True)) == 1
+
+
+async def test_no_round_or_no_team_stores_nothing(world: World, ctx: Context) -> None:
+    member = await world.actor(world.members[0])
+    assert (await record_checkin(ctx, member, scores())).outcome is Outcome.PRIVATE
+    stranger = await world.actor(world.outsider)
+    assert (await record_checkin(ctx, stranger, scores())).outcome is Outcome.NO_TEAM
+    assert await count(ctx, Answer) == 0
+
+
+async def test_close_releases_at_threshold_and_deletes_raw_data(world: World, ctx: Context) -> None:
+    await open_round(ctx, world.cli, world.team)
+    for person in world.members[:5]:
+        await record_checkin(ctx, await world.actor(person), scores(routine=2))
+    async with ctx.sessions.begin() as session:
+        await session.execute(Delivery.__table__.update().values(status="sent"))
+    outcome = await close_round(ctx, world.cli, world.team)
+    assert outcome.release is not None and outcome.release.status == "released"
+    assert (outcome.release.respondents, outcome.release.delivered) == (5, 6)
+    assert outcome.release.data is not None
+    assert outcome.release.data["practices"]["routine"] == {"mean": 2.0, "low_share": 1.0}
+    assert await count(ctx, Answer) == 0
+    assert await count(ctx, Delivery) == 0
+    assert await count(ctx, Round, Round.status == "released") == 1
+
+
+async def test_close_below_threshold_withholds(world: World, ctx: Context) -> None:
+    await open_round(ctx, world.cli, world.team)
+    for person in world.members[:4]:
+        await record_checkin(ctx, await world.actor(person), scores())
+    outcome = await close_round(ctx, world.cli, world.team)
+    assert outcome.release is not None
+    assert (outcome.release.status, outcome.release.respondents, outcome.release.data) == ("withheld", 4, None)
+    assert await count(ctx, Answer) == 0
+
+
+async def test_threshold_is_frozen_at_open(world: World, ctx: Context) -> None:
+    await open_round(ctx, world.cli, world.team)
+    from bot.admin import workspace_set
+
+    await workspace_set(ctx, world.cli, threshold="3")
+    for person in world.members[:4]:
+        await record_checkin(ctx, await world.actor(person), scores())
+    outcome = await close_round(ctx, world.cli, world.team)
+    assert outcome.release is not None and outcome.release.status == "withheld"
+
+
+async def test_skip_marks_the_period_and_refuses_an_open_round(world: World, ctx: Context, clock: ManualClock) -> None:
+    skipped = await skip_round(ctx, world.cli, world.team)
+    assert skipped.round.status == "skipped"
+    assert not (await skip_round(ctx, world.cli, world.team)).changed
+    with pytest.raises(ConflictError):
+        await open_round(ctx, world.cli, world.team)
+    clock.advance(timedelta(days=7))
+    await open_round(ctx, world.cli, world.team)
+    with pytest.raises(ConflictError):
+        await skip_round(ctx, world.cli, world.team)
+    assert await count(ctx, Release) == 0
