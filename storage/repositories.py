@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import case, delete, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -147,7 +147,10 @@ async def mark_answered(session: AsyncSession, delivery_id: str) -> bool:
         .where(Delivery.id == delivery_id, Delivery.answered.is_(False))
         .values(
             answered=True,
-            status=case((Delivery.status == "pending", "sent"), else_=Delivery.status),
+            status=case(
+                (Delivery.status == "pending", literal("sent", Delivery.__table__.c.status.type)),
+                else_=Delivery.status,
+            ),
         )
         .execution_options(synchronize_session=False)
     )

@@ -204,9 +204,10 @@ def test_checkin_close_and_summary(page: Page) -> None:
         ("strengths", 5),
         ("path", 3),
     ):
-        radio = form.locator(f'input[name="{practice}"][value="{score}"]')
-        form.locator("label", has=radio).click()
-        expect(radio).to_be_checked()
+        selector = f'input[type="radio"][name="{practice}"][value="{score}"]'
+        # The radios are visually hidden behind round "chips": click the label, as people do.
+        form.locator("label", has=page.locator(selector)).click()
+        expect(form.locator(selector)).to_be_checked()
     form.locator('textarea[name="comment"]').fill("More time for deep work, please.")
     expect(form.locator('input[name="share"]')).not_to_be_checked()
     form.get_by_role("button", name="Get my advice").click()
