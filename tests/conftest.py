@@ -141,17 +141,30 @@ class World:
         return cli_actor(self.workspace)
 
 
-async def build_world(ctx: Context, *, members: int = 6, threshold: int = 5, platform: str = "playground") -> World:
+async def build_world(
+    ctx: Context, *, members: int = 6, threshold: int = 5, platform: str = "playground"
+) -> World:
     async with ctx.sessions.begin() as session:
-        workspace = Workspace(platform=platform, external_id="T0001", name="Acme", timezone="Europe/Berlin",
-                              threshold=threshold, comment_threshold=threshold)
+        workspace = Workspace(
+            platform=platform,
+            external_id="T0001",
+            name="Acme",
+            timezone="Europe/Berlin",
+            threshold=threshold,
+            comment_threshold=threshold,
+        )
         session.add(workspace)
         await session.flush()
 
         def person(user_id: str, role: str = "member") -> Person:
             ref = ConversationRef(platform, "T0001", user_id).to_json()
-            p = Person(workspace_id=workspace.id, user_id=user_id, display_name=user_id.title(),
-                       role=role, conversation_ref=ref)
+            p = Person(
+                workspace_id=workspace.id,
+                user_id=user_id,
+                display_name=user_id.title(),
+                role=role,
+                conversation_ref=ref,
+            )
             session.add(p)
             return p
 

@@ -15,23 +15,38 @@ def where(user_id: str, platform: str = "playground", tenant: str = "T0001") -> 
 
 
 def command(user_id: str, text: str, *, tenant: str = "T0001") -> CommandReceived:
-    return CommandReceived(event_id=f"e{next(_ids)}", where=where(user_id, tenant=tenant), user_id=user_id,
-                           text=text)
+    return CommandReceived(
+        event_id=f"e{next(_ids)}", where=where(user_id, tenant=tenant), user_id=user_id, text=text
+    )
 
 
 def action(user_id: str, action_id: str, value: str = "") -> ActionInvoked:
-    return ActionInvoked(event_id=f"e{next(_ids)}", where=where(user_id), user_id=user_id,
-                         action_id=action_id, value=value)
+    return ActionInvoked(
+        event_id=f"e{next(_ids)}",
+        where=where(user_id),
+        user_id=user_id,
+        action_id=action_id,
+        value=value,
+    )
 
 
-def checkin(user_id: str, *, comment: str = "", share: bool = False, **scores: int) -> FormSubmitted:
-    values = {k: str(scores.get(k, 3)) for k in ("assess", "routine", "training", "strengths", "path")}
+def checkin(
+    user_id: str, *, comment: str = "", share: bool = False, **scores: int
+) -> FormSubmitted:
+    values = {
+        k: str(scores.get(k, 3)) for k in ("assess", "routine", "training", "strengths", "path")
+    }
     if comment:
         values["comment"] = comment
     if share:
         values["share"] = "1"
-    return FormSubmitted(event_id=f"e{next(_ids)}", where=where(user_id), user_id=user_id, form_id="checkin",
-                         values=values)
+    return FormSubmitted(
+        event_id=f"e{next(_ids)}",
+        where=where(user_id),
+        user_id=user_id,
+        form_id="checkin",
+        values=values,
+    )
 
 
 def text_of(message: Message) -> str:

@@ -32,7 +32,9 @@ async def test_help_lists_what_this_person_may_do(world: World) -> None:
     assert "/rut admin" in await say(engine, "root", "")
 
 
-async def test_advice_understands_synonyms_and_refuses_unknown_topics_politely(world: World) -> None:
+async def test_advice_understands_synonyms_and_refuses_unknown_topics_politely(
+    world: World,
+) -> None:
     engine = Engine(world.ctx)
     assert "Seek new training" in await say(engine, "u0", "/rut advice learning")
     assert "Consider a new path" in await say(engine, "u0", "/rut advice new path")
@@ -52,8 +54,16 @@ async def test_checkin_in_open_round_is_counted_and_advice_targets_the_lowest(wo
     await open_round(world.ctx, world.cli, world.team)
     form = (await engine.handle(command("u0", "/rut checkin")))[0]
     assert form.surface == "dialog" and isinstance(form.form, Form)
-    assert [i.input_id for i in form.form.inputs][:5] == ["assess", "routine", "training", "strengths", "path"]
-    result = (await engine.handle(checkin("u0", assess=4, routine=3, training=1, strengths=5, path=2)))[0]
+    assert [i.input_id for i in form.form.inputs][:5] == [
+        "assess",
+        "routine",
+        "training",
+        "strengths",
+        "path",
+    ]
+    result = (
+        await engine.handle(checkin("u0", assess=4, routine=3, training=1, strengths=5, path=2))
+    )[0]
     assert result.surface == "dialog"  # scores and advice stay out of the chat history
     text = text_of(result)
     assert "Counted for 2026-W48" in text
@@ -104,7 +114,9 @@ async def test_summary_is_for_managers_of_that_team_only(world: World, ctx: Cont
     assert await rows(ctx, AuditEvent) == 0
 
 
-async def test_manager_sees_counts_while_open_and_scores_only_after_close(world: World, ctx: Context) -> None:
+async def test_manager_sees_counts_while_open_and_scores_only_after_close(
+    world: World, ctx: Context
+) -> None:
     engine = Engine(ctx)
     await open_round(ctx, world.cli, world.team)
     for user in ("u0", "u1", "u2", "u3", "u4"):
@@ -120,7 +132,9 @@ async def test_manager_sees_counts_while_open_and_scores_only_after_close(world:
     assert viewed.count("summary_viewed") == 2
 
 
-async def test_member_made_manager_mid_round_does_not_see_that_round(world: World, ctx: Context) -> None:
+async def test_member_made_manager_mid_round_does_not_see_that_round(
+    world: World, ctx: Context
+) -> None:
     engine = Engine(ctx)
     await open_round(ctx, world.cli, world.team)
     for user in ("u0", "u1", "u2", "u3", "u4"):
@@ -142,19 +156,31 @@ async def test_pause_resume_and_timezone_validate_their_arguments(world: World) 
     assert "Europe/Berlin" in await say(engine, "u0", "/rut timezone Mars/Base")
 
 
-async def test_admin_commands_in_chat_are_admin_only_and_audited(world: World, ctx: Context) -> None:
+async def test_admin_commands_in_chat_are_admin_only_and_audited(
+    world: World, ctx: Context
+) -> None:
     engine = Engine(ctx)
     refused = await say(engine, "u0", "/rut admin team add Data")
     assert "Only Rut Radar admins" in refused
     assert "Team Data created" in await say(engine, "root", "/rut admin team add Data")
-    bad_day = await say(engine, "root", "/rut admin schedule set Data --cadence weekly --weekday funday --time 09:00")
+    bad_day = await say(
+        engine,
+        "root",
+        "/rut admin schedule set Data --cadence weekly --weekday funday --time 09:00",
+    )
     assert "funday" in bad_day and "mon, tue, wed" in bad_day
-    bad_time = await say(engine, "root", "/rut admin schedule set Data --cadence weekly --weekday mon --time 25:00")
+    bad_time = await say(
+        engine, "root", "/rut admin schedule set Data --cadence weekly --weekday mon --time 25:00"
+    )
     assert "25:00" in bad_time and "HH:MM" in bad_time
-    assert "cannot be below 3" in await say(engine, "root", "/rut admin workspace set --threshold 2")
+    assert "cannot be below 3" in await say(
+        engine, "root", "/rut admin workspace set --threshold 2"
+    )
     assert "no team 'Nope'" in await say(engine, "root", "/rut admin round open Nope")
     assert await rows(ctx, Schedule) == 0
-    ok = await say(engine, "root", "/rut admin schedule set Data --cadence weekly --weekday mon --time 09:30")
+    ok = await say(
+        engine, "root", "/rut admin schedule set Data --cadence weekly --weekday mon --time 09:30"
+    )
     assert "weekly on mon at 09:30" in ok
     async with ctx.sessions() as session:
         actions = (await session.scalars(select(AuditEvent.action))).all()
@@ -170,7 +196,9 @@ async def test_admin_panel_opens_and_closes_rounds(world: World, ctx: Context) -
     assert "is open" in text_of(opened[0])
     closed = await engine.handle(action("root", "admin_round", "close|Platform"))
     assert "Withheld: 0 answered" in text_of(closed[0])
-    assert "Only Rut Radar admins" in text_of((await engine.handle(action("u0", "admin_round", "open|Platform")))[0])
+    assert "Only Rut Radar admins" in text_of(
+        (await engine.handle(action("u0", "admin_round", "open|Platform")))[0]
+    )
 
 
 async def test_forget_me_erases_the_person_but_keeps_counts(world: World, ctx: Context) -> None:
@@ -184,7 +212,9 @@ async def test_forget_me_erases_the_person_but_keeps_counts(world: World, ctx: C
     assert "no longer knows you" in text_of(done[0])
     async with ctx.sessions() as session:
         assert await session.scalar(select(Person).where(Person.user_id == "u0")) is None
-        answered = (await session.scalars(select(Delivery).where(Delivery.answered.is_(True)))).all()
+        answered = (
+            await session.scalars(select(Delivery).where(Delivery.answered.is_(True)))
+        ).all()
         assert len(answered) == 1 and answered[0].person_id is None
         labels = set((await session.scalars(select(AuditEvent.actor_label))).all())
     assert labels == {"erased person", "command line"}

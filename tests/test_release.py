@@ -22,7 +22,13 @@ def test_below_threshold_is_withheld_with_counts_only() -> None:
 
 
 def test_release_computes_means_low_shares_and_attention() -> None:
-    answers = [answer(routine=1), answer(routine=2), answer(routine=2), answer(routine=4), answer(routine=5)]
+    answers = [
+        answer(routine=1),
+        answer(routine=2),
+        answer(routine=2),
+        answer(routine=4),
+        answer(routine=5),
+    ]
     result = compute_release(answers, [], delivered=6, threshold=5, comment_threshold=5)
     assert result.status == "released"
     assert result.data is not None
@@ -35,7 +41,9 @@ def test_release_computes_means_low_shares_and_attention() -> None:
 def test_in_rut_share_counts_respondents_whose_mean_is_at_most_2_5() -> None:
     low = answer(assess=2, routine=2, training=3, strengths=3, path=2)  # mean 2.4
     high = answer(assess=3, routine=3, training=3, strengths=3, path=3)
-    result = compute_release([low, high, high, high, high], [], delivered=5, threshold=5, comment_threshold=5)
+    result = compute_release(
+        [low, high, high, high, high], [], delivered=5, threshold=5, comment_threshold=5
+    )
     assert result.data is not None
     assert result.data["in_rut_share"] == 0.2
 
@@ -45,7 +53,12 @@ def test_comments_only_at_comment_threshold_and_shuffled() -> None:
     below = compute_release([answer()] * 6, comments, delivered=6, threshold=5, comment_threshold=7)
     assert below.data is not None and below.data["comments"] == []
     at = compute_release(
-        [answer()] * 6, comments, delivered=6, threshold=5, comment_threshold=6, rng=random.Random(1)
+        [answer()] * 6,
+        comments,
+        delivered=6,
+        threshold=5,
+        comment_threshold=6,
+        rng=random.Random(1),
     )
     assert at.data is not None
     assert sorted(at.data["comments"]) == comments
@@ -61,10 +74,17 @@ scores = st.fixed_dictionaries({k: st.integers(1, 5) for k in PRACTICE_KEYS})
     threshold=st.integers(3, 10),
     extra_delivered=st.integers(0, 10),
 )
-def test_release_rules_hold_for_any_team(answers: list[dict[str, int]], threshold: int, extra_delivered: int) -> None:
+def test_release_rules_hold_for_any_team(
+    answers: list[dict[str, int]], threshold: int, extra_delivered: int
+) -> None:
     delivered = len(answers) + extra_delivered
-    result = compute_release(answers, ["c"] * len(answers), delivered=delivered, threshold=threshold,
-                             comment_threshold=threshold)
+    result = compute_release(
+        answers,
+        ["c"] * len(answers),
+        delivered=delivered,
+        threshold=threshold,
+        comment_threshold=threshold,
+    )
     assert result.respondents == len(answers)
     if len(answers) < threshold:
         assert result.status == "withheld" and result.data is None

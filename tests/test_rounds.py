@@ -4,9 +4,10 @@ leaves no raw answers or per-person rows behind."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.checkin import Outcome, Scores, record_checkin
 from bot.clock import ManualClock
@@ -18,10 +19,12 @@ from tests.conftest import World
 
 
 def scores(**values: int) -> Scores:
-    return Scores({k: values.get(k, 3) for k in ("assess", "routine", "training", "strengths", "path")}, None)
+    return Scores(
+        {k: values.get(k, 3) for k in ("assess", "routine", "training", "strengths", "path")}, None
+    )
 
 
-async def count(ctx: Context, model: type, *where: object) -> int:
+async def count(ctx: Context, model: type, *where: Any) -> int:
     async with ctx.sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
@@ -30,18 +33,29 @@ async def test_open_freezes_population_of_home_members_without_managers(world: W
     outcome = await open_round(world.ctx, world.cli, world.team)
     assert outcome.changed and outcome.round.period == "2026-W48"
     async with world.ctx.sessions() as session:
-        people = set((await session.scalars(select(Delivery.person_id).where(Delivery.kind == "prompt"))).all())
+        people = set(
+            (
+                await session.scalars(select(Delivery.person_id).where(Delivery.kind == "prompt"))
+            ).all()
+        )
     assert people == {p.id for p in world.members}
     assert world.manager.id not in people
 
 
-async def test_paused_members_are_skipped_and_late_joiners_not_asked(world: World, ctx: Context) -> None:
+async def test_paused_members_are_skipped_and_late_joiners_not_asked(
+    world: World, ctx: Context
+) -> None:
     async with ctx.sessions.begin() as session:
         paused = await session.get(Person, world.members[0].id)
         assert paused is not None
         paused.paused_until = date(2026, 12, 31)
     await open_round(ctx, world.cli, world.team)
-    assert await count(ctx, Delivery, Delivery.person_id == world.members[0].id, Delivery.status == "skipped") == 1
+    assert (
+        await count(
+            ctx, Delivery, Delivery.person_id == world.members[0].id, Delivery.status == "skipped"
+        )
+        == 1
+    )
     async with ctx.sessions.begin() as session:
         session.add(Membership(person_id=world.outsider.id, team_id=world.team.id, role="member"))
     late = await world.actor(world.outsider)
@@ -50,7 +64,9 @@ async def test_paused_members_are_skipped_and_late_joiners_not_asked(world: Worl
     assert await count(ctx, Answer) == 0
 
 
-async def test_open_is_idempotent_and_a_closed_period_cannot_reopen(world: World, ctx: Context) -> None:
+async def test_open_is_idempotent_and_a_closed_period_cannot_reopen(
+    world: World, ctx: Context
+) -> None:
     first = await open_round(ctx, world.cli, world.team)
     again = await open_round(ctx, world.cli, world.team)
     assert again.round.id == first.round.id and not again.changed
@@ -85,7 +101,7 @@ async def test_close_releases_at_threshold_and_deletes_raw_data(world: World, ct
     for person in world.members[:5]:
         await record_checkin(ctx, await world.actor(person), scores(routine=2))
     async with ctx.sessions.begin() as session:
-        await session.execute(Delivery.__table__.update().values(status="sent"))
+        await session.execute(update(Delivery).values(status="sent"))
     outcome = await close_round(ctx, world.cli, world.team)
     assert outcome.release is not None and outcome.release.status == "released"
     assert (outcome.release.respondents, outcome.release.delivered) == (5, 6)
@@ -102,7 +118,11 @@ async def test_close_below_threshold_withholds(world: World, ctx: Context) -> No
         await record_checkin(ctx, await world.actor(person), scores())
     outcome = await close_round(ctx, world.cli, world.team)
     assert outcome.release is not None
-    assert (outcome.release.status, outcome.release.respondents, outcome.release.data) == ("withheld", 4, None)
+    assert (outcome.release.status, outcome.release.respondents, outcome.release.data) == (
+        "withheld",
+        4,
+        None,
+    )
     assert await count(ctx, Answer) == 0
 
 
@@ -117,7 +137,9 @@ async def test_threshold_is_frozen_at_open(world: World, ctx: Context) -> None:
     assert outcome.release is not None and outcome.release.status == "withheld"
 
 
-async def test_skip_marks_the_period_and_refuses_an_open_round(world: World, ctx: Context, clock: ManualClock) -> None:
+async def test_skip_marks_the_period_and_refuses_an_open_round(
+    world: World, ctx: Context, clock: ManualClock
+) -> None:
     skipped = await skip_round(ctx, world.cli, world.team)
     assert skipped.round.status == "skipped"
     assert not (await skip_round(ctx, world.cli, world.team)).changed
