@@ -21,9 +21,11 @@ LOCALES = Path(__file__).parent / "locale"
 DOMAIN = "messages"
 
 
+@cache
 def available_locales() -> tuple[str, ...]:
-    found = sorted(p.name for p in LOCALES.iterdir() if (p / "LC_MESSAGES").is_dir())
-    return ("en", *found)
+    """English (the source language) plus every locale that has a catalog."""
+    translated = {po.parent.parent.name for po in LOCALES.glob(f"*/LC_MESSAGES/{DOMAIN}.po")}
+    return ("en", *sorted(translated))
 
 
 def load_translations(locale: str) -> NullTranslations:
@@ -62,6 +64,16 @@ class Copy:
         return " ".join(str(macro(**values)).split())
 
 
-@cache
+def supported_locale(locale: str | None) -> str:
+    """"de-DE", "de_AT" and "DE" all mean German; anything unknown means English."""
+    base = (locale or "en").replace("-", "_").split("_")[0].lower()
+    return base if base in available_locales() else "en"
+
+
 def copy_for(locale: str | None) -> Copy:
-    return Copy(locale or "en")
+    return _copy(supported_locale(locale))
+
+
+@cache
+def _copy(locale: str) -> Copy:
+    return Copy(locale)

@@ -38,7 +38,9 @@ def _only_gettext(body: list[nodes.Node]) -> str | None:
     if len(body) != 1 or not isinstance(body[0], nodes.Output) or len(body[0].nodes) != 1:
         return None
     call = body[0].nodes[0]
-    if not (isinstance(call, nodes.Call) and isinstance(call.node, nodes.Name) and call.node.name == "_"):
+    if not (
+        isinstance(call, nodes.Call) and isinstance(call.node, nodes.Name) and call.node.name == "_"
+    ):
         return None
     if len(call.args) != 1 or not isinstance(call.args[0], nodes.Const):
         return None
@@ -80,7 +82,9 @@ def pairs(locale: str) -> list[tuple[str, str]]:
         if not message.id:
             continue
         ids = (message.id,) if isinstance(message.id, str) else tuple(message.id)
-        strings = (message.string,) if isinstance(message.string, str) else tuple(message.string or ())
+        strings = (
+            (message.string,) if isinstance(message.string, str) else tuple(message.string or ())
+        )
         found.extend((msgid, msgstr or "") for msgid in ids for msgstr in strings)
     return found
 
@@ -101,7 +105,9 @@ def test_template_has_macros_and_strings() -> None:
     macros = template_macros()
     assert len(macros) > 50, "the macro walk found too few macros: is copy.j2 parsed?"
     assert len({m.name for m in macros}) == len(macros), "two macros share a name"
-    assert len(extracted_msgids()) > 50, "extraction found too few strings: is the extractor set up?"
+    assert len(extracted_msgids()) > 50, (
+        "extraction found too few strings: is the extractor set up?"
+    )
     assert {m.msgid for m in macros if m.msgid} <= extracted_msgids()
 
 
@@ -110,7 +116,9 @@ def test_available_locales() -> None:
     assert "en" in locales
     assert "de" in locales
     for locale in TRANSLATED:
-        assert (LOCALES / locale / "LC_MESSAGES" / "messages.po").is_file(), f"{locale} has no messages.po"
+        assert (LOCALES / locale / "LC_MESSAGES" / "messages.po").is_file(), (
+            f"{locale} has no messages.po"
+        )
 
 
 @pytest.mark.parametrize("locale", available_locales())
