@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export RUTRADAR_DATABASE_URL ?= sqlite+aiosqlite:///rutradar.db
 
-.PHONY: install run test lint bench messages clean
+.PHONY: install run test lint messages clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,6 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-bench: $(STAMP)
-	$(BIN)/python -m benchmarks
 
 # Re-extract the interface strings and merge them into each locale's catalog.
 messages: $(STAMP)

@@ -62,10 +62,15 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     dispatcher = Dispatcher(ctx, adapters, interval=settings.dispatch_interval_seconds)
     ctx.wake_dispatcher = dispatcher.wake
     runtime = Runtime(settings, ctx, engine, supervisor, Metrics(), dispatcher, adapters)
+    wanted = settings.wanted_adapters()
     for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in wanted:
+            continue  # never imported: an unconfigured platform costs nothing
         adapter: Adapter = ep.load()(runtime)
-        if adapter.enabled():
-            adapters[adapter.platform] = adapter
+        adapters[adapter.platform] = adapter
+    missing = wanted - set(adapters)
+    if missing:
+        log.warning("configured adapters not installed yet: %s", ", ".join(sorted(missing)))
     return runtime
 
 

@@ -50,6 +50,17 @@ class Settings(BaseSettings):
             return self.playground
         return not (self.slack_configured or self.teams_configured)
 
+    def wanted_adapters(self) -> set[str]:
+        """Entry-point names of the adapters this configuration asks for."""
+        wanted = set()
+        if self.playground_enabled:
+            wanted.add("playground")
+        if self.slack_configured:
+            wanted.add("slack")
+        if self.teams_configured:
+            wanted.add("teams")
+        return wanted
+
     @property
     def binds_loopback(self) -> bool:
         return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")

@@ -53,9 +53,6 @@ class Adapter(Protocol):
     def install(self, app: web.Application) -> None:
         """Add this platform's routes to the one aiohttp app."""
 
-    def enabled(self) -> bool:
-        """Whether the configuration asks for this adapter."""
-
     async def send(self, to: ConversationRef, msg: Message) -> SentRef: ...
 
     async def update(self, ref: SentRef, msg: Message) -> None: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -27,6 +28,7 @@ async def upgrade_async(url: str, revision: str = "head") -> None:
     await asyncio.to_thread(upgrade, url, revision)
 
 
+@cache
 def head_revision() -> str | None:
     from alembic.script import ScriptDirectory
 

@@ -63,9 +63,6 @@ class PlaygroundAdapter:
         self._inbox: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._revision = itertools.count(1)
 
-    def enabled(self) -> bool:
-        return self.runtime.settings.playground_enabled
-
     def install(self, app: web.Application) -> None:
         app.router.add_get("/", self.page)
         app.router.add_get("/playground/api/people", self.people)
