@@ -178,8 +178,11 @@ def page(browser: Browser, server: str) -> Iterator[Page]:
 
 def be(page: Page, label: str) -> None:
     """Pick a person in the "You are" select and wait until the page has switched to them."""
-    expect(page.locator("#person option", has_text=label)).to_have_count(1)
+    option = page.locator("#person option", has_text=label)
+    expect(option).to_have_count(1)
+    user_id = option.get_attribute("data-user-id") or ""
     page.select_option("#person", label=label)
+    expect(page.locator("#who")).to_contain_text(user_id)
     expect(page.locator("#quick button[data-command]").first).to_be_visible()
 
 

@@ -2,7 +2,9 @@
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
-  const state = { people: [], me: null, after: 0, seen: new Map(), timer: null };
+  // `generation` changes with the person: replies and inbox reads that were in flight for the
+  // previous person are dropped instead of landing in (and advancing) the new one's transcript.
+  const state = { people: [], me: null, generation: 0, after: 0, seen: new Map(), timer: null };
 
   const QUICK = {
     member: [["Check in", "/rut checkin"], ["Advice", "/rut advice"], ["Privacy", "/rut privacy"], ["Help", "/rut help"]],
@@ -11,11 +13,19 @@
   };
 
   async function post(payload) {
+    const generation = state.generation;
     const body = { workspace: state.me.workspace, user_id: state.me.user_id, event_id: crypto.randomUUID(), ...payload };
-    const res = await fetch("/playground/api/events", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-    const data = await res.json();
-    if (!res.ok) { bubble("bot error", `<p>${escapeHtml(data.error || res.statusText)}</p>`); return; }
-    for (const m of data.messages) show(m);
+    let res, data;
+    try {
+      res = await fetch("/playground/api/events", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+      data = await res.json().catch(() => ({}));
+    } catch (e) {
+      if (generation === state.generation) bubble("bot error", "<p>The playground server did not answer. Is <code>rutradar serve</code> still running?</p>");
+      return;
+    }
+    if (generation !== state.generation) return;
+    if (!res.ok) { bubble("bot error", `<p>${escapeHtml(data.error || `${res.status} ${res.statusText}`)}</p>`); return; }
+    for (const m of data.messages || []) show(m);
   }
 
   function escapeHtml(s) { const d = document.createElement("div"); d.textContent = s; return d.innerHTML; }
@@ -41,10 +51,12 @@
 
   async function poll() {
     if (!state.me) return;
+    const generation = state.generation;
     const q = new URLSearchParams({ workspace: state.me.workspace, user: state.me.user_id, after: String(state.after) });
     try {
       const res = await fetch(`/playground/api/inbox?${q}`);
       const data = await res.json();
+      if (generation !== state.generation || !res.ok) return;
       for (const m of data.messages) {
         state.after = Math.max(state.after, m.rev);
         const existing = state.seen.get(m.id);
@@ -56,8 +68,10 @@
 
   function choose(index) {
     state.me = state.people[index];
+    state.generation += 1;
     state.after = 0; state.seen = new Map();
     $("transcript").innerHTML = "";
+    if ($("dialog").open) $("dialog").close();
     const teams = state.me.teams.map((t) => `${t.role} of ${t.team}`).join(", ") || "not in a team";
     $("who").textContent = `${state.me.user_id} · ${teams}${state.me.roles.includes("admin") ? " · admin" : ""}`;
     const quick = $("quick"); quick.innerHTML = "";
