@@ -266,9 +266,12 @@ class Engine:
                 schedule = admin.schedule_json(
                     await repo.schedule_of(session, team.id), team, actor.workspace
                 )
-                teams.append(
-                    {"name": team.name, "state": state + " " + admin.describe_schedule(schedule)}
-                )
+                teams.append({
+                    "name": team.name,
+                    "open": rnd is not None,
+                    "state": state,
+                    "schedule": t.say("admin_schedule", schedule=admin.describe_schedule(schedule)),
+                })
         return views.admin_panel(t, teams)
 
     # --- actions -------------------------------------------------------------------------

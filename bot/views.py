@@ -321,17 +321,14 @@ def summary_message(t: Copy, locale: str, summary: Mapping[str, Any]) -> Message
 def admin_panel(t: Copy, teams: Sequence[Mapping[str, Any]]) -> Message:
     blocks: list[Any] = [Heading(t.say("admin_title")), Paragraph(t.say("admin_intro"))]
     for team in teams:
-        blocks.append(Section(title=team["name"], text=team["state"]))
-        buttons = [
-            Button(
-                "admin_round",
-                t.say("button_open_round"),
-                value=f"open|{team['name']}",
-                style="primary",
-            ),
-            Button("admin_round", t.say("button_close_round"), value=f"close|{team['name']}"),
-            Button("admin_schedule", t.say("button_schedule"), value=team["name"]),
-        ]
+        blocks.append(Section(title=team["name"], text=f"{team['state']}\n{team['schedule']}"))
+        name = team["name"]
+        round_button = (
+            Button("admin_round", t.say("button_close_round"), value=f"close|{name}", style="primary")
+            if team["open"]
+            else Button("admin_round", t.say("button_open_round"), value=f"open|{name}", style="primary")
+        )
+        buttons = [round_button, Button("admin_schedule", t.say("button_schedule"), value=name)]
         blocks.append(Buttons(tuple(buttons)))
     if not teams:
         blocks.append(Paragraph(t.say("admin_no_teams")))

@@ -194,6 +194,10 @@ async def test_admin_panel_opens_and_closes_rounds(world: World, ctx: Context) -
     assert ("admin_round", "open|Platform") in [(b.action_id, b.value) for b in buttons]
     opened = await engine.handle(action("root", "admin_round", "open|Platform"))
     assert "is open" in text_of(opened[0])
+    refreshed = [b for block in opened[1].blocks if isinstance(block, Buttons) for b in block.buttons]
+    assert ("admin_round", "close|Platform") in [(b.action_id, b.value) for b in refreshed]
+    assert ("admin_round", "open|Platform") not in [(b.action_id, b.value) for b in refreshed]
+    assert "Schedule: none" in text_of(opened[1])
     closed = await engine.handle(action("root", "admin_round", "close|Platform"))
     assert "Withheld: 0 answered" in text_of(closed[0])
     assert "Only Rut Radar admins" in text_of(
