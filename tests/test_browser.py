@@ -39,7 +39,9 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs"
+# Screenshots go to a temporary folder unless RUTRADAR_SCREENSHOTS names one (the README's
+# images are refreshed with `RUTRADAR_SCREENSHOTS=docs make test`): tests never edit the tree.
+SHOTS_ENV = "RUTRADAR_SCREENSHOTS"
 RUTRADAR = Path(sys.executable).parent / "rutradar"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -176,6 +178,13 @@ def page(browser: Browser, server: str) -> Iterator[Page]:
     assert not errors, f"uncaught errors in the page: {errors}"
 
 
+def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    chosen = os.environ.get(SHOTS_ENV)
+    folder = (ROOT / chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def be(page: Page, label: str) -> None:
     """Pick a person in the "You are" select and wait until the page has switched to them."""
     option = page.locator("#person option", has_text=label)
@@ -186,7 +195,7 @@ def be(page: Page, label: str) -> None:
     expect(page.locator("#quick button[data-command]").first).to_be_visible()
 
 
-def test_checkin_close_and_summary(page: Page) -> None:
+def test_checkin_close_and_summary(page: Page, tmp_path_factory: pytest.TempPathFactory) -> None:
     transcript = page.locator("#transcript")
     dialog = page.locator("#dialog")
 
@@ -218,8 +227,8 @@ def test_checkin_close_and_summary(page: Page) -> None:
     expect(dialog).to_contain_text("Counted for 2026-W")
     expect(dialog.locator(".rr-section h4").first).to_have_text("Overhaul your routine")
     expect(dialog).not_to_contain_text("More time for deep work")
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / "playground.png"))
+    shots = screenshot_dir(tmp_path_factory)
+    page.screenshot(path=str(shots / "playground.png"))
     page.locator("#dialog-close").click()
     expect(dialog).to_be_hidden()
 
@@ -247,7 +256,7 @@ def test_checkin_close_and_summary(page: Page) -> None:
     expect(dialog).to_contain_text("Needs attention most")
     expect(dialog.locator("figure.rr-trend svg")).to_have_count(1)
     expect(dialog.locator("figure.rr-trend svg polyline").first).to_be_attached()
-    page.screenshot(path=str(DOCS / "playground-summary.png"))
+    page.screenshot(path=str(shots / "playground-summary.png"))
 
 
 def test_member_asking_for_a_summary_is_refused_politely(page: Page) -> None:
