@@ -82,7 +82,8 @@ async def workspace_set(
             raise UsageError(
                 f"The comment threshold cannot be below the anonymity threshold ({new_threshold})."
             )
-        changes["comment_threshold"] = new_comment
+        if new_comment != workspace.comment_threshold:
+            changes["comment_threshold"] = new_comment
         for key, value in changes.items():
             setattr(workspace, key, value)
         audit.record(session, actor, "workspace_set", ctx.clock.now(), **changes)
@@ -111,7 +112,10 @@ async def set_admins(ctx: Context, actor: Actor, user_ids: list[str], *, grant: 
             ctx.clock.now(),
             users=done,
         )
-    verb = "are now admins" if grant else "are no longer admins"
+    if len(done) == 1:
+        verb = "is now an admin" if grant else "is no longer an admin"
+    else:
+        verb = "are now admins" if grant else "are no longer admins"
     return Result(f"{', '.join(done)} {verb}.", {"users": done, "admin": grant})
 
 
@@ -258,9 +262,9 @@ async def set_members(
             team_id=team.id,
             users=changed,
         )
-    what = "members" if role == "member" else "managers"
+    what = role if len(changed) == 1 else f"{role}s"
     verb = "added to" if add else "removed from"
-    text = f"{len(changed)} {what} {verb} {team.name}."
+    text = f"{len(changed)} {what} {verb} {team.name}: {', '.join(changed)}."
     if notes:
         text += " (" + "; ".join(notes) + ".)"
     return Result(text, {"team": team.name, "role": role, "users": changed, "added": add})

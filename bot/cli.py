@@ -13,7 +13,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
 
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError
 
 from bot.actor import cli_actor
 from bot.audit import record
@@ -25,7 +25,7 @@ from bot.errors import RutRadarError, UsageError
 from bot.grammar import Parser, add_admin_commands, run_admin
 from bot.periods import resolve_zone
 from storage import repositories as repo
-from storage.db import create_engine, create_session_factory
+from storage.db import UnsupportedDatabase, create_engine, create_session_factory
 from storage.models import Workspace
 
 PLATFORMS = ("slack", "teams", "playground")
@@ -90,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"rutradar: {exc}", file=sys.stderr)
         return 2
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
     settings = Settings()
     try:
         if ns.command == "serve":
@@ -104,16 +106,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RutRadarError as exc:
         print(f"rutradar: {exc}", file=sys.stderr)
         return exc.exit_code
-    except (OperationalError, ProgrammingError) as exc:
-        hint = (
-            "run `rutradar db upgrade` first"
-            if "no such table" in str(exc) or "does not exist" in str(exc)
-            else "is the database reachable?"
-        )
-        print(f"rutradar: the database is not ready ({hint}).", file=sys.stderr)
+    except UnsupportedDatabase as exc:
+        print(f"rutradar: RUTRADAR_DATABASE_URL: {exc}.", file=sys.stderr)
+        return 2
+    except (DBAPIError, OSError) as exc:
+        print(f"rutradar: the database is not ready ({_database_hint(exc)}).", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _database_hint(exc: BaseException) -> str:
+    text = str(exc)
+    if "no such table" in text or ("relation" in text and "does not exist" in text):
+        return "run `rutradar db upgrade` first"
+    if "database" in text and "does not exist" in text:
+        return "the database named in RUTRADAR_DATABASE_URL does not exist; create it first"
+    return "is the database reachable?"
 
 
 def serve(settings: Settings, ns: argparse.Namespace) -> int:

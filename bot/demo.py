@@ -60,7 +60,7 @@ def _answers(
         row = {}
         for key in PRACTICE_KEYS:
             centre = means[key] if means else 3.0
-            row[key] = max(1, min(5, round(rng.gauss(centre, 0.9))))
+            row[key] = max(1, min(5, round(rng.gauss(centre, 0.6))))
         out.append(row)
     return out
 

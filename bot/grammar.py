@@ -18,7 +18,7 @@ from bot.errors import UsageError
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message}. Usage: {self.format_usage().strip().removeprefix('usage: ')}")
+        raise UsageError(f"{message}. See `{self.prog} --help`.")
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         # `--help` ends up here: raise the help text as a "usage error" to print it.

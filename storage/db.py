@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -17,16 +18,23 @@ from sqlalchemy.ext.asyncio import (
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///rutradar.db"
 
 
+class UnsupportedDatabase(ValueError):
+    """The URL names a database Rut Radar does not run on."""
+
+
 def normalize_url(url: str) -> str:
     """Accept the URLs people write (postgres://, postgresql://, sqlite:///) and pick async drivers."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UnsupportedDatabase(f"'{url}' is not a database URL") from None
     backend = parsed.get_backend_name()
     if backend in ("postgres", "postgresql"):
         parsed = parsed.set(drivername="postgresql+asyncpg")
     elif backend == "sqlite":
         parsed = parsed.set(drivername="sqlite+aiosqlite")
     else:
-        raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
+        raise UnsupportedDatabase(f"unsupported database {backend!r}: use sqlite or postgresql")
     return parsed.render_as_string(hide_password=False)
 
 

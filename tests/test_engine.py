@@ -139,7 +139,7 @@ async def test_member_made_manager_mid_round_does_not_see_that_round(
     await open_round(ctx, world.cli, world.team)
     for user in ("u0", "u1", "u2", "u3", "u4"):
         await engine.handle(checkin(user))
-    assert "managers added" in await say(engine, "root", "/rut admin team managers add Platform u0")
+    assert "1 manager added to Platform: u0" in await say(engine, "root", "/rut admin team managers add Platform u0")
     await close_round(ctx, world.cli, world.team)
     assert "No round has closed yet" in await say(engine, "u0", "/rut summary")
     assert "5 of" in await say(engine, "boss", "/rut summary")
