@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import audit, validate
@@ -482,14 +481,3 @@ async def round_list(ctx: Context, actor: Actor, name: str) -> Result:
         for r in rows
     )
     return Result(text, rows)
-
-
-async def remove_person_memberships(session: AsyncSession, person_id: int) -> None:
-    await session.execute(delete(Membership).where(Membership.person_id == person_id))
-
-
-async def workspace_people(ctx: Context, workspace_id: int) -> list[Person]:
-    async with ctx.sessions() as session:
-        return list(
-            (await session.scalars(select(Person).where(Person.workspace_id == workspace_id))).all()
-        )

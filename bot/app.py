@@ -59,9 +59,15 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         supervisor.spawn(coro, name=name)  # type: ignore[arg-type]
 
     engine = Engine(ctx, updater=update, spawn=spawn)
-    dispatcher = Dispatcher(ctx, adapters, interval=settings.dispatch_interval_seconds)
+    metrics = Metrics()
+    dispatcher = Dispatcher(
+        ctx,
+        adapters,
+        interval=settings.dispatch_interval_seconds,
+        on_result=lambda platform, result: metrics.deliveries.labels(platform, result).inc(),
+    )
     ctx.wake_dispatcher = dispatcher.wake
-    runtime = Runtime(settings, ctx, engine, supervisor, Metrics(), dispatcher, adapters)
+    runtime = Runtime(settings, ctx, engine, supervisor, metrics, dispatcher, adapters)
     wanted = settings.wanted_adapters()
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name not in wanted:

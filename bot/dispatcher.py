@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 from sqlalchemy import or_, select, update
@@ -31,11 +31,17 @@ MAX_ATTEMPTS = 5
 
 class Dispatcher:
     def __init__(
-        self, ctx: Context, adapters: Mapping[str, Adapter], *, interval: float = 5.0
+        self,
+        ctx: Context,
+        adapters: Mapping[str, Adapter],
+        *,
+        interval: float = 5.0,
+        on_result: Callable[[str, str], None] | None = None,
     ) -> None:
         self.ctx = ctx
         self.adapters = adapters
         self.interval = interval
+        self._on_result = on_result or (lambda _platform, _result: None)
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -115,7 +121,8 @@ class Dispatcher:
                 )
             ).first()
         if row is None:
-            await self._finish(delivery_id, "failed")
+            # The person was erased (or the row vanished with its round): nobody to ask.
+            await self._finish(delivery_id, "skipped")
             return 0
         delivery, person, rnd, team, workspace = row
         adapter = self.adapters.get(workspace.platform)
@@ -131,11 +138,14 @@ class Dispatcher:
             if exc.permanent or delivery.attempts >= MAX_ATTEMPTS:
                 log.warning("delivery failed permanently", extra={"reason": exc.reason})
                 await self._finish(delivery_id, "failed")
+                self._on_result(workspace.platform, "failed")
             else:
                 wait = timedelta(seconds=exc.retry_after or 30 * delivery.attempts)
                 await self._finish(delivery_id, "pending", retry_in=wait)
+                self._on_result(workspace.platform, "retry")
             return 0
         await self._finish(delivery_id, "sent", message_ref=ref.to_json())
+        self._on_result(workspace.platform, "sent")
         return 1
 
     async def _finish(

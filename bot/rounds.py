@@ -17,12 +17,12 @@ from bot.context import Context
 from bot.errors import ConflictError
 from bot.periods import weekly_period
 from bot.release import compute_release
+from messages.content import PRACTICE_KEYS
 from storage import repositories as repo
 from storage.maintenance import scrub_after_close
 from storage.models import Delivery, Person, Release, Round, Team, Workspace
 
 MANUAL_CLOSE_AFTER = timedelta(hours=72)
-PRACTICE_COLUMNS = ("assess", "routine", "training", "strengths", "path")
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ async def close_round(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
         answers = await repo.answers_of(session, rnd.id)
         _, delivered = await repo.participation(session, rnd.id)
         computed = compute_release(
-            [{k: getattr(a, k) for k in PRACTICE_COLUMNS} for a in answers],
+            [{k: getattr(a, k) for k in PRACTICE_KEYS} for a in answers],
             [a.comment for a in answers if a.comment],
             delivered=delivered,
             threshold=rnd.threshold,

@@ -37,9 +37,6 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-PRACTICES: tuple[str, ...] = ("assess", "routine", "training", "strengths", "path")
-
-
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes on every backend (SQLite would hand back naive ones)."""
 

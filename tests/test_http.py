@@ -155,6 +155,7 @@ async def test_unknown_person_or_workspace_is_404(
 async def test_metrics_hold_no_people_and_nothing_from_answers(
     client: TestClient[web.Request, web.Application],
 ) -> None:
+    await client.app[RUNTIME].dispatcher.run_once()
     await post_event(
         client,
         user_id="U-ada",
@@ -164,6 +165,7 @@ async def test_metrics_hold_no_people_and_nothing_from_answers(
     )
     body = await (await client.get("/metrics")).text()
     assert 'rutradar_events_total{kind="form",platform="playground"} 1.0' in body
+    assert 'rutradar_deliveries_total{platform="playground",result="sent"} 3.0' in body
     for forbidden in ("U-ada", "Ada", "routine", "assess", "checkin"):
         assert forbidden not in body
 
