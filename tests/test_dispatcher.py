@@ -1,0 +1,98 @@
+"""The in-process outbox dispatcher against a recording fake adapter, time driven by the clock."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import ClassVar
+
+from aiohttp import web
+from sqlalchemy import select, update
+
+from bot.clock import ManualClock
+from bot.dispatcher import Dispatcher
+from bot.events import ConversationRef
+from bot.ports import DeliveryError, SentRef
+from bot.rounds import open_round
+from messages.model import Message
+from storage.models import Delivery, Person
+from tests.conftest import World
+
+
+class FakeAdapter:
+    platform: ClassVar[str] = "playground"
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+        self.failures: dict[str, DeliveryError] = {}
+
+    def install(self, app: web.Application) -> None:
+        return None
+
+    async def send(self, to: ConversationRef, msg: Message) -> SentRef:
+        if to.channel_id in self.failures:
+            raise self.failures[to.channel_id]
+        self.sent.append((to.channel_id, msg.fallback))
+        return SentRef("playground", to.channel_id, f"m{len(self.sent)}")
+
+    async def update(self, ref: SentRef, msg: Message) -> None:
+        return None
+
+
+async def statuses(world: World) -> dict[str, str]:
+    async with world.ctx.sessions() as session:
+        rows = await session.execute(
+            select(Person.user_id, Delivery.status).join(Person, Person.id == Delivery.person_id)
+        )
+        return {user: status for user, status in rows}
+
+
+async def test_prompts_are_sent_once_with_their_reference(world: World) -> None:
+    adapter = FakeAdapter()
+    dispatcher = Dispatcher(world.ctx, {"playground": adapter})
+    await open_round(world.ctx, world.cli, world.team)
+    assert await dispatcher.run_once() == 6
+    assert await dispatcher.run_once() == 0
+    assert sorted(user for user, _ in adapter.sent) == [f"u{i}" for i in range(6)]
+    assert all("Platform check-in (2026-W48)" in text for _, text in adapter.sent)
+    async with world.ctx.sessions() as session:
+        refs = (await session.scalars(select(Delivery.message_ref))).all()
+    assert all(ref and ref["platform"] == "playground" for ref in refs)
+
+
+async def test_permanent_failure_does_not_hold_up_the_rest(world: World) -> None:
+    adapter = FakeAdapter()
+    adapter.failures["u0"] = DeliveryError("user_not_found", permanent=True)
+    dispatcher = Dispatcher(world.ctx, {"playground": adapter})
+    await open_round(world.ctx, world.cli, world.team)
+    assert await dispatcher.run_once() == 5
+    state = await statuses(world)
+    assert state.pop("u0") == "failed"
+    assert set(state.values()) == {"sent"}
+
+
+async def test_transient_failure_retries_after_the_wait(world: World, clock: ManualClock) -> None:
+    adapter = FakeAdapter()
+    adapter.failures["u1"] = DeliveryError("ratelimited", permanent=False, retry_after=30)
+    dispatcher = Dispatcher(world.ctx, {"playground": adapter})
+    await open_round(world.ctx, world.cli, world.team)
+    await dispatcher.run_once()
+    assert (await statuses(world))["u1"] == "pending"
+    del adapter.failures["u1"]
+    clock.advance(timedelta(seconds=29))
+    assert await dispatcher.run_once() == 0  # not before Retry-After
+    clock.advance(timedelta(seconds=2))
+    assert await dispatcher.run_once() == 1
+    assert (await statuses(world))["u1"] == "sent"
+
+
+async def test_an_expired_lease_is_retaken(world: World, clock: ManualClock) -> None:
+    adapter = FakeAdapter()
+    dispatcher = Dispatcher(world.ctx, {"playground": adapter})
+    await open_round(world.ctx, world.cli, world.team)
+    async with world.ctx.sessions.begin() as session:  # a process died mid-send
+        await session.execute(
+            update(Delivery).values(status="sending", lease_until=clock.now() + timedelta(minutes=2))
+        )
+    assert await dispatcher.run_once() == 0
+    clock.advance(timedelta(minutes=3))
+    assert await dispatcher.run_once() == 6
