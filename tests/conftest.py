@@ -21,7 +21,8 @@ from bot.directory import actor_for
 from bot.events import ConversationRef
 from storage.db import create_engine, create_session_factory, normalize_url
 from storage.migrate import upgrade
-from storage.models import Base, Membership, Person, Team, Workspace
+from storage.models import Membership, Person, Team, Workspace
+from storage.schema import metadata
 
 # Wednesday of ISO week 2026-W48, mid-morning in Europe.
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -100,7 +101,7 @@ def clock() -> ManualClock:
 async def _truncate_all(ctx: Context) -> None:
     if ctx.engine.dialect.name != "postgresql":
         return
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     async with ctx.engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 

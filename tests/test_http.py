@@ -17,6 +17,7 @@ from bot.clock import ManualClock
 from bot.config import Settings
 from bot.demo import seed_demo
 from bot.logs import REDACTED, RedactingFilter, configure_logging
+from storage.migrate import head_revision
 
 
 def settings_for(url: str, **extra: Any) -> Settings:
@@ -44,7 +45,7 @@ async def post_event(
 async def test_health_and_readiness(client: TestClient[web.Request, web.Application]) -> None:
     assert (await client.get("/healthz")).status == 200
     ready = await client.get("/readyz")
-    assert ready.status == 200 and (await ready.json())["schema"] == "0001"
+    assert ready.status == 200 and (await ready.json())["schema"] == head_revision()
 
 
 async def test_readyz_is_503_when_the_schema_is_missing(tmp_path: Path, clock: ManualClock) -> None:

@@ -8,20 +8,20 @@ from sqlalchemy import inspect
 
 from bot.context import Context
 from storage.migrate import head_revision
-from storage.models import Base
+from storage.schema import metadata
 
 
 async def test_upgrade_to_head_creates_every_table(ctx: Context) -> None:
     async with ctx.engine.connect() as conn:
         tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
-    assert {t.name for t in Base.metadata.sorted_tables} <= tables
+    assert {t.name for t in metadata.sorted_tables} <= tables
     assert "alembic_version" in tables
 
 
 async def test_models_match_migrations(ctx: Context) -> None:
     def diff(sync_conn: object) -> list[object]:
         mc = MigrationContext.configure(sync_conn, opts={"compare_type": True})  # type: ignore[arg-type]
-        return list(compare_metadata(mc, Base.metadata))
+        return list(compare_metadata(mc, metadata))
 
     async with ctx.engine.connect() as conn:
         changes = await conn.run_sync(diff)
@@ -29,4 +29,4 @@ async def test_models_match_migrations(ctx: Context) -> None:
 
 
 def test_single_head() -> None:
-    assert head_revision() == "0001"
+    assert head_revision() == "0002"

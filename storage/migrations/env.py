@@ -9,10 +9,10 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from storage.db import DEFAULT_SQLITE_URL, create_engine
-from storage.models import Base
+from storage.schema import metadata as schema_metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = schema_metadata
 
 
 def _url() -> str:
