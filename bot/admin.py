@@ -7,7 +7,7 @@ Each operation returns a `Result` with a line for people and data for `--json`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -128,18 +128,32 @@ def _valid_team_name(name: str) -> str:
     return cleaned
 
 
-async def team_add(ctx: Context, actor: Actor, name: str) -> Result:
+async def team_add(
+    ctx: Context, actor: Actor, name: str, *, members: list[str] | None = None
+) -> Result:
+    """Create a team; with `members` (a channel's people, in chat) fill it in the same step."""
     actor.require_admin()
     name = _valid_team_name(name)
+    now = ctx.clock.now()
     async with ctx.sessions.begin() as session:
         workspace = await _workspace(session, actor)
         existing = await repo.team_by_name(session, workspace.id, name)
-        if existing is not None:
+        if existing is not None and not members:
             return Result(f"The team {existing.name} already exists.", {"team": existing.name})
-        team = Team(workspace_id=workspace.id, name=name)
-        session.add(team)
-        await session.flush()
-        audit.record(session, actor, "team_added", ctx.clock.now(), team_id=team.id, team=name)
+        team = existing or Team(workspace_id=workspace.id, name=name)
+        if existing is None:
+            session.add(team)
+            await session.flush()
+            audit.record(session, actor, "team_added", now, team_id=team.id, team=name)
+        changed: list[str] = []
+        notes: list[str] = []
+        if members:
+            changed, notes = await _apply_members(
+                session, workspace, team, members, role="member", add=True, now=now
+            )
+            audit.record(session, actor, "team_members_added", now, team_id=team.id, users=changed)
+    if members:
+        return _members_result(team, changed, notes, role="member", add=True)
     return Result(
         f"Team {name} created. Add people with `team members add {name} USER_ID…`.", {"team": name}
     )
@@ -212,47 +226,10 @@ async def set_members(
     """Add or remove members or managers. A person has one home team; adding moves them."""
     actor.require_admin()
     now = ctx.clock.now()
-    notes: list[str] = []
-    changed: list[str] = []
     async with ctx.sessions.begin() as session:
         workspace = await _workspace(session, actor)
         team = await require_team(session, workspace, name)
-        for raw in user_ids:
-            person = await require_person(session, workspace, raw, create_stub=add)
-            memberships = list(await repo.memberships_of(session, person.id))
-            here = next((m for m in memberships if m.team_id == team.id), None)
-            label = _person_label(person)
-            if not add:
-                if here is None or here.role != role:
-                    raise UsageError(f"{label} is not a {role} of {team.name}.")
-                await session.delete(here)
-                changed.append(person.user_id)
-                continue
-            if role == "member":
-                if here is not None and here.role == "manager":
-                    raise ConflictError(
-                        f"{label} manages {team.name}, and a team's managers are never counted "
-                        "in it. Remove them as manager first."
-                    )
-                for other in memberships:
-                    if other.role == "member" and other.team_id != team.id:
-                        moved_from = await session.get(Team, other.team_id)
-                        await session.delete(other)
-                        notes.append(
-                            f"{label} moved from {moved_from.name if moved_from else 'another team'}"
-                        )
-                if here is None:
-                    session.add(Membership(person_id=person.id, team_id=team.id, role="member"))
-            else:
-                if here is not None and here.role == "member":
-                    # They were in this team's populations: they see only later rounds.
-                    here.role = "manager"
-                    here.results_from = now
-                    notes.append(f"{label} is no longer counted as a member")
-                elif here is None:
-                    session.add(Membership(person_id=person.id, team_id=team.id, role="manager"))
-            changed.append(person.user_id)
-        await session.flush()
+        changed, notes = await _apply_members(session, workspace, team, user_ids, role=role, add=add, now=now)
         audit.record(
             session,
             actor,
@@ -261,6 +238,59 @@ async def set_members(
             team_id=team.id,
             users=changed,
         )
+    return _members_result(team, changed, notes, role=role, add=add)
+
+
+async def _apply_members(
+    session: AsyncSession,
+    workspace: Workspace,
+    team: Team,
+    user_ids: list[str],
+    *,
+    role: str,
+    add: bool,
+    now: datetime,
+) -> tuple[list[str], list[str]]:
+    notes: list[str] = []
+    changed: list[str] = []
+    for raw in user_ids:
+        person = await require_person(session, workspace, raw, create_stub=add)
+        memberships = list(await repo.memberships_of(session, person.id))
+        here = next((m for m in memberships if m.team_id == team.id), None)
+        label = _person_label(person)
+        if not add:
+            if here is None or here.role != role:
+                raise UsageError(f"{label} is not a {role} of {team.name}.")
+            await session.delete(here)
+            changed.append(person.user_id)
+            continue
+        if role == "member":
+            if here is not None and here.role == "manager":
+                raise ConflictError(
+                    f"{label} manages {team.name}, and a team's managers are never counted "
+                    "in it. Remove them as manager first."
+                )
+            for other in memberships:
+                if other.role == "member" and other.team_id != team.id:
+                    moved_from = await session.get(Team, other.team_id)
+                    await session.delete(other)
+                    notes.append(f"{label} moved from {moved_from.name if moved_from else 'another team'}")
+            if here is None:
+                session.add(Membership(person_id=person.id, team_id=team.id, role="member"))
+        else:
+            if here is not None and here.role == "member":
+                # They were in this team's populations: they see only later rounds.
+                here.role = "manager"
+                here.results_from = now
+                notes.append(f"{label} is no longer counted as a member")
+            elif here is None:
+                session.add(Membership(person_id=person.id, team_id=team.id, role="manager"))
+        changed.append(person.user_id)
+    await session.flush()
+    return changed, notes
+
+
+def _members_result(team: Team, changed: list[str], notes: list[str], *, role: str, add: bool) -> Result:
     what = role if len(changed) == 1 else f"{role}s"
     verb = "added to" if add else "removed from"
     text = f"{len(changed)} {what} {verb} {team.name}: {', '.join(changed)}."

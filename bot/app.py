@@ -19,10 +19,9 @@ from bot.context import Context
 from bot.dispatcher import Dispatcher
 from bot.engine import Engine
 from bot.metrics import Metrics
-from bot.ports import ENTRY_POINT_GROUP, Adapter, SentRef
+from bot.ports import ENTRY_POINT_GROUP, Adapter
 from bot.runtime import Runtime
 from bot.tasks import Supervisor
-from messages.model import Message
 from storage.db import create_engine, create_session_factory
 from storage.migrate import head_revision
 
@@ -50,15 +49,10 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     supervisor = Supervisor()
     adapters: dict[str, Adapter] = {}
 
-    async def update(ref: SentRef, message: Message) -> None:
-        adapter = adapters.get(ref.platform)
-        if adapter is not None:
-            await adapter.update(ref, message)
-
     def spawn(coro: object, name: str) -> None:
         supervisor.spawn(coro, name=name)  # type: ignore[arg-type]
 
-    engine = Engine(ctx, updater=update, spawn=spawn)
+    engine = Engine(ctx, adapters=adapters, spawn=spawn)
     metrics = Metrics()
     dispatcher = Dispatcher(
         ctx,

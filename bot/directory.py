@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.actor import Actor
 from bot.errors import UsageError
 from bot.events import Event
 from storage import repositories as repo
-from storage.models import Person, Team, Workspace
+from storage.models import AuditEvent, Person, Team, Workspace
 
 
-async def person_for_event(session: AsyncSession, workspace: Workspace, event: Event) -> Person:
+async def person_for_event(
+    session: AsyncSession, workspace: Workspace, event: Event, now: datetime
+) -> Person:
     """The sender, created on first contact; a CLI-made stub is completed here."""
     person = await repo.person_by_user_id(session, workspace.id, event.user_id)
     if person is None:
@@ -24,6 +28,11 @@ async def person_for_event(session: AsyncSession, workspace: Workspace, event: E
         person.timezone = event.timezone
     if event.locale and not person.locale:
         person.locale = event.locale
+    if event.grants_admin and person.role != "admin":
+        person.role = "admin"
+        session.add(AuditEvent(workspace_id=workspace.id, at=now, actor_person_id=None,
+                               actor_label=f"{workspace.platform} workspace admin",
+                               action="admin_granted_by_platform", detail={"user": person.user_id}))
     person.conversation_ref = event.where.to_json()
     await session.flush()
     return person

@@ -21,10 +21,11 @@ from bot.checkin import Outcome, Scores, record_checkin
 from bot.context import Context
 from bot.directory import actor_for, person_for_event, require_team
 from bot.errors import NotAllowed, RutRadarError, UsageError
-from bot.events import ActionInvoked, CommandReceived, Event, FormSubmitted
+from bot.events import ActionInvoked, CommandReceived, Event, FormSubmitted, HomeOpened
 from bot.grammar import parse_chat_admin, run_admin
+from bot.home import home_messages
 from bot.periods import resolve_zone, weekly_period
-from bot.ports import SentRef
+from bot.ports import Adapter, Directory, SentRef
 from bot.privacy import privacy_message
 from bot.rounds import team_zone
 from bot.summary import team_summary
@@ -37,7 +38,6 @@ from storage.models import Person, Workspace
 
 log = logging.getLogger(__name__)
 
-Updater = Callable[[SentRef, Message], Awaitable[None]]
 Spawner = Callable[[Awaitable[None], str], None]
 
 COMMANDS = (
@@ -56,10 +56,14 @@ COMMANDS = (
 
 class Engine:
     def __init__(
-        self, ctx: Context, *, updater: Updater | None = None, spawn: Spawner | None = None
+        self,
+        ctx: Context,
+        *,
+        adapters: Mapping[str, Adapter] | None = None,
+        spawn: Spawner | None = None,
     ) -> None:
         self.ctx = ctx
-        self._updater = updater
+        self._adapters: Mapping[str, Adapter] = adapters if adapters is not None else {}
         self._spawn = spawn
 
     # --- entry ---------------------------------------------------------------------------
@@ -100,7 +104,7 @@ class Engine:
                 )
                 session.add(workspace)
                 await session.flush()
-            person = await person_for_event(session, workspace, event)
+            person = await person_for_event(session, workspace, event, self.ctx.clock.now())
             return workspace, person
 
     async def _dispatch(self, event: Event, actor: Actor, t: Copy) -> list[Message]:
@@ -110,6 +114,8 @@ class Engine:
             return await self._action(event, actor, t)
         if isinstance(event, FormSubmitted):
             return await self._form(event, actor, t)
+        if isinstance(event, HomeOpened):
+            return await home_messages(self.ctx, actor, t)
         raise UsageError("I can't handle that kind of event.")
 
     # --- commands ------------------------------------------------------------------------
@@ -245,8 +251,22 @@ class Engine:
         actor.require_admin()
         if not rest:
             return await self._admin_panel(actor, t)
-        result = await run_admin(self.ctx, actor, parse_chat_admin(rest))
+        ns = parse_chat_admin(rest)
+        members = None
+        if getattr(ns, "from_channel", None):
+            members = await self._channel_members(actor, ns.from_channel)
+        result = await run_admin(self.ctx, actor, ns, channel_members=members)
         return Message.text(result.text)
+
+    async def _channel_members(self, actor: Actor, raw_channel: str) -> list[str]:
+        """A channel's members, asked of the platform (Slack: conversations.members)."""
+        adapter = self._adapters.get(actor.workspace.platform)
+        if not isinstance(adapter, Directory):
+            raise UsageError("Creating a team from a channel works only where the platform lists channel members.")
+        channel = raw_channel.strip()
+        if channel.startswith("<#") and channel.endswith(">"):
+            channel = channel[2:-1].split("|", 1)[0]
+        return await adapter.channel_members(actor.workspace.external_id, channel.lstrip("#"))
 
     async def _admin_panel(self, actor: Actor, t: Copy) -> Message:
         teams = []
@@ -286,6 +306,10 @@ class Engine:
             return [self._advice_send(actor, t, value)]
         if action == "forget_me_confirm":
             return [await self._forget(actor, t)]
+        if action == "pause":
+            return [await self._pause(actor, t, "")]
+        if action == "resume":
+            return [await self._resume(actor, t)]
         if action == "forget_me_cancel":
             return [Message.text(t.say("forget_cancelled"))]
         if action == "summary":
@@ -354,11 +378,12 @@ class Engine:
             line = t.say("checkin_no_team")
         else:
             line = t.say("checkin_private")
-        if result.prompt_ref and result.period and self._updater and self._spawn:
+        if result.prompt_ref and result.period and self._spawn:
             ref = SentRef.from_json(result.prompt_ref)
-            self._spawn(
-                self._updater(ref, views.checked_in_message(t, result.period)), "prompt-update"
-            )
+            adapter = self._adapters.get(ref.platform)
+            if adapter is not None:
+                done = views.checked_in_message(t, result.period)
+                self._spawn(adapter.update(ref, done), "prompt-update")
         period = result.period or weekly_period(self.ctx.clock.now(), actor.workspace.timezone)
         targets = views.advice_targets(scores.values)
         return views.checkin_result(t, t.locale, line, targets, self._seed(actor, period), period)

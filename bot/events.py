@@ -42,6 +42,9 @@ class Event:
     display_name: str = ""
     timezone: str | None = None  # what the platform says about the person, if anything
     locale: str | None = None
+    # The platform vouches that this person administers the workspace (Slack `is_admin` in
+    # single-token mode): they become a Rut Radar admin on first contact.
+    grants_admin: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +60,11 @@ class ActionInvoked(Event):
 
     action_id: str
     value: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HomeOpened(Event):
+    """The person opened the app's home surface (Slack App Home)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

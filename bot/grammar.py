@@ -53,7 +53,10 @@ def add_admin_commands(sub: Any, *, cli: bool = False) -> None:
     team = sub.add_parser("team", help="teams, members and managers").add_subparsers(
         dest="action", required=True
     )
-    for action in ("add", "remove", "show"):
+    team_add = team.add_parser("add")
+    team_add.add_argument("name", metavar="NAME")
+    team_add.add_argument("--from-channel", metavar="CHANNEL", help="in chat: the channel's members join")
+    for action in ("remove", "show"):
         team.add_parser(action).add_argument("name", metavar="NAME")
     team.add_parser("list")
     for group in ("members", "managers"):
@@ -102,7 +105,14 @@ def parse_chat_admin(text: str) -> argparse.Namespace:
     return admin_parser().parse_args(words)
 
 
-async def run_admin(ctx: Context, actor: Actor, ns: argparse.Namespace) -> admin.Result:
+async def run_admin(
+    ctx: Context,
+    actor: Actor,
+    ns: argparse.Namespace,
+    *,
+    channel_members: list[str] | None = None,
+) -> admin.Result:
+    """Run a parsed admin command; `channel_members` is what the platform said of a channel."""
     command, action = ns.command, getattr(ns, "action", None)
     if command == "workspace" and action == "set":
         return await admin.workspace_set(
@@ -118,7 +128,11 @@ async def run_admin(ctx: Context, actor: Actor, ns: argparse.Namespace) -> admin
         return await admin.set_admins(ctx, actor, ns.user_ids, grant=action == "add")
     if command == "team":
         if action == "add":
-            return await admin.team_add(ctx, actor, ns.name)
+            if ns.from_channel and channel_members is None:
+                raise UsageError("--from-channel works in chat, where the platform can list a channel's members.")
+            if ns.from_channel and not channel_members:
+                raise UsageError("That channel has no members I can see. Is Rut Radar in the channel?")
+            return await admin.team_add(ctx, actor, ns.name, members=channel_members)
         if action == "remove":
             return await admin.team_remove(ctx, actor, ns.name)
         if action == "show":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 from aiohttp import web
 
@@ -56,6 +56,13 @@ class Adapter(Protocol):
     async def send(self, to: ConversationRef, msg: Message) -> SentRef: ...
 
     async def update(self, ref: SentRef, msg: Message) -> None: ...
+
+
+@runtime_checkable
+class Directory(Protocol):
+    """What some platforms can tell about their workspace (Slack: conversations.members)."""
+
+    async def channel_members(self, tenant_id: str, channel_id: str) -> list[str]: ...
 
 
 class AdapterFactory(Protocol):
