@@ -24,11 +24,22 @@ async def home_messages(ctx: Context, actor: Actor, t: Copy) -> list[Message]:
             for m in await repo.memberships_of(session, actor.person_id or 0):
                 if m.team_id == team.id:
                     membership_from = m.results_from
-            summary = await team_summary(session, actor.workspace, team, results_from=membership_from)
-            audit.record(session, actor, "summary_viewed", ctx.clock.now(), team_id=team.id,
-                         period=summary["period"], via="home")
+            summary = await team_summary(
+                session, actor.workspace, team, results_from=membership_from
+            )
+            audit.record(
+                session,
+                actor,
+                "summary_viewed",
+                ctx.clock.now(),
+                team_id=team.id,
+                period=summary["period"],
+                via="home",
+            )
         message = views.summary_message(t, t.locale, summary)
-        out.append(Message(fallback=message.fallback, blocks=message.blocks, tags=("home_summary",)))
+        out.append(
+            Message(fallback=message.fallback, blocks=message.blocks, tags=("home_summary",))
+        )
     if actor.is_admin:
         out.append(await _admin_home(ctx, actor, t))
     return out
@@ -51,10 +62,15 @@ async def _member_home(ctx: Context, actor: Actor, t: Copy) -> Message:
                         Delivery.kind == "prompt",
                     )
                 )
-            schedule = admin.schedule_json(await repo.schedule_of(session, actor.home_team.id),
-                                           actor.home_team, actor.workspace)
+            schedule = admin.schedule_json(
+                await repo.schedule_of(session, actor.home_team.id),
+                actor.home_team,
+                actor.workspace,
+            )
         if rnd is not None and pending is False:
-            blocks.append(Paragraph(t.say("home_round_open", team=actor.home_team.name, period=rnd.period)))
+            blocks.append(
+                Paragraph(t.say("home_round_open", team=actor.home_team.name, period=rnd.period))
+            )
         elif rnd is not None and pending:
             blocks.append(Paragraph(t.say("home_round_done", period=rnd.period)))
         else:
@@ -77,12 +93,19 @@ async def _admin_home(ctx: Context, actor: Actor, t: Copy) -> Message:
     async with ctx.sessions() as session:
         workspace = actor.workspace
         for team in await repo.teams_in(session, workspace.id):
-            schedule = admin.schedule_json(await repo.schedule_of(session, team.id), team, workspace)
+            schedule = admin.schedule_json(
+                await repo.schedule_of(session, team.id), team, workspace
+            )
             rows.append(f"{team.name}: {admin.describe_schedule(schedule)}")
     blocks = (
         Heading(t.say("admin_title")),
-        Paragraph(t.say("home_threshold", threshold=actor.workspace.threshold,
-                        comment_threshold=actor.workspace.comment_threshold)),
+        Paragraph(
+            t.say(
+                "home_threshold",
+                threshold=actor.workspace.threshold,
+                comment_threshold=actor.workspace.comment_threshold,
+            )
+        ),
         Bullets(tuple(rows)) if rows else Paragraph(t.say("admin_no_teams")),
         Buttons((Button("admin_panel", t.say("button_admin")),)),
     )

@@ -1,0 +1,511 @@
+"""The Slack adapter: slack-bolt's AsyncApp mounted in the project's aiohttp server.
+
+Bolt does the Slack plumbing (OAuth, authorization, acks, `respond`); the engine does all the
+thinking. Requests are verified here first, with the injected clock, then checked for shape,
+so a forged or stale request gets 401 and a malformed one 400 before any listener runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ClassVar
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.oauth.async_callback_options import (
+    AsyncCallbackOptions,
+    AsyncFailureArgs,
+    AsyncSuccessArgs,
+)
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.exc import IntegrityError
+
+from bot.events import ActionInvoked, CommandReceived, Event, FormSubmitted, HomeOpened
+from bot.ports import DeliveryError, SentRef
+from bot.runtime import Runtime
+from bot.workspaces import platform_uninstalled
+from messages.model import Message, Paragraph
+from storage import repositories as repo
+from storage.models import AuditEvent, Person, Workspace
+from storage.slack_store import BOTS_TABLE, INSTALLATIONS_TABLE, OAUTH_STATES_TABLE
+
+from .payloads import PLATFORM, MalformedPayload, parse_body, team_of, where
+from .people import PeopleCache, SlackPerson
+from .render import form_values, home_view, message_payload, modal_view, parse_action_id
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://slack.com/api/"
+SCOPES = (
+    "commands",
+    "chat:write",
+    "im:write",
+    "users:read",
+    "team:read",
+    "channels:read",
+    "groups:read",
+)
+PERMANENT_ERRORS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "missing_scope",
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "user_not_found",
+        "user_not_visible",
+        "user_disabled",
+        "no_permission",
+        "restricted_action",
+        "invalid_blocks",
+        "msg_blocks_too_long",
+        "invalid_arguments",
+        "view_too_large",
+        "not_enabled",
+        "message_not_found",
+        "cant_update_message",
+        "cannot_dm_bot",
+    }
+)
+JSON = dict[str, Any]
+
+
+class _Clock:
+    """slack_sdk's verifier wants `now() -> float`; ours gives datetimes."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    def now(self) -> float:
+        return self._runtime.ctx.clock.now().timestamp()
+
+
+class SlackAdapter:
+    platform: ClassVar[str] = PLATFORM
+
+    def __init__(self, runtime: Runtime) -> None:
+        settings = runtime.settings
+        self.runtime = runtime
+        self.api_url = settings.slack_api_url or DEFAULT_API_URL
+        self.people = PeopleCache(runtime.ctx.clock)
+        self.verifier = (
+            SignatureVerifier(settings.slack_signing_secret, clock=_Clock(runtime))  # type: ignore[arg-type]
+            if settings.slack_signing_secret
+            else None
+        )
+        self.oauth = bool(settings.slack_client_id and settings.slack_client_secret)
+        self.installations: AsyncSQLAlchemyInstallationStore | None = None
+        oauth_settings = None
+        if self.oauth:
+            assert settings.slack_client_id and settings.slack_client_secret
+            engine = runtime.ctx.engine
+            self.installations = AsyncSQLAlchemyInstallationStore(
+                settings.slack_client_id,
+                engine,
+                bots_table_name=BOTS_TABLE,
+                installations_table_name=INSTALLATIONS_TABLE,
+            )
+            oauth_settings = AsyncOAuthSettings(
+                client_id=settings.slack_client_id,
+                client_secret=settings.slack_client_secret,
+                scopes=list(SCOPES),
+                installation_store=self.installations,
+                installation_store_bot_only=True,
+                state_store=AsyncSQLAlchemyOAuthStateStore(
+                    expiration_seconds=600, engine=engine, table_name=OAUTH_STATES_TABLE
+                ),
+                callback_options=AsyncCallbackOptions(
+                    success=self._installed, failure=self._install_failed
+                ),
+            )
+        # Single-workspace mode when there is a bot token and no OAuth.
+        self.client = AsyncWebClient(
+            token=None if self.oauth else settings.slack_bot_token, base_url=self.api_url
+        )
+        self.bolt = AsyncApp(
+            client=self.client,
+            signing_secret=settings.slack_signing_secret or "socket-mode",
+            oauth_settings=oauth_settings,
+            installation_store_bot_only=True if self.oauth else None,
+            process_before_response=True,  # listeners finish before the ack: no dropped tasks
+            request_verification_enabled=False,  # done in `events`, with the injected clock
+            raise_error_for_unhandled_request=False,
+            logger=logging.getLogger("slack_bolt.rutradar"),
+        )
+        self._register()
+
+    # --- HTTP ----------------------------------------------------------------------------
+
+    def install(self, app: web.Application) -> None:
+        app.router.add_post("/slack/events", self.events)
+        if self.oauth:
+            app.router.add_get("/slack/install", self.oauth_start)
+            app.router.add_get("/slack/oauth_redirect", self.oauth_redirect)
+        if self.runtime.settings.slack_app_token:
+            app.cleanup_ctx.append(self._socket_mode)
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        """Verify, check the shape, then let Bolt dispatch to our listeners."""
+        body = await request.read()
+        if not self._verified(body, request.headers):
+            return web.json_response({"error": "invalid request"}, status=401)
+        try:
+            parse_body(body, request.headers.get("Content-Type", ""))
+        except MalformedPayload as exc:
+            return web.json_response({"error": f"malformed request: {exc}"}, status=400)
+        response = await self.bolt.async_dispatch(
+            AsyncBoltRequest(
+                body=body.decode("utf-8"), query=request.query_string, headers=dict(request.headers)
+            )
+        )
+        if response.status >= 500:
+            return web.json_response({"error": "the request could not be handled"}, status=400)
+        return await to_aiohttp_response(response)
+
+    def _verified(self, body: bytes, headers: Any) -> bool:
+        """Signature and the 5-minute window, against the injected clock."""
+        timestamp = headers.get("X-Slack-Request-Timestamp", "")
+        signature = headers.get("X-Slack-Signature", "")
+        if self.verifier is None or not timestamp.isdigit() or not signature:
+            return False
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return self._raw_signature_ok(body, timestamp, signature)
+        return bool(self.verifier.is_valid(body=text, timestamp=timestamp, signature=signature))
+
+    def _raw_signature_ok(self, body: bytes, timestamp: str, signature: str) -> bool:
+        """The same check over raw bytes, for bodies slack_sdk cannot decode: a correctly
+        signed body that is not UTF-8 is malformed (400), not forged (401)."""
+        secret = (self.runtime.settings.slack_signing_secret or "").encode()
+        if abs(self.runtime.ctx.clock.now().timestamp() - int(timestamp)) > 60 * 5:
+            return False
+        base = b"v0:" + timestamp.encode() + b":" + body
+        expected = "v0=" + hmac.new(secret, base, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected, signature)
+
+    async def oauth_start(self, request: web.Request) -> web.StreamResponse:
+        assert self.bolt.oauth_flow is not None
+        bolt_request = AsyncBoltRequest(
+            body="", query=request.query_string, headers=dict(request.headers)
+        )
+        return await to_aiohttp_response(
+            await self.bolt.oauth_flow.handle_installation(bolt_request)
+        )
+
+    async def oauth_redirect(self, request: web.Request) -> web.StreamResponse:
+        assert self.bolt.oauth_flow is not None
+        bolt_request = AsyncBoltRequest(
+            body="", query=request.query_string, headers=dict(request.headers)
+        )
+        return await to_aiohttp_response(await self.bolt.oauth_flow.handle_callback(bolt_request))
+
+    async def _socket_mode(self, _app: web.Application) -> Any:
+        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+        handler = AsyncSocketModeHandler(self.bolt, self.runtime.settings.slack_app_token)
+        await handler.connect_async()
+        yield
+        await handler.close_async()
+
+    # --- OAuth ---------------------------------------------------------------------------
+
+    async def _installed(self, args: AsyncSuccessArgs) -> BoltResponse:
+        """The installer becomes the workspace's first admin (design: "First admins")."""
+        installation = args.installation
+        team_id = installation.team_id or installation.enterprise_id or ""
+        async with self.runtime.ctx.sessions.begin() as session:
+            workspace = await repo.workspace_by_external_id(session, team_id, PLATFORM)
+            if workspace is None:
+                workspace = Workspace(
+                    platform=PLATFORM, external_id=team_id, name=installation.team_name or team_id
+                )
+                session.add(workspace)
+                await session.flush()
+            workspace.installation = {
+                "app_id": installation.app_id,
+                "bot_user_id": installation.bot_user_id,
+                "enterprise_id": installation.enterprise_id,
+                "installed_at": self.runtime.ctx.clock.now().isoformat(),
+            }
+            installer = await repo.person_by_user_id(session, workspace.id, installation.user_id)
+            if installer is None:
+                installer = Person(
+                    workspace_id=workspace.id,
+                    user_id=installation.user_id,
+                    role="admin",
+                    conversation_ref=where(team_id, installation.user_id).to_json(),
+                )
+                session.add(installer)
+            installer.role = "admin"
+            session.add(
+                AuditEvent(
+                    workspace_id=workspace.id,
+                    at=self.runtime.ctx.clock.now(),
+                    actor_person_id=None,
+                    actor_label="slack installation",
+                    action="app_installed",
+                    detail={"installer": installation.user_id},
+                )
+            )
+        return await args.default.success(args)
+
+    async def _install_failed(self, args: AsyncFailureArgs) -> BoltResponse:
+        log.warning("slack installation failed: %s", args.reason)
+        return await args.default.failure(args)
+
+    # --- listeners -----------------------------------------------------------------------
+
+    def _register(self) -> None:
+        bolt = self.bolt
+        bolt.command("/rut")(self._on_command)
+        bolt.action(re.compile(".*"))(self._on_action)
+        bolt.view_submission(re.compile(".*"))(self._on_view_submission)
+        bolt.view_closed(re.compile(".*"))(self._ack_only)
+        bolt.event("app_home_opened")(self._on_home_opened)
+        bolt.event("app_uninstalled")(self._on_uninstalled)
+        bolt.event("tokens_revoked")(self._on_uninstalled)
+        bolt.event("message")(self._ack_only)
+
+    async def _ack_only(self, ack: AsyncAck) -> None:
+        await ack()
+
+    async def _person_fields(
+        self, client: AsyncWebClient, team_id: str, user_id: str
+    ) -> dict[str, Any]:
+        person = await self._lookup(client, team_id, user_id)
+        if person is None:
+            return {}
+        return {
+            "display_name": person.name,
+            "timezone": person.timezone,
+            # Single-token mode: Slack's own admins are the first admins.
+            "grants_admin": person.is_admin and not self.oauth,
+        }
+
+    async def _lookup(
+        self, client: AsyncWebClient, team_id: str, user_id: str
+    ) -> SlackPerson | None:
+        try:
+            return await self.people.get(client, team_id, user_id)
+        except SlackApiError:
+            return None
+
+    async def _on_command(
+        self, ack: AsyncAck, body: JSON, client: AsyncWebClient, respond: Any
+    ) -> None:
+        team_id, user_id = body["team_id"], body["user_id"]
+        event = CommandReceived(
+            event_id=f"slack:{team_id}:{body['trigger_id']}",
+            where=where(team_id, user_id),
+            user_id=user_id,
+            text=body.get("text", ""),
+            **await self._person_fields(client, team_id, user_id),
+        )
+        messages = await self._handle(event)
+        chat = [m for m in messages if m.surface == "chat"]
+        dialog = next((m for m in messages if m.surface == "dialog"), None)
+        if dialog is not None:
+            await client.views_open(trigger_id=body["trigger_id"], view=modal_view(dialog))
+        if chat:
+            await ack(response_type="ephemeral", **message_payload(chat[0]))
+            for extra in chat[1:]:
+                await respond(response_type="ephemeral", **message_payload(extra))
+        else:
+            await ack()
+
+    async def _on_action(
+        self, ack: AsyncAck, body: JSON, client: AsyncWebClient, respond: Any
+    ) -> None:
+        await ack()
+        team_id, user_id = team_of(body), body["user"]["id"]
+        action = body["actions"][0]
+        value = action.get("value")
+        if value is None and isinstance(action.get("selected_option"), dict):
+            value = action["selected_option"].get("value")
+        event = ActionInvoked(
+            event_id=f"slack:{team_id}:{body.get('trigger_id') or action.get('action_ts', '')}",
+            where=where(team_id, user_id),
+            user_id=user_id,
+            action_id=parse_action_id(action["action_id"]),
+            value=value or "",
+            **await self._person_fields(client, team_id, user_id),
+        )
+        messages = await self._handle(event)
+        view = body.get("view") if isinstance(body.get("view"), dict) else None
+        for message in messages:
+            if message.surface == "dialog":
+                if view is not None and view.get("type") == "modal":
+                    await client.views_update(view_id=view["id"], view=modal_view(message))
+                else:
+                    await client.views_open(trigger_id=body["trigger_id"], view=modal_view(message))
+            elif body.get("response_url") and view is None:
+                await respond(
+                    response_type="ephemeral", replace_original=False, **message_payload(message)
+                )
+            else:
+                await client.chat_postMessage(channel=user_id, **message_payload(message))
+        if view is not None and view.get("type") == "home":
+            await self._publish_home(
+                client, team_id, user_id, f"slack:{team_id}:home:{event.event_id}"
+            )
+
+    async def _on_view_submission(self, ack: AsyncAck, body: JSON, client: AsyncWebClient) -> None:
+        team_id, user_id = team_of(body), body["user"]["id"]
+        view = body["view"]
+        values = form_values(view["state"]["values"])
+        event = FormSubmitted(
+            event_id=f"slack:{team_id}:view:{view.get('id', '')}:{view.get('hash', '')}",
+            where=where(team_id, user_id),
+            user_id=user_id,
+            form_id=view["callback_id"],
+            values=values,
+            private=view.get("private_metadata", ""),
+            **await self._person_fields(client, team_id, user_id),
+        )
+        messages = await self._handle(event)
+        if not messages:
+            await ack()
+            return
+        first = messages[0]
+        if "error" in first.tags and view["state"]["values"]:
+            await ack(
+                response_action="errors",
+                errors={next(iter(view["state"]["values"])): first.fallback[:150]},
+            )
+            return
+        shown = first if first.surface == "dialog" else _as_dialog(first)
+        await ack(response_action="update", view=modal_view(shown))
+
+    async def _on_home_opened(self, event: JSON, body: JSON, client: AsyncWebClient) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        await self._publish_home(client, team_of(body), event["user"], f"slack:{body['event_id']}")
+
+    async def _publish_home(
+        self, client: AsyncWebClient, team_id: str, user_id: str, event_id: str
+    ) -> None:
+        home = HomeOpened(
+            event_id=event_id,
+            where=where(team_id, user_id),
+            user_id=user_id,
+            **await self._person_fields(client, team_id, user_id),
+        )
+        messages = await self._handle(home)
+        if messages:
+            await client.views_publish(user_id=user_id, view=home_view(messages))
+
+    async def _on_uninstalled(self, event: JSON, body: JSON) -> None:
+        """One listener for both events (Bolt runs only the first match): delete at once."""
+        if event.get("type") == "tokens_revoked" and not (event.get("tokens") or {}).get("bot"):
+            return  # only user tokens went; the bot still works
+        if not await self._first_time(f"slack:{body.get('event_id', '')}"):
+            return
+        team_id = team_of(body) or str(body.get("team_id", ""))
+        if self.installations is not None:
+            await self.installations.async_delete_all(
+                enterprise_id=body.get("enterprise_id"), team_id=team_id
+            )
+        await platform_uninstalled(self.runtime.ctx, PLATFORM, team_id)
+
+    async def _first_time(self, event_id: str) -> bool:
+        try:
+            async with self.runtime.ctx.sessions.begin() as session:
+                return await repo.claim_event(session, event_id, self.runtime.ctx.clock.now())
+        except IntegrityError:
+            return False
+
+    async def _handle(self, event: Event) -> list[Message]:
+        self.runtime.metrics.events.labels(PLATFORM, type(event).__name__).inc()
+        return await self.runtime.engine.handle(event)
+
+    # --- outbound (the Adapter port) -----------------------------------------------------
+
+    async def _client_for(self, team_id: str) -> AsyncWebClient:
+        if not self.oauth:
+            return self.client
+        assert self.installations is not None
+        bot = await self.installations.async_find_bot(enterprise_id=None, team_id=team_id)
+        if bot is None:
+            raise DeliveryError("no installation for this workspace", permanent=True)
+        return AsyncWebClient(token=bot.bot_token, base_url=self.api_url)
+
+    async def send(self, to: Any, msg: Message) -> SentRef:
+        client = await self._client_for(to.tenant_id)
+        person = await self._lookup(client, to.tenant_id, to.channel_id)
+        if person is not None and person.deleted:
+            raise DeliveryError("user_disabled", permanent=True)
+        response = await _call(
+            client.chat_postMessage, channel=to.channel_id, **message_payload(msg)
+        )
+        return SentRef(PLATFORM, f"{to.tenant_id}:{response['channel']}", str(response["ts"]))
+
+    async def update(self, ref: SentRef, msg: Message) -> None:
+        team_id, _, channel = ref.channel_id.partition(":")
+        client = await self._client_for(team_id)
+        await _call(client.chat_update, channel=channel, ts=ref.message_id, **message_payload(msg))
+
+    async def channel_members(self, tenant_id: str, channel_id: str) -> list[str]:
+        """Humans in a channel (conversations.members, paginated), bots and deactivated left out."""
+        client = await self._client_for(tenant_id)
+        members: list[str] = []
+        cursor = None
+        while True:
+            response = await _call(
+                client.conversations_members, channel=channel_id, cursor=cursor, limit=200
+            )
+            members.extend(response.get("members") or [])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        humans = []
+        for user_id in members:
+            person = await self._lookup(client, tenant_id, user_id)
+            if person is not None and not person.is_bot and not person.deleted:
+                humans.append(user_id)
+        return humans
+
+
+def _as_dialog(message: Message) -> Message:
+    return Message(
+        fallback=message.fallback,
+        blocks=message.blocks or (Paragraph(message.fallback),),
+        surface="dialog",
+        title="Rut Radar",
+        tags=message.tags,
+    )
+
+
+async def _call(method: Callable[..., Awaitable[Any]], **kwargs: Any) -> Any:
+    """A Web API call with Slack's errors sorted into permanent and transient."""
+    try:
+        return await method(**kwargs)
+    except SlackApiError as exc:
+        error = str(exc.response.get("error", ""))
+        if exc.response.status_code == 429:
+            retry_after = float(exc.response.headers.get("Retry-After", "1") or 1)
+            raise DeliveryError("ratelimited", permanent=False, retry_after=retry_after) from None
+        raise DeliveryError(
+            error or f"http {exc.response.status_code}", permanent=error in PERMANENT_ERRORS
+        ) from None
+    except OSError as exc:
+        raise DeliveryError(f"connection: {type(exc).__name__}", permanent=False) from None
+
+
+__all__: Sequence[str] = ("SlackAdapter",)

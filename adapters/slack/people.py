@@ -1,0 +1,74 @@
+"""Person details from users.info (name, zone, admin, deactivated), cached and refreshed.
+
+The cache only saves API calls; nothing another replica would need lives here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.clock import Clock
+
+FRESH_FOR = timedelta(hours=1)
+CACHE_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class SlackPerson:
+    user_id: str
+    name: str
+    timezone: str | None
+    is_admin: bool
+    deleted: bool
+    is_bot: bool
+
+
+class PeopleCache:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._entries: dict[tuple[str, str], tuple[datetime, SlackPerson | None]] = {}
+
+    async def get(self, client: AsyncWebClient, team_id: str, user_id: str) -> SlackPerson | None:
+        """The person as Slack describes them, or None when Slack does not know them."""
+        key = (team_id, user_id)
+        now = self._clock.now()
+        cached = self._entries.get(key)
+        if cached is not None and now - cached[0] < FRESH_FOR:
+            return cached[1]
+        try:
+            response = await client.users_info(user=user_id)
+            person = _person(response.get("user") or {})
+        except SlackApiError as exc:
+            if exc.response.get("error") not in ("user_not_found", "user_not_visible"):
+                if cached is not None:
+                    return cached[1]  # keep serving the last answer while Slack is unwell
+                raise
+            person = None
+        if len(self._entries) >= CACHE_MAX:
+            self._entries.clear()
+        self._entries[key] = (now, person)
+        return person
+
+
+def _person(user: dict[str, Any]) -> SlackPerson:
+    profile = user.get("profile") or {}
+    name = (
+        profile.get("display_name")
+        or profile.get("real_name")
+        or user.get("real_name")
+        or user.get("name")
+        or ""
+    )
+    return SlackPerson(
+        user_id=str(user.get("id", "")),
+        name=str(name),
+        timezone=user.get("tz") or None,
+        is_admin=bool(user.get("is_admin") or user.get("is_owner")),
+        deleted=bool(user.get("deleted")),
+        is_bot=bool(user.get("is_bot")),
+    )

@@ -1,0 +1,477 @@
+"""The Slack app end to end: signed HTTP requests into the running server, a fake Slack Web
+API (a real HTTP server on 127.0.0.1) on the other side, time from the injected clock."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import yaml
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+from sqlalchemy import func, select
+
+from adapters.slack.adapter import SCOPES, SlackAdapter
+from bot.app import RUNTIME, build_app
+from bot.clock import ManualClock
+from bot.config import Settings
+from bot.rounds import open_round
+from bot.runtime import Runtime
+from storage.models import Answer, Delivery, Membership, Person, Team, Workspace
+from storage.slack_store import slack_bots
+from tests.conftest import World, build_world
+from tests.fakes.slack_api import FakeSlackAPI, dm_channel
+from tests.fakes.slack_requests import (
+    app_home_opened,
+    app_uninstalled,
+    block_actions,
+    event_callback,
+    selected_value,
+    signed_headers,
+    slash_command,
+    url_verification,
+    view_submission,
+)
+
+SECRET = "test-signing-secret"
+ROOT = Path(__file__).resolve().parent.parent
+Client = TestClient[web.Request, web.Application]
+
+
+@dataclass
+class Env:
+    fake: FakeSlackAPI
+    client: Client
+    runtime: Runtime
+    clock: ManualClock
+    world: World
+
+    async def post(self, body: bytes, *, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+        sent = (
+            headers if headers is not None else signed_headers(body, SECRET, self.clock.now(), **kw)
+        )
+        return await self.client.post("/slack/events", data=body, headers=sent)
+
+    async def command(self, text: str, user: str = "u0", **kw: Any) -> dict[str, Any]:
+        body = slash_command(text, user_id=user, response_url=self.fake.response_url(user), **kw)
+        response = await self.post(body)
+        assert response.status == 200, await response.text()
+        raw = await response.text()
+        return dict(json.loads(raw)) if raw else {}
+
+    async def count(self, model: type) -> int:
+        async with self.runtime.ctx.sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def settings_for(url: str, fake: FakeSlackAPI, **extra: Any) -> Settings:
+    values = {
+        "RUTRADAR_DATABASE_URL": url,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.base_url,
+        "RUTRADAR_PLAYGROUND": False,
+        **extra,
+    }
+    return Settings(**values)
+
+
+def valid_blocks(blocks: list[dict[str, Any]]) -> None:
+    for block in blocks:
+        parsed = Block.parse(block)
+        assert parsed is not None, block
+        parsed.validate_json()
+
+
+def valid_view(view: dict[str, Any]) -> dict[str, Any]:
+    View(**view).validate_json()
+    return view
+
+
+def texts(view_or_message: dict[str, Any]) -> str:
+    return json.dumps(view_or_message, ensure_ascii=False)
+
+
+@pytest.fixture
+async def env(sqlite_url: str, clock: ManualClock) -> AsyncIterator[Env]:
+    async with FakeSlackAPI() as fake:
+        app = build_app(
+            settings_for(sqlite_url, fake, SLACK_BOT_TOKEN="xoxb-test"),
+            clock=clock,
+            run_dispatcher=False,
+        )
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            runtime = app[RUNTIME]
+            world = await build_world(runtime.ctx, platform="slack")
+            for person in (*world.members, world.manager, world.admin, world.outsider):
+                fake.add_user(person.user_id, real_name=person.display_name)
+            yield Env(fake, client, runtime, clock, world)
+
+
+# --- verification and malformed input -------------------------------------------------------
+
+
+async def test_forged_stale_and_unsigned_requests_get_401(env: Env) -> None:
+    body = slash_command("help", user_id="u0")
+    forged = signed_headers(body, "wrong-secret", env.clock.now())
+    stale = signed_headers(body, SECRET, env.clock.now() - timedelta(minutes=6))
+    unsigned = {"Content-Type": "application/x-www-form-urlencoded"}
+    for headers in (forged, stale, unsigned):
+        response = await env.post(body, headers=headers)
+        assert response.status == 401
+        assert await response.json() == {"error": "invalid request"}
+    assert env.fake.calls == []
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"payload=not-json", "application/x-www-form-urlencoded"),
+        (
+            b'payload={"type":"block_actions","user":{"id":"u0"},"team":{"id":"T0001"}}',
+            "application/x-www-form-urlencoded",
+        ),
+        (b"command=%2Frut&text=help", "application/x-www-form-urlencoded"),
+        (b"{not json", "application/json"),
+        (b'{"type":"event_callback","team_id":"T0001"}', "application/json"),
+        (b"\xff\xfe", "application/x-www-form-urlencoded"),
+    ],
+)
+async def test_signed_but_malformed_requests_get_400_and_write_nothing(
+    env: Env, body: bytes, content_type: str
+) -> None:
+    people = await env.count(Person)
+    response = await env.post(body, content_type=content_type)
+    assert response.status == 400
+    assert "malformed request" in (await response.json())["error"]
+    assert await env.count(Person) == people
+
+
+async def test_url_verification_answers_the_challenge(env: Env) -> None:
+    response = await env.post(url_verification("abc123"))
+    assert response.status == 200
+    assert (await response.json())["challenge"] == "abc123"
+
+
+# --- the check-in, through the modal --------------------------------------------------------
+
+CHECKIN_STATE: dict[str, dict[str, Any]] = {
+    "assess": {"assess": selected_value("4", element_type="radio_buttons")},
+    "routine": {"routine": selected_value("1", element_type="radio_buttons")},
+    "training": {"training": selected_value("4", element_type="radio_buttons")},
+    "strengths": {"strengths": selected_value("5", element_type="radio_buttons")},
+    "path": {"path": selected_value("3", element_type="radio_buttons")},
+    "comment": {"comment": "Less context switching"},
+    "share": {"share": {"type": "checkboxes", "selected_options": []}},
+}
+
+
+async def test_whole_check_in_through_the_modal(env: Env) -> None:
+    await open_round(env.runtime.ctx, env.world.cli, env.world.team)
+    assert await env.runtime.dispatcher.run_once() == 6
+
+    # The prompt is a DM to the user id, with a button and a plain-text fallback.
+    [prompt] = [c for c in env.fake.calls_to("chat.postMessage") if c.params["channel"] == "u0"]
+    assert "Platform check-in (2026-W48)" in prompt.params["text"]
+    valid_blocks(prompt.params["blocks"])
+    button = next(
+        e for b in prompt.params["blocks"] if b["type"] == "actions" for e in b["elements"]
+    )
+
+    # Pressing it opens the modal with the five questions and the optional shared line.
+    opened = await env.post(
+        block_actions(
+            button["action_id"],
+            button.get("value", ""),
+            user_id="u0",
+            channel_id=dm_channel("u0"),
+            response_url=env.fake.response_url("u0"),
+        )
+    )
+    assert opened.status == 200
+    [views_open] = env.fake.calls_to("views.open")
+    modal = valid_view(views_open.params["view"])
+    assert modal["callback_id"] == "checkin"
+    assert [b["block_id"] for b in modal["blocks"] if b["type"] == "input"] == [
+        "assess",
+        "routine",
+        "training",
+        "strengths",
+        "path",
+        "comment",
+        "share",
+    ]
+
+    # Submitting stores the answer and answers with the advice in the same modal.
+    submitted = await env.post(
+        view_submission(
+            "checkin",
+            CHECKIN_STATE,
+            user_id="u0",
+            private_metadata=modal.get("private_metadata", ""),
+        )
+    )
+    assert submitted.status == 200
+    ack = await submitted.json()
+    assert ack["response_action"] == "update"
+    advice = valid_view(ack["view"])
+    assert "Counted for 2026-W48" in texts(advice)
+    sections = [
+        b
+        for b in advice["blocks"]
+        if b["type"] == "section" and "Overhaul your routine" in texts(b)
+    ]
+    assert sections, "advice must speak to the practice answered lowest"
+    assert "Less context switching" not in texts(advice)  # unshared: not echoed, not stored
+    assert await env.count(Answer) == 1
+    async with env.runtime.ctx.sessions() as session:
+        assert (await session.scalars(select(Answer.comment))).all() == [None]
+
+    # The prompt is edited to say so, with no scores.
+    await env.runtime.supervisor.drain()
+    [update] = env.fake.calls_to("chat.update")
+    assert (
+        update.params["channel"] == prompt.response["channel"]
+        and update.params["ts"] == prompt.response["ts"]
+    )
+    assert "You checked in for 2026-W48" in update.params["text"]
+    valid_blocks(update.params["blocks"])
+    assert not re.search(r"\b[1-5]\b", update.params["text"].replace("2026-W48", ""))
+
+    # The button in the modal sends the advice as a DM, carrying what it needs.
+    send = next(e for b in advice["blocks"] if b["type"] == "actions" for e in b["elements"])
+    await env.post(
+        block_actions(
+            send["action_id"],
+            send["value"],
+            user_id="u0",
+            view={"id": "V0001", "type": "modal", "callback_id": "checkin"},
+        )
+    )
+    dms = [c for c in env.fake.calls_to("chat.postMessage") if c.params["channel"] == "u0"]
+    assert len(dms) == 2 and "Overhaul your routine" in texts(dms[-1].params)
+    valid_blocks(dms[-1].params["blocks"])
+
+
+async def test_rut_checkin_opens_the_modal_straight_away(env: Env) -> None:
+    await env.command("checkin")
+    [call] = env.fake.calls_to("views.open")
+    assert valid_view(call.params["view"])["callback_id"] == "checkin"
+    assert call.params["trigger_id"]
+
+
+async def test_invalid_answer_is_shown_in_the_modal(env: Env) -> None:
+    state: dict[str, dict[str, Any]] = dict(CHECKIN_STATE)
+    state["path"] = {"path": {"type": "radio_buttons", "selected_option": None}}
+    response = await env.post(view_submission("checkin", state, user_id="u0"))
+    ack = await response.json()
+    assert ack["response_action"] == "errors"
+    assert "1 to 5" in next(iter(ack["errors"].values()))
+    assert await env.count(Answer) == 0
+
+
+# --- replies are personal, refusals polite ---------------------------------------------------
+
+
+async def test_replies_are_ephemeral_and_refusals_polite(env: Env) -> None:
+    refused = await env.command("summary")
+    assert refused["response_type"] == "ephemeral"
+    assert "managers" in refused["text"]
+    valid_blocks(refused["blocks"])
+    unknown = await env.command("dance")
+    assert unknown["response_type"] == "ephemeral" and "dance" in unknown["text"]
+    assert env.fake.calls_to("chat.postMessage") == []  # nothing into a channel
+
+
+async def test_manager_summary_opens_in_a_modal(env: Env) -> None:
+    await env.command("summary", user="boss")
+    [call] = env.fake.calls_to("views.open")
+    view = valid_view(call.params["view"])
+    assert "Platform" in texts(view) and "No round has closed yet" in texts(view)
+
+
+async def test_a_slack_user_never_seen_before(env: Env) -> None:
+    env.fake.add_user("U9999", real_name="Newcomer", tz="Asia/Tokyo")
+    reply = await env.command("help", user="U9999")
+    assert "/rut checkin" in reply["text"] or "Rut Radar" in reply["text"]
+    async with env.runtime.ctx.sessions() as session:
+        person = await session.scalar(select(Person).where(Person.user_id == "U9999"))
+    assert person is not None and person.timezone == "Asia/Tokyo" and person.role == "member"
+    response = await env.post(view_submission("checkin", CHECKIN_STATE, user_id="U9999"))
+    assert "not in a team" in texts(await response.json())
+
+
+async def test_slack_admins_are_first_admins_in_single_token_mode(env: Env) -> None:
+    env.fake.add_user("UADMIN", real_name="Owner", is_admin=True)
+    env.fake.channel_members["C0009"] = ["u0", "u1", "UBOT", "UADMIN"]
+    env.fake.add_user("UBOT", is_bot=True)
+    reply = await env.command("admin team add Design --from-channel <#C0009|design>", user="UADMIN")
+    assert "3 members added to Design" in reply["text"], reply
+    async with env.runtime.ctx.sessions() as session:
+        team = await session.scalar(select(Team).where(Team.name == "Design"))
+        assert team is not None
+        members = (
+            await session.scalars(
+                select(Person.user_id)
+                .join(Membership, Membership.person_id == Person.id)
+                .where(Membership.team_id == team.id)
+            )
+        ).all()
+    assert sorted(members) == ["UADMIN", "u0", "u1"]
+    assert "Only Rut Radar admins" in (await env.command("admin team add X", user="u2"))["text"]
+
+
+# --- App Home, retries, uninstall ------------------------------------------------------------
+
+
+async def test_app_home_per_role_and_event_retries_deduplicated(env: Env) -> None:
+    for user in ("u0", "boss", "root"):
+        body = event_callback(app_home_opened(user), event_id=f"Ev-{user}")
+        assert (await env.post(body)).status == 200
+    assert set(env.fake.home) == {"u0", "boss", "root"}
+    for view in env.fake.home.values():
+        valid_view(view)
+    member_home = texts(env.fake.home["u0"])
+    assert "Your check-ins" in member_home and "Platform: team check-in" not in member_home
+    assert "Platform: team check-in" in texts(env.fake.home["boss"])
+    assert "Anonymity threshold: 5" in texts(env.fake.home["root"])
+
+    retry = event_callback(app_home_opened("u0"), event_id="Ev-u0")
+    response = await env.post(retry, retry_num=1, retry_reason="http_timeout")
+    assert response.status == 200
+    assert len(env.fake.calls_to("views.publish")) == 3  # the retry had no second effect
+
+
+async def test_uninstall_deletes_people_memberships_and_deliveries(env: Env) -> None:
+    await open_round(env.runtime.ctx, env.world.cli, env.world.team)
+    assert await env.count(Delivery) == 6
+    response = await env.post(event_callback(app_uninstalled(), event_id="Ev-gone"))
+    assert response.status == 200
+    assert (await env.count(Person), await env.count(Membership), await env.count(Delivery)) == (
+        0,
+        0,
+        0,
+    )
+    assert await env.count(Workspace) == 1 and await env.count(Team) == 1
+
+
+# --- delivery failures -----------------------------------------------------------------------
+
+
+async def test_rate_limit_and_deactivated_users(env: Env) -> None:
+    env.fake.add_user("u1", deleted=True)
+    env.fake.fail_next("chat.postMessage", status=429, retry_after=3)
+    await open_round(env.runtime.ctx, env.world.cli, env.world.team)
+    await env.runtime.dispatcher.run_once()
+    async with env.runtime.ctx.sessions() as session:
+        rows = dict(
+            (
+                await session.execute(
+                    select(Person.user_id, Delivery.status).join(
+                        Person, Person.id == Delivery.person_id
+                    )
+                )
+            ).all()
+        )
+    assert rows["u1"] == "failed"
+    assert sorted(rows.values()).count("pending") == 1  # the one that met the 429
+    env.clock.advance(timedelta(seconds=4))
+    assert await env.runtime.dispatcher.run_once() == 1
+
+
+# --- OAuth: the install round trip ------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning")
+async def test_oauth_install_round_trip(sqlite_url: str, clock: ManualClock) -> None:
+    async with FakeSlackAPI() as fake:
+        settings = settings_for(
+            sqlite_url, fake, SLACK_CLIENT_ID="111.222", SLACK_CLIENT_SECRET="shh"
+        )
+        app = build_app(settings, clock=clock, run_dispatcher=False)
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            start = await client.get("/slack/install", allow_redirects=False)
+            assert start.status in (200, 302)
+            page = await start.text()
+            found = re.search(r'"(https://slack\.com/oauth/v2/authorize[^"]+)"', page)
+            location = start.headers.get("Location") or (found[1] if found else "")
+            query = parse_qs(urlparse(location.replace("&amp;", "&")).query)
+            assert query["client_id"] == ["111.222"]
+            assert set(query["scope"][0].split(",")) == set(SCOPES)
+            state = query["state"][0]
+            cookie = start.headers["Set-Cookie"].split(";")[0]
+
+            done = await client.get(
+                "/slack/oauth_redirect",
+                params={"code": "good-code", "state": state},
+                headers={"Cookie": cookie},
+            )
+            assert done.status == 200, await done.text()
+            [exchange] = fake.calls_to("oauth.v2.access")
+            assert exchange.params.get("code") == "good-code"
+
+            runtime = app[RUNTIME]
+            async with runtime.ctx.sessions() as session:
+                workspace = await session.scalar(
+                    select(Workspace).where(Workspace.external_id == "T0002")
+                )
+                assert workspace is not None and workspace.platform == "slack"
+                assert "xoxb" not in json.dumps(
+                    workspace.installation
+                )  # tokens live in the store only
+                installer = await session.scalar(
+                    select(Person).where(Person.user_id == "UINSTALLER")
+                )
+                assert installer is not None and installer.role == "admin"
+                bots = (await session.execute(select(slack_bots.c.bot_token))).scalars().all()
+            assert bots == ["xoxb-installed"]
+
+            # Sending to that workspace uses its own bot token.
+            adapter = runtime.adapters["slack"]
+            assert isinstance(adapter, SlackAdapter)
+            fake.add_user("UINSTALLER", team_id="T0002")
+            from bot.events import ConversationRef
+            from messages.model import Message
+
+            await adapter.send(
+                ConversationRef("slack", "T0002", "UINSTALLER"), Message.text("hello")
+            )
+            assert fake.calls_to("chat.postMessage")[-1].token == "xoxb-installed"
+
+            # Uninstalling removes the tokens too.
+            body = event_callback(app_uninstalled(), event_id="Ev-uninstall", team_id="T0002")
+            gone = await client.post(
+                "/slack/events", data=body, headers=signed_headers(body, SECRET, clock.now())
+            )
+            assert gone.status == 200
+            async with runtime.ctx.sessions() as session:
+                assert (await session.execute(select(slack_bots.c.bot_token))).scalars().all() == []
+
+
+# --- the manifest matches the code -------------------------------------------------------------
+
+
+def test_manifest_matches_what_the_app_needs() -> None:
+    manifest = yaml.safe_load((ROOT / "deploy/slack/manifest.yml").read_text())
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == set(SCOPES)
+    assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/rut"]
+    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {
+        "app_home_opened",
+        "app_uninstalled",
+        "tokens_revoked",
+    }
+    urls = {
+        manifest["features"]["slash_commands"][0]["url"],
+        manifest["settings"]["event_subscriptions"]["request_url"],
+        manifest["settings"]["interactivity"]["request_url"],
+    }
+    assert {urlparse(u).path for u in urls} == {"/slack/events"}
+    assert urlparse(manifest["oauth_config"]["redirect_urls"][0]).path == "/slack/oauth_redirect"
