@@ -303,7 +303,7 @@ class Engine:
         if action == "advice":
             return [self._advice(actor, t, value)]
         if action == "advice_send":
-            return [self._advice_send(actor, t, value)]
+            return [self._advice_send(actor, t, value or event.private)]
         if action == "forget_me_confirm":
             return [await self._forget(actor, t)]
         if action == "pause":
@@ -328,7 +328,7 @@ class Engine:
         raise UsageError(t.say("unknown_action"))
 
     def _advice_send(self, actor: Actor, t: Copy, value: str) -> Message:
-        """The DM button: the form carried what to send; nothing was stored to look up."""
+        """The DM button: the dialog carried what to send; nothing was stored to look up."""
         targets_raw, _, period = value.partition("|")
         keys = {p.key for p in load_content(t.locale).practices}
         targets = []

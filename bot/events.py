@@ -60,6 +60,7 @@ class ActionInvoked(Event):
 
     action_id: str
     value: str = ""
+    private: str = ""  # what the dialog the button sits in carried (its `Message.private`)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

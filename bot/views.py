@@ -134,8 +134,9 @@ def checkin_result(
             Paragraph(status_line),
             Heading(t.say("advice_heading")),
             *sections,
-            Buttons((Button("advice_send", t.say("button_send_advice"), value=carried),)),
+            Buttons((Button("advice_send", t.say("button_send_advice")),)),
         ),
+        private=carried,
         tags=("advice", "checkin_result"),
     )
 

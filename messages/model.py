@@ -141,6 +141,9 @@ class Message:
     form: Form | None = None
     title: str = ""
     tags: tuple[str, ...] = field(default=())
+    # State a dialog carries through the platform so the bot stores none (Slack
+    # `private_metadata`): handed back with any button pressed inside the dialog.
+    private: str = ""
 
     @staticmethod
     def text(text: str) -> Message:

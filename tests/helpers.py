@@ -20,13 +20,14 @@ def command(user_id: str, text: str, *, tenant: str = "T0001") -> CommandReceive
     )
 
 
-def action(user_id: str, action_id: str, value: str = "") -> ActionInvoked:
+def action(user_id: str, action_id: str, value: str = "", *, private: str = "") -> ActionInvoked:
     return ActionInvoked(
         event_id=f"e{next(_ids)}",
         where=where(user_id),
         user_id=user_id,
         action_id=action_id,
         value=value,
+        private=private,
     )
 
 

@@ -245,7 +245,8 @@ async def test_advice_send_button_carries_what_it_needs(world: World) -> None:
     engine = Engine(world.ctx)
     result = (await engine.handle(checkin("u0", routine=1)))[0]
     button = next(b for block in result.blocks if isinstance(block, Buttons) for b in block.buttons)
-    sent = (await engine.handle(action("u0", button.action_id, button.value)))[0]
+    assert button.value == "" and result.private  # carried by the dialog, not stored
+    sent = (await engine.handle(action("u0", button.action_id, private=result.private)))[0]
     assert sent.surface == "chat" and "Overhaul your routine" in text_of(sent)
     forged = (await engine.handle(action("u0", "advice_send", "drop-table:rut|x")))[0]
     assert "no longer valid" in text_of(forged)

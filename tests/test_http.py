@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,11 @@ async def test_playground_check_in_over_http(
     assert "Counted for 2026-W48" in message["html"]
     first_section = message["html"].split('<section class="rr-section"><h4>')[1]
     assert first_section.startswith("Overhaul your routine")  # the practice answered lowest
+
+    carried = re.search(r'data-private="([^"]*)"', message["html"])
+    assert carried and carried[1]
+    sent = await post_event(client, user_id="U-ada", kind="action", action_id="advice_send", private=carried[1])
+    assert sent["messages"][0]["surface"] == "chat" and "Overhaul your routine" in sent["messages"][0]["html"]
 
     await runtime.supervisor.drain()  # the prompt update runs in the app's task group
     after = await (

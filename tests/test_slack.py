@@ -246,16 +246,13 @@ async def test_whole_check_in_through_the_modal(env: Env) -> None:
     valid_blocks(update.params["blocks"])
     assert not re.search(r"\b[1-5]\b", update.params["text"].replace("2026-W48", ""))
 
-    # The button in the modal sends the advice as a DM, carrying what it needs.
+    # The button in the modal sends the advice as a DM; the view's private_metadata carries
+    # what it needs, so nothing was stored to look up.
     send = next(e for b in advice["blocks"] if b["type"] == "actions" for e in b["elements"])
-    await env.post(
-        block_actions(
-            send["action_id"],
-            send["value"],
-            user_id="u0",
-            view={"id": "V0001", "type": "modal", "callback_id": "checkin"},
-        )
-    )
+    assert "value" not in send and advice["private_metadata"]
+    view = {"id": "V0001", "type": "modal", "callback_id": "rutradar_dialog",
+            "private_metadata": advice["private_metadata"]}
+    await env.post(block_actions(send["action_id"], "", user_id="u0", view=view))
     dms = [c for c in env.fake.calls_to("chat.postMessage") if c.params["channel"] == "u0"]
     assert len(dms) == 2 and "Overhaul your routine" in texts(dms[-1].params)
     valid_blocks(dms[-1].params["blocks"])

@@ -318,7 +318,10 @@ def test_home_view_dividers_and_unique_ids() -> None:
 def test_dialog_without_form() -> None:
     view = modal_view(checkin_result(), callback_id="advice_dialog")
     assert view["callback_id"] == "advice_dialog"
-    assert "submit" not in view and "private_metadata" not in view
+    assert "submit" not in view
+    # The advice dialog carries what its "send me this advice" button needs.
+    assert view["private_metadata"] == "routine:rut;path:rut|2026-W48"
+    assert "private_metadata" not in modal_view(Message(fallback="Plain", surface="dialog"))
     assert modal_view(checkin_result())["callback_id"] == "rutradar_dialog"
     empty = modal_view(Message(fallback="Nothing & more", surface="dialog"))
     validate_view(empty)

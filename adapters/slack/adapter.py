@@ -345,6 +345,7 @@ class SlackAdapter:
             user_id=user_id,
             action_id=parse_action_id(action["action_id"]),
             value=value or "",
+            private=str((body.get("view") or {}).get("private_metadata") or ""),
             **await self._person_fields(client, team_id, user_id),
         )
         messages = await self._handle(event)

@@ -189,9 +189,7 @@ def _section(block: Section) -> list[JSON]:
     body = escape_mrkdwn(block.text) if block.text else ""
     chunks = _split_mrkdwn("\n".join(p for p in (head, body) if p))
     fields = [f for f in (_field(n, v) for n, v in block.fields) if f is not None]
-    groups = [
-        fields[i : i + SECTION_FIELDS_MAX] for i in range(0, len(fields), SECTION_FIELDS_MAX)
-    ]
+    groups = [fields[i : i + SECTION_FIELDS_MAX] for i in range(0, len(fields), SECTION_FIELDS_MAX)]
     out: list[JSON] = [{"type": "section", "text": _mrkdwn(c)} for c in chunks]
     if groups:
         if out:
@@ -448,6 +446,12 @@ def modal_view(
         "close": _plain(_clip(close, VIEW_BUTTON_MAX)),
     }
     if form is None:
+        if msg.private:
+            if len(msg.private) > PRIVATE_METADATA_MAX:
+                raise ValueError(
+                    f"dialog private is {len(msg.private)} characters; Slack allows {PRIVATE_METADATA_MAX}"
+                )
+            view["private_metadata"] = msg.private
         view["blocks"] = _fit(_message_blocks(msg, ids), VIEW_BLOCKS_MAX, more)
         return view
     if len(form.private) > PRIVATE_METADATA_MAX:

@@ -98,7 +98,9 @@
     if (action) {
       e.preventDefault();
       if ($("dialog").contains(action) && action.dataset.action !== "advice_send") $("dialog").close();
-      await post({ kind: "action", action_id: action.dataset.action, value: action.dataset.value || "" });
+      const carried = action.closest(".rr-message");
+      await post({ kind: "action", action_id: action.dataset.action, value: action.dataset.value || "",
+                   private: (carried && carried.dataset.private) || "" });
     }
   });
 
