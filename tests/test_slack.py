@@ -472,3 +472,41 @@ def test_manifest_matches_what_the_app_needs() -> None:
     }
     assert {urlparse(u).path for u in urls} == {"/slack/events"}
     assert urlparse(manifest["oauth_config"]["redirect_urls"][0]).path == "/slack/oauth_redirect"
+
+
+async def test_tokens_revoked_for_user_tokens_only_keeps_everything(env: Env) -> None:
+    from tests.fakes.slack_requests import tokens_revoked
+
+    people = await env.count(Person)
+    body = event_callback(tokens_revoked(oauth=["UX"]), event_id="Ev-user-token")
+    assert (await env.post(body)).status == 200
+    assert await env.count(Person) == people
+    body = event_callback(tokens_revoked(bot=["UBOT"]), event_id="Ev-bot-token")
+    assert (await env.post(body)).status == 200
+    assert await env.count(Person) == 0
+
+
+async def test_socket_mode_connects_in_the_app_lifecycle(
+    sqlite_url: str, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import slack_bolt.adapter.socket_mode.aiohttp as socket_mode
+
+    events: list[str] = []
+
+    class FakeHandler:
+        def __init__(self, app: object, app_token: str) -> None:
+            events.append(f"created:{app_token}")
+
+        async def connect_async(self) -> None:
+            events.append("connected")
+
+        async def close_async(self) -> None:
+            events.append("closed")
+
+    monkeypatch.setattr(socket_mode, "AsyncSocketModeHandler", FakeHandler)
+    async with FakeSlackAPI() as fake:
+        settings = settings_for(sqlite_url, fake, SLACK_BOT_TOKEN="xoxb-test", SLACK_APP_TOKEN="xapp-test")
+        app = build_app(settings, clock=clock, run_dispatcher=False)
+        async with TestClient(TestServer(app, host="127.0.0.1")):
+            assert events == ["created:xapp-test", "connected"]
+    assert events[-1] == "closed"
