@@ -390,7 +390,9 @@ async def schedule_set(
         team = await require_team(session, workspace, name)
         schedule = await repo.schedule_of(session, team.id)
         if schedule is None:
-            schedule = Schedule(team_id=team.id, cadence=kind, weekday=day, local_time=at)
+            schedule = Schedule(
+                team_id=team.id, cadence=kind, weekday=day, local_time=at, created_at=ctx.clock.now()
+            )
             session.add(schedule)
         schedule.cadence = kind
         schedule.weekday = day

@@ -142,6 +142,8 @@ class Schedule(Base):
     remind_after_minutes: Mapped[int] = mapped_column(Integer, default=24 * 60)
     close_after_minutes: Mapped[int] = mapped_column(Integer, default=72 * 60)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Periods before this are never "missed": catch-up starts from the schedule's creation.
+    created_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Round(Base):
@@ -236,6 +238,19 @@ class AuditEvent(Base):
         ForeignKey("teams.id", ondelete="SET NULL"), nullable=True
     )
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class SendWindow(Base):
+    """A workspace's send rate, shared by every replica: the next free slot and any pause a
+    platform asked for (a 429's Retry-After pauses the whole workspace)."""
+
+    __tablename__ = "send_windows"
+
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    next_slot_at: Mapped[datetime]
+    paused_until: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ProcessedEvent(Base):
