@@ -1,8 +1,14 @@
-"""A simple in-process outbox dispatcher: claims due deliveries and sends them.
+"""The outbox dispatcher: claims due deliveries with a lease and sends them at the workspace's
+rate, so any number of replicas together send each message once.
 
-Claiming is a compare-and-set on the row's status, so two processes never both send the
-same delivery. The rounds issue extends this with leases, rate limits and retries; the
-contract (claim → send → record the platform's reference) stays.
+- Claiming is one `UPDATE … RETURNING` (PostgreSQL adds `FOR UPDATE SKIP LOCKED` to the
+  subquery), so two replicas never hold the same delivery.
+- Each delivery is `sending` before the platform is called. If a process dies between the
+  platform accepting a message and the commit, the lease expires and the next claim finds it;
+  where the adapter can look (Slack: the delivery id in the message's metadata), recovery
+  checks the platform before sending again. Elsewhere that instant is the documented window.
+- The send rate and any pause a platform asked for (429 `Retry-After`) live in the database
+  (`send_windows`), so they hold for all replicas together.
 """
 
 from __future__ import annotations
@@ -10,23 +16,61 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import audit
+from bot.actor import Actor
 from bot.context import Context
 from bot.events import ConversationRef
-from bot.ports import Adapter, DeliveryError
-from bot.views import prompt_message
+from bot.ports import Adapter, DeliveryError, Recoverable
+from bot.rounds import is_paused
+from bot.summary import team_summary
+from bot.views import prompt_message, reminder_message, summary_message
 from messages.copy import copy_for
-from storage.models import Delivery, Person, Round, Team, Workspace
+from messages.model import Message
+from storage.models import Delivery, Membership, Person, Round, SendWindow, Team, Workspace
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)
 BATCH = 50
-MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = 8
+BACKOFF_BASE = 5.0  # seconds, doubled per attempt, ±25 % jitter
+BACKOFF_CAP = 600.0
+
+Rates = Callable[[str], float]  # platform → messages per second per workspace (0 = no limit)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    delivery: Delivery
+    person: Person
+    round: Round
+    team: Team
+    workspace: Workspace
+    prompt_answered: bool  # for reminders: nobody is reminded after answering
+
+
+def backoff(attempts: int, rng: random.Random) -> float:
+    """Jittered exponential backoff, so retries from many replicas spread out."""
+    base = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, attempts - 1))
+    return base * rng.uniform(0.75, 1.25)
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return (
+        (Delivery.status == "pending")
+        & (Delivery.not_before <= now)
+        & or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
+    )
 
 
 class Dispatcher:
@@ -36,12 +80,16 @@ class Dispatcher:
         adapters: Mapping[str, Adapter],
         *,
         interval: float = 5.0,
+        rates: Rates | None = None,
         on_result: Callable[[str, str], None] | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.ctx = ctx
         self.adapters = adapters
         self.interval = interval
+        self._rates = rates or (lambda _platform: 0.0)
         self._on_result = on_result or (lambda _platform, _result: None)
+        self._rng = rng or random.Random()
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -49,6 +97,7 @@ class Dispatcher:
         self._wake.set()
 
     def stop(self) -> None:
+        """Take no new work; a send in flight finishes, claimed-but-unsent rows are released."""
         self._stopping = True
         self._wake.set()
 
@@ -66,49 +115,99 @@ class Dispatcher:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
 
     async def run_once(self) -> int:
-        """One pass over what is due; returns how many were sent (tests drive this directly)."""
+        """Claim and send what is due until nothing is; returns how many were sent."""
         sent = 0
-        for delivery_id in await self._due():
-            if await self._claim(delivery_id):
-                sent += await self._send(delivery_id)
+        while not self._stopping:
+            retaken = await self._claim(expired=True)
+            fresh = await self._claim(expired=False)
+            if not retaken and not fresh:
+                break
+            for index, delivery_id in enumerate([*retaken, *fresh]):
+                if self._stopping:
+                    await self._release([*retaken, *fresh][index:])
+                    return sent
+                sent += await self._deliver(delivery_id, suspect=delivery_id in retaken)
         return sent
 
-    async def _due(self) -> list[str]:
-        now = self.ctx.clock.now()
-        async with self.ctx.sessions() as session:
-            rows = await session.scalars(
-                select(Delivery.id)
-                .where(
-                    Delivery.kind.in_(("prompt", "reminder")),
-                    Delivery.not_before <= now,
-                    or_(
-                        Delivery.status == "pending",
-                        (Delivery.status == "sending") & (Delivery.lease_until < now),
-                    ),
-                    or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
-                )
-                .limit(BATCH)
-            )
-            return list(rows.all())
+    # --- claiming --------------------------------------------------------------------------
 
-    async def _claim(self, delivery_id: str) -> bool:
+    async def _claim(self, *, expired: bool) -> list[str]:
+        """Lease a batch: fresh due rows, or `sending` rows whose lease ran out (a dead process)."""
         now = self.ctx.clock.now()
+        condition = (
+            (Delivery.status == "sending") & (Delivery.lease_until < now) if expired else _due(now)
+        )
+        pick = select(Delivery.id).where(condition).order_by(Delivery.not_before).limit(BATCH)
+        if self.ctx.engine.dialect.name == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
         async with self.ctx.sessions.begin() as session:
-            result = await session.execute(
+            rows = await session.execute(
                 update(Delivery)
-                .where(
-                    Delivery.id == delivery_id,
-                    or_(
-                        Delivery.status == "pending",
-                        (Delivery.status == "sending") & (Delivery.lease_until < now),
-                    ),
-                )
+                .where(Delivery.id.in_(pick.scalar_subquery()))
                 .values(status="sending", lease_until=now + LEASE, attempts=Delivery.attempts + 1)
+                .returning(Delivery.id)
                 .execution_options(synchronize_session=False)
             )
-            return bool(getattr(result, "rowcount", 0) == 1)
+            return [str(r) for r in rows.scalars().all()]
 
-    async def _send(self, delivery_id: str) -> int:
+    async def _release(self, delivery_ids: list[str]) -> None:
+        if not delivery_ids:
+            return
+        async with self.ctx.sessions.begin() as session:
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(delivery_ids), Delivery.status == "sending")
+                .values(status="pending", lease_until=None, attempts=Delivery.attempts - 1)
+                .execution_options(synchronize_session=False)
+            )
+
+    # --- one delivery ----------------------------------------------------------------------
+
+    async def _deliver(self, delivery_id: str, *, suspect: bool) -> int:
+        loaded = await self._load(delivery_id)
+        if loaded is None:
+            await self._finish(delivery_id, "skipped")  # person erased or round gone
+            return 0
+        delivery, person, rnd, team, workspace = (
+            loaded.delivery,
+            loaded.person,
+            loaded.round,
+            loaded.team,
+            loaded.workspace,
+        )
+        reason = self._skip_reason(delivery, person, rnd, loaded.prompt_answered)
+        if reason is not None:
+            await self._finish(delivery_id, "skipped")
+            self._on_result(workspace.platform, f"skipped_{reason}")
+            return 0
+        adapter = self.adapters.get(workspace.platform)
+        if adapter is None or not person.conversation_ref:
+            # No way to reach them yet: try again later (they may talk to the bot meanwhile).
+            await self._finish(
+                delivery_id, "pending", retry_at=self.ctx.clock.now() + timedelta(minutes=10)
+            )
+            return 0
+        to = ConversationRef.from_json(person.conversation_ref)
+        if suspect and isinstance(adapter, Recoverable):
+            found = await adapter.find_sent(to, delivery_id)
+            if found is not None:
+                await self._finish(delivery_id, "sent", message_ref=found.to_json())
+                self._on_result(workspace.platform, "recovered")
+                return 1
+        paused_until = await self._take_slot(workspace.id, self._rates(workspace.platform))
+        if paused_until is not None:
+            await self._finish(delivery_id, "pending", retry_at=paused_until, attempt_used=False)
+            return 0
+        message = await self._render(delivery, person, rnd, team, workspace)
+        try:
+            ref = await adapter.send(to, message, key=delivery_id)
+        except DeliveryError as exc:
+            return await self._failed(delivery, workspace, exc)
+        await self._finish(delivery_id, "sent", message_ref=ref.to_json())
+        self._on_result(workspace.platform, "sent")
+        return 1
+
+    async def _load(self, delivery_id: str) -> Loaded | None:
         async with self.ctx.sessions() as session:
             row = (
                 await session.execute(
@@ -120,51 +219,147 @@ class Dispatcher:
                     .where(Delivery.id == delivery_id)
                 )
             ).first()
-        if row is None:
-            # The person was erased (or the row vanished with its round): nobody to ask.
-            await self._finish(delivery_id, "skipped")
-            return 0
-        delivery, person, rnd, team, workspace = row
-        adapter = self.adapters.get(workspace.platform)
-        if adapter is None or not person.conversation_ref:
-            # No way to reach them yet: leave it for when they first talk to the bot.
-            await self._finish(delivery_id, "pending", retry_in=timedelta(minutes=10))
-            return 0
+            if row is None:
+                return None
+            delivery, person, rnd, team, workspace = row
+            prompt_answered = False
+            if delivery.kind == "reminder":
+                prompt_answered = bool(
+                    await session.scalar(
+                        select(Delivery.answered).where(
+                            Delivery.round_id == rnd.id,
+                            Delivery.person_id == person.id,
+                            Delivery.kind == "prompt",
+                        )
+                    )
+                )
+            return Loaded(delivery, person, rnd, team, workspace, prompt_answered)
+
+    def _skip_reason(
+        self, delivery: Delivery, person: Person, rnd: Round, prompt_answered: bool
+    ) -> str | None:
+        if delivery.kind in ("prompt", "reminder"):
+            if rnd.status != "open":
+                return "closed"
+            if is_paused(person.paused_until, self.ctx.clock.now()):
+                return "paused"
+            if delivery.kind == "reminder" and prompt_answered:
+                return "answered"
+        return None
+
+    async def _render(
+        self, delivery: Delivery, person: Person, rnd: Round, team: Team, workspace: Workspace
+    ) -> Message:
         t = copy_for(person.locale or workspace.locale)
-        message = prompt_message(t, team.name, rnd.period)
-        try:
-            ref = await adapter.send(ConversationRef.from_json(person.conversation_ref), message)
-        except DeliveryError as exc:
-            if exc.permanent or delivery.attempts >= MAX_ATTEMPTS:
-                log.warning("delivery failed permanently", extra={"reason": exc.reason})
-                await self._finish(delivery_id, "failed")
-                self._on_result(workspace.platform, "failed")
-            else:
-                wait = timedelta(seconds=exc.retry_after or 30 * delivery.attempts)
-                await self._finish(delivery_id, "pending", retry_in=wait)
-                self._on_result(workspace.platform, "retry")
+        if delivery.kind == "prompt":
+            return prompt_message(t, team.name, rnd.period)
+        if delivery.kind == "reminder":
+            return reminder_message(t, team.name, rnd.period)
+        async with self.ctx.sessions.begin() as session:
+            membership = await session.scalar(
+                select(Membership).where(
+                    Membership.person_id == person.id, Membership.team_id == team.id
+                )
+            )
+            summary = await team_summary(
+                session,
+                workspace,
+                team,
+                rnd.period,
+                results_from=membership.results_from if membership else None,
+            )
+            viewer = Actor(workspace=workspace, person=person, is_admin=person.role == "admin")
+            audit.record(
+                session,
+                viewer,
+                "summary_viewed",
+                self.ctx.clock.now(),
+                team_id=team.id,
+                period=rnd.period,
+                via="delivery",
+            )
+        shown = summary_message(t, t.locale, summary)
+        return Message(fallback=shown.fallback, blocks=shown.blocks, tags=("summary",))
+
+    async def _failed(self, delivery: Delivery, workspace: Workspace, exc: DeliveryError) -> int:
+        now = self.ctx.clock.now()
+        if exc.permanent or delivery.attempts >= MAX_ATTEMPTS:
+            log.warning("delivery failed permanently", extra={"reason": exc.reason})
+            await self._finish(delivery.id, "failed")
+            self._on_result(workspace.platform, "failed")
             return 0
-        await self._finish(delivery_id, "sent", message_ref=ref.to_json())
-        self._on_result(workspace.platform, "sent")
-        return 1
+        if exc.retry_after is not None:
+            # The platform said how long: the whole workspace waits, on every replica.
+            until = now + timedelta(seconds=exc.retry_after)
+            await self._pause_workspace(workspace.id, until)
+            await self._finish(delivery.id, "pending", retry_at=until, attempt_used=False)
+        else:
+            until = now + timedelta(seconds=backoff(delivery.attempts, self._rng))
+            await self._finish(delivery.id, "pending", retry_at=until)
+        self._on_result(workspace.platform, "retry")
+        return 0
+
+    # --- the shared send window ------------------------------------------------------------
+
+    async def _take_slot(self, workspace_id: int, rate: float) -> datetime | None:
+        """Reserve the workspace's next send slot and wait for it; None when it is ours.
+        Returns the pause's end instead when the platform paused the workspace."""
+        now = self.ctx.clock.now()
+        async with self.ctx.sessions.begin() as session:
+            window = await self._window(session, workspace_id, now)
+            if window.paused_until is not None and window.paused_until > now:
+                return window.paused_until
+            slot = max(now, window.next_slot_at)
+            window.next_slot_at = slot + (timedelta(seconds=1 / rate) if rate > 0 else timedelta(0))
+        wait = (slot - now).total_seconds()
+        if wait > 0:
+            await self.ctx.clock.sleep(wait)
+        return None
+
+    async def _pause_workspace(self, workspace_id: int, until: datetime) -> None:
+        async with self.ctx.sessions.begin() as session:
+            window = await self._window(session, workspace_id, self.ctx.clock.now())
+            if window.paused_until is None or window.paused_until < until:
+                window.paused_until = until
+
+    async def _window(self, session: AsyncSession, workspace_id: int, now: datetime) -> SendWindow:
+        """The row, locked for this transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: FOR UPDATE)."""
+        dialect = self.ctx.engine.dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        await session.execute(
+            insert(SendWindow)
+            .values(workspace_id=workspace_id, next_slot_at=now)
+            .on_conflict_do_nothing(index_elements=["workspace_id"])
+        )
+        window = await session.scalar(
+            select(SendWindow)
+            .where(SendWindow.workspace_id == workspace_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        assert window is not None
+        return window
 
     async def _finish(
         self,
         delivery_id: str,
         status: str,
         *,
-        retry_in: timedelta | None = None,
+        retry_at: datetime | None = None,
         message_ref: dict[str, str] | None = None,
+        attempt_used: bool = True,
     ) -> None:
         values: dict[str, object] = {"status": status, "lease_until": None}
-        if retry_in is not None:
-            values["next_attempt_at"] = self.ctx.clock.now() + retry_in
+        if retry_at is not None:
+            values["next_attempt_at"] = retry_at
         if message_ref is not None:
             values["message_ref"] = message_ref
+        if not attempt_used:
+            values["attempts"] = Delivery.attempts - 1
         async with self.ctx.sessions.begin() as session:
             await session.execute(
                 update(Delivery)
-                .where(Delivery.id == delivery_id)
+                .where(Delivery.id == delivery_id, Delivery.status == "sending")
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )

@@ -53,9 +53,18 @@ class Adapter(Protocol):
     def install(self, app: web.Application) -> None:
         """Add this platform's routes to the one aiohttp app."""
 
-    async def send(self, to: ConversationRef, msg: Message) -> SentRef: ...
+    async def send(self, to: ConversationRef, msg: Message, *, key: str | None = None) -> SentRef:
+        """Send proactively. `key` (the delivery id) travels with the message where the
+        platform allows (Slack metadata), so recovery can find a send it did not record."""
 
     async def update(self, ref: SentRef, msg: Message) -> None: ...
+
+
+@runtime_checkable
+class Recoverable(Protocol):
+    """Platforms where a sent message can be found again by the key it carried."""
+
+    async def find_sent(self, to: ConversationRef, key: str) -> SentRef | None: ...
 
 
 @runtime_checkable

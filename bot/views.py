@@ -195,6 +195,18 @@ def prompt_message(t: Copy, team: str, period: str) -> Message:
     )
 
 
+def reminder_message(t: Copy, team: str, period: str) -> Message:
+    text = t.say("reminder", team=team, period=period)
+    return Message(
+        fallback=text,
+        blocks=(
+            Paragraph(text),
+            Buttons((Button("checkin_open", t.say("button_checkin"), value=period, style="primary"),)),
+        ),
+        tags=("reminder",),
+    )
+
+
 def checked_in_message(t: Copy, period: str) -> Message:
     return Message.text(t.say("prompt_done", period=period))
 

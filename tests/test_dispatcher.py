@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 from typing import ClassVar
 
+import pytest
 from aiohttp import web
 from sqlalchemy import select, update
 
 from bot.clock import ManualClock
-from bot.dispatcher import Dispatcher
+from bot.dispatcher import Dispatcher, backoff
 from bot.events import ConversationRef
 from bot.ports import DeliveryError, SentRef
 from bot.rounds import open_round
@@ -28,7 +30,7 @@ class FakeAdapter:
     def install(self, app: web.Application) -> None:
         return None
 
-    async def send(self, to: ConversationRef, msg: Message) -> SentRef:
+    async def send(self, to: ConversationRef, msg: Message, *, key: str | None = None) -> SentRef:
         if to.channel_id in self.failures:
             raise self.failures[to.channel_id]
         self.sent.append((to.channel_id, msg.fallback))
@@ -70,19 +72,44 @@ async def test_permanent_failure_does_not_hold_up_the_rest(world: World) -> None
     assert set(state.values()) == {"sent"}
 
 
-async def test_transient_failure_retries_after_the_wait(world: World, clock: ManualClock) -> None:
+async def test_retry_after_pauses_the_whole_workspace(world: World, clock: ManualClock) -> None:
     adapter = FakeAdapter()
     adapter.failures["u1"] = DeliveryError("ratelimited", permanent=False, retry_after=30)
     dispatcher = Dispatcher(world.ctx, {"playground": adapter})
     await open_round(world.ctx, world.cli, world.team)
-    await dispatcher.run_once()
-    assert (await statuses(world))["u1"] == "pending"
+    first = await dispatcher.run_once()
+    state = await statuses(world)
+    assert first == len(adapter.sent) and state["u1"] == "pending"
+    assert list(state.values()).count("pending") == 6 - first  # nobody else sent during the pause
     del adapter.failures["u1"]
     clock.advance(timedelta(seconds=29))
     assert await dispatcher.run_once() == 0  # not before Retry-After
     clock.advance(timedelta(seconds=2))
+    assert await dispatcher.run_once() == 6 - first
+    assert set((await statuses(world)).values()) == {"sent"}
+    assert len(adapter.sent) == 6  # each exactly once
+
+
+async def test_transient_failure_backs_off_with_jitter(world: World, clock: ManualClock) -> None:
+    adapter = FakeAdapter()
+    adapter.failures["u2"] = DeliveryError("internal_error", permanent=False)
+    dispatcher = Dispatcher(world.ctx, {"playground": adapter}, rng=random.Random(7))
+    await open_round(world.ctx, world.cli, world.team)
+    assert await dispatcher.run_once() == 5
+    del adapter.failures["u2"]
+    assert await dispatcher.run_once() == 0
+    clock.advance(timedelta(seconds=backoff(1, random.Random(7)) + 0.01))
     assert await dispatcher.run_once() == 1
-    assert (await statuses(world))["u1"] == "sent"
+
+
+async def test_the_send_rate_is_kept(world: World, clock: ManualClock) -> None:
+    adapter = FakeAdapter()
+    dispatcher = Dispatcher(world.ctx, {"playground": adapter}, rates=lambda _platform: 2.0)
+    await open_round(world.ctx, world.cli, world.team)
+    start = clock.now()
+    assert await dispatcher.run_once() == 6
+    # Six messages at two a second: the last one goes out 2.5 s after the first.
+    assert (clock.now() - start).total_seconds() == pytest.approx(2.5)
 
 
 async def test_an_expired_lease_is_retaken(world: World, clock: ManualClock) -> None:

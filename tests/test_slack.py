@@ -250,8 +250,12 @@ async def test_whole_check_in_through_the_modal(env: Env) -> None:
     # what it needs, so nothing was stored to look up.
     send = next(e for b in advice["blocks"] if b["type"] == "actions" for e in b["elements"])
     assert "value" not in send and advice["private_metadata"]
-    view = {"id": "V0001", "type": "modal", "callback_id": "rutradar_dialog",
-            "private_metadata": advice["private_metadata"]}
+    view = {
+        "id": "V0001",
+        "type": "modal",
+        "callback_id": "rutradar_dialog",
+        "private_metadata": advice["private_metadata"],
+    }
     await env.post(block_actions(send["action_id"], "", user_id="u0", view=view))
     dms = [c for c in env.fake.calls_to("chat.postMessage") if c.params["channel"] == "u0"]
     assert len(dms) == 2 and "Overhaul your routine" in texts(dms[-1].params)
@@ -363,11 +367,16 @@ async def test_uninstall_deletes_people_memberships_and_deliveries(env: Env) -> 
 # --- delivery failures -----------------------------------------------------------------------
 
 
-async def test_rate_limit_and_deactivated_users(env: Env) -> None:
+async def test_rate_limit_pauses_the_workspace_and_deactivated_users_fail(env: Env) -> None:
     env.fake.add_user("u1", deleted=True)
     env.fake.fail_next("chat.postMessage", status=429, retry_after=3)
     await open_round(env.runtime.ctx, env.world.cli, env.world.team)
-    await env.runtime.dispatcher.run_once()
+    assert await env.runtime.dispatcher.run_once() == 0
+    assert len(env.fake.calls_to("chat.postMessage")) == 1  # the 429; then the workspace waits
+    env.clock.advance(timedelta(seconds=2))
+    assert await env.runtime.dispatcher.run_once() == 0  # still inside Retry-After
+    env.clock.advance(timedelta(seconds=2))
+    assert await env.runtime.dispatcher.run_once() == 5
     async with env.runtime.ctx.sessions() as session:
         rows = dict(
             (
@@ -378,10 +387,12 @@ async def test_rate_limit_and_deactivated_users(env: Env) -> None:
                 )
             ).all()
         )
-    assert rows["u1"] == "failed"
-    assert sorted(rows.values()).count("pending") == 1  # the one that met the 429
-    env.clock.advance(timedelta(seconds=4))
-    assert await env.runtime.dispatcher.run_once() == 1
+    assert rows.pop("u1") == "failed"
+    assert set(rows.values()) == {"sent"}
+    accepted = [
+        c.params["channel"] for c in env.fake.calls_to("chat.postMessage") if c.status == 200
+    ]
+    assert sorted(accepted) == sorted(rows)  # each member exactly once
 
 
 # --- OAuth: the install round trip ------------------------------------------------------------
@@ -505,8 +516,32 @@ async def test_socket_mode_connects_in_the_app_lifecycle(
 
     monkeypatch.setattr(socket_mode, "AsyncSocketModeHandler", FakeHandler)
     async with FakeSlackAPI() as fake:
-        settings = settings_for(sqlite_url, fake, SLACK_BOT_TOKEN="xoxb-test", SLACK_APP_TOKEN="xapp-test")
+        settings = settings_for(
+            sqlite_url, fake, SLACK_BOT_TOKEN="xoxb-test", SLACK_APP_TOKEN="xapp-test"
+        )
         app = build_app(settings, clock=clock, run_dispatcher=False)
         async with TestClient(TestServer(app, host="127.0.0.1")):
             assert events == ["created:xapp-test", "connected"]
     assert events[-1] == "closed"
+
+
+async def test_recovery_finds_a_send_whose_commit_was_lost(env: Env) -> None:
+    from sqlalchemy import update
+
+    await open_round(env.runtime.ctx, env.world.cli, env.world.team)
+    assert await env.runtime.dispatcher.run_once() == 6
+    posted = env.fake.calls_to("chat.postMessage")
+    assert all(c.params["metadata"]["event_type"] == "rutradar_delivery" for c in posted)
+    async with env.runtime.ctx.sessions.begin() as session:  # the process died before its commit
+        person_id = await session.scalar(select(Person.id).where(Person.user_id == "u0"))
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.person_id == person_id)
+            .values(status="sending", message_ref=None, lease_until=env.clock.now() + timedelta(minutes=2))
+        )
+    env.clock.advance(timedelta(minutes=3))
+    assert await env.runtime.dispatcher.run_once() == 1
+    assert len(env.fake.calls_to("chat.postMessage")) == 6  # found, not sent again
+    async with env.runtime.ctx.sessions() as session:
+        recovered = await session.scalar(select(Delivery).where(Delivery.person_id == person_id))
+    assert recovered is not None and recovered.status == "sent" and recovered.message_ref

@@ -72,7 +72,7 @@ class PlaygroundAdapter:
 
     # --- outbound (the Adapter port) -------------------------------------------------------
 
-    async def send(self, to: ConversationRef, msg: Message) -> SentRef:
+    async def send(self, to: ConversationRef, msg: Message, *, key: str | None = None) -> SentRef:
         message_id = secrets.token_hex(8)
         item = {"id": message_id, "rev": next(self._revision), **_rendered(msg)}
         self._inbox.setdefault((to.tenant_id, to.channel_id), []).append(item)

@@ -33,7 +33,14 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import IntegrityError
 
-from bot.events import ActionInvoked, CommandReceived, Event, FormSubmitted, HomeOpened
+from bot.events import (
+    ActionInvoked,
+    CommandReceived,
+    ConversationRef,
+    Event,
+    FormSubmitted,
+    HomeOpened,
+)
 from bot.ports import DeliveryError, SentRef
 from bot.runtime import Runtime
 from bot.workspaces import platform_uninstalled
@@ -84,6 +91,8 @@ PERMANENT_ERRORS = frozenset(
     }
 )
 JSON = dict[str, Any]
+METADATA_EVENT = "rutradar_delivery"
+RECOVERY_WINDOW = 20  # recent DM messages searched for a delivery id
 
 
 class _Clock:
@@ -447,15 +456,39 @@ class SlackAdapter:
             raise DeliveryError("no installation for this workspace", permanent=True)
         return AsyncWebClient(token=bot.bot_token, base_url=self.api_url)
 
-    async def send(self, to: Any, msg: Message) -> SentRef:
+    async def send(self, to: ConversationRef, msg: Message, *, key: str | None = None) -> SentRef:
         client = await self._client_for(to.tenant_id)
         person = await self._lookup(client, to.tenant_id, to.channel_id)
         if person is not None and person.deleted:
             raise DeliveryError("user_disabled", permanent=True)
+        extra: dict[str, Any] = {}
+        if key is not None:
+            extra["metadata"] = {
+                "event_type": METADATA_EVENT,
+                "event_payload": {"delivery_id": key},
+            }
         response = await _call(
-            client.chat_postMessage, channel=to.channel_id, **message_payload(msg)
+            client.chat_postMessage, channel=to.channel_id, **message_payload(msg), **extra
         )
         return SentRef(PLATFORM, f"{to.tenant_id}:{response['channel']}", str(response["ts"]))
+
+    async def find_sent(self, to: ConversationRef, key: str) -> SentRef | None:
+        """Recovery after a lost commit: the DM's recent messages, by the delivery id they carry."""
+        client = await self._client_for(to.tenant_id)
+        opened = await _call(client.conversations_open, users=to.channel_id)
+        channel = opened["channel"]["id"]
+        history = await _call(
+            client.conversations_history,
+            channel=channel,
+            limit=RECOVERY_WINDOW,
+            include_all_metadata=True,
+        )
+        for message in history.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == METADATA_EVENT and payload.get("delivery_id") == key:
+                return SentRef(PLATFORM, f"{to.tenant_id}:{channel}", str(message["ts"]))
+        return None
 
     async def update(self, ref: SentRef, msg: Message) -> None:
         team_id, _, channel = ref.channel_id.partition(":")

@@ -459,8 +459,8 @@ class FakeSlackAPI:
         channel = str(call.params.get("channel", ""))
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
-        if channel[:1] in ("U", "W"):
-            channel = dm_channel(channel)
+        if channel[:1] not in ("C", "G", "D"):
+            channel = dm_channel(channel)  # a user id: Slack posts into the DM with them
         ts = self._next_ts()
         message = self._message(call.params, ts)
         self.messages[channel].append(message)
