@@ -30,7 +30,7 @@ from bot import audit
 from bot.actor import Actor
 from bot.context import Context
 from bot.events import ConversationRef
-from bot.ports import Adapter, DeliveryError, Recoverable
+from bot.ports import Adapter, Addressable, DeliveryError, Recoverable
 from bot.rounds import is_paused
 from bot.summary import team_summary
 from bot.views import prompt_message, reminder_message, summary_message
@@ -181,13 +181,13 @@ class Dispatcher:
             self._on_result(workspace.platform, f"skipped_{reason}")
             return 0
         adapter = self.adapters.get(workspace.platform)
-        if adapter is None or not person.conversation_ref:
-            # No way to reach them yet: try again later (they may talk to the bot meanwhile).
+        to = self._address(adapter, workspace, person)
+        if adapter is None or to is None:
+            # No way to reach them yet (Teams: until they install the app): try again later.
             await self._finish(
                 delivery_id, "pending", retry_at=self.ctx.clock.now() + timedelta(minutes=10)
             )
             return 0
-        to = ConversationRef.from_json(person.conversation_ref)
         if suspect and isinstance(adapter, Recoverable):
             found = await adapter.find_sent(to, delivery_id)
             if found is not None:
@@ -206,6 +206,16 @@ class Dispatcher:
         await self._finish(delivery_id, "sent", message_ref=ref.to_json())
         self._on_result(workspace.platform, "sent")
         return 1
+
+    @staticmethod
+    def _address(
+        adapter: Adapter | None, workspace: Workspace, person: Person
+    ) -> ConversationRef | None:
+        if person.conversation_ref:
+            return ConversationRef.from_json(person.conversation_ref)
+        if isinstance(adapter, Addressable):
+            return adapter.address(workspace.external_id, person.user_id)
+        return None
 
     async def _load(self, delivery_id: str) -> Loaded | None:
         async with self.ctx.sessions() as session:

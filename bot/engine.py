@@ -25,7 +25,7 @@ from bot.events import ActionInvoked, CommandReceived, Event, FormSubmitted, Hom
 from bot.grammar import parse_chat_admin, run_admin
 from bot.home import home_messages
 from bot.periods import resolve_zone, weekly_period
-from bot.ports import Adapter, Directory, SentRef
+from bot.ports import Adapter, DeliveryError, Directory, SentRef
 from bot.privacy import privacy_message
 from bot.rounds import team_zone
 from bot.summary import team_summary
@@ -266,7 +266,13 @@ class Engine:
         channel = raw_channel.strip()
         if channel.startswith("<#") and channel.endswith(">"):
             channel = channel[2:-1].split("|", 1)[0]
-        return await adapter.channel_members(actor.workspace.external_id, channel.lstrip("#"))
+        try:
+            return await adapter.channel_members(actor.workspace.external_id, channel.lstrip("#"))
+        except DeliveryError as exc:
+            raise UsageError(
+                f"I couldn't list that channel's members ({exc.reason}). For a private channel, "
+                "invite Rut Radar to it first."
+            ) from None
 
     async def _admin_panel(self, actor: Actor, t: Copy) -> Message:
         teams = []

@@ -61,6 +61,14 @@ class Adapter(Protocol):
 
 
 @runtime_checkable
+class Addressable(Protocol):
+    """Platforms that can reach a person from ids alone (Slack: a DM to the user id), so a
+    person named by an admin gets prompts before they ever talk to the bot."""
+
+    def address(self, tenant_id: str, user_id: str) -> ConversationRef: ...
+
+
+@runtime_checkable
 class Recoverable(Protocol):
     """Platforms where a sent message can be found again by the key it carried."""
 

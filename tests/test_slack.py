@@ -537,7 +537,11 @@ async def test_recovery_finds_a_send_whose_commit_was_lost(env: Env) -> None:
         await session.execute(
             update(Delivery)
             .where(Delivery.person_id == person_id)
-            .values(status="sending", message_ref=None, lease_until=env.clock.now() + timedelta(minutes=2))
+            .values(
+                status="sending",
+                message_ref=None,
+                lease_until=env.clock.now() + timedelta(minutes=2),
+            )
         )
     env.clock.advance(timedelta(minutes=3))
     assert await env.runtime.dispatcher.run_once() == 1
@@ -545,3 +549,31 @@ async def test_recovery_finds_a_send_whose_commit_was_lost(env: Env) -> None:
     async with env.runtime.ctx.sessions() as session:
         recovered = await session.scalar(select(Delivery).where(Delivery.person_id == person_id))
     assert recovered is not None and recovered.status == "sent" and recovered.message_ref
+
+
+async def test_people_named_by_an_admin_are_prompted_before_they_ever_talk_to_the_bot(
+    env: Env,
+) -> None:
+    env.fake.channel_members["C0010"] = ["UNEW1", "UNEW2"]
+    env.fake.add_user("UNEW1")
+    env.fake.add_user("UNEW2")
+    await env.command("admin team add Fresh --from-channel <#C0010|fresh>", user="root")
+    async with env.runtime.ctx.sessions() as session:
+        team = await session.scalar(select(Team).where(Team.name == "Fresh"))
+        stubs = (
+            await session.scalars(select(Person).where(Person.user_id.in_(["UNEW1", "UNEW2"])))
+        ).all()
+    assert team is not None and all(p.conversation_ref is None for p in stubs)
+    await open_round(env.runtime.ctx, env.world.cli, team)
+    assert await env.runtime.dispatcher.run_once() == 2
+    assert {c.params["channel"] for c in env.fake.calls_to("chat.postMessage")} == {
+        "UNEW1",
+        "UNEW2",
+    }
+
+
+async def test_a_channel_the_bot_cannot_see_gets_a_clear_answer(env: Env) -> None:
+    env.fake.fail_next("conversations.members", error="channel_not_found")
+    reply = await env.command("admin team add Secret --from-channel <#G0001|secret>", user="root")
+    assert "channel_not_found" in reply["text"] and "invite Rut Radar" in reply["text"]
+    assert await env.count(Team) == 1

@@ -78,6 +78,9 @@ class PlaygroundAdapter:
         self._inbox.setdefault((to.tenant_id, to.channel_id), []).append(item)
         return SentRef(PLATFORM, f"{to.tenant_id}/{to.channel_id}", message_id)
 
+    def address(self, tenant_id: str, user_id: str) -> ConversationRef:
+        return ConversationRef(PLATFORM, tenant_id, user_id)
+
     async def update(self, ref: SentRef, msg: Message) -> None:
         tenant, _, channel = ref.channel_id.partition("/")
         for item in self._inbox.get((tenant, channel), []):

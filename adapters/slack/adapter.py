@@ -472,6 +472,9 @@ class SlackAdapter:
         )
         return SentRef(PLATFORM, f"{to.tenant_id}:{response['channel']}", str(response["ts"]))
 
+    def address(self, tenant_id: str, user_id: str) -> ConversationRef:
+        return where(tenant_id, user_id)
+
     async def find_sent(self, to: ConversationRef, key: str) -> SentRef | None:
         """Recovery after a lost commit: the DM's recent messages, by the delivery id they carry."""
         client = await self._client_for(to.tenant_id)
