@@ -7,8 +7,9 @@ Each operation returns a `Result` with a line for people and data for `--json`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +20,7 @@ from bot.directory import require_person, require_team
 from bot.errors import ConflictError, UsageError
 from bot.periods import resolve_zone
 from bot.rounds import close_round, open_round, skip_round, team_zone
+from bot.schedule import Cadence, openings, validate_close_after
 from storage import repositories as repo
 from storage.models import Membership, Person, Schedule, Team, Workspace
 
@@ -339,11 +341,6 @@ def describe_schedule(data: dict[str, Any] | None) -> str:
     )
 
 
-CADENCE_LENGTH = {
-    "weekly": timedelta(days=7),
-    "biweekly": timedelta(days=14),
-    "monthly": timedelta(days=28),
-}
 
 
 async def schedule_set(
@@ -376,13 +373,14 @@ async def schedule_set(
     zone = resolve_zone(timezone) if timezone else None
     remind = validate.duration(remind_after, "--remind-after")
     close = validate.duration(close_after, "--close-after")
-    margin = timedelta(days=1) if member_local else timedelta(0)
-    if close + margin >= CADENCE_LENGTH[kind]:
+    try:
+        validate_close_after(kind, close, member_local)
+    except ValueError:
         raise UsageError(
             f"--close-after must be shorter than the {kind} cadence"
             + (" with a day to spare in member-local mode" if member_local else "")
             + ", so rounds never overlap."
-        )
+        ) from None
     if remind >= close:
         raise UsageError("--remind-after must come before --close-after.")
     async with ctx.sessions.begin() as session:
@@ -435,12 +433,22 @@ async def schedule_enable(ctx: Context, actor: Actor, name: str, *, enabled: boo
 
 
 async def schedule_show(ctx: Context, actor: Actor, name: str) -> Result:
+    """The schedule and its next three openings, in the team's zone."""
     actor.require_admin()
     async with ctx.sessions() as session:
         workspace = await _workspace(session, actor)
         team = await require_team(session, workspace, name)
-        data = schedule_json(await repo.schedule_of(session, team.id), team, workspace)
-    return Result(f"Schedule for {team.name}: {describe_schedule(data)}.", data)
+        schedule = await repo.schedule_of(session, team.id)
+        data = schedule_json(schedule, team, workspace)
+    text = f"Schedule for {team.name}: {describe_schedule(data)}."
+    if schedule is not None and data is not None:
+        zone = schedule.timezone or team_zone(team, workspace)
+        upcoming = openings(Cadence.from_row(schedule), zone, ctx.clock.now(), count=3)
+        local = [moment.astimezone(ZoneInfo(zone)) for moment in upcoming]
+        data["next"] = [moment.isoformat() for moment in local]
+        shown = ", ".join(f"{m:%a %Y-%m-%d %H:%M}" for m in local)
+        text += f"\nNext openings ({zone}): {shown}" + ("" if schedule.enabled else " (disabled: none will open)")
+    return Result(text, data)
 
 
 # --- rounds ----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ configured ones are imported, so bot/ never imports adapters/.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from importlib.metadata import entry_points
 
 from aiohttp import web
@@ -21,6 +21,7 @@ from bot.engine import Engine
 from bot.metrics import Metrics
 from bot.ports import ENTRY_POINT_GROUP, Adapter
 from bot.runtime import Runtime
+from bot.scheduler import RoundScheduler, Ticker
 from bot.tasks import Supervisor
 from storage.db import create_engine, create_session_factory
 from storage.migrate import head_revision
@@ -58,10 +59,12 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         ctx,
         adapters,
         interval=settings.dispatch_interval_seconds,
+        rates=send_rates(settings),
         on_result=lambda platform, result: metrics.deliveries.labels(platform, result).inc(),
     )
     ctx.wake_dispatcher = dispatcher.wake
-    runtime = Runtime(settings, ctx, engine, supervisor, metrics, dispatcher, adapters)
+    ticker = Ticker(RoundScheduler(ctx), seconds=settings.tick_seconds)
+    runtime = Runtime(settings, ctx, engine, supervisor, metrics, dispatcher, ticker, adapters)
     wanted = settings.wanted_adapters()
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name not in wanted:
@@ -74,9 +77,17 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     return runtime
 
 
+def send_rates(settings: Settings) -> Callable[[str], float]:
+    """Messages per second per workspace, by platform (0 = no limit)."""
+    rates = {"slack": settings.slack_send_rate}
+    return lambda platform: rates.get(platform, 0.0)
+
+
 def build_app(
-    settings: Settings | None = None, *, clock: Clock | None = None, run_dispatcher: bool = True
+    settings: Settings | None = None, *, clock: Clock | None = None, background: bool = True
 ) -> web.Application:
+    """The app; `background=False` leaves the dispatcher and the scheduler to the caller
+    (tests drive `run_once` with an injected clock instead of waiting)."""
     settings = settings or Settings()
     check_settings(settings)
     runtime = build_runtime(settings, clock)
@@ -90,15 +101,28 @@ def build_app(
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         async with runtime.supervisor:
-            if run_dispatcher:
+            if background:
                 runtime.supervisor.spawn(runtime.dispatcher.run(), name="dispatcher")
+                runtime.supervisor.spawn(runtime.ticker.run(), name="scheduler")
+                runtime.ticker.start()
             yield
-            runtime.draining = True
-            runtime.dispatcher.stop()
+            drain(runtime)
         await runtime.ctx.engine.dispose()
 
+    async def on_shutdown(_app: web.Application) -> None:
+        drain(runtime)
+
+    app.on_shutdown.append(on_shutdown)
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+def drain(runtime: Runtime) -> None:
+    """SIGTERM: answer 503 on /readyz, take no new work; the task group then waits for the
+    send in flight, and the dispatcher hands back the leases it had not used."""
+    runtime.draining = True
+    runtime.ticker.stop()
+    runtime.dispatcher.stop()
 
 
 async def healthz(_request: web.Request) -> web.Response:

@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", validation_alias="RUTRADAR_LOG_LEVEL")
     playground: bool | None = Field(None, validation_alias="RUTRADAR_PLAYGROUND")
     dev: bool = Field(False, validation_alias="RUTRADAR_DEV")
+    tick_seconds: float = Field(30.0, validation_alias="RUTRADAR_TICK_SECONDS")
+    slack_send_rate: float = Field(5.0, validation_alias="RUTRADAR_SLACK_SEND_RATE")
     dispatch_interval_seconds: float = Field(5.0, validation_alias="RUTRADAR_DISPATCH_INTERVAL")
 
     slack_signing_secret: str | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")

@@ -7,20 +7,23 @@ The scheduler (a later issue) calls the same three operations; by hand they come
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import audit
 from bot.actor import Actor
 from bot.context import Context
 from bot.errors import ConflictError
-from bot.periods import weekly_period
+from bot.periods import monthly_period, weekly_period
 from bot.release import compute_release
+from bot.schedule import local_moment
 from messages.content import PRACTICE_KEYS
 from storage import repositories as repo
 from storage.maintenance import scrub_after_close
-from storage.models import Delivery, Person, Release, Round, Team, Workspace
+from storage.models import Delivery, Membership, Person, Release, Round, Team, Workspace
 
 MANUAL_CLOSE_AFTER = timedelta(hours=72)
 
@@ -47,55 +50,118 @@ async def _population(session: AsyncSession, team: Team) -> list[int]:
     return [p.id for p in members if p.id not in managers]
 
 
-async def open_round(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
+@dataclass(frozen=True)
+class RoundPlan:
+    """When a round runs. By hand: now, for the current week, closing after close-after.
+    Scheduled: the occurrence's window, and in member-local mode each member's own morning."""
+
+    period: str
+    opens_at: datetime
+    closes_at: datetime
+    member_zones: bool = False  # not-before per member: their own local time that day
+    occurrence: date | None = None
+    local_time: time | None = None
+
+
+async def manual_plan(
+    session: AsyncSession, team: Team, workspace: Workspace, now: datetime
+) -> RoundPlan:
+    schedule = await repo.schedule_of(session, team.id)
+    close_after = (
+        timedelta(minutes=schedule.close_after_minutes) if schedule else MANUAL_CLOSE_AFTER
+    )
+    zone = team_zone(team, workspace)
+    period = (
+        monthly_period(now, zone)
+        if schedule and schedule.cadence == "monthly"
+        else weekly_period(now, zone)
+    )
+    return RoundPlan(period, now, now + close_after)
+
+
+async def open_round(
+    ctx: Context, actor: Actor, team: Team, plan: RoundPlan | None = None
+) -> RoundOutcome:
+    """Open the period's round and freeze its population as prompt deliveries.
+
+    Idempotent: an open round is returned as is, and a concurrent open of the same period (on
+    another replica) loses the unique (team, period) race quietly.
+    """
     now = ctx.clock.now()
-    async with ctx.sessions.begin() as session:
-        workspace = await session.get(Workspace, team.workspace_id)
-        assert workspace is not None
-        existing_open = await repo.open_round(session, team.id)
-        period = weekly_period(now, team_zone(team, workspace))
-        if existing_open is not None:
-            return RoundOutcome(existing_open, changed=False)
-        existing = await repo.round_for(session, team.id, period)
-        if existing is not None:
-            raise ConflictError(
-                f"The round for {team.name} in {period} is already {existing.status}; "
-                "a closed or skipped period cannot be opened again."
-            )
-        schedule = await repo.schedule_of(session, team.id)
-        close_after = (
-            timedelta(minutes=schedule.close_after_minutes) if schedule else MANUAL_CLOSE_AFTER
-        )
-        rnd = Round(
-            team_id=team.id,
-            period=period,
-            opens_at=now,
-            closes_at=now + close_after,
-            threshold=workspace.threshold,
-            comment_threshold=max(workspace.comment_threshold, workspace.threshold),
-            status="open",
-        )
-        session.add(rnd)
-        await session.flush()
-        for person_id in await _population(session, team):
-            person = await session.get(Person, person_id)
-            paused = person is not None and is_paused(person.paused_until, now)
-            session.add(
-                Delivery(
-                    round_id=rnd.id,
-                    person_id=person_id,
-                    kind="prompt",
-                    not_before=now,
-                    status="skipped" if paused else "pending",
+    try:
+        async with ctx.sessions.begin() as session:
+            workspace = await session.get(Workspace, team.workspace_id)
+            assert workspace is not None
+            existing_open = await repo.open_round(session, team.id)
+            if existing_open is not None:
+                return RoundOutcome(existing_open, changed=False)
+            plan = plan or await manual_plan(session, team, workspace, now)
+            existing = await repo.round_for(session, team.id, plan.period)
+            if existing is not None:
+                raise ConflictError(
+                    f"The round for {team.name} in {plan.period} is already {existing.status}; "
+                    "a closed or skipped period cannot be opened again."
                 )
+            rnd = Round(
+                team_id=team.id,
+                period=plan.period,
+                opens_at=plan.opens_at,
+                closes_at=plan.closes_at,
+                threshold=workspace.threshold,
+                comment_threshold=max(workspace.comment_threshold, workspace.threshold),
+                status="open",
             )
-        audit.record(session, actor, "round_opened", now, team_id=team.id, period=period)
+            session.add(rnd)
+            await session.flush()
+            for person_id in await _population(session, team):
+                person = await session.get(Person, person_id)
+                assert person is not None
+                paused = is_paused(person.paused_until, now)
+                session.add(
+                    Delivery(
+                        round_id=rnd.id,
+                        person_id=person_id,
+                        kind="prompt",
+                        not_before=_not_before(plan, person, team, workspace),
+                        status="skipped" if paused else "pending",
+                    )
+                )
+            audit.record(session, actor, "round_opened", now, team_id=team.id, period=plan.period)
+    except IntegrityError:
+        async with ctx.sessions() as session:
+            raced = await repo.open_round(session, team.id)
+        if raced is None:
+            raise
+        return RoundOutcome(raced, changed=False)
     ctx.wake_dispatcher()
     return RoundOutcome(rnd, changed=True)
 
 
+def _not_before(plan: RoundPlan, person: Person, team: Team, workspace: Workspace) -> datetime:
+    if not plan.member_zones or plan.occurrence is None or plan.local_time is None:
+        return plan.opens_at
+    return local_moment(
+        plan.occurrence, plan.local_time, person.timezone or team_zone(team, workspace)
+    )
+
+
 async def close_round(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
-    """Fold the answers into a release (or withhold it), then delete every raw trace."""
+    """Fold the answers into a release (or withhold it), delete every raw trace, and queue
+    the summary for the team's managers. A concurrent close elsewhere wins quietly."""
+    try:
+        return await _close(ctx, actor, team)
+    except IntegrityError:
+        async with ctx.sessions() as session:
+            rounds = await repo.rounds_of(session, team.id)
+            latest = rounds[-1] if rounds else None
+            if latest is None or latest.status == "open":
+                raise
+            return RoundOutcome(
+                latest, changed=False, release=await repo.release_of(session, latest.id)
+            )
+
+
+async def _close(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
     now = ctx.clock.now()
     async with ctx.sessions.begin() as session:
         rnd = await repo.open_round(session, team.id)
@@ -128,6 +194,11 @@ async def close_round(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
         rnd.status = computed.status
         rnd.closes_at = min(rnd.closes_at, now)
         await repo.delete_round_raw_data(session, rnd.id)
+        await session.flush()  # the release row claims the round before anything else
+        for manager_id in await _summary_audience(session, team, rnd):
+            session.add(
+                Delivery(round_id=rnd.id, person_id=manager_id, kind="summary", not_before=now)
+            )
         audit.record(
             session,
             actor,
@@ -138,7 +209,19 @@ async def close_round(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
             status=computed.status,
         )
     await scrub_after_close(ctx.engine)
+    ctx.wake_dispatcher()
     return RoundOutcome(rnd, changed=True, release=release)
+
+
+async def _summary_audience(session: AsyncSession, team: Team, rnd: Round) -> list[int]:
+    """The team's managers, except one who was in this round's population (made manager
+    mid-round): they see results from the next round on."""
+    rows = await session.execute(
+        select(Membership.person_id, Membership.results_from).where(
+            Membership.team_id == team.id, Membership.role == "manager"
+        )
+    )
+    return [pid for pid, since in rows if since is None or since < rnd.opens_at]
 
 
 async def skip_round(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:

@@ -10,6 +10,7 @@ from bot.dispatcher import Dispatcher
 from bot.engine import Engine
 from bot.metrics import Metrics
 from bot.ports import Adapter
+from bot.scheduler import Ticker
 from bot.tasks import Supervisor
 
 
@@ -21,5 +22,6 @@ class Runtime:
     supervisor: Supervisor
     metrics: Metrics
     dispatcher: Dispatcher
+    ticker: Ticker
     adapters: dict[str, Adapter] = field(default_factory=dict)
     draining: bool = False

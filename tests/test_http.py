@@ -29,7 +29,7 @@ def settings_for(url: str, **extra: Any) -> Settings:
 async def client(
     sqlite_url: str, clock: ManualClock
 ) -> AsyncIterator[TestClient[web.Request, web.Application]]:
-    app = build_app(settings_for(sqlite_url), clock=clock, run_dispatcher=False)
+    app = build_app(settings_for(sqlite_url), clock=clock, background=False)
     async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
         await seed_demo(app[RUNTIME].ctx)
         yield test_client
@@ -53,7 +53,7 @@ async def test_readyz_is_503_when_the_schema_is_missing(tmp_path: Path, clock: M
     app = build_app(
         settings_for(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"),
         clock=clock,
-        run_dispatcher=False,
+        background=False,
     )
     async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
         response = await test_client.get("/readyz")

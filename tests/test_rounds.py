@@ -108,7 +108,8 @@ async def test_close_releases_at_threshold_and_deletes_raw_data(world: World, ct
     assert outcome.release.data is not None
     assert outcome.release.data["practices"]["routine"] == {"mean": 2.0, "low_share": 1.0}
     assert await count(ctx, Answer) == 0
-    assert await count(ctx, Delivery) == 0
+    assert await count(ctx, Delivery, Delivery.kind != "summary") == 0
+    assert await count(ctx, Delivery, Delivery.kind == "summary", Delivery.person_id == world.manager.id) == 1
     assert await count(ctx, Round, Round.status == "released") == 1
 
 

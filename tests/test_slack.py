@@ -106,7 +106,7 @@ async def env(sqlite_url: str, clock: ManualClock) -> AsyncIterator[Env]:
         app = build_app(
             settings_for(sqlite_url, fake, SLACK_BOT_TOKEN="xoxb-test"),
             clock=clock,
-            run_dispatcher=False,
+            background=False,
         )
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             runtime = app[RUNTIME]
@@ -404,7 +404,7 @@ async def test_oauth_install_round_trip(sqlite_url: str, clock: ManualClock) -> 
         settings = settings_for(
             sqlite_url, fake, SLACK_CLIENT_ID="111.222", SLACK_CLIENT_SECRET="shh"
         )
-        app = build_app(settings, clock=clock, run_dispatcher=False)
+        app = build_app(settings, clock=clock, background=False)
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             start = await client.get("/slack/install", allow_redirects=False)
             assert start.status in (200, 302)
@@ -519,7 +519,7 @@ async def test_socket_mode_connects_in_the_app_lifecycle(
         settings = settings_for(
             sqlite_url, fake, SLACK_BOT_TOKEN="xoxb-test", SLACK_APP_TOKEN="xapp-test"
         )
-        app = build_app(settings, clock=clock, run_dispatcher=False)
+        app = build_app(settings, clock=clock, background=False)
         async with TestClient(TestServer(app, host="127.0.0.1")):
             assert events == ["created:xapp-test", "connected"]
     assert events[-1] == "closed"
