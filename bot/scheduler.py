@@ -261,6 +261,7 @@ class Ticker:
         self._stopping = False
         self._aps: AsyncIOScheduler | None = None
         self.passes = 0
+        self._passed = asyncio.Event()
 
     def ring(self) -> None:
         self._bell.set()
@@ -297,3 +298,10 @@ class Ticker:
                 log.exception("scheduler pass failed")
             finally:
                 self.passes += 1
+                self._passed.set()
+
+    async def wait_for_passes(self, count: int) -> None:
+        """Until `count` passes have run (tests wait on this instead of sleeping)."""
+        while self.passes < count:
+            self._passed.clear()
+            await self._passed.wait()
