@@ -7,6 +7,7 @@ configured ones are imported, so bot/ never imports adapters/.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from collections.abc import AsyncIterator, Callable
 from importlib.metadata import entry_points
 
@@ -60,6 +61,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         adapters,
         interval=settings.dispatch_interval_seconds,
         rates=send_rates(settings),
+        lease=timedelta(seconds=settings.lease_seconds),
         on_result=lambda platform, result: metrics.deliveries.labels(platform, result).inc(),
     )
     ctx.wake_dispatcher = dispatcher.wake

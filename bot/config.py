@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     playground: bool | None = Field(None, validation_alias="RUTRADAR_PLAYGROUND")
     dev: bool = Field(False, validation_alias="RUTRADAR_DEV")
     tick_seconds: float = Field(30.0, validation_alias="RUTRADAR_TICK_SECONDS")
+    lease_seconds: float = Field(120.0, validation_alias="RUTRADAR_LEASE_SECONDS")
     slack_send_rate: float = Field(5.0, validation_alias="RUTRADAR_SLACK_SEND_RATE")
     dispatch_interval_seconds: float = Field(5.0, validation_alias="RUTRADAR_DISPATCH_INTERVAL")
 

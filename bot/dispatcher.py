@@ -83,6 +83,7 @@ class Dispatcher:
         rates: Rates | None = None,
         on_result: Callable[[str, str], None] | None = None,
         rng: random.Random | None = None,
+        lease: timedelta = LEASE,
     ) -> None:
         self.ctx = ctx
         self.adapters = adapters
@@ -90,6 +91,7 @@ class Dispatcher:
         self._rates = rates or (lambda _platform: 0.0)
         self._on_result = on_result or (lambda _platform, _result: None)
         self._rng = rng or random.Random()
+        self._lease = lease
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -144,7 +146,7 @@ class Dispatcher:
             rows = await session.execute(
                 update(Delivery)
                 .where(Delivery.id.in_(pick.scalar_subquery()))
-                .values(status="sending", lease_until=now + LEASE, attempts=Delivery.attempts + 1)
+                .values(status="sending", lease_until=now + self._lease, attempts=Delivery.attempts + 1)
                 .returning(Delivery.id)
                 .execution_options(synchronize_session=False)
             )
