@@ -7,8 +7,8 @@ configured ones are imported, so bot/ never imports adapters/.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from importlib.metadata import entry_points
 
 from aiohttp import web
