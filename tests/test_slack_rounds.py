@@ -1,0 +1,149 @@
+"""A scheduled round for a team of twelve, set up through the CLI, run against the fake Slack:
+every member prompted once, reminders once, closed on time, the managers sent the summary."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from slack_sdk.models.blocks import Block
+from sqlalchemy import select
+
+from bot.app import RUNTIME, build_app
+from bot.cli import main
+from bot.clock import ManualClock
+from bot.config import Settings
+from storage.models import Delivery, Round
+from tests.fakes.slack_api import FakeSlackAPI
+from tests.fakes.slack_requests import selected_value, signed_headers, view_submission
+
+MEMBERS = [f"U{i:04d}" for i in range(1, 13)]
+MANAGERS = ["UMGR01", "UMGR02"]
+CHECKIN = {
+    key: {key: selected_value(score, element_type="radio_buttons")}
+    for key, score in (
+        ("assess", "3"),
+        ("routine", "2"),
+        ("training", "4"),
+        ("strengths", "4"),
+        ("path", "3"),
+    )
+}
+
+
+def cli(*args: str) -> int:
+    return main(list(args))
+
+
+def accepted_to(fake: FakeSlackAPI, text: str) -> Counter[str]:
+    return Counter(
+        str(c.params["channel"])
+        for c in fake.calls_to("chat.postMessage")
+        if c.status == 200 and text in str(c.params.get("text", ""))
+    )
+
+
+async def test_team_of_twelve_through_the_cli_and_the_fake_slack(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUTRADAR_DATABASE_URL", sqlite_url)
+    for args in (
+        (
+            "workspace",
+            "add",
+            "--platform",
+            "slack",
+            "--external-id",
+            "T0001",
+            "--timezone",
+            "Europe/Berlin",
+        ),
+        ("team", "add", "Platform"),
+        ("team", "members", "add", "Platform", *MEMBERS),
+        ("team", "managers", "add", "Platform", *MANAGERS),
+        (
+            "schedule",
+            "set",
+            "Platform",
+            "--cadence",
+            "weekly",
+            "--weekday",
+            "mon",
+            "--time",
+            "10:00",
+            "--remind-after",
+            "24h",
+            "--close-after",
+            "72h",
+        ),
+    ):
+        assert await asyncio.to_thread(cli, *args) == 0, args
+
+    clock = ManualClock(datetime(2026, 11, 30, 8, 59, tzinfo=UTC))
+    async with FakeSlackAPI() as fake:
+        for user in (*MEMBERS, *MANAGERS):
+            fake.add_user(user)
+        fake.fail_next("chat.postMessage", status=429, retry_after=2)  # a rate-limited fan-out
+        settings = Settings(
+            RUTRADAR_DATABASE_URL=sqlite_url,
+            SLACK_SIGNING_SECRET="s",
+            SLACK_BOT_TOKEN="xoxb-test",
+            SLACK_API_URL=fake.base_url,
+            RUTRADAR_PLAYGROUND=False,
+        )
+        app = build_app(settings, clock=clock, background=False)
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            runtime = app[RUNTIME]
+            ticker, dispatcher = runtime.ticker.scheduler, runtime.dispatcher
+
+            assert (await ticker.run_once()).opened == []  # 09:59 in Berlin
+            clock.set(datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
+            assert (await ticker.run_once()).opened == ["Platform 2026-W49"]
+            await dispatcher.run_once()  # meets the 429: the workspace waits
+            clock.set(datetime(2026, 11, 30, 9, 0, 3, tzinfo=UTC))
+            await dispatcher.run_once()
+            prompts = accepted_to(fake, "check-in (2026-W49)")
+            assert sorted(prompts) == MEMBERS and set(prompts.values()) == {1}
+            for call in fake.calls_to("chat.postMessage"):
+                for block in call.params["blocks"]:
+                    Block.parse(block).validate_json()  # type: ignore[union-attr]
+
+            # Six members answer through the modal (signed requests); the other six are
+            # reminded once, however often the tick runs.
+            for user in MEMBERS[:6]:
+                body = view_submission("checkin", CHECKIN, user_id=user, view_id=f"V{user}")
+                response = await client.post(
+                    "/slack/events", data=body, headers=signed_headers(body, "s", clock.now())
+                )
+                assert "Counted for 2026-W49" in await response.text()
+            clock.set(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+            for _ in range(3):
+                await ticker.run_once()
+                await dispatcher.run_once()
+            reminders = accepted_to(fake, "gentle reminder")
+            assert sorted(reminders) == MEMBERS[6:] and set(reminders.values()) == {1}
+
+            # Closed on time, not before; the managers get the summary by DM.
+            clock.set(datetime(2026, 12, 3, 8, 59, tzinfo=UTC))
+            assert (await ticker.run_once()).closed == []
+            clock.set(datetime(2026, 12, 3, 9, 0, tzinfo=UTC))
+            assert (await ticker.run_once()).closed == ["Platform 2026-W49"]
+            await dispatcher.run_once()
+            summaries = accepted_to(fake, "Platform: team check-in")
+            assert sorted(summaries) == MANAGERS and set(summaries.values()) == {1}
+            summary = next(
+                c for c in fake.calls_to("chat.postMessage") if c.params["channel"] == MANAGERS[0]
+            )
+            assert "6 of 12 answered" in str(summary.params["blocks"])
+            async with runtime.ctx.sessions() as session:
+                status = await session.scalar(
+                    select(Round.status).where(Round.period == "2026-W49")
+                )
+                left = (
+                    await session.scalars(select(Delivery.kind).where(Delivery.kind != "summary"))
+                ).all()
+            assert status == "released"
+            assert left == []  # prompts and reminders are gone with the close
