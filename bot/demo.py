@@ -10,13 +10,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 
 from bot.context import Context
 from bot.events import ConversationRef
 from bot.periods import weekly_period
-from bot.release import compute_release
+from bot.release import compute_release, with_trend
 from messages.content import PRACTICE_KEYS
 from storage.models import Answer, Delivery, Membership, Person, Release, Round, Team, Workspace
 
@@ -114,6 +115,7 @@ async def seed_demo(ctx: Context, *, reset: bool = False) -> DemoResult:
         session.add(Membership(person_id=manager.id, team_id=team.id, role="manager"))
 
         weeks = len(HISTORY)
+        earlier: list[dict[str, Any] | None] = []
         for index, (means, count) in enumerate(zip(HISTORY, RESPONDENTS, strict=True)):
             opened = now - timedelta(weeks=weeks - index)
             rnd = Round(
@@ -136,6 +138,8 @@ async def seed_demo(ctx: Context, *, reset: bool = False) -> DemoResult:
                 rng=rng,
             )
             rnd.status = computed.status
+            data = with_trend(computed.data, earlier) if computed.data else None
+            earlier.append(computed.data)
             session.add(
                 Release(
                     round_id=rnd.id,
@@ -144,7 +148,7 @@ async def seed_demo(ctx: Context, *, reset: bool = False) -> DemoResult:
                     delivered=len(members),
                     threshold=5,
                     computed_at=rnd.closes_at,
-                    data=computed.data,
+                    data=data,
                 )
             )
 

@@ -67,3 +67,27 @@ def compute_release(
             "comments": shared,
         },
     )
+
+
+def with_trend(data: dict[str, Any], earlier: Sequence[Mapping[str, Any] | None]) -> dict[str, Any]:
+    """Freeze each practice's change since the previous release and its low streak into the
+    snapshot at close, so a release never changes afterwards (not even when older releases
+    reach their retention). `earlier` holds the team's previous releases' data, oldest first,
+    None for a withheld one: withheld rounds neither break nor extend a streak."""
+    released = [d for d in earlier if d]
+    practices = {}
+    for key, row in data["practices"].items():
+        before = released[-1]["practices"][key]["mean"] if released else None
+        streak = 0
+        if row["mean"] <= IN_RUT_MEAN:
+            streak = 1
+            for previous in reversed(released):
+                if previous["practices"][key]["mean"] > IN_RUT_MEAN:
+                    break
+                streak += 1
+        practices[key] = {
+            **row,
+            "change": round(row["mean"] - before, 1) if before is not None else None,
+            "low_streak": streak,
+        }
+    return {**data, "practices": practices}

@@ -18,7 +18,7 @@ from bot.actor import Actor
 from bot.context import Context
 from bot.errors import ConflictError
 from bot.periods import monthly_period, weekly_period
-from bot.release import compute_release
+from bot.release import compute_release, with_trend
 from bot.schedule import local_moment
 from messages.content import PRACTICE_KEYS
 from storage import repositories as repo
@@ -181,6 +181,10 @@ async def _close(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
             threshold=rnd.threshold,
             comment_threshold=rnd.comment_threshold,
         )
+        data = computed.data
+        if data is not None:
+            earlier = await repo.closed_rounds_with_releases(session, team.id)
+            data = with_trend(data, [rel.data for _, rel in earlier])
         release = Release(
             round_id=rnd.id,
             status=computed.status,
@@ -188,7 +192,7 @@ async def _close(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
             delivered=computed.delivered,
             threshold=computed.threshold,
             computed_at=now,
-            data=computed.data,
+            data=data,
         )
         session.add(release)
         rnd.status = computed.status

@@ -8,25 +8,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.release import IN_RUT_MEAN, participation_share
+from bot.release import participation_share
 from messages.content import PRACTICE_KEYS, load_content
 from storage import repositories as repo
-from storage.models import Release, Round, Team, Workspace
+from storage.models import Team, Workspace
 
 TREND_LENGTH = 8
-
-
-def _low_streak(history: list[tuple[Round, Release]], key: str) -> int:
-    """Released rounds in a row (newest backwards) with a mean ≤ 2.5; withheld ones skipped."""
-    streak = 0
-    for _, release in reversed(history):
-        if release.status != "released" or not release.data:
-            continue
-        if release.data["practices"][key]["mean"] <= IN_RUT_MEAN:
-            streak += 1
-        else:
-            break
-    return streak
 
 
 async def team_summary(
@@ -82,22 +69,13 @@ async def team_summary(
             threshold=release.threshold,
         )
         if release.status == "released" and release.data:
-            previous = next(
-                (rel for _, rel in reversed(history[:-1]) if rel.status == "released" and rel.data),
-                None,
-            )
-            practices: dict[str, dict[str, Any]] = {}
-            for key in PRACTICE_KEYS:
-                now = release.data["practices"][key]
-                before = (
-                    previous.data["practices"][key]["mean"] if previous and previous.data else None
-                )
-                practices[key] = {
-                    "mean": now["mean"],
-                    "low_share": now["low_share"],
-                    "change": round(now["mean"] - before, 1) if before is not None else None,
-                    "low_streak": _low_streak(history, key),
+            practices = {
+                key: {
+                    field: release.data["practices"][key].get(field)
+                    for field in ("mean", "low_share", "change", "low_streak")
                 }
+                for key in PRACTICE_KEYS
+            }
             attention = release.data["attention"]
             summary.update(
                 practices=practices,

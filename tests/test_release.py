@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.release import compute_release
+from bot.release import compute_release, with_trend
 from messages.content import PRACTICE_KEYS
 
 
@@ -97,3 +98,30 @@ def test_release_rules_hold_for_any_team(
         assert 0.0 <= row["low_share"] <= 1.0
     assert result.data["attention"] in PRACTICE_KEYS
     assert len(result.data["comments"]) == len(answers)
+
+
+def test_change_and_low_streak_are_frozen_into_the_snapshot() -> None:
+    def released(routine: float) -> dict[str, Any]:
+        return {
+            "practices": {
+                k: {"mean": routine if k == "routine" else 3.5, "low_share": 0.0}
+                for k in PRACTICE_KEYS
+            }
+        }
+
+    now = released(2.0)
+    # oldest first: a low round, a withheld one (None: neither breaks nor extends), another low one
+    frozen = with_trend(now, [released(3.0), released(2.4), None, released(2.5)])
+    assert frozen["practices"]["routine"]["change"] == -0.5
+    assert frozen["practices"]["routine"]["low_streak"] == 3
+    assert frozen["practices"]["assess"] == {
+        "mean": 3.5,
+        "low_share": 0.0,
+        "change": 0.0,
+        "low_streak": 0,
+    }
+    first = with_trend(now, [])
+    assert (
+        first["practices"]["routine"]["change"] is None
+        and first["practices"]["routine"]["low_streak"] == 1
+    )

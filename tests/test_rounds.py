@@ -106,10 +106,20 @@ async def test_close_releases_at_threshold_and_deletes_raw_data(world: World, ct
     assert outcome.release is not None and outcome.release.status == "released"
     assert (outcome.release.respondents, outcome.release.delivered) == (5, 6)
     assert outcome.release.data is not None
-    assert outcome.release.data["practices"]["routine"] == {"mean": 2.0, "low_share": 1.0}
+    assert outcome.release.data["practices"]["routine"] == {
+        "mean": 2.0,
+        "low_share": 1.0,
+        "change": None,
+        "low_streak": 1,
+    }
     assert await count(ctx, Answer) == 0
     assert await count(ctx, Delivery, Delivery.kind != "summary") == 0
-    assert await count(ctx, Delivery, Delivery.kind == "summary", Delivery.person_id == world.manager.id) == 1
+    assert (
+        await count(
+            ctx, Delivery, Delivery.kind == "summary", Delivery.person_id == world.manager.id
+        )
+        == 1
+    )
     assert await count(ctx, Round, Round.status == "released") == 1
 
 
