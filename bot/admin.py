@@ -19,6 +19,7 @@ from bot.context import Context
 from bot.directory import require_person, require_team
 from bot.errors import ConflictError, UsageError
 from bot.periods import resolve_zone
+from bot.privacy import erase_person
 from bot.rounds import close_round, open_round, skip_round, team_zone
 from bot.schedule import Cadence, openings, validate_close_after
 from storage import repositories as repo
@@ -521,3 +522,21 @@ async def round_list(ctx: Context, actor: Actor, name: str) -> Result:
         for r in rows
     )
     return Result(text, rows)
+
+
+async def remove_people(ctx: Context, actor: Actor, user_ids: list[str]) -> Result:
+    """An admin removing a person: the same erasure as `/rut forget-me` (design "Deletion")."""
+    actor.require_admin()
+    removed: list[str] = []
+    async with ctx.sessions.begin() as session:
+        workspace = await _workspace(session, actor)
+        for raw in user_ids:
+            person = await require_person(session, workspace, raw)
+            if actor.person is not None and person.id == actor.person.id:
+                raise ConflictError("To erase yourself, use /rut forget-me.")
+            removed.append(person.user_id)
+            await erase_person(session, workspace.id, person.id, ctx.clock.now(), by=actor.label)
+    return Result(
+        f"Erased {', '.join(removed)}: their memberships are gone; anonymous answers stay in releases.",
+        {"removed": removed},
+    )

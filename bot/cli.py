@@ -24,12 +24,13 @@ from bot.directory import require_team, require_workspace
 from bot.errors import RutRadarError, UsageError
 from bot.grammar import Parser, add_admin_commands, run_admin
 from bot.periods import resolve_zone
+from bot.records import audit_list, export_releases, purge
 from storage import repositories as repo
 from storage.db import UnsupportedDatabase, create_engine, create_session_factory
 from storage.models import Workspace
 
 PLATFORMS = ("slack", "teams", "playground")
-SHARED_COMMANDS = ("workspace", "admin", "team", "schedule", "round")
+SHARED_COMMANDS = ("workspace", "admin", "person", "team", "schedule", "round")
 
 
 class CliParser(Parser):
@@ -63,7 +64,18 @@ def build_parser() -> CliParser:
     summary.add_argument("name", metavar="NAME")
     summary.add_argument("--period")
 
-    for name in (*SHARED_COMMANDS, "summary"):
+    export = sub.add_parser("export", help="a team's releases as CSV or JSON (never raw answers)")
+    export.add_argument("name", metavar="NAME")
+    export.add_argument("--format", required=True, help="csv or json")
+
+    audit_parser = sub.add_parser("audit", help="the audit trail").add_subparsers(
+        dest="action", required=True
+    )
+    audit_parser.add_parser("list", help="admin changes and every showing of a team's results")
+
+    sub.add_parser("purge", help="apply release retention now")
+
+    for name in (*SHARED_COMMANDS, "summary", "export", "audit"):
         _add_to_leaves(sub.choices[name])
     return parser
 
@@ -304,9 +316,36 @@ def _plain(message: Any) -> str:
     return "\n".join(lines).strip()
 
 
+async def _export(ctx: Context, ns: argparse.Namespace) -> int:
+    async with ctx.sessions() as session:
+        workspace = await require_workspace(session, ns.workspace)
+    print(await export_releases(ctx, cli_actor(workspace), ns.name, ns.format), end="")
+    return 0
+
+
+async def _audit(ctx: Context, ns: argparse.Namespace) -> int:
+    async with ctx.sessions() as session:
+        workspace = await require_workspace(session, ns.workspace)
+    rows = await audit_list(ctx, workspace)
+    text = "\n".join(
+        f"{r['at']}  {r['actor']:<20} {r['action']:<22} {r['team'] or ''}" for r in rows
+    )
+    _print(rows, ns.json, text or "No audit events yet.")
+    return 0
+
+
+async def _purge(ctx: Context, _ns: argparse.Namespace) -> int:
+    removed = await purge(ctx)
+    print(f"Purged {removed['rounds']} rounds past their workspace's retention.")
+    return 0
+
+
 _HANDLERS: dict[str, Callable[[Context, argparse.Namespace], Awaitable[int]]] = {
     "demo": _demo,
     "summary": _summary,
+    "export": _export,
+    "audit": _audit,
+    "purge": _purge,
 }
 
 

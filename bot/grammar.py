@@ -50,6 +50,11 @@ def add_admin_commands(sub: Any, *, cli: bool = False) -> None:
     for action in ("add", "remove"):
         adm.add_parser(action).add_argument("user_ids", nargs="+", metavar="USER_ID")
 
+    person = sub.add_parser("person", help="erase people (as /rut forget-me does)").add_subparsers(
+        dest="action", required=True
+    )
+    person.add_parser("remove").add_argument("user_ids", nargs="+", metavar="USER_ID")
+
     team = sub.add_parser("team", help="teams, members and managers").add_subparsers(
         dest="action", required=True
     )
@@ -124,6 +129,8 @@ async def run_admin(
             timezone=ns.timezone,
             locale=ns.locale,
         )
+    if command == "person":
+        return await admin.remove_people(ctx, actor, ns.user_ids)
     if command == "admin":
         return await admin.set_admins(ctx, actor, ns.user_ids, grant=action == "add")
     if command == "team":

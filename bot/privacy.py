@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.actor import Actor
 from bot.context import Context
@@ -84,31 +87,28 @@ async def privacy_message(ctx: Context, actor: Actor, t: Copy) -> Message:
 
 
 async def forget_person(ctx: Context, actor: Actor) -> None:
-    """Delete the person and memberships; deliveries keep only round, kind, status, answered."""
+    """`/rut forget-me`: the person erases themselves."""
     assert actor.person is not None
-    person_id = actor.person.id
     async with ctx.sessions.begin() as session:
-        await session.execute(
-            update(Delivery)
-            .where(Delivery.person_id == person_id)
-            .values(person_id=None, message_ref=None)
-        )
-        await session.execute(
-            update(AuditEvent)
-            .where(AuditEvent.actor_person_id == person_id)
-            .values(actor_person_id=None, actor_label=ERASED)
-        )
-        for membership in await repo.memberships_of(session, person_id):
-            await session.delete(membership)
-        session.add(
-            AuditEvent(
-                workspace_id=actor.workspace.id,
-                at=ctx.clock.now(),
-                actor_person_id=None,
-                actor_label=ERASED,
-                action="person_erased",
-            )
-        )
-        person = await session.get(Person, person_id)
-        if person is not None:
-            await session.delete(person)
+        await erase_person(session, actor.workspace.id, actor.person.id, ctx.clock.now(), by=ERASED)
+
+
+async def erase_person(session: AsyncSession, workspace_id: int, person_id: int, now: datetime, *, by: str) -> None:
+    """Delete the person and memberships; deliveries keep only round, kind, status and
+    answered (so counts stay true); audit events name an "erased person"."""
+    await session.execute(
+        update(Delivery).where(Delivery.person_id == person_id).values(person_id=None, message_ref=None)
+    )
+    await session.execute(
+        update(AuditEvent)
+        .where(AuditEvent.actor_person_id == person_id)
+        .values(actor_person_id=None, actor_label=ERASED)
+    )
+    for membership in await repo.memberships_of(session, person_id):
+        await session.delete(membership)
+    session.add(
+        AuditEvent(workspace_id=workspace_id, at=now, actor_person_id=None, actor_label=by, action="person_erased")
+    )
+    person = await session.get(Person, person_id)
+    if person is not None:
+        await session.delete(person)

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.actor import Actor
 from bot.context import Context
+from bot.records import purge
 from bot.rounds import RoundPlan, close_round, open_round, team_zone
 from bot.schedule import Cadence, occurrence_dates, period_key, previous_occurrence, round_window
 from storage import repositories as repo
@@ -75,6 +76,7 @@ class RoundScheduler:
                 log.exception("opening a scheduled round failed", extra={"team_id": team.id})
         report.reminders = await self._queue_reminders(now)
         await self._close_overdue(now, report)
+        await purge(self.ctx, now)
         return report
 
     # --- open ------------------------------------------------------------------------------
