@@ -1,0 +1,360 @@
+"""One test (at least) per privacy rule; each fails if its rule breaks. Run on SQLite and,
+with RUTRADAR_TEST_DATABASE_URL, on PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import DateTime, func, select, text
+from sqlalchemy.engine import make_url
+
+from bot.admin import set_members, workspace_set
+from bot.context import Context
+from bot.engine import Engine
+from bot.errors import UsageError
+from bot.logs import RedactingFilter, configure_logging
+from bot.release import compute_release
+from bot.rounds import close_round, open_round
+from messages.content import PRACTICE_KEYS, load_content
+from messages.copy import copy_for
+from storage.models import Answer, AuditEvent, Delivery, Membership, Team
+from storage.schema import metadata
+from tests.conftest import World
+from tests.helpers import checkin, command, text_of
+
+ROOT = Path(__file__).resolve().parent.parent
+ADVICE = [
+    piece
+    for levels in load_content().advice.values()
+    for level in ("rut", "middle", "thriving")
+    for piece in getattr(levels, level)
+]
+
+
+async def answer_ids(ctx: Context) -> list[str]:
+    async with ctx.sessions() as session:
+        return list((await session.scalars(select(Answer.id))).all())
+
+
+async def count(ctx: Context, model: type, *where: Any) -> int:
+    async with ctx.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+# --- rule 1: nothing reaches from an answer to a person ----------------------------------------
+
+
+def test_rule_1_schema_answers_reach_no_person_or_delivery_and_carry_no_time() -> None:
+    scored = [t for t in metadata.sorted_tables if {"assess", "routine"} <= set(t.c.keys())]
+    assert [t.name for t in scored] == ["answers"]
+    answers = scored[0]
+    assert set(answers.c.keys()) == {"id", "round_id", *PRACTICE_KEYS, "comment"}
+    assert {fk.column.table.name for fk in answers.foreign_keys} == {"rounds"}
+    assert not any(
+        isinstance(c.type, DateTime) or "time" in c.name or c.name.endswith("_at")
+        for c in answers.c
+    )
+    assert not any(set(i.columns.keys()) - {"id", "round_id"} for i in answers.indexes)
+    assert answers.dialect_options["sqlite"]["with_rowid"] is False  # no rowid order on SQLite
+    releases = metadata.tables["releases"]
+    assert {fk.column.table.name for fk in releases.foreign_keys} == {"rounds"}
+
+
+async def test_rule_1_answer_ids_are_random_and_say_nothing_of_order(world: World) -> None:
+    engine = Engine(world.ctx)
+    extra = [f"x{i}" for i in range(14)]
+    await set_members(world.ctx, world.cli, "Platform", extra, role="member", add=True)
+    await open_round(world.ctx, world.cli, world.team)
+    inserted: list[str] = []
+    for user in [f"u{i}" for i in range(6)] + extra:
+        known = set(await answer_ids(world.ctx))
+        await engine.handle(checkin(user))
+        inserted += sorted(set(await answer_ids(world.ctx)) - known)
+    assert len(inserted) == len(set(inserted)) == 20
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in inserted)
+    assert inserted != sorted(inserted)  # ids carry no order (20! to 1 against by chance)
+    if world.ctx.engine.dialect.name == "sqlite":  # WITHOUT ROWID: stored by id, not by arrival
+        assert await answer_ids(world.ctx) == sorted(inserted)
+
+
+# --- rule 2 and 3 of the design (issue's rule 2): nothing left after close ---------------------
+
+
+async def test_rule_2_after_close_no_answers_no_flags_and_nothing_in_the_files(
+    world: World, db_url: str
+) -> None:
+    engine = Engine(world.ctx)
+    await open_round(world.ctx, world.cli, world.team)
+    for i in range(6):
+        await engine.handle(checkin(f"u{i}", routine=2, comment=f"line {i}", share=True))
+    ids = await answer_ids(world.ctx)
+    assert len(ids) == 6
+    await close_round(world.ctx, world.cli, world.team)
+    assert await count(world.ctx, Answer) == 0
+    assert await count(world.ctx, Delivery, Delivery.kind != "summary") == 0  # no answered flags
+    if world.ctx.engine.dialect.name == "sqlite":
+        database = Path(make_url(db_url).database or "")
+        for path in (database, database.with_name(database.name + "-wal")):
+            if path.exists():
+                raw = path.read_bytes()
+                leaked = [i for i in ids if i.encode() in raw]
+                assert leaked == [], f"{path.name} still holds answer ids"
+    else:
+        async with world.ctx.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT relname, last_vacuum IS NOT NULL, n_dead_tup FROM pg_stat_user_tables "
+                        "WHERE relname IN ('answers', 'deliveries')"
+                    )
+                )
+            ).all()
+        assert {name: vacuumed for name, vacuumed, _ in rows} == {
+            "answers": True,
+            "deliveries": True,
+        }
+
+
+# --- rule 3 (issue): logs and metrics -----------------------------------------------------------
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[list[str]]:
+    """The project's most verbose level, with its clamps and redacting filter, library
+    loggers included: every line that would reach the log."""
+    root = logging.getLogger()
+    before = (
+        root.level,
+        list(root.handlers),
+        {n: logging.getLogger(n).level for n in logging.root.manager.loggerDict},
+    )
+    lines: list[str] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    capture = Capture()
+    capture.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s %(args)s"))
+    root.addHandler(capture)
+    configure_logging("DEBUG")
+    assert any(isinstance(f, RedactingFilter) for f in capture.filters)
+    try:
+        yield lines
+    finally:
+        root.removeHandler(capture)
+        root.setLevel(before[0])
+        for name, level in before[2].items():
+            logging.getLogger(name).setLevel(level)
+
+
+async def test_rule_3_a_whole_round_logs_nothing_tying_a_score_or_advice_to_a_person(
+    world: World, captured_logs: list[str]
+) -> None:
+    engine = Engine(world.ctx)
+    await open_round(world.ctx, world.cli, world.team)
+    for i in range(6):
+        await engine.handle(checkin(f"u{i}", routine=1, path=2, comment="secret line"))
+    await engine.handle(command("boss", "/rut summary"))
+    await close_round(world.ctx, world.cli, world.team)
+    await engine.handle(command("boss", "/rut summary"))
+    # What libraries would print at DEBUG: the clamps must drop these, whatever the level...
+    for name in ("sqlalchemy.engine.Engine", "slack_bolt.App", "slack_sdk.web.async_base_client"):
+        logging.getLogger(name).debug("INSERT INTO answers (routine) VALUES (%s, %s)", "u0", 1)
+    # ...and the redacting filter must drop a body that reaches any logger at all.
+    logging.getLogger("bot.engine").info(
+        'received payload={"user": "u0", "values": {"routine": "1"}}'
+    )
+    people = [f"u{i}" for i in range(6)]
+    for line in captured_logs:
+        assert "secret line" not in line
+        assert not any(piece in line for piece in ADVICE), line
+        if any(re.search(rf"\b{p}\b", line) for p in people):
+            assert not re.search(r"\b(assess|routine|training|strengths|path)\b", line), line
+
+
+# --- rule 4: nothing derived from an answer is stored with the person --------------------------
+
+
+async def test_rule_4_a_check_in_changes_nothing_about_the_person(world: World) -> None:
+    engine = Engine(world.ctx)
+    await open_round(world.ctx, world.cli, world.team)
+    await engine.handle(command("u0", "/rut help"))  # first contact already happened
+
+    async def snapshot() -> dict[str, list[tuple[Any, ...]]]:
+        skip = {"answers", "deliveries", "processed_events", "alembic_version"}
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        async with world.ctx.engine.connect() as conn:
+            for table in metadata.sorted_tables:
+                if table.name not in skip:
+                    out[table.name] = sorted(
+                        map(tuple, (await conn.execute(table.select())).all()), key=repr
+                    )
+        return out
+
+    before = await snapshot()
+    result = await engine.handle(checkin("u0", routine=1, training=1))
+    assert "Counted" in text_of(result[0])
+    assert await snapshot() == before
+
+
+# --- rule 5: release rules ------------------------------------------------------------------------
+
+
+async def test_rule_5_open_rounds_show_counts_only_and_k_minus_1_is_withheld(world: World) -> None:
+    engine = Engine(world.ctx)
+    await open_round(world.ctx, world.cli, world.team)
+    for i in range(4):  # k − 1 with k = 5
+        await engine.handle(checkin(f"u{i}", routine=1))
+    during = text_of((await engine.handle(command("boss", "/rut summary")))[0])
+    assert "4 of 4 have answered" in during and "Mean" not in during
+    outcome = await close_round(world.ctx, world.cli, world.team)
+    assert outcome.release is not None
+    assert (outcome.release.status, outcome.release.respondents, outcome.release.data) == (
+        "withheld",
+        4,
+        None,
+    )
+    after = text_of((await engine.handle(command("boss", "/rut summary")))[0])
+    assert "withheld because fewer than 5" in after and "Mean" not in after
+
+
+async def test_rule_5_the_threshold_cannot_go_below_3(world: World) -> None:
+    with pytest.raises(UsageError, match="cannot be below 3"):
+        await workspace_set(world.ctx, world.cli, threshold="2")
+    with pytest.raises(UsageError, match="comment threshold cannot be below"):
+        await workspace_set(world.ctx, world.cli, comment_threshold="3")
+
+
+async def test_rule_5_managers_are_not_counted_and_new_managers_do_not_see_their_round(
+    world: World,
+) -> None:
+    outcome = await open_round(world.ctx, world.cli, world.team)
+    async with world.ctx.sessions() as session:
+        population = set(
+            (
+                await session.scalars(
+                    select(Delivery.person_id).where(Delivery.round_id == outcome.round.id)
+                )
+            ).all()
+        )
+    assert world.manager.id not in population
+    engine = Engine(world.ctx)
+    for i in range(6):
+        await engine.handle(checkin(f"u{i}"))
+    await set_members(world.ctx, world.cli, "Platform", ["u0"], role="manager", add=True)
+    await close_round(world.ctx, world.cli, world.team)
+    assert "No round has closed yet" in text_of(
+        (await engine.handle(command("u0", "/rut summary")))[0]
+    )
+    async with world.ctx.sessions() as session:
+        summaries = (
+            await session.scalars(select(Delivery.person_id).where(Delivery.kind == "summary"))
+        ).all()
+    assert summaries == [world.manager.id]  # not pushed to the member made manager either
+
+
+# --- rule 6: whole teams, their managers only -----------------------------------------------------
+
+
+async def test_rule_6_non_managers_and_other_teams_managers_are_refused_politely(
+    world: World,
+) -> None:
+    engine = Engine(world.ctx)
+    async with world.ctx.sessions.begin() as session:
+        other = Team(workspace_id=world.workspace.id, name="Data")
+        session.add(other)
+        await session.flush()
+        session.add(Membership(person_id=world.outsider.id, team_id=other.id, role="manager"))
+    member = text_of((await engine.handle(command("u1", "/rut summary Platform")))[0])
+    stranger = text_of((await engine.handle(command("stranger", "/rut summary Platform")))[0])
+    assert "managers" in member and "Traceback" not in member
+    assert "Only the managers of Platform" in stranger
+    assert await count(world.ctx, AuditEvent, AuditEvent.action == "summary_viewed") == 0
+
+
+# --- rule 7: shared lines -----------------------------------------------------------------------
+
+
+async def test_rule_7_unshared_lines_never_stored_shared_only_at_the_comment_threshold(
+    world: World,
+) -> None:
+    engine = Engine(world.ctx)
+    await workspace_set(world.ctx, world.cli, comment_threshold="6")
+    await open_round(world.ctx, world.cli, world.team)
+    await engine.handle(checkin("u0", comment="kept to myself"))
+    for i in range(1, 6):
+        await engine.handle(checkin(f"u{i}", comment=f"for the team {i}", share=True))
+    async with world.ctx.sessions() as session:
+        stored = set((await session.scalars(select(Answer.comment))).all())
+    assert "kept to myself" not in stored and len(stored - {None}) == 5
+    outcome = await close_round(world.ctx, world.cli, world.team)  # 6 respondents, threshold 6
+    assert outcome.release is not None and outcome.release.data is not None
+    assert sorted(outcome.release.data["comments"]) == [f"for the team {i}" for i in range(1, 6)]
+
+
+async def test_rule_7_below_the_comment_threshold_lines_are_dropped(world: World) -> None:
+    engine = Engine(world.ctx)
+    await workspace_set(world.ctx, world.cli, comment_threshold="7")
+    await open_round(world.ctx, world.cli, world.team)
+    for i in range(6):
+        await engine.handle(checkin(f"u{i}", comment="please", share=True))
+    outcome = await close_round(world.ctx, world.cli, world.team)
+    assert outcome.release is not None and outcome.release.data is not None
+    assert outcome.release.status == "released" and outcome.release.data["comments"] == []
+
+
+# --- rule 8: the release rules over random teams ------------------------------------------------
+
+scores = st.fixed_dictionaries({k: st.integers(1, 5) for k in PRACTICE_KEYS})
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    answers=st.lists(scores, max_size=25),
+    threshold=st.integers(3, 8),
+    comment_extra=st.integers(0, 5),
+    delivered_extra=st.integers(0, 5),
+)
+def test_rule_8_release_rules_hold_for_random_teams(
+    answers: list[dict[str, int]], threshold: int, comment_extra: int, delivered_extra: int
+) -> None:
+    comments = [f"c{i}" for i in range(len(answers))]
+    result = compute_release(
+        answers,
+        comments,
+        delivered=len(answers) + delivered_extra,
+        threshold=threshold,
+        comment_threshold=threshold + comment_extra,
+    )
+    assert result.respondents == len(answers) and result.delivered >= result.respondents
+    if len(answers) < threshold:
+        assert result.status == "withheld" and result.data is None  # the count, nothing else
+        return
+    assert result.data is not None
+    assert set(result.data) == {"practices", "in_rut_share", "attention", "comments"}
+    for row in result.data["practices"].values():
+        assert set(row) == {"mean", "low_share"}  # aggregates only: no per-person values
+    shown = result.data["comments"]
+    assert (
+        (shown == [])
+        if len(answers) < threshold + comment_extra
+        else (sorted(shown) == sorted(comments))
+    )
+
+
+# --- /rut privacy and docs/privacy.md say the same ----------------------------------------------
+
+
+def test_the_privacy_statement_and_the_docs_agree() -> None:
+    doc = (ROOT / "docs" / "privacy.md").read_text(encoding="utf-8")
+    t = copy_for("en")
+    for i in range(1, 6):
+        assert t.say(f"privacy_rule_{i}") in doc, f"privacy_rule_{i} is not in docs/privacy.md"
