@@ -254,7 +254,7 @@ def test_checkin_close_and_summary(page: Page, tmp_path_factory: pytest.TempPath
     expect(dialog).to_contain_text(re.compile(r"\d{4}-W\d{2}: 6 of \d+ answered"))
     expect(dialog.locator(".rr-section h4", has_text="⚠")).not_to_have_count(0)
     expect(dialog).to_contain_text("Needs attention most")
-    expect(dialog.locator("figure.rr-trend svg")).to_have_count(1)
+    expect(dialog.locator("figure.rr-trend svg")).to_have_count(5)  # one chart per practice
     expect(dialog.locator("figure.rr-trend svg polyline").first).to_be_attached()
     page.screenshot(path=str(shots / "playground-summary.png"))
 

@@ -46,11 +46,10 @@ def _kind(block: object) -> str:
     return kinds[type(block)]
 
 
-def trend_svg_paths(
-    series: TrendSeries, width: int = 360, height: int = 140
-) -> list[dict[str, Any]]:
-    """One polyline per run of points; a withheld round (None) breaks the line."""
-    pad = 12
+def trend_svg_paths(series: TrendSeries, width: int = 360, height: int = 140) -> list[dict[str, Any]]:
+    """One chart's worth per practice: polylines per run of points (a withheld round, None,
+    breaks the line), the dots, and the latest value."""
+    pad = 8
     n = max(len(series.periods) - 1, 1)
     span = series.high - series.low
 
@@ -73,6 +72,7 @@ def trend_svg_paths(
                 "color": PALETTE[index % len(PALETTE)],
                 "runs": [" ".join(r) for r in runs if r],
                 "dots": [p for r in runs for p in r],
+                "last": next((v for v in reversed(line.points) if v is not None), None),
             }
         )
     return out
