@@ -22,6 +22,8 @@ from tests.fakes.slack_requests import selected_value, signed_headers, view_subm
 
 MEMBERS = [f"U{i:04d}" for i in range(1, 13)]
 MANAGERS = ["UMGR01", "UMGR02"]
+SMALL = [f"U01{i:02d}" for i in range(1, 5)]
+SMALL_MANAGER = "UMGR03"
 CHECKIN = {
     key: {key: selected_value(score, element_type="radio_buttons")}
     for key, score in (
@@ -50,6 +52,18 @@ async def test_team_of_twelve_through_the_cli_and_the_fake_slack(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RUTRADAR_DATABASE_URL", sqlite_url)
+    weekly = (
+        "--cadence",
+        "weekly",
+        "--weekday",
+        "mon",
+        "--time",
+        "10:00",
+        "--remind-after",
+        "24h",
+        "--close-after",
+        "72h",
+    )
     for args in (
         (
             "workspace",
@@ -64,27 +78,17 @@ async def test_team_of_twelve_through_the_cli_and_the_fake_slack(
         ("team", "add", "Platform"),
         ("team", "members", "add", "Platform", *MEMBERS),
         ("team", "managers", "add", "Platform", *MANAGERS),
-        (
-            "schedule",
-            "set",
-            "Platform",
-            "--cadence",
-            "weekly",
-            "--weekday",
-            "mon",
-            "--time",
-            "10:00",
-            "--remind-after",
-            "24h",
-            "--close-after",
-            "72h",
-        ),
+        ("schedule", "set", "Platform", *weekly),
+        ("team", "add", "Small"),
+        ("team", "members", "add", "Small", *SMALL),
+        ("team", "managers", "add", "Small", SMALL_MANAGER),
+        ("schedule", "set", "Small", *weekly),
     ):
         assert await asyncio.to_thread(cli, *args) == 0, args
 
     clock = ManualClock(datetime(2026, 11, 30, 8, 59, tzinfo=UTC))
     async with FakeSlackAPI() as fake:
-        for user in (*MEMBERS, *MANAGERS):
+        for user in (*MEMBERS, *MANAGERS, *SMALL, SMALL_MANAGER):
             fake.add_user(user)
         fake.fail_next("chat.postMessage", status=429, retry_after=2)  # a rate-limited fan-out
         settings = Settings(
@@ -101,19 +105,22 @@ async def test_team_of_twelve_through_the_cli_and_the_fake_slack(
 
             assert (await ticker.run_once()).opened == []  # 09:59 in Berlin
             clock.set(datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
-            assert (await ticker.run_once()).opened == ["Platform 2026-W49"]
+            assert sorted((await ticker.run_once()).opened) == [
+                "Platform 2026-W49",
+                "Small 2026-W49",
+            ]
             await dispatcher.run_once()  # meets the 429: the workspace waits
             clock.set(datetime(2026, 11, 30, 9, 0, 3, tzinfo=UTC))
             await dispatcher.run_once()
             prompts = accepted_to(fake, "check-in (2026-W49)")
-            assert sorted(prompts) == MEMBERS and set(prompts.values()) == {1}
+            assert sorted(prompts) == sorted(MEMBERS + SMALL) and set(prompts.values()) == {1}
             for call in fake.calls_to("chat.postMessage"):
                 for block in call.params["blocks"]:
                     Block.parse(block).validate_json()  # type: ignore[union-attr]
 
             # Six members answer through the modal (signed requests); the other six are
             # reminded once, however often the tick runs.
-            for user in MEMBERS[:6]:
+            for user in MEMBERS[:6] + SMALL:
                 body = view_submission("checkin", CHECKIN, user_id=user, view_id=f"V{user}")
                 response = await client.post(
                     "/slack/events", data=body, headers=signed_headers(body, "s", clock.now())
@@ -130,20 +137,33 @@ async def test_team_of_twelve_through_the_cli_and_the_fake_slack(
             clock.set(datetime(2026, 12, 3, 8, 59, tzinfo=UTC))
             assert (await ticker.run_once()).closed == []
             clock.set(datetime(2026, 12, 3, 9, 0, tzinfo=UTC))
-            assert (await ticker.run_once()).closed == ["Platform 2026-W49"]
+            assert sorted((await ticker.run_once()).closed) == [
+                "Platform 2026-W49",
+                "Small 2026-W49",
+            ]
             await dispatcher.run_once()
             summaries = accepted_to(fake, "Platform: team check-in")
             assert sorted(summaries) == MANAGERS and set(summaries.values()) == {1}
             summary = next(
                 c for c in fake.calls_to("chat.postMessage") if c.params["channel"] == MANAGERS[0]
             )
-            assert "6 of 12 answered" in str(summary.params["blocks"])
+            released = str(summary.params)
+            assert "6 of 12 answered" in released
+            assert "Needs attention most: Overhaul your routine" in released  # the weakest practice
+            assert accepted_to(fake, "Small: team check-in") == Counter({SMALL_MANAGER: 1})
+            withheld = str(
+                next(
+                    c
+                    for c in fake.calls_to("chat.postMessage")
+                    if c.params["channel"] == SMALL_MANAGER
+                ).params
+            )
+            assert "4 of 4 answered" in withheld and "withheld because fewer than 5" in withheld
+            assert "Mean" not in withheld
             async with runtime.ctx.sessions() as session:
-                status = await session.scalar(
-                    select(Round.status).where(Round.period == "2026-W49")
-                )
+                statuses = sorted((await session.scalars(select(Round.status))).all())
                 left = (
                     await session.scalars(select(Delivery.kind).where(Delivery.kind != "summary"))
                 ).all()
-            assert status == "released"
+            assert statuses == ["released", "withheld"]
             assert left == []  # prompts and reminders are gone with the close
