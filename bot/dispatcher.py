@@ -50,6 +50,13 @@ Rates = Callable[[str], float]  # platform → messages per second per workspace
 
 
 @dataclass(frozen=True)
+class Claim:
+    id: str
+    token: int  # the attempt number this claim set; a retake bumps it
+    suspect: bool  # retaken after a lease ran out: the platform may already have it
+
+
+@dataclass(frozen=True)
 class Loaded:
     delivery: Delivery
     person: Person
@@ -124,17 +131,19 @@ class Dispatcher:
             fresh = await self._claim(expired=False)
             if not retaken and not fresh:
                 break
-            for index, delivery_id in enumerate([*retaken, *fresh]):
+            claims = [*retaken, *fresh]
+            for index, claim in enumerate(claims):
                 if self._stopping:
-                    await self._release([*retaken, *fresh][index:])
+                    await self._release(claims[index:])
                     return sent
-                sent += await self._deliver(delivery_id, suspect=delivery_id in retaken)
+                sent += await self._deliver(claim)
         return sent
 
     # --- claiming --------------------------------------------------------------------------
 
-    async def _claim(self, *, expired: bool) -> list[str]:
-        """Lease a batch: fresh due rows, or `sending` rows whose lease ran out (a dead process)."""
+    async def _claim(self, *, expired: bool) -> list[Claim]:
+        """Lease a batch: fresh due rows, or `sending` rows whose lease ran out (a dead process).
+        The attempt number returned is the claim's token: whoever retakes the row bumps it."""
         now = self.ctx.clock.now()
         condition = (
             (Delivery.status == "sending") & (Delivery.lease_until < now) if expired else _due(now)
@@ -146,29 +155,40 @@ class Dispatcher:
             rows = await session.execute(
                 update(Delivery)
                 .where(Delivery.id.in_(pick.scalar_subquery()))
-                .values(status="sending", lease_until=now + self._lease, attempts=Delivery.attempts + 1)
-                .returning(Delivery.id)
+                .values(
+                    status="sending", lease_until=now + self._lease, attempts=Delivery.attempts + 1
+                )
+                .returning(Delivery.id, Delivery.attempts)
                 .execution_options(synchronize_session=False)
             )
-            return [str(r) for r in rows.scalars().all()]
+            return [Claim(str(i), int(token), suspect=expired) for i, token in rows.all()]
 
-    async def _release(self, delivery_ids: list[str]) -> None:
-        if not delivery_ids:
-            return
+    async def _release(self, claims: list[Claim]) -> None:
+        for claim in claims:
+            await self._finish(claim, "pending", attempt_used=False)
+
+    async def _renew(self, claim: Claim) -> bool:
+        """Extend the lease just before sending; False when another process has retaken the
+        row meanwhile (its token moved on), so this one must not send it."""
         async with self.ctx.sessions.begin() as session:
-            await session.execute(
+            result = await session.execute(
                 update(Delivery)
-                .where(Delivery.id.in_(delivery_ids), Delivery.status == "sending")
-                .values(status="pending", lease_until=None, attempts=Delivery.attempts - 1)
+                .where(
+                    Delivery.id == claim.id,
+                    Delivery.status == "sending",
+                    Delivery.attempts == claim.token,
+                )
+                .values(lease_until=self.ctx.clock.now() + self._lease)
                 .execution_options(synchronize_session=False)
             )
+            return bool(getattr(result, "rowcount", 0) == 1)
 
     # --- one delivery ----------------------------------------------------------------------
 
-    async def _deliver(self, delivery_id: str, *, suspect: bool) -> int:
-        loaded = await self._load(delivery_id)
+    async def _deliver(self, claim: Claim) -> int:
+        loaded = await self._load(claim.id)
         if loaded is None:
-            await self._finish(delivery_id, "skipped")  # person erased or round gone
+            await self._finish(claim, "skipped")  # person erased or round gone
             return 0
         delivery, person, rnd, team, workspace = (
             loaded.delivery,
@@ -179,7 +199,7 @@ class Dispatcher:
         )
         reason = self._skip_reason(delivery, person, rnd, loaded.prompt_answered)
         if reason is not None:
-            await self._finish(delivery_id, "skipped")
+            await self._finish(claim, "skipped")
             self._on_result(workspace.platform, f"skipped_{reason}")
             return 0
         adapter = self.adapters.get(workspace.platform)
@@ -187,25 +207,34 @@ class Dispatcher:
         if adapter is None or to is None:
             # No way to reach them yet (Teams: until they install the app): try again later.
             await self._finish(
-                delivery_id, "pending", retry_at=self.ctx.clock.now() + timedelta(minutes=10)
+                claim, "pending", retry_at=self.ctx.clock.now() + timedelta(minutes=10)
             )
             return 0
-        if suspect and isinstance(adapter, Recoverable):
-            found = await adapter.find_sent(to, delivery_id)
+        if claim.suspect and isinstance(adapter, Recoverable):
+            try:
+                found = await adapter.find_sent(to, claim.id)
+            except DeliveryError as exc:
+                if not exc.permanent:
+                    return await self._failed(claim, delivery, workspace, exc)
+                # The platform cannot tell (e.g. a missing scope): send, within the documented window.
+                log.warning("recovery lookup unavailable", extra={"reason": exc.reason})
+                found = None
             if found is not None:
-                await self._finish(delivery_id, "sent", message_ref=found.to_json())
+                await self._finish(claim, "sent", message_ref=found.to_json())
                 self._on_result(workspace.platform, "recovered")
                 return 1
         paused_until = await self._take_slot(workspace.id, self._rates(workspace.platform))
         if paused_until is not None:
-            await self._finish(delivery_id, "pending", retry_at=paused_until, attempt_used=False)
+            await self._finish(claim, "pending", retry_at=paused_until, attempt_used=False)
             return 0
+        if not await self._renew(claim):
+            return 0  # retaken by another process while this one waited for its slot
         message = await self._render(delivery, person, rnd, team, workspace)
         try:
-            ref = await adapter.send(to, message, key=delivery_id)
+            ref = await adapter.send(to, message, key=claim.id)
         except DeliveryError as exc:
-            return await self._failed(delivery, workspace, exc)
-        await self._finish(delivery_id, "sent", message_ref=ref.to_json())
+            return await self._failed(claim, delivery, workspace, exc)
+        await self._finish(claim, "sent", message_ref=ref.to_json())
         self._on_result(workspace.platform, "sent")
         return 1
 
@@ -293,21 +322,23 @@ class Dispatcher:
         shown = summary_message(t, t.locale, summary)
         return Message(fallback=shown.fallback, blocks=shown.blocks, tags=("summary",))
 
-    async def _failed(self, delivery: Delivery, workspace: Workspace, exc: DeliveryError) -> int:
+    async def _failed(
+        self, claim: Claim, delivery: Delivery, workspace: Workspace, exc: DeliveryError
+    ) -> int:
         now = self.ctx.clock.now()
         if exc.permanent or delivery.attempts >= MAX_ATTEMPTS:
             log.warning("delivery failed permanently", extra={"reason": exc.reason})
-            await self._finish(delivery.id, "failed")
+            await self._finish(claim, "failed")
             self._on_result(workspace.platform, "failed")
             return 0
         if exc.retry_after is not None:
             # The platform said how long: the whole workspace waits, on every replica.
             until = now + timedelta(seconds=exc.retry_after)
             await self._pause_workspace(workspace.id, until)
-            await self._finish(delivery.id, "pending", retry_at=until, attempt_used=False)
+            await self._finish(claim, "pending", retry_at=until, attempt_used=False)
         else:
             until = now + timedelta(seconds=backoff(delivery.attempts, self._rng))
-            await self._finish(delivery.id, "pending", retry_at=until)
+            await self._finish(claim, "pending", retry_at=until)
         self._on_result(workspace.platform, "retry")
         return 0
 
@@ -354,7 +385,7 @@ class Dispatcher:
 
     async def _finish(
         self,
-        delivery_id: str,
+        claim: Claim,
         status: str,
         *,
         retry_at: datetime | None = None,
@@ -371,7 +402,11 @@ class Dispatcher:
         async with self.ctx.sessions.begin() as session:
             await session.execute(
                 update(Delivery)
-                .where(Delivery.id == delivery_id, Delivery.status == "sending")
+                .where(
+                    Delivery.id == claim.id,
+                    Delivery.status == "sending",
+                    Delivery.attempts == claim.token,
+                )
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )

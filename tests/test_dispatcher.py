@@ -118,8 +118,36 @@ async def test_an_expired_lease_is_retaken(world: World, clock: ManualClock) -> 
     await open_round(world.ctx, world.cli, world.team)
     async with world.ctx.sessions.begin() as session:  # a process died mid-send
         await session.execute(
-            update(Delivery).values(status="sending", lease_until=clock.now() + timedelta(minutes=2))
+            update(Delivery).values(
+                status="sending", lease_until=clock.now() + timedelta(minutes=2)
+            )
         )
     assert await dispatcher.run_once() == 0
     clock.advance(timedelta(minutes=3))
     assert await dispatcher.run_once() == 6
+
+
+async def test_a_retaken_batch_is_not_sent_twice(world: World, clock: ManualClock) -> None:
+    """A batch outliving its lease while it waits for send slots is retaken by another
+    replica; the first must not send the rows it no longer holds."""
+    adapter = FakeAdapter()
+    rate = lambda _platform: 1.0  # noqa: E731 - one a second: the batch waits between sends
+    first = Dispatcher(world.ctx, {"playground": adapter}, rates=rate)
+    other = Dispatcher(world.ctx, {"playground": adapter}, rates=rate)
+    waits = 0
+    original_sleep = clock.sleep
+
+    async def sleep(seconds: float) -> None:
+        nonlocal waits
+        waits += 1
+        if waits == 1:  # the first wait for a slot outlasts the lease; another replica claims
+            clock.advance(timedelta(minutes=5))
+            await other.run_once()
+        await original_sleep(seconds)
+
+    clock.sleep = sleep  # type: ignore[method-assign]
+    await open_round(world.ctx, world.cli, world.team)
+    await first.run_once()
+    recipients = [user for user, _ in adapter.sent]
+    assert sorted(recipients) == [f"u{i}" for i in range(6)]  # each exactly once
+    assert set((await statuses(world)).values()) == {"sent"}

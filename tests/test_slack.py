@@ -577,3 +577,29 @@ async def test_a_channel_the_bot_cannot_see_gets_a_clear_answer(env: Env) -> Non
     reply = await env.command("admin team add Secret --from-channel <#G0001|secret>", user="root")
     assert "channel_not_found" in reply["text"] and "invite Rut Radar" in reply["text"]
     assert await env.count(Team) == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "sent_again"), [({"error": "missing_scope"}, 1), ({"status": 500}, 0)]
+)
+async def test_a_failed_recovery_lookup_neither_stalls_nor_loses(
+    env: Env, fault: dict[str, Any], sent_again: int
+) -> None:
+    from sqlalchemy import update
+
+    await open_round(env.runtime.ctx, env.world.cli, env.world.team)
+    async with (
+        env.runtime.ctx.sessions.begin() as session
+    ):  # u0's send was in flight when a process died
+        person_id = await session.scalar(select(Person.id).where(Person.user_id == "u0"))
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.person_id == person_id)
+            .values(
+                status="sending", attempts=1, lease_until=env.clock.now() - timedelta(seconds=1)
+            )
+        )
+    env.fake.fail_next("conversations.history", **fault)
+    assert await env.runtime.dispatcher.run_once() == 5 + sent_again  # the others are not held up
+    to_u0 = [c for c in env.fake.calls_to("chat.postMessage") if c.params["channel"] == "u0"]
+    assert len(to_u0) == sent_again  # can't check: send (permanent) or try again later (transient)

@@ -60,6 +60,7 @@ SCOPES = (
     "commands",
     "chat:write",
     "im:write",
+    "im:history",
     "users:read",
     "team:read",
     "channels:read",
