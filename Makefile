@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export RUTRADAR_DATABASE_URL ?= sqlite+aiosqlite:///rutradar.db
 
-.PHONY: install run test lint messages clean
+.PHONY: install run test lint bench messages clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# Performance targets (docs/benchmarks.md): ratios against a baseline measured in the same run.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
 
 
 # Re-extract the interface strings and merge them into each locale's catalog.
