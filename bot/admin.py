@@ -22,6 +22,7 @@ from bot.periods import resolve_zone
 from bot.privacy import erase_person
 from bot.rounds import close_round, open_round, skip_round, team_zone
 from bot.schedule import Cadence, openings, validate_close_after
+from messages.copy import available_locales
 from storage import repositories as repo
 from storage.models import Membership, Person, Schedule, Team, Workspace
 
@@ -62,8 +63,6 @@ async def workspace_set(
     if timezone is not None:
         changes["timezone"] = resolve_zone(timezone)
     if locale is not None:
-        from messages.copy import available_locales
-
         if locale not in available_locales():
             raise UsageError(
                 f"'{locale}' is not a supported locale. Use one of: {', '.join(available_locales())}."
@@ -232,7 +231,9 @@ async def set_members(
     async with ctx.sessions.begin() as session:
         workspace = await _workspace(session, actor)
         team = await require_team(session, workspace, name)
-        changed, notes = await _apply_members(session, workspace, team, user_ids, role=role, add=add, now=now)
+        changed, notes = await _apply_members(
+            session, workspace, team, user_ids, role=role, add=add, now=now
+        )
         audit.record(
             session,
             actor,
@@ -277,7 +278,9 @@ async def _apply_members(
                 if other.role == "member" and other.team_id != team.id:
                     moved_from = await session.get(Team, other.team_id)
                     await session.delete(other)
-                    notes.append(f"{label} moved from {moved_from.name if moved_from else 'another team'}")
+                    notes.append(
+                        f"{label} moved from {moved_from.name if moved_from else 'another team'}"
+                    )
             if here is None:
                 session.add(Membership(person_id=person.id, team_id=team.id, role="member"))
         else:
@@ -293,7 +296,9 @@ async def _apply_members(
     return changed, notes
 
 
-def _members_result(team: Team, changed: list[str], notes: list[str], *, role: str, add: bool) -> Result:
+def _members_result(
+    team: Team, changed: list[str], notes: list[str], *, role: str, add: bool
+) -> Result:
     what = role if len(changed) == 1 else f"{role}s"
     verb = "added to" if add else "removed from"
     text = f"{len(changed)} {what} {verb} {team.name}: {', '.join(changed)}."
@@ -342,8 +347,6 @@ def describe_schedule(data: dict[str, Any] | None) -> str:
     )
 
 
-
-
 async def schedule_set(
     ctx: Context,
     actor: Actor,
@@ -390,7 +393,11 @@ async def schedule_set(
         schedule = await repo.schedule_of(session, team.id)
         if schedule is None:
             schedule = Schedule(
-                team_id=team.id, cadence=kind, weekday=day, local_time=at, created_at=ctx.clock.now()
+                team_id=team.id,
+                cadence=kind,
+                weekday=day,
+                local_time=at,
+                created_at=ctx.clock.now(),
             )
             session.add(schedule)
         schedule.cadence = kind
@@ -448,7 +455,9 @@ async def schedule_show(ctx: Context, actor: Actor, name: str) -> Result:
         local = [moment.astimezone(ZoneInfo(zone)) for moment in upcoming]
         data["next"] = [moment.isoformat() for moment in local]
         shown = ", ".join(f"{m:%a %Y-%m-%d %H:%M}" for m in local)
-        text += f"\nNext openings ({zone}): {shown}" + ("" if schedule.enabled else " (disabled: none will open)")
+        text += f"\nNext openings ({zone}): {shown}" + (
+            "" if schedule.enabled else " (disabled: none will open)"
+        )
     return Result(text, data)
 
 

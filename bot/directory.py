@@ -30,9 +30,16 @@ async def person_for_event(
         person.locale = event.locale
     if event.grants_admin and person.role != "admin":
         person.role = "admin"
-        session.add(AuditEvent(workspace_id=workspace.id, at=now, actor_person_id=None,
-                               actor_label=f"{workspace.platform} workspace admin",
-                               action="admin_granted_by_platform", detail={"user": person.user_id}))
+        session.add(
+            AuditEvent(
+                workspace_id=workspace.id,
+                at=now,
+                actor_person_id=None,
+                actor_label=f"{workspace.platform} workspace admin",
+                action="admin_granted_by_platform",
+                detail={"user": person.user_id},
+            )
+        )
     person.conversation_ref = event.where.to_json()
     await session.flush()
     return person

@@ -36,7 +36,7 @@ from bot.summary import team_summary
 from bot.views import prompt_message, reminder_message, summary_message
 from messages.copy import copy_for
 from messages.model import Message
-from storage.models import Delivery, Membership, Person, Round, SendWindow, Team, Workspace
+from storage.models import Delivery, Person, Round, SendWindow, Team, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -297,18 +297,7 @@ class Dispatcher:
         if delivery.kind == "reminder":
             return reminder_message(t, team.name, rnd.period)
         async with self.ctx.sessions.begin() as session:
-            membership = await session.scalar(
-                select(Membership).where(
-                    Membership.person_id == person.id, Membership.team_id == team.id
-                )
-            )
-            summary = await team_summary(
-                session,
-                workspace,
-                team,
-                rnd.period,
-                results_from=membership.results_from if membership else None,
-            )
+            summary = await team_summary(session, workspace, team, rnd.period, viewer_id=person.id)
             viewer = Actor(workspace=workspace, person=person, is_admin=person.role == "admin")
             audit.record(
                 session,

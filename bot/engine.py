@@ -26,7 +26,7 @@ from bot.grammar import parse_chat_admin, run_admin
 from bot.home import home_messages
 from bot.periods import resolve_zone, weekly_period
 from bot.ports import Adapter, DeliveryError, Directory, SentRef
-from bot.privacy import privacy_message
+from bot.privacy import forget_person, privacy_message
 from bot.rounds import team_zone
 from bot.summary import team_summary
 from bot.validate import iso_date
@@ -229,13 +229,7 @@ class Engine:
             else:
                 names = ", ".join(team.name for team in actor.managed)
                 raise UsageError(t.say("summary_which", teams=names))
-            membership_from = None
-            for m in await repo.memberships_of(session, actor.person_id or 0):
-                if m.team_id == team.id:
-                    membership_from = m.results_from
-            summary = await team_summary(
-                session, actor.workspace, team, results_from=membership_from
-            )
+            summary = await team_summary(session, actor.workspace, team, viewer_id=actor.person_id)
             audit.record(
                 session,
                 actor,
@@ -262,7 +256,9 @@ class Engine:
         """A channel's members, asked of the platform (Slack: conversations.members)."""
         adapter = self._adapters.get(actor.workspace.platform)
         if not isinstance(adapter, Directory):
-            raise UsageError("Creating a team from a channel works only where the platform lists channel members.")
+            raise UsageError(
+                "Creating a team from a channel works only where the platform lists channel members."
+            )
         channel = raw_channel.strip()
         if channel.startswith("<#") and channel.endswith(">"):
             channel = channel[2:-1].split("|", 1)[0]
@@ -292,12 +288,16 @@ class Engine:
                 schedule = admin.schedule_json(
                     await repo.schedule_of(session, team.id), team, actor.workspace
                 )
-                teams.append({
-                    "name": team.name,
-                    "open": rnd is not None,
-                    "state": state,
-                    "schedule": t.say("admin_schedule", schedule=admin.describe_schedule(schedule)),
-                })
+                teams.append(
+                    {
+                        "name": team.name,
+                        "open": rnd is not None,
+                        "state": state,
+                        "schedule": t.say(
+                            "admin_schedule", schedule=admin.describe_schedule(schedule)
+                        ),
+                    }
+                )
         return views.admin_panel(t, teams)
 
     # --- actions -------------------------------------------------------------------------
@@ -346,8 +346,6 @@ class Engine:
         return views.advice_message(t, t.locale, targets, self._seed(actor, period or None))
 
     async def _forget(self, actor: Actor, t: Copy) -> Message:
-        from bot.privacy import forget_person
-
         assert actor.person is not None
         await forget_person(self.ctx, actor)
         return Message.text(t.say("forget_done"))

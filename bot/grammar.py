@@ -60,7 +60,9 @@ def add_admin_commands(sub: Any, *, cli: bool = False) -> None:
     )
     team_add = team.add_parser("add")
     team_add.add_argument("name", metavar="NAME")
-    team_add.add_argument("--from-channel", metavar="CHANNEL", help="in chat: the channel's members join")
+    team_add.add_argument(
+        "--from-channel", metavar="CHANNEL", help="in chat: the channel's members join"
+    )
     for action in ("remove", "show"):
         team.add_parser(action).add_argument("name", metavar="NAME")
     team.add_parser("list")
@@ -136,9 +138,13 @@ async def run_admin(
     if command == "team":
         if action == "add":
             if ns.from_channel and channel_members is None:
-                raise UsageError("--from-channel works in chat, where the platform can list a channel's members.")
+                raise UsageError(
+                    "--from-channel works in chat, where the platform can list a channel's members."
+                )
             if ns.from_channel and not channel_members:
-                raise UsageError("That channel has no members I can see. Is Rut Radar in the channel?")
+                raise UsageError(
+                    "That channel has no members I can see. Is Rut Radar in the channel?"
+                )
             return await admin.team_add(ctx, actor, ns.name, members=channel_members)
         if action == "remove":
             return await admin.team_remove(ctx, actor, ns.name)

@@ -20,13 +20,7 @@ async def home_messages(ctx: Context, actor: Actor, t: Copy) -> list[Message]:
     out = [await _member_home(ctx, actor, t)]
     for team in actor.managed:
         async with ctx.sessions.begin() as session:
-            membership_from = None
-            for m in await repo.memberships_of(session, actor.person_id or 0):
-                if m.team_id == team.id:
-                    membership_from = m.results_from
-            summary = await team_summary(
-                session, actor.workspace, team, results_from=membership_from
-            )
+            summary = await team_summary(session, actor.workspace, team, viewer_id=actor.person_id)
             audit.record(
                 session,
                 actor,

@@ -93,11 +93,15 @@ async def forget_person(ctx: Context, actor: Actor) -> None:
         await erase_person(session, actor.workspace.id, actor.person.id, ctx.clock.now(), by=ERASED)
 
 
-async def erase_person(session: AsyncSession, workspace_id: int, person_id: int, now: datetime, *, by: str) -> None:
+async def erase_person(
+    session: AsyncSession, workspace_id: int, person_id: int, now: datetime, *, by: str
+) -> None:
     """Delete the person and memberships; deliveries keep only round, kind, status and
     answered (so counts stay true); audit events name an "erased person"."""
     await session.execute(
-        update(Delivery).where(Delivery.person_id == person_id).values(person_id=None, message_ref=None)
+        update(Delivery)
+        .where(Delivery.person_id == person_id)
+        .values(person_id=None, message_ref=None)
     )
     await session.execute(
         update(AuditEvent)
@@ -107,7 +111,13 @@ async def erase_person(session: AsyncSession, workspace_id: int, person_id: int,
     for membership in await repo.memberships_of(session, person_id):
         await session.delete(membership)
     session.add(
-        AuditEvent(workspace_id=workspace_id, at=now, actor_person_id=None, actor_label=by, action="person_erased")
+        AuditEvent(
+            workspace_id=workspace_id,
+            at=now,
+            actor_person_id=None,
+            actor_label=by,
+            action="person_erased",
+        )
     )
     person = await session.get(Person, person_id)
     if person is not None:

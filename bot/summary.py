@@ -3,15 +3,15 @@ open round's participation counts (never scores while a round is open)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.release import participation_share
 from messages.content import PRACTICE_KEYS, load_content
 from storage import repositories as repo
-from storage.models import Team, Workspace
+from storage.models import Membership, Team, Workspace
 
 TREND_LENGTH = 8
 
@@ -22,10 +22,18 @@ async def team_summary(
     team: Team,
     period: str | None = None,
     *,
-    results_from: datetime | None = None,
+    viewer_id: int | None = None,
 ) -> dict[str, Any]:
-    """`results_from` hides rounds a member-made-manager was in the population of."""
+    """The summary as `viewer_id` may see it: a member made manager sees only rounds opened
+    after that (never one whose population they were in)."""
     history = list(await repo.closed_rounds_with_releases(session, team.id))
+    results_from = None
+    if viewer_id is not None:
+        results_from = await session.scalar(
+            select(Membership.results_from).where(
+                Membership.person_id == viewer_id, Membership.team_id == team.id
+            )
+        )
     if results_from is not None:
         history = [(r, rel) for r, rel in history if r.opens_at > results_from]
     if period is not None:

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.actor import Actor
+from bot.validate import CADENCES, WEEKDAYS
 from messages.content import PRACTICE_KEYS, Level, level_for, load_content
 from messages.copy import Copy
 from messages.model import (
@@ -201,7 +202,9 @@ def reminder_message(t: Copy, team: str, period: str) -> Message:
         fallback=text,
         blocks=(
             Paragraph(text),
-            Buttons((Button("checkin_open", t.say("button_checkin"), value=period, style="primary"),)),
+            Buttons(
+                (Button("checkin_open", t.say("button_checkin"), value=period, style="primary"),)
+            ),
         ),
         tags=("reminder",),
     )
@@ -337,9 +340,13 @@ def admin_panel(t: Copy, teams: Sequence[Mapping[str, Any]]) -> Message:
         blocks.append(Section(title=team["name"], text=f"{team['state']}\n{team['schedule']}"))
         name = team["name"]
         round_button = (
-            Button("admin_round", t.say("button_close_round"), value=f"close|{name}", style="primary")
+            Button(
+                "admin_round", t.say("button_close_round"), value=f"close|{name}", style="primary"
+            )
             if team["open"]
-            else Button("admin_round", t.say("button_open_round"), value=f"open|{name}", style="primary")
+            else Button(
+                "admin_round", t.say("button_open_round"), value=f"open|{name}", style="primary"
+            )
         )
         buttons = [round_button, Button("admin_schedule", t.say("button_schedule"), value=name)]
         blocks.append(Buttons(tuple(buttons)))
@@ -349,8 +356,6 @@ def admin_panel(t: Copy, teams: Sequence[Mapping[str, Any]]) -> Message:
 
 
 def schedule_form(t: Copy, team: str, current: Mapping[str, Any] | None) -> Message:
-    from bot.validate import CADENCES, WEEKDAYS
-
     form = Form(
         form_id="schedule",
         title=t.say("schedule_title"),
