@@ -62,6 +62,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         interval=settings.dispatch_interval_seconds,
         rates=send_rates(settings),
         lease=timedelta(seconds=settings.lease_seconds),
+        concurrency=settings.dispatch_concurrency,
         on_result=lambda platform, result: metrics.deliveries.labels(platform, result).inc(),
     )
     ctx.wake_dispatcher = dispatcher.wake

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)
 BATCH = 50
+CONCURRENCY = 8  # deliveries in flight per process; the send window still paces each workspace
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = 5.0  # seconds, doubled per attempt, ±25 % jitter
 BACKOFF_CAP = 600.0
@@ -91,6 +92,7 @@ class Dispatcher:
         on_result: Callable[[str, str], None] | None = None,
         rng: random.Random | None = None,
         lease: timedelta = LEASE,
+        concurrency: int = CONCURRENCY,
     ) -> None:
         self.ctx = ctx
         self.adapters = adapters
@@ -99,6 +101,10 @@ class Dispatcher:
         self._on_result = on_result or (lambda _platform, _result: None)
         self._rng = rng or random.Random()
         self._lease = lease
+        self._concurrency = max(1, concurrency)
+        self._paused: dict[
+            int, datetime
+        ] = {}  # this process's view of 429 pauses, for sends in flight
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -121,23 +127,44 @@ class Dispatcher:
             if self._stopping:
                 break
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+                await asyncio.wait_for(self._wake.wait(), timeout=await self._idle_for())
+
+    async def _idle_for(self) -> float:
+        """Until the next delivery falls due (a Retry-After ending, a member's morning), but
+        never longer than the interval, which also picks up rows other replicas queue."""
+        now = self.ctx.clock.now()
+        async with self.ctx.sessions() as session:
+            upcoming = await session.scalar(
+                select(
+                    func.min(func.coalesce(Delivery.next_attempt_at, Delivery.not_before))
+                ).where(Delivery.status == "pending")
+            )
+        if upcoming is None:
+            return self.interval
+        return max(0.0, min(self.interval, (upcoming - now).total_seconds()))
 
     async def run_once(self) -> int:
-        """Claim and send what is due until nothing is; returns how many were sent."""
+        """Claim and send what is due until nothing is; returns how many were sent.
+
+        A batch is worked by a few deliveries at a time (the send slots still pace each
+        workspace), so database and network round trips overlap instead of adding up."""
         sent = 0
         while not self._stopping:
             retaken = await self._claim(expired=True)
             fresh = await self._claim(expired=False)
             if not retaken and not fresh:
                 break
-            claims = [*retaken, *fresh]
-            for index, claim in enumerate(claims):
-                if self._stopping:
-                    await self._release(claims[index:])
-                    return sent
-                sent += await self._deliver(claim)
+            gate = asyncio.Semaphore(self._concurrency)
+            async with asyncio.TaskGroup() as group:
+                tasks = [
+                    group.create_task(self._gated(gate, claim)) for claim in [*retaken, *fresh]
+                ]
+            sent += sum(task.result() for task in tasks)
         return sent
+
+    async def _gated(self, gate: asyncio.Semaphore, claim: Claim) -> int:
+        async with gate:
+            return await self._deliver(claim)
 
     # --- claiming --------------------------------------------------------------------------
 
@@ -162,10 +189,6 @@ class Dispatcher:
                 .execution_options(synchronize_session=False)
             )
             return [Claim(str(i), int(token), suspect=expired) for i, token in rows.all()]
-
-    async def _release(self, claims: list[Claim]) -> None:
-        for claim in claims:
-            await self._finish(claim, "pending", attempt_used=False)
 
     async def _renew(self, claim: Claim) -> bool:
         """Extend the lease just before sending; False when another process has retaken the
@@ -224,8 +247,14 @@ class Dispatcher:
                 self._on_result(workspace.platform, "recovered")
                 return 1
         paused_until = await self._take_slot(workspace.id, self._rates(workspace.platform))
+        seen = self._paused.get(workspace.id)
+        if paused_until is None and seen is not None and seen > self.ctx.clock.now():
+            paused_until = seen  # a 429 arrived while this one waited for its slot
         if paused_until is not None:
             await self._finish(claim, "pending", retry_at=paused_until, attempt_used=False)
+            return 0
+        if self._stopping:  # SIGTERM: what has not reached the platform is handed back
+            await self._finish(claim, "pending", attempt_used=False)
             return 0
         if not await self._renew(claim):
             return 0  # retaken by another process while this one waited for its slot
@@ -323,6 +352,7 @@ class Dispatcher:
         if exc.retry_after is not None:
             # The platform said how long: the whole workspace waits, on every replica.
             until = now + timedelta(seconds=exc.retry_after)
+            self._paused[workspace.id] = until
             await self._pause_workspace(workspace.id, until)
             await self._finish(claim, "pending", retry_at=until, attempt_used=False)
         else:
@@ -343,7 +373,8 @@ class Dispatcher:
                 return window.paused_until
             slot = max(now, window.next_slot_at)
             window.next_slot_at = slot + (timedelta(seconds=1 / rate) if rate > 0 else timedelta(0))
-        wait = (slot - now).total_seconds()
+        # Measured from the clock as it is now (the commit took time; other sends moved on).
+        wait = (slot - self.ctx.clock.now()).total_seconds()
         if wait > 0:
             await self.ctx.clock.sleep(wait)
         return None

@@ -248,7 +248,7 @@ async def test_stopping_releases_claimed_but_unsent_deliveries(world: World) -> 
     from bot.rounds import open_round
 
     recorder = Stopper()
-    dispatcher = Dispatcher(world.ctx, {"playground": recorder})
+    dispatcher = Dispatcher(world.ctx, {"playground": recorder}, concurrency=1)
     recorder.dispatcher = dispatcher
     await open_round(world.ctx, world.cli, world.team)
     assert await dispatcher.run_once() == 1

@@ -24,6 +24,7 @@ from adapters.slack.adapter import SCOPES, SlackAdapter
 from bot.app import RUNTIME, build_app
 from bot.clock import ManualClock
 from bot.config import Settings
+from bot.dispatcher import Dispatcher
 from bot.rounds import open_round
 from bot.runtime import Runtime
 from storage.models import Answer, Delivery, Membership, Person, Team, Workspace
@@ -371,12 +372,17 @@ async def test_rate_limit_pauses_the_workspace_and_deactivated_users_fail(env: E
     env.fake.add_user("u1", deleted=True)
     env.fake.fail_next("chat.postMessage", status=429, retry_after=3)
     await open_round(env.runtime.ctx, env.world.cli, env.world.team)
-    assert await env.runtime.dispatcher.run_once() == 0
+    # One at a time, so "nothing else was sent during the pause" is exact (with more in
+    # flight, sends already on the wire when the 429 arrives still land).
+    dispatcher = Dispatcher(
+        env.runtime.ctx, env.runtime.adapters, rates=lambda _p: 5.0, concurrency=1
+    )
+    assert await dispatcher.run_once() == 0
     assert len(env.fake.calls_to("chat.postMessage")) == 1  # the 429; then the workspace waits
     env.clock.advance(timedelta(seconds=2))
-    assert await env.runtime.dispatcher.run_once() == 0  # still inside Retry-After
+    assert await dispatcher.run_once() == 0  # still inside Retry-After
     env.clock.advance(timedelta(seconds=2))
-    assert await env.runtime.dispatcher.run_once() == 5
+    assert await dispatcher.run_once() == 5
     async with env.runtime.ctx.sessions() as session:
         rows = dict(
             (
