@@ -47,6 +47,7 @@ MAX_ATTEMPTS = 8
 BACKOFF_BASE = 5.0  # seconds, doubled per attempt, ±25 % jitter
 BACKOFF_CAP = 600.0
 
+LOST = object()  # a claim another process has retaken
 Rates = Callable[[str], float]  # platform → messages per second per workspace (0 = no limit)
 
 
@@ -190,21 +191,21 @@ class Dispatcher:
             )
             return [Claim(str(i), int(token), suspect=expired) for i, token in rows.all()]
 
-    async def _renew(self, claim: Claim) -> bool:
-        """Extend the lease just before sending; False when another process has retaken the
-        row meanwhile (its token moved on), so this one must not send it."""
-        async with self.ctx.sessions.begin() as session:
-            result = await session.execute(
-                update(Delivery)
-                .where(
-                    Delivery.id == claim.id,
-                    Delivery.status == "sending",
-                    Delivery.attempts == claim.token,
-                )
-                .values(lease_until=self.ctx.clock.now() + self._lease)
-                .execution_options(synchronize_session=False)
+    @staticmethod
+    async def _extend(session: AsyncSession, claim: Claim, until: datetime) -> bool:
+        """Extend the lease under the claim's token; False when another process has retaken
+        the row (its token moved on), so this one must not send it."""
+        result = await session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id == claim.id,
+                Delivery.status == "sending",
+                Delivery.attempts == claim.token,
             )
-            return bool(getattr(result, "rowcount", 0) == 1)
+            .values(lease_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
 
     # --- one delivery ----------------------------------------------------------------------
 
@@ -246,7 +247,10 @@ class Dispatcher:
                 await self._finish(claim, "sent", message_ref=found.to_json())
                 self._on_result(workspace.platform, "recovered")
                 return 1
-        paused_until = await self._take_slot(workspace.id, self._rates(workspace.platform))
+        slot = await self._take_slot(workspace.id, self._rates(workspace.platform), claim)
+        if slot is LOST:
+            return 0  # retaken by another process meanwhile: it is theirs to send
+        paused_until = slot if isinstance(slot, datetime) else None
         seen = self._paused.get(workspace.id)
         if paused_until is None and seen is not None and seen > self.ctx.clock.now():
             paused_until = seen  # a 429 arrived while this one waited for its slot
@@ -256,8 +260,6 @@ class Dispatcher:
         if self._stopping:  # SIGTERM: what has not reached the platform is handed back
             await self._finish(claim, "pending", attempt_used=False)
             return 0
-        if not await self._renew(claim):
-            return 0  # retaken by another process while this one waited for its slot
         message = await self._render(delivery, person, rnd, team, workspace)
         try:
             ref = await adapter.send(to, message, key=claim.id)
@@ -363,20 +365,31 @@ class Dispatcher:
 
     # --- the shared send window ------------------------------------------------------------
 
-    async def _take_slot(self, workspace_id: int, rate: float) -> datetime | None:
-        """Reserve the workspace's next send slot and wait for it; None when it is ours.
-        Returns the pause's end instead when the platform paused the workspace."""
+    async def _take_slot(
+        self, workspace_id: int, rate: float, claim: Claim
+    ) -> datetime | object | None:
+        """Reserve the workspace's next send slot, extend the claim's lease past it (in the
+        same transaction), and wait for it. None: go ahead. A datetime: the platform paused
+        the workspace until then. LOST: another process holds the row now."""
         now = self.ctx.clock.now()
         async with self.ctx.sessions.begin() as session:
             window = await self._window(session, workspace_id, now)
             if window.paused_until is not None and window.paused_until > now:
                 return window.paused_until
             slot = max(now, window.next_slot_at)
+            lease_until = slot + self._lease
+            if not await self._extend(session, claim, lease_until):
+                return LOST
             window.next_slot_at = slot + (timedelta(seconds=1 / rate) if rate > 0 else timedelta(0))
         # Measured from the clock as it is now (the commit took time; other sends moved on).
         wait = (slot - self.ctx.clock.now()).total_seconds()
         if wait > 0:
             await self.ctx.clock.sleep(wait)
+        if self.ctx.clock.now() >= lease_until:
+            # Stalled past the lease (a blocked loop, a suspended VM): check the row is still ours.
+            async with self.ctx.sessions.begin() as session:
+                if not await self._extend(session, claim, self.ctx.clock.now() + self._lease):
+                    return LOST
         return None
 
     async def _pause_workspace(self, workspace_id: int, until: datetime) -> None:
