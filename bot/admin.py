@@ -59,7 +59,7 @@ async def workspace_set(
     if comment_threshold is not None:
         changes["comment_threshold"] = validate.threshold(comment_threshold)
     if retention_days is not None:
-        changes["retention_days"] = validate.positive_int(retention_days, "retention days")
+        changes["retention_days"] = validate.retention_days(retention_days)
     if timezone is not None:
         changes["timezone"] = resolve_zone(timezone)
     if locale is not None:
@@ -223,7 +223,14 @@ def _person_label(person: Person) -> str:
 
 
 async def set_members(
-    ctx: Context, actor: Actor, name: str, user_ids: list[str], *, role: str, add: bool
+    ctx: Context,
+    actor: Actor,
+    name: str,
+    user_ids: list[str],
+    *,
+    role: str,
+    add: bool,
+    with_history: bool = False,
 ) -> Result:
     """Add or remove members or managers. A person has one home team; adding moves them."""
     actor.require_admin()
@@ -232,7 +239,14 @@ async def set_members(
         workspace = await _workspace(session, actor)
         team = await require_team(session, workspace, name)
         changed, notes = await _apply_members(
-            session, workspace, team, user_ids, role=role, add=add, now=now
+            session,
+            workspace,
+            team,
+            user_ids,
+            role=role,
+            add=add,
+            now=now,
+            with_history=with_history,
         )
         audit.record(
             session,
@@ -254,6 +268,7 @@ async def _apply_members(
     role: str,
     add: bool,
     now: datetime,
+    with_history: bool = False,
 ) -> tuple[list[str], list[str]]:
     notes: list[str] = []
     changed: list[str] = []
@@ -290,7 +305,17 @@ async def _apply_members(
                 here.results_from = now
                 notes.append(f"{label} is no longer counted as a member")
             elif here is None:
-                session.add(Membership(person_id=person.id, team_id=team.id, role="manager"))
+                # Whether someone was ever in this team's past populations is not kept (that
+                # would itself be a trace), so a new manager sees rounds from now on, unless
+                # an admin vouches they never were (`--with-history`).
+                session.add(
+                    Membership(
+                        person_id=person.id,
+                        team_id=team.id,
+                        role="manager",
+                        results_from=None if with_history else now,
+                    )
+                )
         changed.append(person.user_id)
     await session.flush()
     return changed, notes

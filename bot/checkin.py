@@ -58,7 +58,7 @@ async def record_checkin(ctx: Context, actor: Actor, scores: Scores) -> CheckinR
     if actor.person is None or actor.home_team is None:
         return CheckinResult(Outcome.NO_TEAM, None)
     async with ctx.sessions.begin() as session:
-        rnd = await repo.open_round(session, actor.home_team.id)
+        rnd = await repo.open_round(session, actor.home_team.id, lock="share")
         if rnd is None:
             return CheckinResult(Outcome.PRIVATE, None)
         delivery = await repo.prompt_delivery(session, rnd.id, actor.person.id)

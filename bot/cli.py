@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
@@ -123,6 +124,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except (DBAPIError, OSError) as exc:
         print(f"rutradar: the database is not ready ({_database_hint(exc)}).", file=sys.stderr)
+        return 1
+    except Exception as exc:  # never a traceback at the person; the details are for the log
+        logging.getLogger(__name__).debug("command failed", exc_info=True)
+        print(
+            f"rutradar: the command failed unexpectedly ({type(exc).__name__}); nothing was changed.",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         return 130

@@ -36,7 +36,7 @@ from bot.summary import team_summary
 from bot.views import prompt_message, reminder_message, summary_message
 from messages.copy import copy_for
 from messages.model import Message
-from storage.models import Delivery, Person, Round, SendWindow, Team, Workspace
+from storage.models import Delivery, Membership, Person, Round, SendWindow, Team, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ class Loaded:
     team: Team
     workspace: Workspace
     prompt_answered: bool  # for reminders: nobody is reminded after answering
+    still_manager: bool = True  # for summaries: only to someone who may still see the round
 
 
 def backoff(attempts: int, rng: random.Random) -> float:
@@ -164,8 +165,14 @@ class Dispatcher:
         return sent
 
     async def _gated(self, gate: asyncio.Semaphore, claim: Claim) -> int:
+        """One delivery; a failure here never cancels its siblings. A row left `sending` by
+        an unexpected error is retaken (and checked) when its lease runs out."""
         async with gate:
-            return await self._deliver(claim)
+            try:
+                return await self._deliver(claim)
+            except Exception:
+                log.exception("delivery step failed", extra={"delivery_kind": "unknown"})
+                return 0
 
     # --- claiming --------------------------------------------------------------------------
 
@@ -222,6 +229,8 @@ class Dispatcher:
             loaded.workspace,
         )
         reason = self._skip_reason(delivery, person, rnd, loaded.prompt_answered)
+        if delivery.kind == "summary" and not loaded.still_manager:
+            reason = "not_manager"
         if reason is not None:
             await self._finish(claim, "skipped")
             self._on_result(workspace.platform, f"skipped_{reason}")
@@ -239,7 +248,14 @@ class Dispatcher:
                 found = await adapter.find_sent(to, claim.id)
             except DeliveryError as exc:
                 if not exc.permanent:
-                    return await self._failed(claim, delivery, workspace, exc)
+                    # Keep it `sending` with a short lease: the retake looks again, rather
+                    # than a plain retry that would send without looking.
+                    until = self.ctx.clock.now() + timedelta(
+                        seconds=backoff(delivery.attempts, self._rng)
+                    )
+                    async with self.ctx.sessions.begin() as session:
+                        await self._extend(session, claim, until)
+                    return 0
                 # The platform cannot tell (e.g. a missing scope): send, within the documented window.
                 log.warning("recovery lookup unavailable", extra={"reason": exc.reason})
                 found = None
@@ -260,11 +276,15 @@ class Dispatcher:
         if self._stopping:  # SIGTERM: what has not reached the platform is handed back
             await self._finish(claim, "pending", attempt_used=False)
             return 0
-        message = await self._render(delivery, person, rnd, team, workspace)
         try:
+            message = await self._render(delivery, person, rnd, team, workspace)
             ref = await adapter.send(to, message, key=claim.id)
         except DeliveryError as exc:
             return await self._failed(claim, delivery, workspace, exc)
+        except Exception as exc:  # a bug or an unmapped transport error: retried, then given up
+            log.exception("send failed unexpectedly", extra={"delivery_kind": delivery.kind})
+            error = DeliveryError(f"unexpected {type(exc).__name__}", permanent=False)
+            return await self._failed(claim, delivery, workspace, error)
         await self._finish(claim, "sent", message_ref=ref.to_json())
         self._on_result(workspace.platform, "sent")
         return 1
@@ -295,6 +315,20 @@ class Dispatcher:
                 return None
             delivery, person, rnd, team, workspace = row
             prompt_answered = False
+            still_manager = True
+            if delivery.kind == "summary":
+                membership = (
+                    await session.execute(
+                        select(Membership.role, Membership.results_from).where(
+                            Membership.person_id == person.id, Membership.team_id == team.id
+                        )
+                    )
+                ).first()
+                still_manager = (
+                    membership is not None
+                    and membership[0] == "manager"
+                    and (membership[1] is None or membership[1] < rnd.opens_at)
+                )
             if delivery.kind == "reminder":
                 prompt_answered = bool(
                     await session.scalar(
@@ -305,7 +339,7 @@ class Dispatcher:
                         )
                     )
                 )
-            return Loaded(delivery, person, rnd, team, workspace, prompt_answered)
+            return Loaded(delivery, person, rnd, team, workspace, prompt_answered, still_manager)
 
     def _skip_reason(
         self, delivery: Delivery, person: Person, rnd: Round, prompt_answered: bool

@@ -72,6 +72,12 @@ def add_admin_commands(sub: Any, *, cli: bool = False) -> None:
             p = grp.add_parser(action)
             p.add_argument("name", metavar="NAME")
             p.add_argument("user_ids", nargs="+", metavar="USER_ID")
+            if group == "managers" and action == "add":
+                p.add_argument(
+                    "--with-history",
+                    action="store_true",
+                    help="they were never in this team: show them its earlier releases",
+                )
 
     sched = sub.add_parser("schedule", help="when a team checks in").add_subparsers(
         dest="action", required=True
@@ -154,7 +160,13 @@ async def run_admin(
             return await admin.team_list(ctx, actor)
         role = "member" if action == "members" else "manager"
         return await admin.set_members(
-            ctx, actor, ns.name, ns.user_ids, role=role, add=ns.group_action == "add"
+            ctx,
+            actor,
+            ns.name,
+            ns.user_ids,
+            role=role,
+            add=ns.group_action == "add",
+            with_history=bool(getattr(ns, "with_history", False)),
         )
     if command == "schedule":
         if action == "set":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -108,6 +109,17 @@ async def erase_person(
         .where(AuditEvent.actor_person_id == person_id)
         .values(actor_person_id=None, actor_label=ERASED)
     )
+    person = await session.get(Person, person_id)
+    if person is not None:  # audit details name people by platform id: those go too
+        events = await session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.workspace_id == workspace_id, AuditEvent.detail.is_not(None)
+            )
+        )
+        for event in events.all():
+            scrubbed = _scrub(event.detail, person.user_id)
+            if scrubbed != event.detail:
+                event.detail = scrubbed
     for membership in await repo.memberships_of(session, person_id):
         await session.delete(membership)
     session.add(
@@ -122,3 +134,13 @@ async def erase_person(
     person = await session.get(Person, person_id)
     if person is not None:
         await session.delete(person)
+
+
+def _scrub(value: Any, user_id: str) -> Any:
+    if isinstance(value, str):
+        return ERASED if value == user_id else value
+    if isinstance(value, list):
+        return [_scrub(v, user_id) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrub(v, user_id) for k, v in value.items()}
+    return value

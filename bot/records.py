@@ -114,7 +114,10 @@ async def purge(ctx: Context, now: datetime | None = None) -> dict[str, int]:
             await session.scalars(select(Workspace).where(Workspace.retention_days.is_not(None)))
         ).all()
         for workspace in workspaces:
-            cutoff = now - timedelta(days=workspace.retention_days or 0)
+            try:
+                cutoff = now - timedelta(days=workspace.retention_days or 0)
+            except OverflowError:
+                continue  # a retention longer than the calendar: nothing is old enough
             old = (
                 await session.scalars(
                     select(Round.id)

@@ -59,6 +59,7 @@ class RoundPlan:
     opens_at: datetime
     closes_at: datetime
     member_zones: bool = False  # not-before per member: their own local time that day
+    fallback_zone: str | None = None  # for members whose zone is unknown
     occurrence: date | None = None
     local_time: time | None = None
 
@@ -141,7 +142,9 @@ def _not_before(plan: RoundPlan, person: Person, team: Team, workspace: Workspac
     if not plan.member_zones or plan.occurrence is None or plan.local_time is None:
         return plan.opens_at
     return local_moment(
-        plan.occurrence, plan.local_time, person.timezone or team_zone(team, workspace)
+        plan.occurrence,
+        plan.local_time,
+        person.timezone or plan.fallback_zone or team_zone(team, workspace),
     )
 
 
@@ -164,7 +167,7 @@ async def close_round(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
 async def _close(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
     now = ctx.clock.now()
     async with ctx.sessions.begin() as session:
-        rnd = await repo.open_round(session, team.id)
+        rnd = await repo.open_round(session, team.id, lock="update")
         if rnd is None:
             rounds = await repo.rounds_of(session, team.id)
             latest = rounds[-1] if rounds else None
@@ -234,7 +237,7 @@ async def skip_round(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
     async with ctx.sessions.begin() as session:
         workspace = await session.get(Workspace, team.workspace_id)
         assert workspace is not None
-        period = weekly_period(now, team_zone(team, workspace))
+        period = (await manual_plan(session, team, workspace, now)).period
         existing = await repo.round_for(session, team.id, period)
         if existing is not None:
             if existing.status == "skipped":

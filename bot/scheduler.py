@@ -91,7 +91,7 @@ class RoundScheduler:
                 .join(Membership, Membership.person_id == Person.id)
                 .where(Membership.team_id == team.id, Membership.role == "member")
             )
-            zones = {z or workspace.timezone or zone for z in rows.all()}
+            zones = {z or zone for z in rows.all()}  # the same fallback as each prompt's not-before
         return sorted(zones) or [zone]
 
     async def _open_due(
@@ -119,6 +119,7 @@ class RoundScheduler:
                     opens_at=opens_at,
                     closes_at=closes_at,
                     member_zones=schedule.member_local,
+                    fallback_zone=schedule.timezone or team_zone(team, workspace),
                     occurrence=day,
                     local_time=cadence.local_time,
                 )

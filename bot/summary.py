@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.release import participation_share
+from bot.release import participation_share, with_trend
 from messages.content import PRACTICE_KEYS, load_content
 from storage import repositories as repo
 from storage.models import Membership, Team, Workspace
@@ -34,8 +34,11 @@ async def team_summary(
                 Membership.person_id == viewer_id, Membership.team_id == team.id
             )
         )
+    hidden = False
     if results_from is not None:
-        history = [(r, rel) for r, rel in history if r.opens_at > results_from]
+        visible = [(r, rel) for r, rel in history if r.opens_at > results_from]
+        hidden = len(visible) < len(history)
+        history = visible
     if period is not None:
         cut = next((i for i, (r, _) in enumerate(history) if r.period == period), None)
         history = history[: cut + 1] if cut is not None else []
@@ -77,9 +80,14 @@ async def team_summary(
             threshold=release.threshold,
         )
         if release.status == "released" and release.data:
+            data = release.data
+            if hidden:
+                # The frozen change and streak would reveal the rounds this viewer may not
+                # see (mean − change = the hidden mean): recompute them from what is visible.
+                data = with_trend(data, [rel.data for _, rel in history[:-1]])
             practices = {
                 key: {
-                    field: release.data["practices"][key].get(field)
+                    field: data["practices"][key].get(field)
                     for field in ("mean", "low_share", "change", "low_streak")
                 }
                 for key in PRACTICE_KEYS

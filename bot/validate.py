@@ -100,3 +100,13 @@ def format_duration(minutes: int) -> str:
     if minutes % 60 == 0:
         return f"{minutes // 60}h"
     return f"{minutes}m"
+
+
+MAX_RETENTION_DAYS = 36_500
+
+
+def retention_days(raw: str | int) -> int:
+    value = positive_int(raw, "retention days")
+    if value > MAX_RETENTION_DAYS:
+        raise UsageError(f"Retention can be at most {MAX_RETENTION_DAYS} days (100 years).")
+    return value

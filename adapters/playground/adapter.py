@@ -177,7 +177,9 @@ class PlaygroundAdapter:
         if body.kind == "command":
             return CommandReceived(text=body.text, **common)
         if body.kind == "action":
-            return ActionInvoked(action_id=body.action_id, value=body.value, private=body.private, **common)
+            return ActionInvoked(
+                action_id=body.action_id, value=body.value, private=body.private, **common
+            )
         return FormSubmitted(
             form_id=body.form_id, values=body.values, private=body.private, **common
         )

@@ -46,7 +46,9 @@ def _kind(block: object) -> str:
     return kinds[type(block)]
 
 
-def trend_svg_paths(series: TrendSeries, width: int = 360, height: int = 140) -> list[dict[str, Any]]:
+def trend_svg_paths(
+    series: TrendSeries, width: int = 360, height: int = 140
+) -> list[dict[str, Any]]:
     """One chart's worth per practice: polylines per run of points (a withheld round, None,
     breaks the line), the dots, and the latest value."""
     pad = 8

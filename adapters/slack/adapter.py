@@ -14,6 +14,7 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
@@ -382,7 +383,9 @@ class SlackAdapter:
         view = body["view"]
         values = form_values(view["state"]["values"])
         event = FormSubmitted(
-            event_id=f"slack:{team_id}:view:{view.get('id', '')}:{view.get('hash', '')}",
+            # Each submission has its own trigger id; the view's hash stays the same when a
+            # person corrects an answer after `response_action: errors`.
+            event_id=f"slack:{team_id}:view:{body.get('trigger_id') or view.get('id', '')}:{view.get('hash', '')}",
             where=where(team_id, user_id),
             user_id=user_id,
             form_id=view["callback_id"],
@@ -542,7 +545,7 @@ async def _call(method: Callable[..., Awaitable[Any]], **kwargs: Any) -> Any:
         raise DeliveryError(
             error or f"http {exc.response.status_code}", permanent=error in PERMANENT_ERRORS
         ) from None
-    except OSError as exc:
+    except (OSError, aiohttp.ClientError, TimeoutError) as exc:
         raise DeliveryError(f"connection: {type(exc).__name__}", permanent=False) from None
 
 
