@@ -98,12 +98,16 @@ async def round_for(session: AsyncSession, team_id: int, period: str) -> Round |
     )
 
 
-async def open_round(session: AsyncSession, team_id: int) -> Round | None:
-    return await session.scalar(
-        select(Round)
-        .where(Round.team_id == team_id, Round.status == "open")
-        .order_by(Round.opens_at.desc())
-    )
+async def open_round(session: AsyncSession, team_id: int, *, lock: str | None = None) -> Round | None:
+    """The team's open round. `lock="share"` (a check-in) or `"update"` (a close) orders the
+    two on PostgreSQL, so an answer is never committed into a round that closed meanwhile;
+    SQLite's BEGIN IMMEDIATE already serialises them."""
+    query = select(Round).where(Round.team_id == team_id, Round.status == "open").order_by(Round.opens_at.desc())
+    if lock == "share":
+        query = query.with_for_update(read=True)
+    elif lock == "update":
+        query = query.with_for_update()
+    return await session.scalar(query)
 
 
 async def rounds_of(session: AsyncSession, team_id: int) -> Sequence[Round]:
