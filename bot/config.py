@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     dev: bool = Field(False, validation_alias="RUTRADAR_DEV")
     tick_seconds: float = Field(30.0, validation_alias="RUTRADAR_TICK_SECONDS")
     lease_seconds: float = Field(120.0, validation_alias="RUTRADAR_LEASE_SECONDS")
-    dispatch_concurrency: int = Field(8, validation_alias="RUTRADAR_DISPATCH_CONCURRENCY")
+    dispatch_concurrency: int | None = Field(None, validation_alias="RUTRADAR_DISPATCH_CONCURRENCY")
     slack_send_rate: float = Field(5.0, validation_alias="RUTRADAR_SLACK_SEND_RATE")
     dispatch_interval_seconds: float = Field(5.0, validation_alias="RUTRADAR_DISPATCH_INTERVAL")
 

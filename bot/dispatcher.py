@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -42,7 +42,9 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)
 BATCH = 50
-CONCURRENCY = 8  # deliveries in flight per process; the send window still paces each workspace
+CONCURRENCY = (
+    8  # PostgreSQL: deliveries in flight per process; the send window paces each workspace
+)
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = 5.0  # seconds, doubled per attempt, ±25 % jitter
 BACKOFF_CAP = 600.0
@@ -94,7 +96,7 @@ class Dispatcher:
         on_result: Callable[[str, str], None] | None = None,
         rng: random.Random | None = None,
         lease: timedelta = LEASE,
-        concurrency: int = CONCURRENCY,
+        concurrency: int | None = None,
     ) -> None:
         self.ctx = ctx
         self.adapters = adapters
@@ -103,10 +105,14 @@ class Dispatcher:
         self._on_result = on_result or (lambda _platform, _result: None)
         self._rng = rng or random.Random()
         self._lease = lease
+        if concurrency is None:  # measured (docs/benchmarks.md): SQLite is fastest one at a time
+            concurrency = 1 if ctx.engine.dialect.name == "sqlite" else CONCURRENCY
         self._concurrency = max(1, concurrency)
-        self._paused: dict[
-            int, datetime
-        ] = {}  # this process's view of 429 pauses, for sends in flight
+        # This process's view of 429 pauses, for sends already past their slot.
+        self._paused: dict[int, datetime] = {}
+        # SQLite takes one writer at a time; queueing writers here, rather than in SQLite's
+        # busy handler (which sleeps and retries), lets sends overlap without contention.
+        self._write_turn = asyncio.Lock() if ctx.engine.dialect.name == "sqlite" else None
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -156,20 +162,33 @@ class Dispatcher:
             fresh = await self._claim(expired=False)
             if not retaken and not fresh:
                 break
+            claims = [*retaken, *fresh]
+            loaded = await self._load_many([claim.id for claim in claims])
             gate = asyncio.Semaphore(self._concurrency)
             async with asyncio.TaskGroup() as group:
                 tasks = [
-                    group.create_task(self._gated(gate, claim)) for claim in [*retaken, *fresh]
+                    group.create_task(self._gated(gate, claim, loaded.get(claim.id)))
+                    for claim in claims
                 ]
             sent += sum(task.result() for task in tasks)
         return sent
 
-    async def _gated(self, gate: asyncio.Semaphore, claim: Claim) -> int:
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction; on SQLite, one at a time within this process."""
+        if self._write_turn is None:
+            async with self.ctx.sessions.begin() as session:
+                yield session
+            return
+        async with self._write_turn, self.ctx.sessions.begin() as session:
+            yield session
+
+    async def _gated(self, gate: asyncio.Semaphore, claim: Claim, loaded: Loaded | None) -> int:
         """One delivery; a failure here never cancels its siblings. A row left `sending` by
         an unexpected error is retaken (and checked) when its lease runs out."""
         async with gate:
             try:
-                return await self._deliver(claim)
+                return await self._deliver(claim, loaded)
             except Exception:
                 log.exception("delivery step failed", extra={"delivery_kind": "unknown"})
                 return 0
@@ -186,7 +205,7 @@ class Dispatcher:
         pick = select(Delivery.id).where(condition).order_by(Delivery.not_before).limit(BATCH)
         if self.ctx.engine.dialect.name == "postgresql":
             pick = pick.with_for_update(skip_locked=True)
-        async with self.ctx.sessions.begin() as session:
+        async with self._writing() as session:
             rows = await session.execute(
                 update(Delivery)
                 .where(Delivery.id.in_(pick.scalar_subquery()))
@@ -216,8 +235,7 @@ class Dispatcher:
 
     # --- one delivery ----------------------------------------------------------------------
 
-    async def _deliver(self, claim: Claim) -> int:
-        loaded = await self._load(claim.id)
+    async def _deliver(self, claim: Claim, loaded: Loaded | None) -> int:
         if loaded is None:
             await self._finish(claim, "skipped")  # person erased or round gone
             return 0
@@ -253,7 +271,7 @@ class Dispatcher:
                     until = self.ctx.clock.now() + timedelta(
                         seconds=backoff(delivery.attempts, self._rng)
                     )
-                    async with self.ctx.sessions.begin() as session:
+                    async with self._writing() as session:
                         await self._extend(session, claim, until)
                     return 0
                 # The platform cannot tell (e.g. a missing scope): send, within the documented window.
@@ -299,47 +317,68 @@ class Dispatcher:
             return adapter.address(workspace.external_id, person.user_id)
         return None
 
-    async def _load(self, delivery_id: str) -> Loaded | None:
+    async def _load_many(self, ids: list[str]) -> dict[str, Loaded]:
+        """Everything a batch needs, in three queries rather than three per delivery."""
         async with self.ctx.sessions() as session:
-            row = (
+            rows = (
                 await session.execute(
                     select(Delivery, Person, Round, Team, Workspace)
                     .join(Person, Person.id == Delivery.person_id)
                     .join(Round, Round.id == Delivery.round_id)
                     .join(Team, Team.id == Round.team_id)
                     .join(Workspace, Workspace.id == Team.workspace_id)
-                    .where(Delivery.id == delivery_id)
+                    .where(Delivery.id.in_(ids))
                 )
-            ).first()
-            if row is None:
-                return None
-            delivery, person, rnd, team, workspace = row
-            prompt_answered = False
-            still_manager = True
-            if delivery.kind == "summary":
-                membership = (
-                    await session.execute(
-                        select(Membership.role, Membership.results_from).where(
-                            Membership.person_id == person.id, Membership.team_id == team.id
+            ).all()
+            reminded = [(d.round_id, p.id) for d, p, *_ in rows if d.kind == "reminder"]
+            answered: set[tuple[int, int]] = set()
+            if reminded:
+                answered = {
+                    (round_id, person_id)
+                    for round_id, person_id in (
+                        await session.execute(
+                            select(Delivery.round_id, Delivery.person_id).where(
+                                Delivery.kind == "prompt",
+                                Delivery.answered.is_(True),
+                                Delivery.round_id.in_({r for r, _ in reminded}),
+                                Delivery.person_id.in_({p for _, p in reminded}),
+                            )
                         )
-                    )
-                ).first()
-                still_manager = (
-                    membership is not None
-                    and membership[0] == "manager"
-                    and (membership[1] is None or membership[1] < rnd.opens_at)
-                )
-            if delivery.kind == "reminder":
-                prompt_answered = bool(
-                    await session.scalar(
-                        select(Delivery.answered).where(
-                            Delivery.round_id == rnd.id,
-                            Delivery.person_id == person.id,
-                            Delivery.kind == "prompt",
+                    ).all()
+                    if person_id is not None
+                }
+            summarised = [(p.id, t.id) for d, p, _, t, _ in rows if d.kind == "summary"]
+            managing: dict[tuple[int, int], tuple[str, datetime | None]] = {}
+            if summarised:
+                managing = {
+                    (person_id, team_id): (role, since)
+                    for person_id, team_id, role, since in (
+                        await session.execute(
+                            select(
+                                Membership.person_id,
+                                Membership.team_id,
+                                Membership.role,
+                                Membership.results_from,
+                            ).where(
+                                Membership.person_id.in_({p for p, _ in summarised}),
+                                Membership.team_id.in_({t for _, t in summarised}),
+                            )
                         )
-                    )
-                )
-            return Loaded(delivery, person, rnd, team, workspace, prompt_answered, still_manager)
+                    ).all()
+                }
+        out: dict[str, Loaded] = {}
+        for delivery, person, rnd, team, workspace in rows:
+            role, since = managing.get((person.id, team.id), ("", None))
+            out[delivery.id] = Loaded(
+                delivery,
+                person,
+                rnd,
+                team,
+                workspace,
+                prompt_answered=(rnd.id, person.id) in answered,
+                still_manager=role == "manager" and (since is None or since < rnd.opens_at),
+            )
+        return out
 
     def _skip_reason(
         self, delivery: Delivery, person: Person, rnd: Round, prompt_answered: bool
@@ -361,7 +400,7 @@ class Dispatcher:
             return prompt_message(t, team.name, rnd.period)
         if delivery.kind == "reminder":
             return reminder_message(t, team.name, rnd.period)
-        async with self.ctx.sessions.begin() as session:
+        async with self._writing() as session:
             summary = await team_summary(session, workspace, team, rnd.period, viewer_id=person.id)
             viewer = Actor(workspace=workspace, person=person, is_admin=person.role == "admin")
             audit.record(
@@ -406,7 +445,7 @@ class Dispatcher:
         same transaction), and wait for it. None: go ahead. A datetime: the platform paused
         the workspace until then. LOST: another process holds the row now."""
         now = self.ctx.clock.now()
-        async with self.ctx.sessions.begin() as session:
+        async with self._writing() as session:
             window = await self._window(session, workspace_id, now)
             if window.paused_until is not None and window.paused_until > now:
                 return window.paused_until
@@ -421,13 +460,13 @@ class Dispatcher:
             await self.ctx.clock.sleep(wait)
         if self.ctx.clock.now() >= lease_until:
             # Stalled past the lease (a blocked loop, a suspended VM): check the row is still ours.
-            async with self.ctx.sessions.begin() as session:
+            async with self._writing() as session:
                 if not await self._extend(session, claim, self.ctx.clock.now() + self._lease):
                     return LOST
         return None
 
     async def _pause_workspace(self, workspace_id: int, until: datetime) -> None:
-        async with self.ctx.sessions.begin() as session:
+        async with self._writing() as session:
             window = await self._window(session, workspace_id, self.ctx.clock.now())
             if window.paused_until is None or window.paused_until < until:
                 window.paused_until = until
@@ -466,7 +505,7 @@ class Dispatcher:
             values["message_ref"] = message_ref
         if not attempt_used:
             values["attempts"] = Delivery.attempts - 1
-        async with self.ctx.sessions.begin() as session:
+        async with self._writing() as session:
             await session.execute(
                 update(Delivery)
                 .where(

@@ -462,6 +462,7 @@ class SlackAdapter:
 
     async def send(self, to: ConversationRef, msg: Message, *, key: str | None = None) -> SentRef:
         client = await self._client_for(to.tenant_id)
+        await self.people.warm(client, to.tenant_id)
         person = await self._lookup(client, to.tenant_id, to.channel_id)
         if person is not None and person.deleted:
             raise DeliveryError("user_disabled", permanent=True)

@@ -228,6 +228,7 @@ class FakeSlackAPI:
             "views.push": self._views_open,
             "views.publish": self._views_publish,
             "users.info": self._users_info,
+            "users.list": self._users_list,
             "team.info": self._team_info,
             "oauth.v2.access": self._oauth_v2_access,
         }
@@ -541,6 +542,19 @@ class FakeSlackAPI:
         self.home[user_id] = view
         stored = {**view, "id": f"V{next(self._view_ids):04d}", "hash": self._next_hash()}
         return {"ok": True, "view": stored}
+
+    def _users_list(self, call: Call) -> JSONDict:
+        """Paginated like Slack's: `limit` per page, `cursor` = the offset as a string."""
+        members = list(self.users.values())
+        start = int(call.params.get("cursor") or 0)
+        limit = int(call.params.get("limit") or 200)
+        page = members[start : start + limit]
+        after = start + limit
+        return {
+            "ok": True,
+            "members": [dict(m) for m in page],
+            "response_metadata": {"next_cursor": str(after) if after < len(members) else ""},
+        }
 
     def _users_info(self, call: Call) -> JSONDict:
         user = self.users.get(str(call.params.get("user", "")))

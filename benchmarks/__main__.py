@@ -1,0 +1,75 @@
+"""`python -m benchmarks [fanout] [throughput] [--json PATH]` (`make bench` runs both).
+
+Results go to stdout, and to a JSON file only when `--json PATH` asks for one. The exit status
+is 1 when the fan-out target is missed, 2 on bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks import fanout, throughput
+
+CHOICES = ("fanout", "throughput")
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description="Rut Radar performance targets."
+    )
+    parser.add_argument(
+        "which", nargs="*", metavar="BENCHMARK", help=f"any of {', '.join(CHOICES)} (default: all)"
+    )
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
+    parser.add_argument("--members", type=int, default=fanout.MEMBERS, help="fan-out recipients")
+    parser.add_argument("--rate", type=float, default=fanout.RATE, help="posts/s the fake allows")
+    parser.add_argument(
+        "--deliveries", type=int, default=throughput.DELIVERIES, help="throughput deliveries"
+    )
+    args = parser.parse_args(argv)
+    unknown = set(args.which) - set(CHOICES)
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    args.which = args.which or list(CHOICES)
+    return args
+
+
+async def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
+    results: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+    }
+    ok = True
+    if "fanout" in args.which:
+        fan = await fanout.run(members=args.members, rate=args.rate)
+        print(fanout.report(fan), flush=True)
+        results["fanout"] = fanout.as_dict(fan)
+        ok = fan.met
+    if "throughput" in args.which:
+        if "fanout" in args.which:
+            print(flush=True)
+        through = await throughput.run(deliveries=args.deliveries)
+        print(throughput.report(through), flush=True)
+        results["throughput"] = throughput.as_dicts(through)
+    return results, ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    results, ok = asyncio.run(run(args))
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
