@@ -163,12 +163,16 @@ def serve(settings: Settings, ns: argparse.Namespace) -> int:
         return 2
     shown = "localhost" if settings.binds_loopback else settings.host
     where = f"http://{shown}:{settings.port}/"
-    print(
-        f"Rut Radar is listening on {where}"
-        + (" (playground)" if settings.playground_enabled else ""),
-        flush=True,
+    announce = f"Rut Radar is listening on {where}" + (
+        " (playground)" if settings.playground_enabled else ""
     )
-    web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=5)
+
+    def ready(_aiohttp_banner: str) -> None:
+        # aiohttp calls this once the socket is bound and start-up has run: the line means
+        # "ready", so scripts and tests can wait for it instead of polling.
+        print(announce, flush=True)
+
+    web.run_app(app, host=settings.host, port=settings.port, print=ready, shutdown_timeout=5)
     return 0
 
 

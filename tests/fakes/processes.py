@@ -15,7 +15,6 @@ import os
 import signal
 import socket
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +72,12 @@ class Server:
         out, err = _open_logs(folder)
         try:
             proc = await asyncio.create_subprocess_exec(
-                str(RUTRADAR), "serve", env=env, cwd=ROOT, stdout=out, stderr=err
+                str(RUTRADAR),
+                "serve",
+                env=env,
+                cwd=ROOT,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=err,
             )
         finally:
             out.close()
@@ -100,21 +104,27 @@ class Server:
         pytest.fail(f"rutradar serve ({self.name}) {why}; its output:\n{self.log()}")
 
     async def wait_ready(self) -> None:
-        """Bounded short polling of /readyz (the one place these tests sleep)."""
-        deadline = time.monotonic() + STARTUP_SECONDS
-        async with aiohttp.ClientSession() as http:
-            while True:
-                if not self.running:
-                    self.fail(f"exited with {self.proc.returncode} before /readyz answered")
-                with contextlib.suppress(aiohttp.ClientError, OSError):
-                    async with http.get(
-                        f"{self.base}readyz", timeout=aiohttp.ClientTimeout(total=1)
-                    ) as res:
-                        if res.status == 200:
-                            return
-                if time.monotonic() > deadline:
-                    self.fail("never reported ready on /readyz")
-                await asyncio.sleep(0.1)
+        """Until the server announces itself (it prints the line once its socket is bound
+        and start-up ran), then one /readyz check. No polling, no sleeping."""
+        assert self.proc.stdout is not None
+        try:
+            async with asyncio.timeout(STARTUP_SECONDS):
+                while True:
+                    line = await self.proc.stdout.readline()
+                    if not line:
+                        self.fail(f"exited with {await self.proc.wait()} before announcing itself")
+                    with (self.folder / "stdout.log").open("ab") as kept:
+                        kept.write(line)
+                    if b"listening" in line:
+                        break
+        except TimeoutError:
+            self.fail("did not announce itself in time")
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{self.base}readyz", timeout=aiohttp.ClientTimeout(total=10)) as res,
+        ):
+            if res.status != 200:
+                self.fail(f"answered /readyz with {res.status} after announcing itself")
 
     async def kill(self) -> None:
         """SIGKILL: no shutdown code runs, leases and `sending` rows stay as they are."""
