@@ -183,31 +183,18 @@ def advice_menu(t: Copy, locale: str) -> Message:
 
 
 def prompt_message(t: Copy, team: str, period: str) -> Message:
-    text = t.say("prompt", team=team, period=period)
-    return Message(
-        fallback=text,
-        blocks=(
-            Paragraph(text),
-            Buttons(
-                (Button("checkin_open", t.say("button_checkin"), value=period, style="primary"),)
-            ),
-        ),
-        tags=("prompt",),
-    )
+    return _invitation(t, "prompt", team, period)
 
 
 def reminder_message(t: Copy, team: str, period: str) -> Message:
-    text = t.say("reminder", team=team, period=period)
-    return Message(
-        fallback=text,
-        blocks=(
-            Paragraph(text),
-            Buttons(
-                (Button("checkin_open", t.say("button_checkin"), value=period, style="primary"),)
-            ),
-        ),
-        tags=("reminder",),
-    )
+    return _invitation(t, "reminder", team, period)
+
+
+def _invitation(t: Copy, kind: str, team: str, period: str) -> Message:
+    """A prompt or a reminder: one line and the button that opens the check-in."""
+    text = t.say(kind, team=team, period=period)
+    button = Button("checkin_open", t.say("button_checkin"), value=period, style="primary")
+    return Message(fallback=text, blocks=(Paragraph(text), Buttons((button,))), tags=(kind,))
 
 
 def checked_in_message(t: Copy, period: str) -> Message:
