@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storage.db import DEFAULT_SQLITE_URL
@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     microsoft_app_id: str | None = Field(None, validation_alias="MICROSOFT_APP_ID")
     microsoft_app_password: str | None = Field(None, validation_alias="MICROSOFT_APP_PASSWORD")
     microsoft_app_tenant_id: str | None = Field(
-        None, validation_alias=AliasChoices("MICROSOFT_APP_TENANT_ID")
+        None, validation_alias="MICROSOFT_APP_TENANT_ID"
     )
     microsoft_app_type: str | None = Field(None, validation_alias="MICROSOFT_APP_TYPE")
 
