@@ -70,7 +70,7 @@ class Engine:
 
     async def handle(self, event: Event) -> list[Message]:
         """Handle one event; an event id seen before (a platform retry) has no effect."""
-        if not await self._first_time(event.event_id):
+        if not await self.first_time(event.event_id):
             log.info("duplicate event ignored", extra={"event_kind": type(event).__name__})
             return []
         try:
@@ -85,7 +85,8 @@ class Engine:
             log.exception("event handling failed", extra={"event_kind": type(event).__name__})
             return [views.error_message(copy_for("en").say("oops"))]
 
-    async def _first_time(self, event_id: str) -> bool:
+    async def first_time(self, event_id: str) -> bool:
+        """Claim a platform event id in the database; False for a retry (on any replica)."""
         try:
             async with self.ctx.sessions.begin() as session:
                 return await repo.claim_event(session, event_id, self.ctx.clock.now())

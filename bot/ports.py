@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 from aiohttp import web
 
 from bot.events import ConversationRef
 from messages.model import Message
 
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
-
+# Each entry point names a class built as `cls(runtime)` that satisfies `Adapter`.
 ENTRY_POINT_GROUP = "rutradar.adapters"
 
 
@@ -80,7 +78,3 @@ class Directory(Protocol):
     """What some platforms can tell about their workspace (Slack: conversations.members)."""
 
     async def channel_members(self, tenant_id: str, channel_id: str) -> list[str]: ...
-
-
-class AdapterFactory(Protocol):
-    def __call__(self, runtime: Runtime) -> Adapter: ...

@@ -26,7 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -96,8 +96,6 @@ class Person(Base):
     paused_until: Mapped[date | None] = mapped_column(Date, default=None)
     conversation_ref: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     stub: Mapped[bool] = mapped_column(Boolean, default=False)
-
-    workspace: Mapped[Workspace] = relationship(lazy="raise")
 
 
 class Team(Base):

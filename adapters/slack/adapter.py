@@ -32,7 +32,6 @@ from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstall
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy.exc import IntegrityError
 
 from bot.events import (
     ActionInvoked,
@@ -429,7 +428,7 @@ class SlackAdapter:
         """One listener for both events (Bolt runs only the first match): delete at once."""
         if event.get("type") == "tokens_revoked" and not (event.get("tokens") or {}).get("bot"):
             return  # only user tokens went; the bot still works
-        if not await self._first_time(f"slack:{body.get('event_id', '')}"):
+        if not await self.runtime.engine.first_time(f"slack:{body.get('event_id', '')}"):
             return
         team_id = team_of(body) or str(body.get("team_id", ""))
         if self.installations is not None:
@@ -437,13 +436,6 @@ class SlackAdapter:
                 enterprise_id=body.get("enterprise_id"), team_id=team_id
             )
         await platform_uninstalled(self.runtime.ctx, PLATFORM, team_id)
-
-    async def _first_time(self, event_id: str) -> bool:
-        try:
-            async with self.runtime.ctx.sessions.begin() as session:
-                return await repo.claim_event(session, event_id, self.runtime.ctx.clock.now())
-        except IntegrityError:
-            return False
 
     async def _handle(self, event: Event) -> list[Message]:
         self.runtime.metrics.events.labels(PLATFORM, type(event).__name__).inc()
