@@ -82,7 +82,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
 
 def send_rates(settings: Settings) -> Callable[[str], float]:
     """Messages per second per workspace, by platform (0 = no limit)."""
-    rates = {"slack": settings.slack_send_rate}
+    rates = {"slack": settings.slack_send_rate, "teams": settings.teams_send_rate}
     return lambda platform: rates.get(platform, 0.0)
 
 
@@ -101,6 +101,10 @@ def build_app(
     app.router.add_get("/metrics", metrics)
     for adapter in runtime.adapters.values():
         adapter.install(app)
+    if "teams" not in runtime.adapters:
+        # The design's interface: without credentials (and without RUTRADAR_DEV) the Teams
+        # endpoint exists and refuses, rather than looking like a wrong URL.
+        app.router.add_post("/api/messages", teams_not_configured)
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         async with runtime.supervisor:
@@ -126,6 +130,10 @@ def drain(runtime: Runtime) -> None:
     runtime.draining = True
     runtime.ticker.stop()
     runtime.dispatcher.stop()
+
+
+async def teams_not_configured(_request: web.Request) -> web.Response:
+    return web.json_response({"error": "Microsoft Teams is not configured"}, status=401)
 
 
 async def healthz(_request: web.Request) -> web.Response:

@@ -38,6 +38,13 @@ class Settings(BaseSettings):
         None, validation_alias="MICROSOFT_APP_TENANT_ID"
     )
     microsoft_app_type: str | None = Field(None, validation_alias="MICROSOFT_APP_TYPE")
+    # Where Bot Framework signing keys (inbound) and access tokens (outbound) come from; unset,
+    # Microsoft's public cloud. Tests point them at local fakes, as SLACK_API_URL does.
+    microsoft_openid_metadata_url: str | None = Field(
+        None, validation_alias="MICROSOFT_OPENID_METADATA_URL"
+    )
+    microsoft_login_url: str | None = Field(None, validation_alias="MICROSOFT_LOGIN_URL")
+    teams_send_rate: float = Field(20.0, validation_alias="RUTRADAR_TEAMS_SEND_RATE")
 
     @property
     def slack_configured(self) -> bool:

@@ -40,7 +40,8 @@ async def person_for_event(
                 detail={"user": person.user_id},
             )
         )
-    person.conversation_ref = event.where.to_json()
+    if event.personal:
+        person.conversation_ref = event.where.to_json()
     await session.flush()
     return person
 

@@ -14,23 +14,37 @@ class ConversationRef:
     tenant_id: str  # the workspace's external id (Slack team id, Teams tenant id)
     channel_id: str  # Slack DM/user id, Teams conversation id, playground user id
     service_url: str | None = None
+    # Where a platform needs them to talk proactively (Teams): the bot's own account in the
+    # conversation, and the person it reaches (their AAD object id), so a conversation can be
+    # opened again. Left out of the JSON when unset, so older stored references read the same.
+    bot_id: str | None = None
+    user_id: str | None = None
 
     def to_json(self) -> dict[str, str | None]:
-        return {
+        data = {
             "platform": self.platform,
             "tenant_id": self.tenant_id,
             "channel_id": self.channel_id,
             "service_url": self.service_url,
         }
+        if self.bot_id:
+            data["bot_id"] = self.bot_id
+        if self.user_id:
+            data["user_id"] = self.user_id
+        return data
 
     @staticmethod
     def from_json(data: Mapping[str, object]) -> ConversationRef:
         service_url = data.get("service_url")
+        bot_id = data.get("bot_id")
+        user_id = data.get("user_id")
         return ConversationRef(
             platform=str(data["platform"]),
             tenant_id=str(data["tenant_id"]),
             channel_id=str(data["channel_id"]),
             service_url=str(service_url) if service_url else None,
+            bot_id=str(bot_id) if bot_id else None,
+            user_id=str(user_id) if user_id else None,
         )
 
 
@@ -45,6 +59,9 @@ class Event:
     # The platform vouches that this person administers the workspace (Slack `is_admin` in
     # single-token mode): they become a Rut Radar admin on first contact.
     grants_admin: bool = False
+    # Said in the person's own 1:1 conversation with the bot. Only then is `where` kept as
+    # how to reach them: a command in a channel (Teams) must not replace their 1:1 reference.
+    personal: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

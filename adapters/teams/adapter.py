@@ -1,0 +1,606 @@
+"""The Microsoft Teams adapter: botbuilder's CloudAdapter on `POST /api/messages`.
+
+botbuilder does the Bot Framework plumbing (token validation, connector clients, turn
+contexts); the engine does all the thinking. The request is checked here in order — an
+Authorization header, a body that is an activity (400), a valid token (401) — and only then
+run as a turn, through `process_activity` directly: `CloudAdapter.process` re-serialises
+invoke answers and fails on ours (platforms.md §7).
+
+Privacy rule 10 on Teams: scores and the advice they trigger only ever travel in a dialog (a
+task module, answered inside the `task/fetch` / `task/submit` invoke); replies to a command
+sent in a channel go to the person's 1:1 chat, and the channel only hears that they did.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from functools import partial
+from http import HTTPStatus
+from typing import Any, ClassVar, TypeVar
+
+import aiohttp
+import requests
+from aiohttp import web
+from botbuilder.core import InvokeResponse, MessageFactory, TurnContext
+from botbuilder.integration.aiohttp import CloudAdapter
+from botbuilder.schema import (
+    Activity,
+    ActivityTypes,
+    ChannelAccount,
+    ConversationAccount,
+    ConversationParameters,
+    ConversationReference,
+)
+from botframework.connector.aio import ConnectorClient
+from msrest.exceptions import ClientRequestError, HttpOperationError
+
+from bot.events import ConversationRef, Event
+from bot.ports import DeliveryError, SentRef
+from bot.runtime import Runtime
+from bot.workspaces import known_service_url, person_uninstalled
+from messages.copy import copy_for
+from messages.model import Button, Buttons, Message, Paragraph
+
+from . import activities as act
+from . import render
+from .activities import CHANNEL, PLATFORM, Facts, MalformedActivity
+from .auth import (
+    CachedCredentials,
+    TeamsAuthentication,
+    metadata_urls,
+    use_off_loop_keys,
+    warm_keys,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Buttons whose answer is a dialog: on a chat card they open a task module (`task/fetch`)
+# instead of posting a message. Their answer, dialog or not, is shown in it.
+DIALOG_ACTIONS = frozenset({"checkin_open", "advice", "summary", "admin_schedule"})
+# A form that comes back as the answer to a typed command cannot open by itself on Teams: the
+# chat gets a card whose button opens it. The button is the action that builds the form.
+FORM_OPENERS: Mapping[str, Callable[[Message], tuple[str, str]]] = {
+    "checkin_form": lambda _msg: ("checkin_open", ""),
+    "schedule_form": lambda msg: ("admin_schedule", msg.form.private if msg.form else ""),
+}
+NOT_INSTALLED = "app not installed for this person"
+PERMANENT_STATUSES = {
+    400: "bad request",
+    403: "blocked or uninstalled",
+    404: "gone",
+    413: "too big",
+}
+
+# The turn of a command sent in a channel, for the Directory port (`--from-channel here`):
+# set only by a verified activity, read only while the engine handles that same event.
+_CHANNEL_TURN: contextvars.ContextVar[tuple[TurnContext, Facts] | None] = contextvars.ContextVar(
+    "rutradar_teams_channel_turn", default=None
+)
+
+
+class TeamsAdapter:
+    platform: ClassVar[str] = PLATFORM
+
+    def __init__(self, runtime: Runtime) -> None:
+        settings = runtime.settings
+        self.runtime = runtime
+        self.app_id = settings.microsoft_app_id or ""
+        # Without an app id botbuilder accepts anything: only for RUTRADAR_DEV on loopback.
+        self.anonymous = not self.app_id
+        self.open = bool(self.app_id) or (settings.dev and settings.binds_loopback)
+        self._http: aiohttp.ClientSession | None = None
+        self.credentials = CachedCredentials(settings, runtime.ctx.clock, self._session)
+        self.auth = TeamsAuthentication(settings, self.credentials)
+        self.cloud = CloudAdapter(self.auth)
+        self._keys = use_off_loop_keys(metadata_urls(settings)) if self.app_id else []
+        # A verified service URL per tenant, to open a 1:1 with someone never seen (a hint:
+        # the database has one too, for other replicas and after a restart).
+        self._service_urls: dict[str, str] = {}
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession()
+        return self._http
+
+    # --- HTTP ----------------------------------------------------------------------------
+
+    def install(self, app: web.Application) -> None:
+        app.router.add_post("/api/messages", self.messages)
+        app.on_startup.append(self._started)
+        app.on_cleanup.append(self._closed)
+
+    async def _started(self, _app: web.Application) -> None:
+        if self._keys:
+            self.runtime.supervisor.spawn(warm_keys(self._keys), name="teams-signing-keys")
+
+    async def _closed(self, _app: web.Application) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+    @staticmethod
+    def _refuse(status: int, reason: str) -> web.Response:
+        log.warning("teams request refused (%s): %s", status, reason)
+        error = "unauthorized" if status == 401 else f"malformed activity: {reason}"
+        return web.json_response({"error": error}, status=status)
+
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        if not self.open:
+            return self._refuse(401, "no Microsoft app credentials configured")
+        header = request.headers.get("Authorization", "")
+        if not self.anonymous and not header:
+            return self._refuse(401, "no Authorization header")
+        try:
+            data, shape = act.parse_activity(await request.read())
+        except MalformedActivity as exc:
+            return self._refuse(400, str(exc))
+        probe = Activity(
+            channel_id=shape.channelId,
+            service_url=shape.serviceUrl,
+            recipient=ChannelAccount(id=shape.recipient.id, role=shape.recipient.role),
+        )
+        try:
+            # Anonymous (dev on loopback): botbuilder's "auth disabled" path, whatever is sent.
+            result = await self.auth.authenticate_request(probe, None if self.anonymous else header)
+        except Exception as exc:  # a forged, expired or misaddressed token, unreadable keys
+            return self._refuse(401, f"token not accepted ({type(exc).__name__})")
+        if not self.anonymous and shape.channelId != CHANNEL:
+            return self._refuse(400, f"channel {shape.channelId[:20]!r} is not Microsoft Teams")
+        try:
+            activity = Activity().deserialize(data)
+        except Exception as exc:
+            return self._refuse(400, f"unreadable activity ({type(exc).__name__})")
+        facts = act.facts_of(shape, anonymous=self.anonymous)
+        self._remember(facts)
+        response = await self.cloud.process_activity(
+            result, activity, partial(self._turn, data=data, shape=shape, facts=facts)
+        )
+        if response is None:
+            return web.Response(status=HTTPStatus.OK)
+        if response.body is None:
+            return web.Response(status=response.status)
+        return web.json_response(response.body, status=response.status)
+
+    def _remember(self, facts: Facts) -> None:
+        if facts.tenant_id and facts.service_url:
+            self._service_urls[facts.tenant_id] = facts.service_url
+
+    # --- one turn ------------------------------------------------------------------------
+
+    async def _turn(
+        self, tc: TurnContext, *, data: dict[str, Any], shape: act.ActivityShape, facts: Facts
+    ) -> None:
+        kind = shape.type
+        if kind == ActivityTypes.invoke:
+            await self._answer_invoke(tc, await self._on_invoke(tc, shape, facts))
+            return
+        if not facts.tenant_id or not facts.user_id:
+            log.warning("teams %s without a tenant or an AAD user: ignored", kind[:32])
+            return
+        if kind == ActivityTypes.message:
+            await self._on_message(tc, shape, facts)
+        elif kind == ActivityTypes.installation_update:
+            await self._on_installation(tc, shape, facts)
+        elif kind == ActivityTypes.conversation_update:
+            await self._on_conversation_update(shape, facts)
+
+    async def _handle(self, event: Event) -> list[Message]:
+        self.runtime.metrics.events.labels(PLATFORM, type(event).__name__).inc()
+        return await self.runtime.engine.handle(event)
+
+    async def _on_message(self, tc: TurnContext, shape: act.ActivityShape, facts: Facts) -> None:
+        if (shape.from_.role or "").lower() == "bot":
+            return
+        event: Event
+        if isinstance(shape.value, dict):  # an Action.Submit on a chat card
+            event = act.action(facts, shape.value)
+        else:
+            event = act.command(
+                facts, act.command_text(_without_mention(tc), personal=facts.personal)
+            )
+        token = _CHANNEL_TURN.set(None if facts.personal else (tc, facts))
+        try:
+            messages = await self._handle(event)
+        finally:
+            _CHANNEL_TURN.reset(token)
+        await self._to_person(tc, facts, messages, reply=True)
+
+    async def _on_installation(
+        self, tc: TurnContext, shape: act.ActivityShape, facts: Facts
+    ) -> None:
+        action = (shape.action or "").lower()
+        if not facts.personal:
+            return  # installed into a team or chat: nobody's 1:1 reference to keep
+        if action in ("add", "add-upgrade"):
+            # The engine stores the whole reference on this first contact; a new install is
+            # welcomed with the help card. No admin is granted (design: "First admins").
+            messages = await self._handle(act.command(facts, "help"))
+            if action == "add":
+                await self._to_person(tc, facts, messages, reply=False)
+        elif action == "remove" and await self.runtime.engine.first_time(facts.event_id):
+            await person_uninstalled(
+                self.runtime.ctx, PLATFORM, facts.tenant_id or "", facts.user_id or ""
+            )
+
+    async def _on_conversation_update(self, shape: act.ActivityShape, facts: Facts) -> None:
+        added = {m.id for m in shape.membersAdded or []}
+        if facts.personal and shape.recipient.id in added:
+            # The bot joined someone's 1:1 chat: keep the reference (the welcome goes out with
+            # installationUpdate, which Teams sends for the same install).
+            await self._handle(act.command(facts, "help"))
+
+    # --- invokes: dialogs ----------------------------------------------------------------
+
+    async def _on_invoke(
+        self, tc: TurnContext, shape: act.ActivityShape, facts: Facts
+    ) -> InvokeResponse:
+        name = shape.name or ""
+        if name not in ("task/fetch", "task/submit"):
+            return InvokeResponse(status=HTTPStatus.NOT_IMPLEMENTED)
+        if not facts.tenant_id or not facts.user_id:
+            return InvokeResponse(status=HTTPStatus.OK)
+        value = shape.value if isinstance(shape.value, dict) else {}
+        data: dict[str, Any] = value["data"] if isinstance(value.get("data"), dict) else {}
+        if name == "task/fetch":
+            messages = await self._handle(act.action(facts, data))
+            shown = next((m for m in messages if m.surface == "dialog"), None)
+            if shown is None and messages:
+                shown = _as_dialog(messages[0])
+            return InvokeResponse(
+                status=HTTPStatus.OK, body=render.dialog(shown) if shown else None
+            )
+        event = act.form(facts, data) if data.get("rr_form") else act.action(facts, data)
+        messages = await self._handle(event)
+        first = messages[0] if messages else None
+        if first is not None and (first.surface == "dialog" or "error" in first.tags):
+            # The check-in's advice stays in the dialog (privacy rule 10); so do errors.
+            await self._to_person(tc, facts, messages[1:], reply=False)
+            return InvokeResponse(status=HTTPStatus.OK, body=render.dialog(_as_dialog(first)))
+        # Chat answers (the advice sent at the person's request, an admin result) go to the
+        # 1:1 chat; an empty answer closes the dialog.
+        await self._to_person(tc, facts, messages, reply=False)
+        return InvokeResponse(status=HTTPStatus.OK)
+
+    @staticmethod
+    async def _answer_invoke(tc: TurnContext, response: InvokeResponse) -> None:
+        await tc.send_activity(Activity(type=ActivityTypes.invoke_response, value=response))
+
+    # --- replies: always to the person ---------------------------------------------------
+
+    async def _to_person(
+        self, tc: TurnContext, facts: Facts, messages: Sequence[Message], *, reply: bool
+    ) -> None:
+        """Into the 1:1 chat the activity came from, or, from a channel, a 1:1 chat opened
+        (or found again) for the sender, with a short note in the channel."""
+        outgoing = [self._chat_activity(m) for m in messages]
+        if not outgoing:
+            return
+        try:
+            if facts.personal:
+                for activity in outgoing:
+                    if reply:
+                        await tc.send_activity(activity)
+                    else:
+                        await _post(_connector(tc), tc.activity, activity)
+                return
+        except Exception as exc:
+            log.warning("teams reply not delivered: %s", _delivery_error(exc).reason)
+            return
+        t = copy_for(facts.locale or "en")
+        try:
+            await self._open_and_post(
+                facts.service_url,
+                facts.tenant_id or "",
+                facts.member_id,
+                facts.bot_id,
+                outgoing,
+            )
+            note = t.say("sent_privately")
+        except Exception as exc:
+            log.warning("teams private reply not delivered: %s", _delivery_error(exc).reason)
+            note = t.say("private_failed")
+        try:
+            await tc.send_activity(MessageFactory.text(note))
+        except Exception as exc:
+            log.warning("teams channel note not delivered: %s", _delivery_error(exc).reason)
+
+    def _chat_activity(self, msg: Message) -> Activity:
+        shown = _for_chat(msg)
+        activity = MessageFactory.attachment(
+            render.attachment(_opening_dialogs(render.card(shown)))
+        )
+        activity.summary = shown.fallback  # the notification's text
+        return activity
+
+    # --- outbound (the Adapter port) -----------------------------------------------------
+
+    def _bot_id(self, known: str | None = None) -> str:
+        return known or (f"28:{self.app_id}" if self.app_id else "")
+
+    async def _open_and_post(
+        self,
+        service_url: str,
+        tenant_id: str,
+        member_id: str,
+        bot_id: str | None,
+        activities: Sequence[Activity],
+    ) -> tuple[str, list[str]]:
+        """create_conversation (idempotent on Teams: the existing 1:1 comes back), then post."""
+        params = _ConversationParameters(
+            is_group=False,
+            bot=ChannelAccount(id=self._bot_id(bot_id)),
+            members=[ChannelAccount(id=member_id)],
+            tenant_id=tenant_id,
+            channel_data={"tenant": {"id": tenant_id}},
+        )
+        out: list[tuple[str, list[str]]] = []
+
+        async def posted(tc: TurnContext) -> None:
+            client = _connector(tc)
+            ids = [await _post(client, tc.activity, a) for a in activities]
+            out.append((tc.activity.conversation.id, ids))
+
+        await self.cloud.create_conversation(
+            self.app_id, posted, params, channel_id=CHANNEL, service_url=service_url
+        )
+        return out[0]
+
+    async def _in_conversation(
+        self, to: ConversationRef, service_url: str, work: Callable[[TurnContext], Awaitable[T]]
+    ) -> T:
+        """continue_conversation with a stored reference; `work` runs in that turn."""
+        reference = ConversationReference(
+            channel_id=CHANNEL,
+            service_url=service_url,
+            conversation=ConversationAccount(
+                id=to.channel_id, conversation_type="personal", tenant_id=to.tenant_id
+            ),
+            bot=ChannelAccount(id=self._bot_id(to.bot_id)),
+            user=ChannelAccount(id=to.user_id or "", aad_object_id=to.user_id),
+        )
+        out: list[T] = []
+
+        async def run(tc: TurnContext) -> None:
+            out.append(await work(tc))
+
+        await self.cloud.continue_conversation(reference, run, bot_app_id=self.app_id)
+        return out[0]
+
+    async def send(self, to: ConversationRef, msg: Message, *, key: str | None = None) -> SentRef:
+        """Proactively, as the dispatcher asks. Teams carries no metadata to find a message
+        again (not `Recoverable`): a send whose commit was lost is the documented window."""
+        activity = self._chat_activity(msg)
+        try:
+            if to.channel_id and to.service_url:
+                service_url = to.service_url
+                message_id = await self._in_conversation(
+                    to, service_url, lambda tc: _post(_connector(tc), tc.activity, activity)
+                )
+                conversation = to.channel_id
+            else:
+                service_url, conversation, message_id = await self._first_message(to, activity)
+        except DeliveryError:
+            raise
+        except Exception as exc:
+            raise _delivery_error(exc) from None
+        return SentRef(PLATFORM, _encode(to.tenant_id, service_url, conversation), message_id)
+
+    async def _first_message(self, to: ConversationRef, activity: Activity) -> tuple[str, str, str]:
+        """Someone the bot has no 1:1 with yet: Teams opens one from the AAD id and tenant when
+        the app is installed for them; otherwise there is no way to reach them."""
+        service_url = (
+            to.service_url
+            or self._service_urls.get(to.tenant_id)
+            or await known_service_url(self.runtime.ctx, PLATFORM, to.tenant_id)
+        )
+        if not to.user_id or not service_url:
+            raise DeliveryError(NOT_INSTALLED, permanent=True)
+        try:
+            conversation, ids = await self._open_and_post(
+                service_url, to.tenant_id, to.user_id, to.bot_id, [activity]
+            )
+        except HttpOperationError as exc:
+            if _status(exc) in (403, 404):
+                raise DeliveryError(NOT_INSTALLED, permanent=True) from None
+            raise
+        return service_url, conversation, ids[0]
+
+    def address(self, tenant_id: str, user_id: str) -> ConversationRef:
+        """Honest only when the app is installed for the person (then Teams opens the 1:1
+        from their AAD id); otherwise `send` fails permanently with NOT_INSTALLED."""
+        return ConversationRef(PLATFORM, tenant_id, "", None, user_id=user_id)
+
+    async def update(self, ref: SentRef, msg: Message) -> None:
+        tenant_id, service_url, conversation = _decode(ref.channel_id)
+        activity = self._chat_activity(msg)
+        activity.id = ref.message_id
+        to = ConversationRef(PLATFORM, tenant_id, conversation, service_url)
+
+        async def edit(tc: TurnContext) -> None:
+            _address(activity, tc.activity)
+            await _connector(tc).conversations.update_activity(
+                conversation, ref.message_id, activity
+            )
+
+        try:
+            await self._in_conversation(to, service_url, edit)
+        except Exception as exc:
+            raise _delivery_error(exc) from None
+
+    # --- the Directory port: a team's members --------------------------------------------
+
+    async def channel_members(self, tenant_id: str, channel_id: str) -> list[str]:
+        """The AAD ids of the members of the team (or group chat) the command was sent in.
+        Teams names channels by opaque ids, so `--from-channel` means "here"."""
+        current = _CHANNEL_TURN.get()
+        if current is None or channel_id.lower() != "here":
+            raise DeliveryError(
+                "on Teams, send the command in the team's channel with --from-channel and no name",
+                permanent=True,
+            )
+        tc, facts = current
+        client = _connector(tc)
+        members: list[str] = []
+        token: str | None = None
+        try:
+            while True:
+                page = await client.conversations.get_teams_conversation_paged_members(
+                    facts.team_id or facts.conversation_id, 500, token
+                )
+                members += [m.aad_object_id for m in page.members or [] if m.aad_object_id]
+                token = page.continuation_token
+                if not token:
+                    break
+        except Exception as exc:
+            raise _delivery_error(exc) from None
+        return sorted(set(members))
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+class _ConversationParameters(ConversationParameters):
+    """botbuilder 4.17 serialises `tenant_id` as `tenantID`; Teams documents `tenantId`.
+    (`channelData.tenant.id`, which Teams reads too, is sent as well.)"""
+
+    _attribute_map: ClassVar[dict[str, dict[str, str]]] = {
+        **ConversationParameters._attribute_map,
+        "tenant_id": {"key": "tenantId", "type": "str"},
+    }
+
+
+def _without_mention(tc: TurnContext) -> str:
+    """The text with the bot's @mention removed (channels); botbuilder's own removal, which
+    assumes well-formed mention entities, and the bare tags as a fallback."""
+    try:
+        return TurnContext.remove_recipient_mention(tc.activity) or ""
+    except Exception:
+        text = tc.activity.text or ""
+        start = text.find("<at>")
+        end = text.find("</at>", start)
+        return text[:start] + text[end + 5 :] if 0 <= start < end else text
+
+
+def _connector(tc: TurnContext) -> ConnectorClient:
+    return tc.turn_state[tc.adapter.BOT_CONNECTOR_CLIENT_KEY]
+
+
+def _address(activity: Activity, context: Activity) -> None:
+    reference = TurnContext.get_conversation_reference(context)
+    TurnContext.apply_conversation_reference(activity, reference)
+    activity.reply_to_id = None
+
+
+async def _post(client: ConnectorClient, context: Activity, activity: Activity) -> str:
+    """A new message in the turn's conversation (not a reply to the turn's activity, which
+    for a proactive turn is a made-up continuation event)."""
+    _address(activity, context)
+    response = await client.conversations.send_to_conversation(activity.conversation.id, activity)
+    return str(getattr(response, "id", "") or "")
+
+
+def _for_chat(msg: Message) -> Message:
+    """A dialog answer that has to go into the chat: a form becomes a card whose button opens
+    it; anything else (a summary, advice on a topic) is shown as it is."""
+    if msg.surface == "chat":
+        return msg
+    if msg.form is not None:
+        opener = next((FORM_OPENERS[t] for t in msg.tags if t in FORM_OPENERS), None)
+        if opener is None:
+            return Message.text(msg.fallback)
+        action_id, value = opener(msg)
+        button = Button(action_id, msg.form.title or msg.fallback, value=value, style="primary")
+        return Message(
+            fallback=msg.fallback,
+            blocks=(Paragraph(msg.form.title or msg.fallback), Buttons((button,))),
+            tags=msg.tags,
+        )
+    return Message(
+        fallback=msg.fallback, blocks=msg.blocks or (Paragraph(msg.fallback),), tags=msg.tags
+    )
+
+
+def _as_dialog(msg: Message) -> Message:
+    if msg.surface == "dialog":
+        return msg
+    return Message(
+        fallback=msg.fallback,
+        blocks=msg.blocks or (Paragraph(msg.fallback),),
+        surface="dialog",
+        title=msg.title or "Rut Radar",
+        tags=msg.tags,
+        private=msg.private,
+    )
+
+
+def _submits(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        if node.get("type") == "Action.Submit" and isinstance(node.get("data"), dict):
+            yield node["data"]
+        for value in node.values():
+            yield from _submits(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _submits(value)
+
+
+def _opening_dialogs(card: dict[str, Any]) -> dict[str, Any]:
+    """Buttons on a chat card whose answer is a dialog open a task module."""
+    for data in _submits(card):
+        if data.get("rr_action") in DIALOG_ACTIONS:
+            data.setdefault("msteams", {"type": "task/fetch"})
+            data.pop("rr_private", None)
+    return card
+
+
+def _encode(tenant_id: str, service_url: str, conversation_id: str) -> str:
+    return json.dumps([tenant_id, service_url, conversation_id], separators=(",", ":"))
+
+
+def _decode(channel_id: str) -> tuple[str, str, str]:
+    try:
+        tenant_id, service_url, conversation_id = json.loads(channel_id)
+    except (ValueError, TypeError):
+        raise DeliveryError("not a Teams message reference", permanent=True) from None
+    return str(tenant_id), str(service_url), str(conversation_id)
+
+
+def _status(exc: HttpOperationError) -> int | None:
+    status = getattr(exc.response, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _delivery_error(exc: BaseException) -> DeliveryError:
+    """Bot Connector failures, sorted: 429 waits for Retry-After; 403 (MessageWritesBlocked,
+    the bot removed), 404 (conversation or user gone), 400 and 413 are permanent; 412, 5xx,
+    timeouts and connection errors are transient."""
+    if isinstance(exc, DeliveryError):
+        return exc
+    if isinstance(exc, HttpOperationError):
+        status = _status(exc)
+        code = getattr(getattr(getattr(exc, "error", None), "error", None), "code", None)
+        reason = f"http {status}" + (f" {code}" if code else "")
+        if status == 429:
+            headers = getattr(exc.response, "headers", None) or {}
+            return DeliveryError(reason, permanent=False, retry_after=_retry_after(headers))
+        if status in PERMANENT_STATUSES:
+            return DeliveryError(f"{reason} ({PERMANENT_STATUSES[status]})", permanent=True)
+        if status is not None and 400 <= status < 500 and status not in (401, 408, 412):
+            return DeliveryError(reason, permanent=True)
+        return DeliveryError(reason, permanent=False)
+    if isinstance(exc, ClientRequestError | requests.RequestException | OSError | TimeoutError):
+        return DeliveryError(f"connection: {type(exc).__name__}", permanent=False)
+    if isinstance(exc, PermissionError):
+        return DeliveryError("no access token", permanent=False)
+    return DeliveryError(f"unexpected {type(exc).__name__}", permanent=False)
+
+
+def _retry_after(headers: Mapping[str, str]) -> float:
+    try:
+        return max(0.0, float(headers.get("Retry-After", "1") or 1))
+    except ValueError:
+        return 1.0

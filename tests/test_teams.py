@@ -1,0 +1,332 @@
+"""The Teams app end to end: activities with real RS256 tokens posted over HTTP to the app that
+bot/app.py builds, a fake Bot Connector and a fake identity platform (real aiohttp servers on
+127.0.0.1) on the other side, time from the injected clock."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
+
+from bot.app import RUNTIME, build_app
+from bot.clock import ManualClock
+from bot.config import Settings
+from bot.events import ConversationRef
+from bot.rounds import open_round
+from bot.runtime import Runtime
+from storage.models import Answer, Delivery, Person, Workspace
+from tests.conftest import World, build_world
+from tests.fakes import teams_activities as ta
+from tests.fakes.bot_connector import FakeBotConnector, Posted, member, personal_conversation
+from tests.fakes.bot_openid import FakeIdentity
+
+Client = TestClient[web.Request, web.Application]
+CHECKIN = {"assess": "4", "routine": "1", "training": "4", "strengths": "5", "path": "3"}
+
+
+@dataclass
+class Env:
+    idp: FakeIdentity
+    connector: FakeBotConnector
+    client: Client
+    runtime: Runtime
+    clock: ManualClock
+    world: World
+
+    @property
+    def url(self) -> str:
+        return self.connector.service_url
+
+    async def post(self, activity: dict[str, Any], *, auth: str | None = None) -> Any:
+        header = auth if auth is not None else self.idp.mint(activity["serviceUrl"])
+        headers = {"Content-Type": "application/json"}
+        if header:
+            headers["Authorization"] = header
+        return await self.client.post("/api/messages", data=json.dumps(activity), headers=headers)
+
+    async def ok(self, activity: dict[str, Any]) -> dict[str, Any] | None:
+        response = await self.post(activity)
+        assert response.status == 200, await response.text()
+        raw = await response.text()
+        return json.loads(raw) if raw else None
+
+    async def say(self, aad: str, text: str, **kw: Any) -> list[Posted]:
+        before = len(self.connector.sent)
+        await self.ok(ta.message(self.url, aad, text, **kw))
+        return self.connector.sent[before:]
+
+    async def count(self, model: type) -> int:
+        async with self.runtime.ctx.sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+    async def person(self, user_id: str) -> Person | None:
+        async with self.runtime.ctx.sessions() as session:
+            return await session.scalar(select(Person).where(Person.user_id == user_id))
+
+
+def settings_for(url: str, idp: FakeIdentity, **extra: Any) -> Settings:
+    values = {
+        "RUTRADAR_DATABASE_URL": url,
+        "MICROSOFT_APP_ID": idp.app_id,
+        "MICROSOFT_APP_PASSWORD": idp.password,
+        "MICROSOFT_OPENID_METADATA_URL": idp.metadata_url,
+        "MICROSOFT_LOGIN_URL": idp.base_url,
+        "RUTRADAR_PLAYGROUND": False,
+        **extra,
+    }
+    return Settings(**values)
+
+
+def personal_ref(env: Env, aad: str) -> dict[str, Any]:
+    return ConversationRef(
+        "teams",
+        ta.TENANT,
+        ta.personal_conversation_id(aad),
+        env.url,
+        bot_id=ta.BOT_ID,
+        user_id=aad,
+    ).to_json()
+
+
+@pytest.fixture
+async def env(sqlite_url: str, clock: ManualClock) -> AsyncIterator[Env]:
+    async with FakeIdentity() as idp, FakeBotConnector(idp) as connector:
+        app = build_app(settings_for(sqlite_url, idp), clock=clock, background=False)
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            runtime = app[RUNTIME]
+            world = await teams_world(runtime, connector.service_url)
+            yield Env(idp, connector, client, runtime, clock, world)
+
+
+async def teams_world(runtime: Runtime, service_url: str, *, installed: bool = True) -> World:
+    """The shared test world on a Teams tenant; `installed`: everyone has added the app, so
+    the bot holds their 1:1 reference (otherwise they are named by an admin only)."""
+    world = await build_world(runtime.ctx, platform="teams")
+    async with runtime.ctx.sessions.begin() as session:
+        workspace = await session.get(Workspace, world.workspace.id)
+        assert workspace is not None
+        workspace.external_id = ta.TENANT
+        for person in (await session.scalars(select(Person))).all():
+            person.conversation_ref = (
+                ConversationRef(
+                    "teams",
+                    ta.TENANT,
+                    ta.personal_conversation_id(person.user_id),
+                    service_url,
+                    bot_id=ta.BOT_ID,
+                    user_id=person.user_id,
+                ).to_json()
+                if installed
+                else None
+            )
+    world.workspace.external_id = ta.TENANT
+    return world
+
+
+def dialog_card(body: dict[str, Any]) -> dict[str, Any]:
+    assert body["task"]["type"] == "continue"
+    card = body["task"]["value"]["card"]
+    assert card["contentType"] == "application/vnd.microsoft.card.adaptive"
+    return dict(card["content"])
+
+
+def submit_data(card: dict[str, Any], action: str | None = None) -> dict[str, Any]:
+    """The data of the first Action.Submit (with that rr_action) anywhere in a card."""
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "Action.Submit" and isinstance(node.get("data"), dict):
+                found.append(node["data"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(card)
+    matching = [d for d in found if action is None or d.get("rr_action") == action]
+    assert matching, f"no Action.Submit {action or ''} in {json.dumps(card)[:400]}"
+    return matching[0]
+
+
+# --- install, references, commands -----------------------------------------------------------
+
+
+async def test_personal_install_stores_the_reference_and_welcomes(env: Env) -> None:
+    await env.ok(ta.conversation_update(env.url, "newcomer"))
+    await env.ok(ta.installation_update(env.url, "newcomer", "add"))
+    person = await env.person("newcomer")
+    assert person is not None and person.role == "member"  # a personal install grants nothing
+    assert person.conversation_ref == personal_ref(env, "newcomer")
+    [welcome] = env.connector.sent
+    assert welcome.conversation_id == ta.personal_conversation_id("newcomer")
+    assert "Rut Radar" in welcome.text and "checkin" in welcome.text
+    assert env.connector.created == []
+
+
+async def test_help_and_advice_are_answered_in_the_1to1_chat(env: Env) -> None:
+    [help_card] = await env.say("u0", "help")
+    assert help_card.conversation_id == ta.personal_conversation_id("u0")
+    assert help_card.reply_to is not None  # a reply to the person's message
+    # The check-in button opens a dialog (task module) instead of posting into the chat.
+    opener = submit_data(help_card.cards[0], "checkin_open")
+    assert opener["msteams"] == {"type": "task/fetch"}
+
+    [menu] = await env.say("u0", "/rut advice")  # with or without /rut
+    assert "Which practice" in menu.text
+    [topic] = await env.say("u0", "advice routine")
+    assert "Overhaul your routine" in topic.text
+    person = await env.person("u0")
+    assert person is not None and person.timezone == "Europe/Berlin"  # from clientInfo
+    assert await env.say("newbie", "help", timezone="America/Los_Angeles")
+    newbie = await env.person("newbie")
+    assert newbie is not None and newbie.timezone == "America/Los_Angeles"  # from clientInfo
+
+
+async def test_whole_check_in_through_the_dialog(env: Env) -> None:
+    await open_round(env.runtime.ctx, env.world.cli, env.world.team)
+    await env.runtime.dispatcher.run_once()
+    [prompt] = env.connector.sent_to(ta.personal_conversation_id("u0"))
+    assert "Platform check-in (2026-W48)" in prompt.text
+    opener = submit_data(prompt.cards[0], "checkin_open")
+    assert opener["msteams"] == {"type": "task/fetch"}
+
+    # task/fetch: the check-in form, in a dialog.
+    fetched = await env.ok(ta.task_fetch(env.url, "u0", opener))
+    assert fetched is not None
+    form = dialog_card(fetched)
+    ids = [e.get("id") for e in _inputs(form)]
+    assert ids[:5] == ["assess", "routine", "training", "strengths", "path"]
+    data = submit_data(form)
+    assert data["rr_form"] == "checkin"
+
+    # task/submit: stored once; the advice comes back in the dialog, not the chat.
+    sent_before = len(env.connector.sent)
+    answer = {**data, **CHECKIN, "comment": "Less context switching", "share": "false"}
+    result = await env.ok(ta.task_submit(env.url, "u0", answer))
+    assert result is not None
+    advice = dialog_card(result)
+    assert "Counted for 2026-W48" in json.dumps(advice)
+    assert "Overhaul your routine" in json.dumps(advice)
+    assert "Less context switching" not in json.dumps(advice)
+    assert len(env.connector.sent) == sent_before  # nothing with scores into the chat
+    assert await env.count(Answer) == 1
+
+    # The prompt card is edited to "checked in", no scores.
+    await env.runtime.supervisor.drain()
+    [update] = env.connector.updated
+    assert update.conversation_id == prompt.conversation_id
+    assert update.activity_id == prompt.activity_id
+    assert "You checked in for 2026-W48" in update.text
+    assert not re.search(r"\b[1-5]\b", update.text.replace("2026-W48", ""))
+
+    # A second submit is not counted again, and says so.
+    again = await env.ok(ta.task_submit(env.url, "u0", answer))
+    assert again is not None and "already counted" in json.dumps(dialog_card(again))
+    assert await env.count(Answer) == 1
+
+    # The dialog's button sends the advice 1:1, carrying what it needs in its data.
+    send = submit_data(advice, "advice_send")
+    assert send["rr_private"]
+    closed = await env.ok(ta.task_submit(env.url, "u0", send))
+    assert closed is None  # the dialog closes
+    [dm] = env.connector.sent[sent_before:]
+    assert dm.conversation_id == ta.personal_conversation_id("u0") and dm.reply_to is None
+    assert "Overhaul your routine" in dm.text
+
+
+def _inputs(card: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if str(node.get("type", "")).startswith("Input."):
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(card)
+    return found
+
+
+async def test_summary_is_refused_politely_to_a_member(env: Env) -> None:
+    [reply] = await env.say("u1", "summary")
+    assert "Team summaries are for the managers of a team" in reply.text
+    [summary] = await env.say("boss", "summary")
+    assert "Platform: team check-in" in summary.text
+
+
+async def test_personal_uninstall_forgets_the_reference_and_skips_deliveries(env: Env) -> None:
+    await env.ok(ta.installation_update(env.url, "u2", "add"))
+    await open_round(env.runtime.ctx, env.world.cli, env.world.team)
+    await env.ok(ta.installation_update(env.url, "u2", "remove"))
+    person = await env.person("u2")
+    assert person is not None and person.conversation_ref is None
+    async with env.runtime.ctx.sessions() as session:
+        statuses = (
+            await session.scalars(select(Delivery.status).where(Delivery.person_id == person.id))
+        ).all()
+    assert statuses == ["skipped"]
+
+
+# --- channels: replies go 1:1 ----------------------------------------------------------------
+
+
+async def test_a_command_in_a_channel_is_answered_privately(env: Env) -> None:
+    before = await env.person("u3")
+    assert before is not None
+    posted = await env.say("u3", "privacy", personal=False)
+    private, note = posted
+    # The privacy answer went to u3's 1:1 chat (opened or found again), never the channel.
+    assert private.conversation_id == personal_conversation("29:u3")
+    assert "What is stored about you" in private.text
+    [created] = env.connector.created
+    assert created["members"] == [{"id": "29:u3"}] and created["tenantId"] == ta.TENANT
+    assert created["channelData"] == {"tenant": {"id": ta.TENANT}}
+    assert note.conversation_id == ta.CHANNEL_CONVERSATION
+    assert note.text.strip() == "I've sent you a private message."
+    # The channel did not replace how to reach u3 one to one.
+    after = await env.person("u3")
+    assert after is not None and after.conversation_ref == before.conversation_ref
+
+
+async def test_a_channel_reply_that_cannot_go_private_says_so(env: Env) -> None:
+    env.connector.installed = set()  # nobody has the personal app: Teams refuses the 1:1
+    [note] = await env.say("u3", "privacy", personal=False)
+    assert note.conversation_id == ta.CHANNEL_CONVERSATION
+    assert "couldn't message you privately" in note.text
+    assert "What is stored" not in note.text
+
+
+async def test_an_admin_creates_a_team_from_the_team_it_is_sent_in(env: Env) -> None:
+    env.connector.members[ta.TEAM_ID] = [
+        member("aad-1", "Ada"),
+        member("aad-2", "Grace"),
+        member("aad-3", "Linus"),
+    ]
+    [private, _note] = await env.say("root", "admin team add Design --from-channel", personal=False)
+    assert "Design" in private.text
+    assert env.connector.member_pages == [ta.TEAM_ID, ta.TEAM_ID]  # two pages of two
+    async with env.runtime.ctx.sessions() as session:
+        stubs = (
+            await session.scalars(select(Person.user_id).where(Person.user_id.like("aad-%")))
+        ).all()
+    assert sorted(stubs) == ["aad-1", "aad-2", "aad-3"]
+
+    # In a 1:1 chat there is no channel to list: a clear answer, nothing created.
+    [refused] = await env.say("root", "admin team add Ops --from-channel here")
+    assert "send the command in the team's channel" in refused.text
+    # Only admins: a member asking in a channel is refused (privately).
+    [denied, _] = await env.say("u0", "admin team add X --from-channel", personal=False)
+    assert "admin" in denied.text.lower()
