@@ -22,7 +22,7 @@ from bot.events import ConversationRef
 from bot.rounds import open_round
 from bot.runtime import Runtime
 from storage.models import Answer, Delivery, Person, Workspace
-from tests.conftest import World, build_world
+from tests.conftest import World, _truncate_all, build_world
 from tests.fakes import teams_activities as ta
 from tests.fakes.bot_connector import FakeBotConnector, Posted, member, personal_conversation
 from tests.fakes.bot_openid import FakeIdentity
@@ -96,13 +96,18 @@ def personal_ref(env: Env, aad: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def env(sqlite_url: str, clock: ManualClock) -> AsyncIterator[Env]:
+async def env(db_url: str, clock: ManualClock) -> AsyncIterator[Env]:
+    """On SQLite and, when configured, PostgreSQL (emptied before and after)."""
     async with FakeIdentity() as idp, FakeBotConnector(idp) as connector:
-        app = build_app(settings_for(sqlite_url, idp), clock=clock, background=False)
+        app = build_app(settings_for(db_url, idp), clock=clock, background=False)
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             runtime = app[RUNTIME]
+            await _truncate_all(runtime.ctx)
             world = await teams_world(runtime, connector.service_url)
-            yield Env(idp, connector, client, runtime, clock, world)
+            try:
+                yield Env(idp, connector, client, runtime, clock, world)
+            finally:
+                await _truncate_all(runtime.ctx)
 
 
 async def teams_world(runtime: Runtime, service_url: str, *, installed: bool = True) -> World:

@@ -38,7 +38,7 @@ class _Account(BaseModel):
 
     id: str = Field(min_length=1, max_length=512)
     name: str | None = Field(default=None, max_length=512)
-    aadObjectId: str | None = Field(default=None, max_length=128)
+    aadObjectId: str | None = Field(default=None, max_length=100)
     role: str | None = Field(default=None, max_length=64)
 
 
@@ -47,7 +47,7 @@ class _Conversation(BaseModel):
 
     id: str = Field(min_length=1, max_length=1024)
     conversationType: str | None = Field(default=None, max_length=64)
-    tenantId: str | None = Field(default=None, max_length=128)
+    tenantId: str | None = Field(default=None, max_length=100)
     isGroup: bool | None = None
 
 
@@ -178,7 +178,7 @@ def facts_of(shape: ActivityShape, *, anonymous: bool) -> Facts:
     channel_data = shape.channelData or {}
     tenant = channel_data.get("tenant")
     # botbuilder 4.17 drops `conversation.tenantId` (it expects `tenantID`): read it here.
-    tenant_id = _text(tenant.get("id") if isinstance(tenant, dict) else None, 128)
+    tenant_id = _text(tenant.get("id") if isinstance(tenant, dict) else None, 100)
     tenant_id = tenant_id or shape.conversation.tenantId
     team = channel_data.get("team")
     info = _client_info(shape.entities)
@@ -187,21 +187,21 @@ def facts_of(shape: ActivityShape, *, anonymous: bool) -> Facts:
     personal = (
         conversation_type == "personal" if conversation_type else not shape.conversation.isGroup
     )
-    user_id = shape.from_.aadObjectId or (shape.from_.id if anonymous else None)
+    user_id = shape.from_.aadObjectId or (_text(shape.from_.id, 100) if anonymous else None)
     key = f"{shape.conversation.id}|{shape.id}" if shape.id else secrets.token_hex(16)
     return Facts(
         event_id="teams:" + hashlib.sha256(key.encode()).hexdigest()[:40],
         tenant_id=tenant_id or (LOCAL_TENANT if anonymous else None),
         user_id=user_id,
         member_id=shape.from_.id,
-        display_name=shape.from_.name or "",
+        display_name=(shape.from_.name or "")[:200],
         conversation_id=shape.conversation.id,
         personal=personal,
         service_url=shape.serviceUrl,
         bot_id=shape.recipient.id,
         team_id=_text(team.get("id") if isinstance(team, dict) else None, 1024),
         timezone=_zone(info.get("timezone")),
-        locale=locale if locale and _LOCALE.match(locale) else None,
+        locale=locale if locale and len(locale) <= 16 and _LOCALE.match(locale) else None,
     )
 
 

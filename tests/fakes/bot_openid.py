@@ -34,7 +34,7 @@ KEY_ID = "rutradar-test-key"
 
 
 @cache
-def test_key() -> rsa.RSAPrivateKey:
+def signing_key() -> rsa.RSAPrivateKey:
     """One RSA key per test session (generating one takes a moment)."""
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
@@ -132,7 +132,7 @@ class FakeIdentity:
             "exp": now + expires_in,
             **(claims or {}),
         }
-        token = jwt.encode(payload, key or test_key(), algorithm=algorithm, headers={"kid": kid})
+        token = jwt.encode(payload, key or signing_key(), algorithm=algorithm, headers={"kid": kid})
         return f"Bearer {token}"
 
     async def _metadata(self, _request: web.Request) -> web.Response:
@@ -149,7 +149,7 @@ class FakeIdentity:
 
     async def _keys(self, _request: web.Request) -> web.Response:
         self.key_fetches += 1
-        return web.json_response({"keys": [public_jwk(test_key(), KEY_ID, self.endorsements)]})
+        return web.json_response({"keys": [public_jwk(signing_key(), KEY_ID, self.endorsements)]})
 
     # --- outbound tokens -----------------------------------------------------------------
 
