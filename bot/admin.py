@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import audit, validate
@@ -24,7 +25,7 @@ from bot.rounds import close_round, open_round, skip_round, team_zone
 from bot.schedule import Cadence, openings, validate_close_after
 from messages.copy import available_locales
 from storage import repositories as repo
-from storage.models import Membership, Person, Schedule, Team, Workspace
+from storage.models import Delivery, Membership, Person, Schedule, Team, Workspace
 
 
 @dataclass(frozen=True)
@@ -546,6 +547,9 @@ async def round_list(ctx: Context, actor: Actor, name: str) -> Result:
                     "closes": rnd.closes_at.isoformat(),
                     "respondents": release.respondents if release else None,
                     "delivered": release.delivered if release else None,
+                    "unreachable": await _unreachable(session, rnd.id)
+                    if rnd.status == "open"
+                    else None,
                 }
             )
     if not rows:
@@ -553,9 +557,21 @@ async def round_list(ctx: Context, actor: Actor, name: str) -> Result:
     text = "\n".join(
         f"{r['period']}: {r['status']}"
         + (f" ({r['respondents']} of {r['delivered']})" if r["respondents"] is not None else "")
+        + (f", {r['unreachable']} could not be reached" if r["unreachable"] else "")
         for r in rows
     )
     return Result(text, rows)
+
+
+async def _unreachable(session: AsyncSession, round_id: int) -> int:
+    """Prompts of an open round that failed for good (a person the platform cannot reach,
+    e.g. Teams without the app installed for them): a count, never names."""
+    count = await session.scalar(
+        select(func.count()).where(
+            Delivery.round_id == round_id, Delivery.kind == "prompt", Delivery.status == "failed"
+        )
+    )
+    return int(count or 0)
 
 
 async def remove_people(ctx: Context, actor: Actor, user_ids: list[str]) -> Result:
