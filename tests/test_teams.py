@@ -335,3 +335,52 @@ async def test_an_admin_creates_a_team_from_the_team_it_is_sent_in(env: Env) -> 
     # Only admins: a member asking in a channel is refused (privately).
     [denied, _] = await env.say("u0", "admin team add X --from-channel", personal=False)
     assert "admin" in denied.text.lower()
+
+
+async def test_an_admin_sets_a_schedule_through_the_panel_dialog(env: Env) -> None:
+    [panel] = await env.say("root", "admin")
+    opener = submit_data(panel.cards[0], "admin_schedule")
+    assert opener["msteams"] == {"type": "task/fetch"} and opener["rr_value"] == "Platform"
+    fetched = await env.ok(ta.task_fetch(env.url, "root", opener))
+    assert fetched is not None
+    form = dialog_card(fetched)
+    assert [i["id"] for i in _inputs(form)][:3] == ["cadence", "weekday", "time"]
+    data = submit_data(form)
+    assert data["rr_form"] == "schedule" and data["rr_private"] == "Platform"
+    before = len(env.connector.sent)
+    values = {"cadence": "weekly", "weekday": "tue", "time": "09:15"}
+    closed = await env.ok(ta.task_submit(env.url, "root", {**data, **values}))
+    assert closed is None  # a chat answer: the dialog closes, the result goes to the chat
+    [result] = env.connector.sent[before:]
+    assert "Platform" in result.text and "09:15" in result.text
+
+
+async def test_typed_checkin_gets_a_card_that_opens_the_dialog(env: Env) -> None:
+    [card] = await env.say("u0", "checkin")
+    opener = submit_data(card.cards[0], "checkin_open")
+    assert opener["msteams"] == {"type": "task/fetch"}
+    assert "Career check-in" in card.text
+
+
+def test_conversation_refs_read_old_json_and_keep_teams_fields() -> None:
+    old = {"platform": "slack", "tenant_id": "T1", "channel_id": "U1", "service_url": None}
+    assert ConversationRef.from_json(old).to_json() == old  # unchanged for other platforms
+    teams = ConversationRef("teams", "t", "a:1x", "https://smba/", bot_id="28:b", user_id="aad")
+    assert ConversationRef.from_json(teams.to_json()) == teams
+
+
+def test_production_settings_use_botbuilders_public_cloud_path() -> None:
+    """Without an override botbuilder's built-in public-cloud validation runs (the tests take
+    the parameterized path, with the same checks, against the fake)."""
+    from botframework.connector.auth import AuthenticationConstants as K
+
+    from adapters.teams.auth import bot_framework_config, metadata_urls
+
+    settings = Settings(MICROSOFT_APP_ID="app", MICROSOFT_APP_PASSWORD="pw")
+    cfg = bot_framework_config(settings)
+    assert not hasattr(cfg, "TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL")
+    assert cfg.APP_ID == "app" and cfg.APP_TYPE == "MultiTenant"
+    assert metadata_urls(settings) == (
+        K.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL,
+        K.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL,
+    )

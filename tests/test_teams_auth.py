@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import jwt
@@ -24,7 +25,7 @@ from bot.config import Settings
 from storage.models import Person
 from tests.fakes import teams_activities as ta
 from tests.fakes.bot_connector import FakeBotConnector
-from tests.fakes.bot_openid import KEY_ID, FakeIdentity, other_key
+from tests.fakes.bot_openid import KEY_ID, FakeIdentity, other_key, public_jwk
 from tests.test_teams import Env, settings_for, teams_world
 
 TEAMS_LOGGER = "adapters.teams"
@@ -315,3 +316,19 @@ async def test_dev_mode_on_loopback_takes_unsigned_activities(
             assert response.status == 200
             [reply] = connector.sent
             assert "Rut Radar" in reply.text
+
+
+async def test_a_rotated_signing_key_is_picked_up(env: Env) -> None:
+    """A token signed with a key published after the last refresh: looked up again (at most
+    hourly, by botbuilder's rule), then accepted."""
+    await env.ok(ta.message(env.url, "u0", "help"))
+    rotated = other_key()
+    env.idp.extra_keys.append(public_jwk(rotated, "rotated-key", ["msteams"]))
+    cache = JwtTokenExtractor.metadataCache[env.idp.metadata_url]
+    header = env.idp.mint(env.url, key=rotated, kid="rotated-key")
+    refused = await env.post(ta.message(env.url, "u0", "help"), auth=header)
+    assert refused.status == 401  # refreshed less than an hour ago: not looked up again
+    cache.last_updated -= timedelta(hours=2)  # botbuilder's wall-clock rule, moved on
+    accepted = await env.post(ta.message(env.url, "u0", "help"), auth=header)
+    assert accepted.status == 200
+    assert env.idp.key_fetches == 2

@@ -8,6 +8,7 @@ read first): a body that is not an activity gets 400 and nothing else happens to
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import re
 import secrets
@@ -26,6 +27,7 @@ LOCAL_TENANT = "local"  # RUTRADAR_DEV without credentials: the Emulator sends n
 MAX_DEPTH = 32
 MAX_VALUE = 4000  # characters of one submitted field; the engine has its own, smaller limits
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,3}$")
+_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 _FROM_CHANNEL = re.compile(r"--from-channel(?:\s+(?:here|this))?(?=\s|$)", re.IGNORECASE)
 
 
@@ -209,9 +211,11 @@ def facts_of(shape: ActivityShape, *, anonymous: bool) -> Facts:
 
 
 def command_text(text: str | None, *, personal: bool) -> str:
-    """What the person typed, as `/rut` would get it. In a channel, `--from-channel` names the
-    channel the command is sent in (`here`): the Directory port lists that team's members."""
-    cleaned = (text or "").replace("\xa0", " ").replace("&nbsp;", " ").strip()
+    """What the person typed, as `/rut` would get it: markup a rich-text client adds (`<p>`,
+    what is left of the @mention) and entities removed. In a channel, `--from-channel` names
+    the channel the command is sent in (`here`): the Directory port lists that team's members."""
+    cleaned = html.unescape(_TAG.sub(" ", text or "")).replace("\xa0", " ")
+    cleaned = " ".join(cleaned.split())
     if not personal:
         cleaned = _FROM_CHANNEL.sub("--from-channel here", cleaned)
     return cleaned

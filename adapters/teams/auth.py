@@ -48,7 +48,12 @@ from botframework.connector.auth import (
     ServiceClientCredentialsFactory,
     UserTokenClient,
 )
-from botframework.connector.auth.jwt_token_extractor import JwtTokenExtractor, _OpenIdMetadata
+from botframework.connector.auth.jwt_token_extractor import (
+    JwtTokenExtractor,
+    _OpenIdConfig,
+    _OpenIdMetadata,
+)
+from jwt.algorithms import RSAAlgorithm
 from msrest.authentication import Authentication
 from urllib3.util.retry import Retry
 
@@ -101,9 +106,11 @@ def metadata_urls(settings: Settings) -> tuple[str, ...]:
 
 
 class _OffLoopKeys(_OpenIdMetadata):
-    """botbuilder's key cache (refresh daily, or hourly when a key id is unknown), fetching in
-    a worker thread. A thread lock makes concurrent refreshes one; asyncio locks would tie
-    this process-wide cache to one event loop."""
+    """botbuilder's key cache (refresh daily, or at most hourly when a key id is unknown),
+    fetching in a worker thread. A thread lock makes concurrent refreshes one; asyncio locks
+    would tie this process-wide cache to one event loop. Keys are parsed once per refresh, and
+    an unknown key id is "not found" (botbuilder's `_find` raises IndexError there, so its
+    hourly refresh never ran and a rotated key was refused until the daily one)."""
 
     last_updated: datetime
     keys: list[dict[str, Any]]
@@ -111,6 +118,16 @@ class _OffLoopKeys(_OpenIdMetadata):
     def __init__(self, url: str) -> None:
         super().__init__(url)
         self._lock = threading.Lock()
+        self._parsed: dict[str, _OpenIdConfig] = {}
+
+    def _find(self, key_id: str) -> _OpenIdConfig | None:
+        if key_id not in self._parsed:
+            key = next((k for k in self.keys or [] if k.get("kid") == key_id), None)
+            if key is None:
+                return None
+            public_key = RSAAlgorithm.from_jwk(json.dumps(key))
+            self._parsed[key_id] = _OpenIdConfig(public_key, key.get("endorsements", []))
+        return self._parsed[key_id]
 
     async def _refresh(self) -> None:
         seen: datetime = self.last_updated
@@ -125,6 +142,7 @@ class _OffLoopKeys(_OpenIdMetadata):
             keys = requests.get(response.json()["jwks_uri"], timeout=KEY_FETCH_TIMEOUT)
             keys.raise_for_status()
             self.keys = keys.json()["keys"]
+            self._parsed = {}
             self.last_updated = datetime.now()
 
 

@@ -66,6 +66,7 @@ class FakeIdentity:
     endorsements: list[str] = field(default_factory=lambda: ["msteams"])
     token_lifetime: int = 3600
 
+    extra_keys: list[dict[str, Any]] = field(default_factory=list)  # published too (rotation)
     issued: list[str] = field(default_factory=list)
     token_requests: list[TokenRequest] = field(default_factory=list)
     metadata_fetches: int = 0
@@ -149,7 +150,8 @@ class FakeIdentity:
 
     async def _keys(self, _request: web.Request) -> web.Response:
         self.key_fetches += 1
-        return web.json_response({"keys": [public_jwk(signing_key(), KEY_ID, self.endorsements)]})
+        keys = [public_jwk(signing_key(), KEY_ID, self.endorsements), *self.extra_keys]
+        return web.json_response({"keys": keys})
 
     # --- outbound tokens -----------------------------------------------------------------
 
