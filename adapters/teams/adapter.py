@@ -69,6 +69,16 @@ FORM_OPENERS: Mapping[str, Callable[[Message], tuple[str, str]]] = {
     "schedule_form": lambda msg: ("admin_schedule", msg.form.private if msg.form else ""),
 }
 NOT_INSTALLED = "app not installed for this person"
+# What a call to the Bot Connector (or for its token) raises when it fails; anything else is
+# a bug and keeps its traceback.
+TRANSPORT_ERRORS = (
+    HttpOperationError,
+    ClientRequestError,
+    requests.RequestException,
+    OSError,
+    TimeoutError,
+    PermissionError,
+)
 PERMANENT_STATUSES = {
     400: "bad request",
     403: "blocked or uninstalled",
@@ -92,7 +102,7 @@ class TeamsAdapter:
         self.app_id = settings.microsoft_app_id or ""
         # Without an app id botbuilder accepts anything: only for RUTRADAR_DEV on loopback.
         self.anonymous = not self.app_id
-        self.open = bool(self.app_id) or (settings.dev and settings.binds_loopback)
+        self.accepting = bool(self.app_id) or (settings.dev and settings.binds_loopback)
         self._http: aiohttp.ClientSession | None = None
         self.credentials = CachedCredentials(settings, runtime.ctx.clock, self._session)
         self.auth = TeamsAuthentication(settings, self.credentials)
@@ -129,7 +139,7 @@ class TeamsAdapter:
         return web.json_response({"error": error}, status=status)
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
-        if not self.open:
+        if not self.accepting:
             return self._refuse(401, "no Microsoft app credentials configured")
         header = request.headers.get("Authorization", "")
         if not self.anonymous and not header:
@@ -157,7 +167,7 @@ class TeamsAdapter:
         facts = act.facts_of(shape, anonymous=self.anonymous)
         self._remember(facts)
         response = await self.cloud.process_activity(
-            result, activity, partial(self._turn, data=data, shape=shape, facts=facts)
+            result, activity, partial(self._turn, shape=shape, facts=facts)
         )
         if response is None:
             return web.Response(status=HTTPStatus.OK)
@@ -171,9 +181,7 @@ class TeamsAdapter:
 
     # --- one turn ------------------------------------------------------------------------
 
-    async def _turn(
-        self, tc: TurnContext, *, data: dict[str, Any], shape: act.ActivityShape, facts: Facts
-    ) -> None:
+    async def _turn(self, tc: TurnContext, *, shape: act.ActivityShape, facts: Facts) -> None:
         kind = shape.type
         if kind == ActivityTypes.invoke:
             await self._answer_invoke(tc, await self._on_invoke(tc, shape, facts))
@@ -287,7 +295,7 @@ class TeamsAdapter:
                     else:
                         await _post(_connector(tc), tc.activity, activity)
                 return
-        except Exception as exc:
+        except TRANSPORT_ERRORS as exc:
             log.warning("teams reply not delivered: %s", _delivery_error(exc).reason)
             return
         t = copy_for(facts.locale or "en")
@@ -300,12 +308,12 @@ class TeamsAdapter:
                 outgoing,
             )
             note = t.say("sent_privately")
-        except Exception as exc:
+        except TRANSPORT_ERRORS as exc:
             log.warning("teams private reply not delivered: %s", _delivery_error(exc).reason)
             note = t.say("private_failed")
         try:
             await tc.send_activity(MessageFactory.text(note))
-        except Exception as exc:
+        except TRANSPORT_ERRORS as exc:
             log.warning("teams channel note not delivered: %s", _delivery_error(exc).reason)
 
     def _chat_activity(self, msg: Message) -> Activity:
@@ -383,9 +391,7 @@ class TeamsAdapter:
                 conversation = to.channel_id
             else:
                 service_url, conversation, message_id = await self._first_message(to, activity)
-        except DeliveryError:
-            raise
-        except Exception as exc:
+        except TRANSPORT_ERRORS as exc:
             raise _delivery_error(exc) from None
         return SentRef(PLATFORM, _encode(to.tenant_id, service_url, conversation), message_id)
 
@@ -428,7 +434,7 @@ class TeamsAdapter:
 
         try:
             await self._in_conversation(to, service_url, edit)
-        except Exception as exc:
+        except TRANSPORT_ERRORS as exc:
             raise _delivery_error(exc) from None
 
     # --- the Directory port: a team's members --------------------------------------------
@@ -455,7 +461,7 @@ class TeamsAdapter:
                 token = page.continuation_token
                 if not token:
                     break
-        except Exception as exc:
+        except TRANSPORT_ERRORS as exc:
             raise _delivery_error(exc) from None
         return sorted(set(members))
 
@@ -574,12 +580,10 @@ def _status(exc: HttpOperationError) -> int | None:
     return status if isinstance(status, int) else None
 
 
-def _delivery_error(exc: BaseException) -> DeliveryError:
+def _delivery_error(exc: Exception) -> DeliveryError:
     """Bot Connector failures, sorted: 429 waits for Retry-After; 403 (MessageWritesBlocked,
     the bot removed), 404 (conversation or user gone), 400 and 413 are permanent; 412, 5xx,
     timeouts and connection errors are transient."""
-    if isinstance(exc, DeliveryError):
-        return exc
     if isinstance(exc, HttpOperationError):
         status = _status(exc)
         code = getattr(getattr(getattr(exc, "error", None), "error", None), "code", None)
