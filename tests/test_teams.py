@@ -384,3 +384,24 @@ def test_production_settings_use_botbuilders_public_cloud_path() -> None:
         K.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL,
         K.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL,
     )
+
+
+async def test_redeliveries_team_installs_and_upgrades_change_nothing(env: Env) -> None:
+    # Teams redelivers an activity it got no answer for: the same id has no second effect.
+    activity = ta.message(env.url, "u0", "help")
+    await env.ok(activity)
+    await env.ok(activity)
+    assert len(env.connector.sent) == 1
+    # Installed into a team: nobody's 1:1 reference, no welcome.
+    await env.ok(ta.installation_update(env.url, "u1", "add", personal=False))
+    await env.ok(ta.conversation_update(env.url, "u1", personal=False))
+    # An app upgrade removes the old version: not an uninstall.
+    await env.ok(ta.installation_update(env.url, "u1", "remove-upgrade"))
+    person = await env.person("u1")
+    assert person is not None and person.conversation_ref == personal_ref(env, "u1")
+    assert len(env.connector.sent) == 1
+    # Invokes the bot does not serve are "not implemented", not an error.
+    other = ta.task_fetch(env.url, "u1", {})
+    other["name"] = "composeExtension/query"
+    response = await env.post(other)
+    assert response.status == 501

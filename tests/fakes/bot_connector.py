@@ -65,16 +65,16 @@ class Posted:
         return "\n".join(p for p in parts if p)
 
 
-def _strings(node: Any) -> str:
+# Card properties a person reads; ids, styles, sizes and button data are left out.
+_READ = frozenset({"text", "title", "label", "placeholder", "value", "altText", "fallbackText"})
+
+
+def _strings(node: Any, key: str = "text") -> str:
     if isinstance(node, dict):
-        return "\n".join(
-            _strings(v)
-            for k, v in node.items()
-            if k not in ("data", "type", "version", "$schema", "id")
-        )
+        return "\n".join(_strings(v, k) for k, v in node.items() if k not in ("data", "choices"))
     if isinstance(node, list):
-        return "\n".join(_strings(v) for v in node)
-    return node if isinstance(node, str) else ""
+        return "\n".join(_strings(v, key) for v in node)
+    return node if isinstance(node, str) and key in _READ else ""
 
 
 def personal_conversation(member_id: str) -> str:
