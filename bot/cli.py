@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.actor import cli_actor
 from bot.audit import record
-from bot.clock import SystemClock
+from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.context import Context
 from bot.directory import require_team, require_workspace
@@ -96,7 +96,9 @@ def _add_to_leaves(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:
+    """Run one command. `clock` is where time comes from (the system clock unless a caller,
+    such as a test, injects another): every timestamp the command writes reads it."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         ns = build_parser().parse_args(args)
@@ -108,14 +110,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     try:
         if ns.command == "serve":
-            return serve(settings, ns)
+            return serve(settings, ns, clock)
         if ns.command == "db":
             from storage.migrate import upgrade
 
             upgrade(settings.database_url)
             print("Database is at the latest schema.")
             return 0
-        return asyncio.run(_run(settings, ns))
+        return asyncio.run(_run(settings, ns, clock or SystemClock()))
     except RutRadarError as exc:
         print(f"rutradar: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -145,7 +147,7 @@ def _database_hint(exc: BaseException) -> str:
     return "is the database reachable?"
 
 
-def serve(settings: Settings, ns: argparse.Namespace) -> int:
+def serve(settings: Settings, ns: argparse.Namespace, clock: Clock | None = None) -> int:
     from aiohttp import web
 
     from bot.app import ConfigurationError, build_app
@@ -157,7 +159,7 @@ def serve(settings: Settings, ns: argparse.Namespace) -> int:
         settings.port = ns.port
     configure_logging(settings.log_level)
     try:
-        app = build_app(settings)
+        app = build_app(settings, clock=clock)
     except ConfigurationError as exc:
         print(f"rutradar: {exc}", file=sys.stderr)
         return 2
@@ -176,9 +178,9 @@ def serve(settings: Settings, ns: argparse.Namespace) -> int:
     return 0
 
 
-async def _run(settings: Settings, ns: argparse.Namespace) -> int:
+async def _run(settings: Settings, ns: argparse.Namespace, clock: Clock) -> int:
     engine = create_engine(settings.database_url)
-    ctx = Context(engine=engine, sessions=create_session_factory(engine), clock=SystemClock())
+    ctx = Context(engine=engine, sessions=create_session_factory(engine), clock=clock)
     try:
         handler = _HANDLERS.get(ns.command)
         if handler is not None:

@@ -34,9 +34,7 @@ class Settings(BaseSettings):
 
     microsoft_app_id: str | None = Field(None, validation_alias="MICROSOFT_APP_ID")
     microsoft_app_password: str | None = Field(None, validation_alias="MICROSOFT_APP_PASSWORD")
-    microsoft_app_tenant_id: str | None = Field(
-        None, validation_alias="MICROSOFT_APP_TENANT_ID"
-    )
+    microsoft_app_tenant_id: str | None = Field(None, validation_alias="MICROSOFT_APP_TENANT_ID")
     microsoft_app_type: str | None = Field(None, validation_alias="MICROSOFT_APP_TYPE")
 
     @property

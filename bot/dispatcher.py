@@ -376,7 +376,7 @@ class Dispatcher:
                 team,
                 workspace,
                 prompt_answered=(rnd.id, person.id) in answered,
-                still_manager=role == "manager" and (since is None or since < rnd.opens_at),
+                still_manager=role == "manager" and (since is None or since < rnd.closes_at),
             )
         return out
 

@@ -182,6 +182,18 @@ def advice_menu(t: Copy, locale: str) -> Message:
     )
 
 
+def round_closed_dialog(t: Copy, locale: str, period: str) -> Message:
+    """Answer to an old prompt's button: the round closed; private advice instead."""
+    menu = advice_menu(t, locale)
+    return Message(
+        fallback=t.say("checkin_round_closed", period=period),
+        surface="dialog",
+        title=t.say("checkin_title"),
+        blocks=(Paragraph(t.say("checkin_round_closed", period=period)), *menu.blocks),
+        tags=("round_closed",),
+    )
+
+
 def prompt_message(t: Copy, team: str, period: str) -> Message:
     return _invitation(t, "prompt", team, period)
 

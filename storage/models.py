@@ -121,6 +121,10 @@ class Membership(Base):
     # For a member made manager: they see only rounds opened after this moment, never a
     # round whose population they were in (design: "Team and Membership").
     results_from: Mapped[datetime | None] = mapped_column(default=None)
+    # For a member who moved here from a team whose round of this period they were (or may
+    # have been) in: this team's rounds opening before this moment leave them out, so nobody
+    # is in two populations of one period (two releases could otherwise be subtracted).
+    counted_from: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Schedule(Base):

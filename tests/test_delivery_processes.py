@@ -27,6 +27,9 @@ from tests.fakes.slack_api import Call, FakeSlackAPI, dm_channel
 
 MANAGER = "UMGR01"
 
+# Real `rutradar serve` processes live in real time, and so does the setup that feeds them.
+pytestmark = pytest.mark.wall_clock
+
 
 def members(count: int) -> list[str]:
     return [f"U{i:04d}" for i in range(1, count + 1)]

@@ -29,4 +29,4 @@ async def test_models_match_migrations(ctx: Context) -> None:
 
 
 def test_single_head() -> None:
-    assert head_revision() == "0003"
+    assert head_revision() == "0004"

@@ -18,7 +18,12 @@ from bot.clock import ManualClock
 from bot.config import Settings
 from storage.models import Delivery, Round
 from tests.fakes.slack_api import FakeSlackAPI
-from tests.fakes.slack_requests import selected_value, signed_headers, view_submission
+from tests.fakes.slack_requests import (
+    selected_value,
+    signed_headers,
+    slash_command,
+    view_submission,
+)
 
 MEMBERS = [f"U{i:04d}" for i in range(1, 13)]
 MANAGERS = ["UMGR01", "UMGR02"]
@@ -36,8 +41,11 @@ CHECKIN = {
 }
 
 
-def cli(*args: str) -> int:
-    return main(list(args))
+SETUP = ManualClock(datetime(2026, 11, 27, 15, 0, tzinfo=UTC))  # the Friday before
+
+
+def cli(*args: str, clock: ManualClock = SETUP) -> int:
+    return main(list(args), clock=clock)
 
 
 def accepted_to(fake: FakeSlackAPI, text: str) -> Counter[str]:
@@ -167,3 +175,66 @@ async def test_team_of_twelve_through_the_cli_and_the_fake_slack(
                 ).all()
             assert statuses == ["released", "withheld"]
             assert left == []  # prompts and reminders are gone with the close
+
+
+async def test_a_team_set_up_and_opened_on_its_scheduled_afternoon_reaches_its_managers(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The admin sets everything up on Monday afternoon, after the schedule's 10:00; the next
+    scheduler pass opens the period's round, which carries its scheduled opening (hours before
+    the managers were named). The managers were never in its population, so they get it."""
+    monkeypatch.setenv("RUTRADAR_DATABASE_URL", sqlite_url)
+    afternoon = ManualClock(datetime(2026, 11, 30, 13, 30, tzinfo=UTC))  # 14:30 in Berlin
+    for args in (
+        ("workspace", "add", "--platform", "slack", "--external-id", "T0001",
+         "--timezone", "Europe/Berlin"),
+        ("team", "add", "Platform"),
+        ("team", "members", "add", "Platform", *MEMBERS),
+        ("team", "managers", "add", "Platform", *MANAGERS),
+        ("schedule", "set", "Platform", "--cadence", "weekly", "--weekday", "mon",
+         "--time", "10:00", "--close-after", "72h"),
+    ):  # fmt: skip
+        assert await asyncio.to_thread(cli, *args, clock=afternoon) == 0, args
+
+    clock = ManualClock(afternoon.now())
+    async with FakeSlackAPI() as fake:
+        for user in (*MEMBERS, *MANAGERS):
+            fake.add_user(user)
+        settings = Settings(
+            RUTRADAR_DATABASE_URL=sqlite_url,
+            SLACK_SIGNING_SECRET="s",
+            SLACK_BOT_TOKEN="xoxb-test",
+            SLACK_API_URL=fake.base_url,
+            RUTRADAR_PLAYGROUND=False,
+        )
+        app = build_app(settings, clock=clock, background=False)
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            runtime = app[RUNTIME]
+            assert (await runtime.ticker.scheduler.run_once()).opened == ["Platform 2026-W49"]
+            await runtime.dispatcher.run_once()
+            assert sorted(accepted_to(fake, "check-in (2026-W49)")) == sorted(MEMBERS)
+            for user in MEMBERS[:6]:
+                body = view_submission("checkin", CHECKIN, user_id=user, view_id=f"V{user}")
+                response = await client.post(
+                    "/slack/events", data=body, headers=signed_headers(body, "s", clock.now())
+                )
+                assert "Counted for 2026-W49" in await response.text()
+            async with runtime.ctx.sessions() as session:
+                opened = (await session.scalars(select(Round.opens_at))).one()
+            assert opened < afternoon.now()  # the period's 10:00, before the managers existed
+
+            clock.set(datetime(2026, 12, 3, 9, 0, tzinfo=UTC))  # 72 h after Monday 10:00
+            assert (await runtime.ticker.scheduler.run_once()).closed == ["Platform 2026-W49"]
+            await runtime.dispatcher.run_once()
+            summaries = accepted_to(fake, "Platform: team check-in")
+            assert sorted(summaries) == MANAGERS and set(summaries.values()) == {1}
+            assert "6 of 12 answered" in str(fake.calls_to("chat.postMessage")[-1].params)
+
+            # And `/rut summary` shows the round to them too.
+            body = slash_command("summary", user_id=MANAGERS[0])
+            response = await client.post(
+                "/slack/events", data=body, headers=signed_headers(body, "s", clock.now())
+            )
+            assert response.status == 200
+            shown = await response.text() + str(fake.calls_to("views.open")[-1:])
+            assert "2026-W49" in shown and "6 of 12 answered" in shown, shown
