@@ -1,0 +1,1 @@
+"""Microsoft Teams: Bot Framework adapter and the Adaptive Card renderer (`render`)."""
