@@ -17,6 +17,7 @@ from bot import audit
 from bot.actor import Actor
 from bot.context import Context
 from bot.errors import ConflictError
+from bot.notices import queue_closed_notices
 from bot.periods import monthly_period, weekly_period
 from bot.release import compute_release, with_trend
 from bot.schedule import local_moment
@@ -212,6 +213,9 @@ async def _close(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
         rnd.closes_at = min(rnd.closes_at, now)
         # Decided from the population while its prompt rows still exist, not from times.
         audience = await _summary_audience(session, team, rnd)
+        # Sent prompts are edited to say the round closed: queued from their message references
+        # alone, before the prompt rows (and who answered) are deleted. See bot/notices.py.
+        await queue_closed_notices(session, rnd, now)
         await repo.delete_round_raw_data(session, rnd.id)
         await session.flush()  # the release row claims the round before anything else
         for manager_id in audience:

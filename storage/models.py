@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -179,13 +180,23 @@ class Delivery(Base):
     person_id: Mapped[int | None] = mapped_column(
         ForeignKey("people.id", ondelete="SET NULL"), nullable=True
     )
-    kind: Mapped[str] = mapped_column(Enum("prompt", "reminder", "summary", name="delivery_kind"))
+    # closed_notice: "this round closed" edited into a sent prompt after close. It carries the
+    # prompt's message reference only: no person, never answered, the same for every prompt.
+    kind: Mapped[str] = mapped_column(
+        Enum("prompt", "reminder", "summary", "closed_notice", name="delivery_kind")
+    )
     not_before: Mapped[datetime]
+    # claimed: leased by a dispatcher, not yet on the wire. sending: its platform call is in
+    # flight (or was, when a process died), so a retake must look before sending again.
     status: Mapped[str] = mapped_column(
-        Enum("pending", "sending", "sent", "failed", "skipped", name="delivery_status"),
+        Enum(
+            "pending", "claimed", "sending", "sent", "failed", "skipped", name="delivery_status"
+        ),
         default="pending",
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Recovery lookups that failed since the row last went on the wire: bounded, then decided.
+    lookups: Mapped[int] = mapped_column(SmallInteger, default=0, server_default=text("0"))
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
     lease_until: Mapped[datetime | None] = mapped_column(default=None)
     message_ref: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
