@@ -40,6 +40,20 @@ class PassReport:
     reminders: int = 0
     closed: list[str] = field(default_factory=list)
 
+    @property
+    def did_something(self) -> bool:
+        return bool(self.opened or self.skipped or self.reminders or self.closed)
+
+    def summary(self) -> str:
+        """Counts only, for the pass's one log line: "opened 2, reminded 5, closed 1"."""
+        parts = [
+            ("opened", len(self.opened)),
+            ("skipped", len(self.skipped)),
+            ("reminded", self.reminders),
+            ("closed", len(self.closed)),
+        ]
+        return ", ".join(f"{what} {count}" for what, count in parts if count)
+
 
 def scheduler_actor(workspace: Workspace) -> Actor:
     """Audit events of scheduled steps name the schedule, not a person."""
@@ -77,6 +91,8 @@ class RoundScheduler:
         report.reminders = await self._queue_reminders(now)
         await self._close_overdue(now, report)
         await purge(self.ctx, now)
+        if report.did_something:  # one line for a pass that changed something; idle ones are silent
+            log.info("scheduler pass: %s", report.summary())
         return report
 
     # --- open ------------------------------------------------------------------------------

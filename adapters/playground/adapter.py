@@ -16,6 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
 
 from bot.events import ActionInvoked, CommandReceived, ConversationRef, Event, FormSubmitted
+from bot.logs import unlogged
 from bot.ports import SentRef
 from bot.runtime import Runtime
 from messages.model import Message
@@ -154,6 +155,7 @@ class PlaygroundAdapter:
         messages = await self.runtime.engine.handle(event)
         return web.json_response({"messages": [_rendered(m) for m in messages]})
 
+    @unlogged  # the page polls this every 1.5 s: it would bury the access log
     async def inbox(self, request: web.Request) -> web.Response:
         self._require_loopback(request)
         workspace = request.query.get("workspace", "")
