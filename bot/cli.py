@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import re
+import signal
 import sys
 import zipfile
 from collections.abc import Awaitable, Callable, Sequence
@@ -153,7 +154,9 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
         )
         return 1
     except KeyboardInterrupt:
-        return 130
+        # Ctrl+C where no handler of ours catches it (before `serve` has installed its own,
+        # or after they are gone): for `serve`, stopping when asked is success.
+        return 0 if ns.command == "serve" else 130
 
 
 def _database_hint(exc: BaseException) -> str:
@@ -166,10 +169,11 @@ def _database_hint(exc: BaseException) -> str:
 
 
 def serve(settings: Settings, ns: argparse.Namespace, clock: Clock | None = None) -> int:
-    from aiohttp import web
-
+    """Exit 0 on SIGINT (Ctrl+C, also under `make run`) and SIGTERM alike: stopping when
+    asked is success. `bot.server` has the order of the stop."""
     from bot.app import ConfigurationError, build_app
     from bot.logs import configure_logging
+    from bot.server import serve as serve_app
 
     if ns.host:
         settings.host = ns.host
@@ -187,12 +191,18 @@ def serve(settings: Settings, ns: argparse.Namespace, clock: Clock | None = None
         " (playground)" if settings.playground_enabled else ""
     )
 
-    def ready(_aiohttp_banner: str) -> None:
-        # aiohttp calls this once the socket is bound and start-up has run: the line means
-        # "ready", so scripts and tests can wait for it instead of polling.
+    def ready() -> None:
+        # Called once the socket is bound and start-up has run: the line means "ready", so
+        # scripts and tests can wait for it instead of polling.
         print(announce, flush=True)
 
-    web.run_app(app, host=settings.host, port=settings.port, print=ready, shutdown_timeout=5)
+    try:
+        asyncio.run(serve_app(app, host=settings.host, port=settings.port, ready=ready))
+    finally:
+        # Stopped: a further Ctrl+C (the second press of an impatient hand) has nothing left
+        # to stop, and must not turn a clean exit into death by SIGINT while Python exits.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
     return 0
 
 

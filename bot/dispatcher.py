@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -138,9 +139,16 @@ class Dispatcher:
         self.adapters = adapters
         self.interval = interval
         self._rates = rates or (lambda _platform: 0.0)
-        self._on_result = on_result or (lambda _platform, _result: None)
+        report = on_result or (lambda _platform, _result: None)
         # (platform, decision) when recovery lookups ran out: "resend" or "fail".
         self._on_recovery = on_recovery or (lambda _platform, _decision: None)
+        self._results: Counter[str] = Counter()  # every outcome so far, for each pass's log line
+
+        def _on_result(platform: str, result: str) -> None:
+            self._results[result] += 1
+            report(platform, result)
+
+        self._on_result = _on_result
         self._rng = rng or random.Random()
         self._lease = lease
         self._recovery_lookups = max(1, recovery_lookups)
@@ -196,7 +204,7 @@ class Dispatcher:
 
         A batch is worked by a few deliveries at a time (the send slots still pace each
         workspace), so database and network round trips overlap instead of adding up."""
-        sent = 0
+        sent, before = 0, self._results.copy()
         while not self._stopping:
             retaken = await self._claim(expired=True)
             fresh = await self._claim(expired=False)
@@ -211,7 +219,21 @@ class Dispatcher:
                     for claim in claims
                 ]
             sent += sum(task.result() for task in tasks)
+        self._log_pass(sent, self._results - before)
         return sent
+
+    @staticmethod
+    def _log_pass(sent: int, results: Counter[str]) -> None:
+        """One INFO line for a pass that did something, none for an idle one (every few
+        seconds on every replica). Counts only: sent includes those found already sent."""
+        parts = {
+            "sent": sent,
+            "failed": results["failed"],
+            "retrying": results["retry"],
+            "skipped": sum(n for result, n in results.items() if result.startswith("skipped")),
+        }
+        if any(parts.values()):
+            log.info("dispatcher pass: %s", ", ".join(f"{k} {n}" for k, n in parts.items() if n))
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncSession]:

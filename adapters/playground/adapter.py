@@ -16,6 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
 
 from bot.events import ActionInvoked, CommandReceived, ConversationRef, Event, FormSubmitted
+from bot.logs import unlogged
 from bot.ports import SentRef
 from bot.runtime import Runtime
 from bot.workspaces import PersonEntry, people_on, person_on
@@ -142,6 +143,7 @@ class PlaygroundAdapter:
         messages = await self.runtime.engine.handle(event)
         return web.json_response({"messages": [_rendered(m) for m in messages]})
 
+    @unlogged  # the page polls this every 1.5 s: it would bury the access log
     async def inbox(self, request: web.Request) -> web.Response:
         self._require_loopback(request)
         workspace = request.query.get("workspace", "")
