@@ -19,9 +19,9 @@ from bot.actor import Actor
 from bot.context import Context
 from bot.directory import require_person, require_team
 from bot.errors import ConflictError, UsageError
-from bot.periods import resolve_zone
+from bot.periods import period_end, resolve_zone
 from bot.privacy import erase_person
-from bot.rounds import close_round, open_round, skip_round, team_zone
+from bot.rounds import close_round, in_open_population, open_round, skip_round, team_zone
 from bot.schedule import Cadence, openings, validate_close_after
 from messages.copy import available_locales
 from storage import repositories as repo
@@ -290,16 +290,38 @@ async def _apply_members(
                     f"{label} manages {team.name}, and a team's managers are never counted "
                     "in it. Remove them as manager first."
                 )
+            counted_from: datetime | None = None
             for other in memberships:
                 if other.role == "member" and other.team_id != team.id:
                     moved_from = await session.get(Team, other.team_id)
-                    await session.delete(other)
-                    notes.append(
-                        f"{label} moved from {moved_from.name if moved_from else 'another team'}"
+                    assert moved_from is not None
+                    counted_from = await _counted_from_after_move(
+                        session, workspace, moved_from, other, person, now
                     )
+                    await session.delete(other)
+                    note = f"{label} moved from {moved_from.name}"
+                    if counted_from is not None:
+                        note += (
+                            f" (already in its check-in for this period, so counted in "
+                            f"{team.name} from {counted_from:%Y-%m-%d})"
+                        )
+                    notes.append(note)
             if here is None:
-                session.add(Membership(person_id=person.id, team_id=team.id, role="member"))
+                session.add(
+                    Membership(
+                        person_id=person.id,
+                        team_id=team.id,
+                        role="member",
+                        counted_from=counted_from,
+                    )
+                )
         else:
+            if with_history and await in_open_population(session, team.id, person.id):
+                raise ConflictError(
+                    f"{label} is in the population of {team.name}'s open round, so they may "
+                    "not see its results or its history. Add them without --with-history: "
+                    "they will see results from the next round on."
+                )
             if here is not None and here.role == "member":
                 # They were in this team's populations: they see only later rounds.
                 here.role = "manager"
@@ -320,6 +342,31 @@ async def _apply_members(
         changed.append(person.user_id)
     await session.flush()
     return changed, notes
+
+
+async def _counted_from_after_move(
+    session: AsyncSession,
+    workspace: Workspace,
+    old_team: Team,
+    old: Membership,
+    person: Person,
+    now: datetime,
+) -> datetime | None:
+    """When a member moving out of `old_team` may first be counted in another team: after
+    the period of the old team's latest round they were (or may have been) in. An open round
+    tells from its prompts; a closed one no longer can (its rows are gone), so one that
+    closed in a period not yet over counts as theirs. Carries an earlier move's limit too."""
+    limit = old.counted_from if old.counted_from and old.counted_from > now else None
+    rounds = [r for r in await repo.rounds_of(session, old_team.id) if r.status != "skipped"]
+    latest = max(rounds, key=lambda r: r.opens_at, default=None)
+    if latest is None or latest.opens_at > now:
+        return limit
+    if latest.status == "open" and not await in_open_population(session, old_team.id, person.id):
+        return limit
+    end = max(period_end(latest.period, team_zone(old_team, workspace)), latest.closes_at)
+    if end <= now:
+        return limit
+    return max(end, limit) if limit else end
 
 
 def _members_result(

@@ -64,6 +64,9 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         lease=timedelta(seconds=settings.lease_seconds),
         concurrency=settings.dispatch_concurrency,
         on_result=lambda platform, result: metrics.deliveries.labels(platform, result).inc(),
+        recovery_lookups=settings.recovery_lookups,
+        resend_window=timedelta(seconds=settings.resend_window_seconds),
+        on_recovery=lambda platform, decision: metrics.recoveries.labels(platform, decision).inc(),
     )
     ctx.wake_dispatcher = dispatcher.wake
     ticker = Ticker(RoundScheduler(ctx), seconds=settings.tick_seconds)

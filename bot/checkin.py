@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
+
+from sqlalchemy import select
 
 from bot.actor import Actor
 from bot.context import Context
@@ -12,7 +15,7 @@ from bot.errors import UsageError
 from bot.rounds import is_paused
 from messages.content import PRACTICE_KEYS
 from storage import repositories as repo
-from storage.models import Answer
+from storage.models import Answer, Membership
 
 COMMENT_MAX = 280
 
@@ -21,6 +24,7 @@ class Outcome(Enum):
     STORED = "stored"  # counted for the round
     ALREADY = "already"  # already counted this round: nothing stored
     PRIVATE = "private"  # no round for this person right now: a private reflection
+    MOVED = "moved"  # moved teams mid-period: counted in the new team from `counted_from`
     NO_TEAM = "no_team"  # not in any team: nothing stored
 
 
@@ -29,6 +33,7 @@ class CheckinResult:
     outcome: Outcome
     period: str | None
     prompt_ref: dict[str, object] | None = None  # the prompt message to mark "checked in"
+    counted_from: datetime | None = None  # for MOVED
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,15 @@ async def record_checkin(ctx: Context, actor: Actor, scores: Scores) -> CheckinR
         if rnd is None:
             return CheckinResult(Outcome.PRIVATE, None)
         delivery = await repo.prompt_delivery(session, rnd.id, actor.person.id)
+        if delivery is None:
+            counted_from = await session.scalar(
+                select(Membership.counted_from).where(
+                    Membership.person_id == actor.person.id,
+                    Membership.team_id == actor.home_team.id,
+                )
+            )
+            if counted_from is not None and counted_from > rnd.opens_at:
+                return CheckinResult(Outcome.MOVED, rnd.period, counted_from=counted_from)
         paused = is_paused(actor.person.paused_until, now)
         if delivery is None or delivery.status in ("skipped", "failed") or paused:
             return CheckinResult(Outcome.PRIVATE, rnd.period)

@@ -10,15 +10,19 @@ import argparse
 import asyncio
 import json
 import logging
+import re
+import signal
 import sys
+import zipfile
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from sqlalchemy.exc import DBAPIError
 
 from bot.actor import cli_actor
 from bot.audit import record
-from bot.clock import SystemClock
+from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.context import Context
 from bot.directory import require_team, require_workspace
@@ -31,6 +35,10 @@ from storage.db import UnsupportedDatabase, create_engine, create_session_factor
 from storage.models import Workspace
 
 PLATFORMS = ("slack", "teams", "playground")
+TEAMS_TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "teams"
+TEAMS_PACKAGE = "rutradar-teams.zip"
+TEAMS_FILES = ("manifest.json", "color.png", "outline.png")
+GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 SHARED_COMMANDS = ("workspace", "admin", "person", "team", "schedule", "round")
 
 
@@ -76,6 +84,15 @@ def build_parser() -> CliParser:
 
     sub.add_parser("purge", help="apply release retention now")
 
+    teams = sub.add_parser("teams", help="Microsoft Teams").add_subparsers(
+        dest="action", required=True
+    )
+    package = teams.add_parser(
+        "package", help="write the Teams app package (manifest and icons) as a zip to upload"
+    )
+    package.add_argument("--out", default=TEAMS_PACKAGE, help=f"the zip to write ({TEAMS_PACKAGE})")
+    package.add_argument("--app-id", help="the bot's Microsoft app id (default: MICROSOFT_APP_ID)")
+
     for name in (*SHARED_COMMANDS, "summary", "export", "audit"):
         _add_to_leaves(sub.choices[name])
     return parser
@@ -96,7 +113,9 @@ def _add_to_leaves(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:
+    """Run one command. `clock` is where time comes from (the system clock unless a caller,
+    such as a test, injects another): every timestamp the command writes reads it."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         ns = build_parser().parse_args(args)
@@ -108,14 +127,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     try:
         if ns.command == "serve":
-            return serve(settings, ns)
+            return serve(settings, ns, clock)
+        if ns.command == "teams":
+            return teams_package(settings, ns)
         if ns.command == "db":
             from storage.migrate import upgrade
 
             upgrade(settings.database_url)
             print("Database is at the latest schema.")
             return 0
-        return asyncio.run(_run(settings, ns))
+        return asyncio.run(_run(settings, ns, clock or SystemClock()))
     except RutRadarError as exc:
         print(f"rutradar: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -133,7 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     except KeyboardInterrupt:
-        return 130
+        # Ctrl+C where no handler of ours catches it (before `serve` has installed its own,
+        # or after they are gone): for `serve`, stopping when asked is success.
+        return 0 if ns.command == "serve" else 130
 
 
 def _database_hint(exc: BaseException) -> str:
@@ -145,11 +168,12 @@ def _database_hint(exc: BaseException) -> str:
     return "is the database reachable?"
 
 
-def serve(settings: Settings, ns: argparse.Namespace) -> int:
-    from aiohttp import web
-
+def serve(settings: Settings, ns: argparse.Namespace, clock: Clock | None = None) -> int:
+    """Exit 0 on SIGINT (Ctrl+C, also under `make run`) and SIGTERM alike: stopping when
+    asked is success. `bot.server` has the order of the stop."""
     from bot.app import ConfigurationError, build_app
     from bot.logs import configure_logging
+    from bot.server import serve as serve_app
 
     if ns.host:
         settings.host = ns.host
@@ -157,7 +181,7 @@ def serve(settings: Settings, ns: argparse.Namespace) -> int:
         settings.port = ns.port
     configure_logging(settings.log_level)
     try:
-        app = build_app(settings)
+        app = build_app(settings, clock=clock)
     except ConfigurationError as exc:
         print(f"rutradar: {exc}", file=sys.stderr)
         return 2
@@ -167,18 +191,93 @@ def serve(settings: Settings, ns: argparse.Namespace) -> int:
         " (playground)" if settings.playground_enabled else ""
     )
 
-    def ready(_aiohttp_banner: str) -> None:
-        # aiohttp calls this once the socket is bound and start-up has run: the line means
-        # "ready", so scripts and tests can wait for it instead of polling.
+    def ready() -> None:
+        # Called once the socket is bound and start-up has run: the line means "ready", so
+        # scripts and tests can wait for it instead of polling.
         print(announce, flush=True)
 
-    web.run_app(app, host=settings.host, port=settings.port, print=ready, shutdown_timeout=5)
+    try:
+        asyncio.run(serve_app(app, host=settings.host, port=settings.port, ready=ready))
+    finally:
+        # Stopped: a further Ctrl+C (the second press of an impatient hand) has nothing left
+        # to stop, and must not turn a clean exit into death by SIGINT while Python exits.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
     return 0
 
 
-async def _run(settings: Settings, ns: argparse.Namespace) -> int:
+def teams_package(settings: Settings, ns: argparse.Namespace) -> int:
+    """`rutradar teams package`: deploy/teams/ as the zip Teams uploads, with the bot's app id
+    (and this release's version) filled into the manifest. Needs no database."""
+    app_id = (ns.app_id or settings.microsoft_app_id or "").strip()
+    if not app_id:
+        print(
+            "rutradar: MICROSOFT_APP_ID is not set: set it to the bot's Microsoft app id "
+            "(the Azure Bot resource's app id), or pass --app-id.",
+            file=sys.stderr,
+        )
+        return 2
+    if not GUID.match(app_id):
+        print(
+            f"rutradar: '{app_id}' is not a Microsoft app id, which looks like "
+            "00000000-0000-0000-0000-000000000000.",
+            file=sys.stderr,
+        )
+        return 2
+    if not all((TEAMS_TEMPLATE / name).is_file() for name in TEAMS_FILES):
+        print(
+            f"rutradar: the Teams app template is not in {TEAMS_TEMPLATE}: run this command from "
+            "a checkout of Rut Radar.",
+            file=sys.stderr,
+        )
+        return 1
+    template = (TEAMS_TEMPLATE / "manifest.json").read_text(encoding="utf-8")
+    filled = template.replace("{{MICROSOFT_APP_ID}}", app_id.lower()).replace(
+        "{{VERSION}}", _release_version()
+    )
+    manifest = json.loads(filled)  # the template is ours: a failure here is a bug, not input
+    out = Path(ns.out)
+    try:
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as package:
+            for name in TEAMS_FILES:
+                data = (
+                    json.dumps(manifest, indent=2, ensure_ascii=False).encode()
+                    if name == "manifest.json"
+                    else (TEAMS_TEMPLATE / name).read_bytes()
+                )
+                # A fixed timestamp: the same inputs make the same zip, byte for byte.
+                info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                package.writestr(info, data)
+    except OSError as exc:
+        print(f"rutradar: could not write {out} ({exc.strerror or exc}).", file=sys.stderr)
+        return 1
+    print(
+        f"Wrote {out} for app id {app_id.lower()} (version {manifest['version']}). Upload it in "
+        "Teams (Apps → Manage your apps → Upload an app) or in the Teams admin center."
+    )
+    return 0
+
+
+def _release_version() -> str:
+    """This release's version for the manifest (Teams wants a new one for each upload that
+    changes the package); 0.0.0 when Rut Radar is run from a tree that was never installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        raw = version("rutradar")
+    except PackageNotFoundError:
+        return "0.0.0"
+    match = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?", raw)
+    if match is None:
+        return "0.0.0"
+    return ".".join(str(int(part or 0)) for part in match.groups())
+
+
+async def _run(settings: Settings, ns: argparse.Namespace, clock: Clock) -> int:
     engine = create_engine(settings.database_url)
-    ctx = Context(engine=engine, sessions=create_session_factory(engine), clock=SystemClock())
+    ctx = Context(engine=engine, sessions=create_session_factory(engine), clock=clock)
     try:
         handler = _HANDLERS.get(ns.command)
         if handler is not None:

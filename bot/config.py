@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     dispatch_concurrency: int | None = Field(None, validation_alias="RUTRADAR_DISPATCH_CONCURRENCY")
     slack_send_rate: float = Field(5.0, validation_alias="RUTRADAR_SLACK_SEND_RATE")
     dispatch_interval_seconds: float = Field(5.0, validation_alias="RUTRADAR_DISPATCH_INTERVAL")
+    # A recovery lookup that keeps failing is tried this often, then decided: sent again while
+    # the delivery fell due less than the resend window ago, marked failed after (rounds.md).
+    recovery_lookups: int = Field(3, ge=1, validation_alias="RUTRADAR_RECOVERY_LOOKUPS")
+    resend_window_seconds: float = Field(
+        86400.0, ge=0, validation_alias="RUTRADAR_RESEND_WINDOW_SECONDS"
+    )
 
     slack_signing_secret: str | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")
     slack_bot_token: str | None = Field(None, validation_alias="SLACK_BOT_TOKEN")
@@ -34,9 +40,7 @@ class Settings(BaseSettings):
 
     microsoft_app_id: str | None = Field(None, validation_alias="MICROSOFT_APP_ID")
     microsoft_app_password: str | None = Field(None, validation_alias="MICROSOFT_APP_PASSWORD")
-    microsoft_app_tenant_id: str | None = Field(
-        None, validation_alias="MICROSOFT_APP_TENANT_ID"
-    )
+    microsoft_app_tenant_id: str | None = Field(None, validation_alias="MICROSOFT_APP_TENANT_ID")
     microsoft_app_type: str | None = Field(None, validation_alias="MICROSOFT_APP_TYPE")
     # Where Bot Framework signing keys (inbound) and access tokens (outbound) come from; unset,
     # Microsoft's public cloud. Tests point them at local fakes, as SLACK_API_URL does.

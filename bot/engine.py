@@ -12,6 +12,7 @@ import logging
 import shlex
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 
@@ -170,12 +171,16 @@ class Engine:
         user = actor.person.user_id if actor.person else "cli"
         return f"{user}|{period or weekly_period(self.ctx.clock.now(), zone)}"
 
-    async def _checkin_form(self, actor: Actor, t: Copy) -> Message:
+    async def _checkin_form(self, actor: Actor, t: Copy, prompted_for: str = "") -> Message:
+        """The five questions; but a prompt's button for a round that has closed since says so
+        at once, before anyone answers five questions for nothing, and offers advice."""
         period = None
         if actor.home_team is not None:
             async with self.ctx.sessions() as session:
                 rnd = await repo.open_round(session, actor.home_team.id)
                 period = rnd.period if rnd else None
+        if prompted_for and prompted_for != period:
+            return views.round_closed_dialog(t, t.locale, prompted_for)
         return views.checkin_form(t, t.locale, period)
 
     async def _pause(self, actor: Actor, t: Copy, rest: str) -> Message:
@@ -306,7 +311,7 @@ class Engine:
     async def _action(self, event: ActionInvoked, actor: Actor, t: Copy) -> list[Message]:
         action, value = event.action_id, event.value
         if action == "checkin_open":
-            return [await self._checkin_form(actor, t)]
+            return [await self._checkin_form(actor, t, prompted_for=value)]
         if action == "advice":
             return [self._advice(actor, t, value)]
         if action == "advice_send":
@@ -379,6 +384,10 @@ class Engine:
             line = t.say("checkin_stored", period=result.period)
         elif result.outcome is Outcome.ALREADY:
             line = t.say("checkin_already", period=result.period)
+        elif result.outcome is Outcome.MOVED and result.counted_from and actor.home_team:
+            zone = team_zone(actor.home_team, actor.workspace)
+            day = result.counted_from.astimezone(ZoneInfo(zone)).date().isoformat()
+            line = t.say("checkin_moved", team=actor.home_team.name, day=day)
         elif result.outcome is Outcome.NO_TEAM:
             line = t.say("checkin_no_team")
         else:

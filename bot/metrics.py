@@ -22,6 +22,13 @@ class Metrics:
             ["platform", "result"],
             registry=self.registry,
         )
+        # A send in doubt whose recovery lookup kept failing: "resend" or "fail" (rounds.md).
+        self.recoveries = Counter(
+            "rutradar_recovery_decisions_total",
+            "Deliveries in doubt decided after their recovery lookups ran out",
+            ["platform", "decision"],
+            registry=self.registry,
+        )
         self.ready = Gauge(
             "rutradar_ready", "1 when the database is reachable and current", registry=self.registry
         )

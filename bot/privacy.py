@@ -27,7 +27,8 @@ async def privacy_message(ctx: Context, actor: Actor, t: Copy) -> Message:
             (
                 await session.scalars(
                     select(Delivery.id).where(
-                        Delivery.person_id == person.id, Delivery.status == "pending"
+                        Delivery.person_id == person.id,
+                        Delivery.status.in_(("pending", "claimed")),  # not on the wire yet
                     )
                 )
             ).all()

@@ -17,6 +17,7 @@ from bot import audit
 from bot.actor import Actor
 from bot.context import Context
 from bot.errors import ConflictError
+from bot.notices import queue_closed_notices
 from bot.periods import monthly_period, weekly_period
 from bot.release import compute_release, with_trend
 from bot.schedule import local_moment
@@ -43,11 +44,21 @@ def is_paused(paused_until: date | None, now: datetime) -> bool:
     return paused_until is not None and paused_until >= now.date()
 
 
-async def _population(session: AsyncSession, team: Team) -> list[int]:
-    """Home-team members, minus anyone who manages the team (they see its results)."""
-    members = await repo.team_people(session, team.id, "member")
+async def _population(session: AsyncSession, team: Team, opens_at: datetime) -> list[int]:
+    """Home-team members, minus anyone who manages the team (they see its results) and
+    anyone who moved here from a team whose round of this period they were in: a person is
+    in at most one population per period (`Membership.counted_from`)."""
+    rows = await session.execute(
+        select(Membership.person_id, Membership.counted_from).where(
+            Membership.team_id == team.id, Membership.role == "member"
+        )
+    )
     managers = {p.id for p in await repo.team_people(session, team.id, "manager")}
-    return [p.id for p in members if p.id not in managers]
+    return sorted(
+        person_id
+        for person_id, counted_from in rows
+        if person_id not in managers and (counted_from is None or counted_from <= opens_at)
+    )
 
 
 @dataclass(frozen=True)
@@ -114,7 +125,7 @@ async def open_round(
             )
             session.add(rnd)
             await session.flush()
-            for person_id in await _population(session, team):
+            for person_id in await _population(session, team, plan.opens_at):
                 person = await session.get(Person, person_id)
                 assert person is not None
                 paused = is_paused(person.paused_until, now)
@@ -200,9 +211,14 @@ async def _close(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
         session.add(release)
         rnd.status = computed.status
         rnd.closes_at = min(rnd.closes_at, now)
+        # Decided from the population while its prompt rows still exist, not from times.
+        audience = await _summary_audience(session, team, rnd)
+        # Sent prompts are edited to say the round closed: queued from their message references
+        # alone, before the prompt rows (and who answered) are deleted. See bot/notices.py.
+        await queue_closed_notices(session, rnd, now)
         await repo.delete_round_raw_data(session, rnd.id)
         await session.flush()  # the release row claims the round before anything else
-        for manager_id in await _summary_audience(session, team, rnd):
+        for manager_id in audience:
             session.add(
                 Delivery(round_id=rnd.id, person_id=manager_id, kind="summary", not_before=now)
             )
@@ -221,14 +237,38 @@ async def _close(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
 
 
 async def _summary_audience(session: AsyncSession, team: Team, rnd: Round) -> list[int]:
-    """The team's managers, except one who was in this round's population (made manager
-    mid-round): they see results from the next round on."""
-    rows = await session.execute(
-        select(Membership.person_id, Membership.results_from).where(
-            Membership.team_id == team.id, Membership.role == "manager"
-        )
+    """The team's managers minus anyone in this round's population (a prompt delivery of
+    this round: a member made manager mid-round, or moved out and made manager). Those are
+    shown results from the next round on: their `results_from` moves to this close, so the
+    summary view hides this round from them once its population is gone."""
+    population = select(Delivery.person_id).where(
+        Delivery.round_id == rnd.id, Delivery.kind == "prompt"
     )
-    return [pid for pid, since in rows if since is None or since < rnd.opens_at]
+    managers = (
+        await session.scalars(
+            select(Membership).where(Membership.team_id == team.id, Membership.role == "manager")
+        )
+    ).all()
+    in_population = set(
+        (
+            await session.scalars(
+                population.where(Delivery.person_id.in_([m.person_id for m in managers]))
+            )
+        ).all()
+    )
+    audience = []
+    for membership in managers:
+        if membership.person_id in in_population:
+            membership.results_from = max(membership.results_from or rnd.closes_at, rnd.closes_at)
+        else:
+            audience.append(membership.person_id)
+    return sorted(audience)
+
+
+async def in_open_population(session: AsyncSession, team_id: int, person_id: int) -> bool:
+    """Whether the person has a prompt in the team's open round: they were counted in it."""
+    rnd = await repo.open_round(session, team_id)
+    return rnd is not None and await repo.prompt_delivery(session, rnd.id, person_id) is not None
 
 
 async def skip_round(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -39,6 +40,20 @@ class PassReport:
     skipped: list[str] = field(default_factory=list)
     reminders: int = 0
     closed: list[str] = field(default_factory=list)
+
+    @property
+    def did_something(self) -> bool:
+        return bool(self.opened or self.skipped or self.reminders or self.closed)
+
+    def summary(self) -> str:
+        """Counts only, for the pass's one log line: "opened 2, reminded 5, closed 1"."""
+        parts = [
+            ("opened", len(self.opened)),
+            ("skipped", len(self.skipped)),
+            ("reminded", self.reminders),
+            ("closed", len(self.closed)),
+        ]
+        return ", ".join(f"{what} {count}" for what, count in parts if count)
 
 
 def scheduler_actor(workspace: Workspace) -> Actor:
@@ -77,6 +92,8 @@ class RoundScheduler:
         report.reminders = await self._queue_reminders(now)
         await self._close_overdue(now, report)
         await purge(self.ctx, now)
+        if report.did_something:  # one line for a pass that changed something; idle ones are silent
+            log.info("scheduler pass: %s", report.summary())
         return report
 
     # --- open ------------------------------------------------------------------------------
@@ -255,7 +272,14 @@ class RoundScheduler:
 
 
 class Ticker:
-    """APScheduler rings; a worker owned by the app's task group answers, one pass at a time."""
+    """APScheduler rings; a worker owned by the app's task group answers, one pass at a time.
+
+    The bell is a coroutine job, so APScheduler's `AsyncIOExecutor` runs it on the event loop:
+    a plain function would run in a worker thread, and `asyncio.Event` is not thread-safe.
+    `AsyncIOScheduler.shutdown` only schedules the real shutdown on the loop (and raises
+    `SchedulerNotRunningError` when the scheduled one already ran), so `stop` hands the
+    scheduler over exactly once, and the worker waits for the shutdown to have happened
+    before it ends: the task group's exit then means the scheduler is gone too."""
 
     def __init__(self, scheduler: RoundScheduler, *, seconds: float) -> None:
         self.scheduler = scheduler
@@ -263,16 +287,24 @@ class Ticker:
         self._bell = asyncio.Event()
         self._stopping = False
         self._aps: AsyncIOScheduler | None = None
+        self._aps_down = asyncio.Event()
+        self._aps_down.set()  # nothing started, nothing to wait for
         self.passes = 0
         self._passed = asyncio.Event()
 
     def ring(self) -> None:
         self._bell.set()
 
+    async def _ring(self) -> None:
+        self.ring()
+
     def start(self) -> None:
-        self._aps = AsyncIOScheduler()
+        if self._aps is not None or self._stopping:
+            return
+        self._aps = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
+        self._aps.add_listener(lambda _event: self._aps_down.set(), EVENT_SCHEDULER_SHUTDOWN)
         self._aps.add_job(
-            self.ring,
+            self._ring,
             "interval",
             seconds=self.seconds,
             coalesce=True,
@@ -280,28 +312,35 @@ class Ticker:
             max_instances=1,
             id="rutradar-tick",
         )
+        self._aps_down.clear()
         self._aps.start()
         self.ring()  # a pass at start-up: catch up after downtime
 
     def stop(self) -> None:
+        """Idempotent: the drain and aiohttp's clean-up may both call it."""
         self._stopping = True
-        if self._aps is not None and self._aps.running:
-            self._aps.shutdown(wait=False)
+        aps, self._aps = self._aps, None
+        if aps is not None and aps.running:
+            aps.shutdown(wait=False)
         self._bell.set()
 
     async def run(self) -> None:
-        while not self._stopping:
-            await self._bell.wait()
-            self._bell.clear()
-            if self._stopping:
-                break
-            try:
-                await self.scheduler.run_once()
-            except Exception:
-                log.exception("scheduler pass failed")
-            finally:
-                self.passes += 1
-                self._passed.set()
+        try:
+            while not self._stopping:
+                await self._bell.wait()
+                self._bell.clear()
+                if self._stopping:
+                    break
+                try:
+                    await self.scheduler.run_once()
+                except Exception:
+                    log.exception("scheduler pass failed")
+                finally:
+                    self.passes += 1
+                    self._passed.set()
+        finally:
+            self.stop()  # whatever ended the worker, nothing rings for it any more
+            await self._aps_down.wait()
 
     async def wait_for_passes(self, count: int) -> None:
         """Until `count` passes have run (tests wait on this instead of sleeping)."""

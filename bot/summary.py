@@ -24,8 +24,8 @@ async def team_summary(
     *,
     viewer_id: int | None = None,
 ) -> dict[str, Any]:
-    """The summary as `viewer_id` may see it: a member made manager sees only rounds opened
-    after that (never one whose population they were in)."""
+    """The summary as `viewer_id` may see it: a new manager sees rounds closed after they
+    became one, never one whose population they were in."""
     history = list(await repo.closed_rounds_with_releases(session, team.id))
     results_from = None
     if viewer_id is not None:
@@ -36,7 +36,9 @@ async def team_summary(
         )
     hidden = False
     if results_from is not None:
-        visible = [(r, rel) for r, rel in history if r.opens_at > results_from]
+        # Rounds that closed after they could see results; a round whose population they
+        # were in moved `results_from` to its close (`rounds._summary_audience`).
+        visible = [(r, rel) for r, rel in history if r.closes_at > results_from]
         hidden = len(visible) < len(history)
         history = visible
     if period is not None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Any
+
+from babel.dates import format_date
 
 from bot.actor import Actor
 from bot.validate import CADENCES, WEEKDAYS
@@ -182,6 +185,18 @@ def advice_menu(t: Copy, locale: str) -> Message:
     )
 
 
+def round_closed_dialog(t: Copy, locale: str, period: str) -> Message:
+    """Answer to an old prompt's button: the round closed; private advice instead."""
+    menu = advice_menu(t, locale)
+    return Message(
+        fallback=t.say("checkin_round_closed", period=period),
+        surface="dialog",
+        title=t.say("checkin_title"),
+        blocks=(Paragraph(t.say("checkin_round_closed", period=period)), *menu.blocks),
+        tags=("round_closed",),
+    )
+
+
 def prompt_message(t: Copy, team: str, period: str) -> Message:
     return _invitation(t, "prompt", team, period)
 
@@ -199,6 +214,25 @@ def _invitation(t: Copy, kind: str, team: str, period: str) -> Message:
 
 def checked_in_message(t: Copy, period: str) -> Message:
     return Message.text(t.say("prompt_done", period=period))
+
+
+def closed_notice_message(
+    t: Copy, period: str, closed_on: date, next_opening: date | None
+) -> Message:
+    """What a prompt of a closed round becomes: the same for everyone, answered or not (so the
+    edit reveals nothing), and no button, since the check-in it opened would store nothing."""
+    closed = _day(t, closed_on)
+    text = (
+        t.say("round_closed_next", period=period, closed=closed, next=_day(t, next_opening))
+        if next_opening is not None
+        else t.say("round_closed", period=period, closed=closed)
+    )
+    return Message(fallback=text, blocks=(Paragraph(text),), tags=("closed_notice",))
+
+
+def _day(t: Copy, day: date) -> str:
+    """A short day in the copy's locale ("Thu 3 Dec", "Do. 3. Dez."): the pattern is copy."""
+    return format_date(day, t.say("day_format"), locale=t.locale)
 
 
 def confirm_forget(t: Copy) -> Message:

@@ -1,13 +1,192 @@
-"""Workspace life events that platforms report: uninstalling the app deletes what the design's
-deletion table says, at once."""
+"""The port for workspace life events and the people directory.
+
+Adapters reach data only through here (and the engine): they report what the platform told
+them — an install, an uninstall, a person removing the app — and read the directory as plain
+dataclasses, never ORM rows. The deletion table of the design is kept here, at once.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
 from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.context import Context
+from bot.events import ConversationRef
 from storage import repositories as repo
-from storage.models import AuditEvent, Delivery, Membership, Person, Round, Team
+from storage.models import AuditEvent, Delivery, Membership, Person, Round, Team, Workspace
+
+# Delivery states past the point where a skip could still change anything: handed to the
+# platform (`sending`) or decided. Everything else (pending, or claimed but not yet being
+# sent) is still waiting and can be skipped. Named by exclusion so that a waiting state added
+# to the dispatcher is covered without a change here.
+_SETTLED = ("sending", "sent", "failed", "skipped")
+
+
+# --- what adapters read ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TeamRole:
+    """One of a person's teams: `member` of their home team, `manager` of the ones they manage."""
+
+    team: str
+    role: str
+
+
+@dataclass(frozen=True)
+class PersonEntry:
+    """A person as the directory shows them: no ids of ours, no conversation reference."""
+
+    platform: str
+    workspace: str  # the platform's external id
+    workspace_name: str
+    user_id: str
+    display_name: str
+    is_admin: bool
+    teams: tuple[TeamRole, ...]
+
+
+async def _entry(session: AsyncSession, workspace: Workspace, person: Person) -> PersonEntry:
+    teams = []
+    for membership in await repo.memberships_of(session, person.id):
+        team = await session.get(Team, membership.team_id)
+        teams.append(TeamRole(team.name if team else "?", membership.role))
+    return PersonEntry(
+        platform=workspace.platform,
+        workspace=workspace.external_id,
+        workspace_name=workspace.name,
+        user_id=person.user_id,
+        display_name=person.display_name,
+        is_admin=person.role == "admin",
+        teams=tuple(teams),
+    )
+
+
+async def people_on(ctx: Context, platform: str) -> list[PersonEntry]:
+    """Everyone in the platform's workspaces: workspaces in creation order, people by name."""
+    out: list[PersonEntry] = []
+    async with ctx.sessions() as session:
+        for workspace in await repo.all_workspaces(session):
+            if workspace.platform != platform:
+                continue
+            for person in await repo.people_in(session, workspace.id):
+                out.append(await _entry(session, workspace, person))
+    return out
+
+
+async def person_on(
+    ctx: Context, platform: str, external_id: str, user_id: str
+) -> PersonEntry | None:
+    """One known person of one of the platform's workspaces, or None (unknown workspace or
+    person). Reads only: a person is created by the engine on first contact, not here."""
+    async with ctx.sessions() as session:
+        workspace = await repo.workspace_by_external_id(session, external_id, platform)
+        if workspace is None:
+            return None
+        person = await repo.person_by_user_id(session, workspace.id, user_id)
+        if person is None:
+            return None
+        return await _entry(session, workspace, person)
+
+
+# --- workspace life events ---------------------------------------------------------------------
+
+
+async def _record_install(
+    session: AsyncSession,
+    now: datetime,
+    platform: str,
+    external_id: str,
+    name: str | None,
+    installation: Mapping[str, Any] | None,
+) -> Workspace:
+    """Create the workspace on its first install, or take the new installation data. The name
+    is only filled in, never overwritten: an admin may have chosen it (`workspace add`)."""
+    workspace = await repo.workspace_by_external_id(session, external_id, platform)
+    if workspace is None:
+        workspace = Workspace(platform=platform, external_id=external_id, name=name or external_id)
+        session.add(workspace)
+        await session.flush()
+    elif name and not workspace.name:
+        workspace.name = name
+    if installation is not None:
+        workspace.installation = {**installation, "installed_at": now.isoformat()}
+    return workspace
+
+
+async def workspace_installed(
+    ctx: Context,
+    platform: str,
+    external_id: str,
+    *,
+    name: str | None = None,
+    installation: Mapping[str, Any] | None = None,
+) -> None:
+    """The app was installed (or reinstalled) into a workspace; nobody is granted anything.
+    This is the Teams path: there only `rutradar admin add` makes admins (design: "First
+    admins"). Audited as `app_installed`."""
+    now = ctx.clock.now()
+    async with ctx.sessions.begin() as session:
+        workspace = await _record_install(session, now, platform, external_id, name, installation)
+        session.add(
+            AuditEvent(
+                workspace_id=workspace.id,
+                at=now,
+                actor_person_id=None,
+                actor_label=f"{platform} installation",
+                action="app_installed",
+            )
+        )
+
+
+async def installed_by(
+    ctx: Context,
+    platform: str,
+    external_id: str,
+    *,
+    name: str | None,
+    installer_user_id: str,
+    installer_name: str | None = None,
+    installer_ref: ConversationRef | None = None,
+    installation: Mapping[str, Any] | None = None,
+) -> None:
+    """An install by a known person (Slack OAuth): the workspace is created or updated and the
+    installer becomes its first admin, in one transaction, audited as `app_installed` naming
+    the installer. A repeat install adds an audit event and duplicates nothing.
+
+    `installer_ref` is where to reach a newly created installer; an existing person keeps
+    theirs (the engine refreshes it on their next contact)."""
+    now = ctx.clock.now()
+    async with ctx.sessions.begin() as session:
+        workspace = await _record_install(session, now, platform, external_id, name, installation)
+        installer = await repo.person_by_user_id(session, workspace.id, installer_user_id)
+        if installer is None:
+            installer = Person(
+                workspace_id=workspace.id,
+                user_id=installer_user_id,
+                display_name=installer_name or "",
+                role="admin",
+                conversation_ref=installer_ref.to_json() if installer_ref else None,
+            )
+            session.add(installer)
+        elif installer_name and not installer.display_name:
+            installer.display_name = installer_name
+        installer.role = "admin"
+        session.add(
+            AuditEvent(
+                workspace_id=workspace.id,
+                at=now,
+                actor_person_id=None,
+                actor_label=f"{platform} installation",
+                action="app_installed",
+                detail={"installer": installer_user_id},
+            )
+        )
 
 
 async def platform_uninstalled(ctx: Context, platform: str, external_id: str) -> bool:
@@ -39,13 +218,6 @@ async def platform_uninstalled(ctx: Context, platform: str, external_id: str) ->
             )
         )
     return True
-
-
-# --- a person's own scope (Teams) ---------------------------------------------------------------
-
-# Delivery states past the point where a skip could still change anything: handed to the
-# platform (`sending`) or decided. Everything else is still waiting and can be skipped.
-_SETTLED = ("sending", "sent", "failed", "skipped")
 
 
 async def person_uninstalled(ctx: Context, platform: str, external_id: str, user_id: str) -> bool:

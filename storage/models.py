@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -121,6 +122,10 @@ class Membership(Base):
     # For a member made manager: they see only rounds opened after this moment, never a
     # round whose population they were in (design: "Team and Membership").
     results_from: Mapped[datetime | None] = mapped_column(default=None)
+    # For a member who moved here from a team whose round of this period they were (or may
+    # have been) in: this team's rounds opening before this moment leave them out, so nobody
+    # is in two populations of one period (two releases could otherwise be subtracted).
+    counted_from: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Schedule(Base):
@@ -175,13 +180,23 @@ class Delivery(Base):
     person_id: Mapped[int | None] = mapped_column(
         ForeignKey("people.id", ondelete="SET NULL"), nullable=True
     )
-    kind: Mapped[str] = mapped_column(Enum("prompt", "reminder", "summary", name="delivery_kind"))
+    # closed_notice: "this round closed" edited into a sent prompt after close. It carries the
+    # prompt's message reference only: no person, never answered, the same for every prompt.
+    kind: Mapped[str] = mapped_column(
+        Enum("prompt", "reminder", "summary", "closed_notice", name="delivery_kind")
+    )
     not_before: Mapped[datetime]
+    # claimed: leased by a dispatcher, not yet on the wire. sending: its platform call is in
+    # flight (or was, when a process died), so a retake must look before sending again.
     status: Mapped[str] = mapped_column(
-        Enum("pending", "sending", "sent", "failed", "skipped", name="delivery_status"),
+        Enum(
+            "pending", "claimed", "sending", "sent", "failed", "skipped", name="delivery_status"
+        ),
         default="pending",
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Recovery lookups that failed since the row last went on the wire: bounded, then decided.
+    lookups: Mapped[int] = mapped_column(SmallInteger, default=0, server_default=text("0"))
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
     lease_until: Mapped[datetime | None] = mapped_column(default=None)
     message_ref: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)

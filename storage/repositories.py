@@ -143,8 +143,9 @@ async def prompt_delivery(session: AsyncSession, round_id: int, person_id: int) 
 async def mark_answered(session: AsyncSession, delivery_id: str) -> bool:
     """Compare-and-set, so two concurrent submissions cannot both count.
 
-    A prompt still pending counts as delivered from now on (the member reached the check-in
-    by asking), so answered never exceeds delivered and no prompt follows their answer.
+    A prompt still pending, or only claimed by a dispatcher (not on the wire yet), counts as
+    delivered from now on (the member reached the check-in by asking), so answered never
+    exceeds delivered and no prompt follows their answer: the claim is lost, so not sent.
     """
     result = await session.execute(
         update(Delivery)
@@ -152,7 +153,10 @@ async def mark_answered(session: AsyncSession, delivery_id: str) -> bool:
         .values(
             answered=True,
             status=case(
-                (Delivery.status == "pending", literal("sent", Delivery.__table__.c.status.type)),
+                (
+                    Delivery.status.in_(("pending", "claimed")),
+                    literal("sent", Delivery.__table__.c.status.type),
+                ),
                 else_=Delivery.status,
             ),
         )

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bot.actor import Actor, cli_actor
-from bot.clock import ManualClock
+from bot.clock import ManualClock, SystemClock
 from bot.context import Context
 from bot.directory import actor_for
 from bot.events import ConversationRef
@@ -28,6 +28,22 @@ from storage.schema import metadata
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 PG_ENV = "RUTRADAR_TEST_DATABASE_URL"
 PG_SKIP = f"{PG_ENV} is not set: the PostgreSQL tests are skipped (set it to a PostgreSQL URL to run them)"
+
+
+@pytest.fixture(autouse=True)
+def no_wall_clock(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every path a test drives takes its time from an injected clock: reading the machine's
+    time in-process fails the test, so no test can depend on today's date. Tests that run
+    real processes (which are meant to live in real time) mark themselves `wall_clock`."""
+    if request.node.get_closest_marker("wall_clock"):
+        return
+
+    def refuse(_self: SystemClock) -> datetime:
+        raise AssertionError(
+            "this test read the wall clock (SystemClock.now); inject a ManualClock instead"
+        )
+
+    monkeypatch.setattr(SystemClock, "now", refuse)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -13,17 +13,37 @@ FORBIDDEN = {
     "storage": {"bot", "adapters", "messages"},
     "messages": {"bot", "adapters", "storage"},
 }
+# Adapters reach data only through the bot's ports (bot/workspaces.py, the engine). The one
+# exception: slack_sdk's own installation and OAuth-state tables, which its
+# AsyncSQLAlchemyInstallationStore reads and writes itself, used from the Slack package.
+ADAPTER_STORAGE_EXCEPTIONS = {"slack": {"storage.slack_store"}}
+
+
+def imported_modules(tree: ast.AST) -> set[str]:
+    """Every absolute import anywhere in the module, inside functions too, as dotted names:
+    `from storage import x` counts as `storage.x` (x may be a module)."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
 
 
 def imported_packages(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module.split(".")[0])
-    return found
+    return {name.split(".")[0] for name in imported_modules(tree)}
+
+
+def storage_imports(tree: ast.AST, allowed: set[str]) -> set[str]:
+    """The `storage` imports not covered by an allowed module (or something inside it)."""
+    return {
+        name
+        for name in imported_modules(tree)
+        if name.split(".")[0] == "storage"
+        and not any(name == ok or name.startswith(f"{ok}.") for ok in allowed)
+    }
 
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
@@ -34,6 +54,41 @@ def test_layers_import_only_downwards(package: str) -> None:
         if imported_packages(path) & FORBIDDEN[package]
     ]
     assert offenders == []
+
+
+def test_adapters_reach_data_only_through_the_bot() -> None:
+    offenders = []
+    for path in sorted((ROOT / "adapters").rglob("*.py")):
+        parts = path.relative_to(ROOT / "adapters").parts
+        allowed = ADAPTER_STORAGE_EXCEPTIONS.get(parts[0], set()) if len(parts) > 1 else set()
+        found = storage_imports(ast.parse(path.read_text(encoding="utf-8")), allowed)
+        if found:
+            offenders.append(f"{path.relative_to(ROOT)} imports {sorted(found)}")
+    assert offenders == []
+
+
+@pytest.mark.parametrize(
+    ("source", "allowed", "expected"),
+    [
+        ("import storage", set(), {"storage"}),
+        ("import storage.models as m", set(), {"storage.models"}),
+        ("from storage import repositories as repo", set(), {"storage.repositories"}),
+        ("from storage.models import Person, Team", set(), {"storage.models.Person", "storage.models.Team"}),
+        ("def f():\n    from storage.db import create_engine\n", set(), {"storage.db.create_engine"}),
+        ("async def f():\n    import storage.models\n", set(), {"storage.models"}),
+        ("from storage.slack_store import BOTS_TABLE", {"storage.slack_store"}, set()),
+        ("from storage import slack_store", {"storage.slack_store"}, set()),
+        ("import storage.slack_store", {"storage.slack_store"}, set()),
+        ("from storage import slack_store, models", {"storage.slack_store"}, {"storage.models"}),
+        ("from storage import slack_store", set(), {"storage.slack_store"}),
+        ("import storagebox\nfrom bot.workspaces import installed_by", set(), set()),
+        ("from . import storage\nfrom .storage import x", set(), set()),
+    ],
+)
+def test_the_storage_rule_sees_every_form_of_import(
+    source: str, allowed: set[str], expected: set[str]
+) -> None:
+    assert storage_imports(ast.parse(source), allowed) == expected
 
 
 def test_adapters_are_registered_as_entry_points() -> None:

@@ -69,7 +69,7 @@ def run(capsys: pytest.CaptureFixture[str], command: str) -> Run:
     capsys.readouterr()
     tb = ""
     try:
-        code: Any = bot.cli.main(shlex.split(command))
+        code: Any = bot.cli.main(shlex.split(command), clock=ManualClock(START))
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except Exception:
@@ -144,7 +144,6 @@ def cli_db(db_url: str, ctx: Context, monkeypatch: pytest.MonkeyPatch) -> str:
     """The CLI pointed at a migrated, empty database (`ctx` truncates PostgreSQL around the
     test), its clock pinned to START."""
     monkeypatch.setenv("RUTRADAR_DATABASE_URL", db_url)
-    monkeypatch.setattr(bot.cli, "SystemClock", lambda: ManualClock(START))
     return db_url
 
 

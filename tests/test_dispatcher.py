@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 from datetime import timedelta
 from typing import ClassVar
@@ -164,3 +166,61 @@ async def test_concurrent_sends_still_send_each_once_at_the_rate(
     assert await dispatcher.run_once() == 6
     assert sorted(user for user, _ in adapter.sent) == [f"u{i}" for i in range(6)]
     assert await dispatcher.run_once() == 0
+
+
+class StallingAdapter(FakeAdapter):
+    """Sends the first `free` messages, then holds every later send on the wire until the
+    test is done with it; `stalled` is set once `expect` sends hang there at once."""
+
+    def __init__(self, free: int, expect: int) -> None:
+        super().__init__()
+        self.free, self.expect = free, expect
+        self.hanging: list[str] = []
+        self.stalled = asyncio.Event()
+
+    async def send(self, to: ConversationRef, msg: Message, *, key: str | None = None) -> SentRef:
+        if len(self.sent) >= self.free:
+            self.hanging.append(to.channel_id)
+            if len(self.hanging) == self.expect:
+                self.stalled.set()
+            await asyncio.Event().wait()  # the process dies before the platform answers
+        return await super().send(to, msg, key=key)
+
+
+class LookingAdapter(FakeAdapter):
+    """A platform that can be asked whether a delivery went out (it never did)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.looked_up: list[str] = []
+
+    async def find_sent(self, to: ConversationRef, key: str) -> SentRef | None:
+        self.looked_up.append(to.channel_id)
+        return None
+
+
+async def test_a_claim_is_not_a_send_only_the_rows_in_flight_are_in_doubt(
+    world: World, clock: ManualClock
+) -> None:
+    """One claim takes the whole team; with two sends in flight when the process dies, only
+    those two are `sending` and looked up after the lease; the rest are `claimed`, retaken
+    without a lookup."""
+    first = StallingAdapter(free=2, expect=2)
+    dying = Dispatcher(world.ctx, {"playground": first}, concurrency=2)
+    await open_round(world.ctx, world.cli, world.team)
+    work = asyncio.create_task(dying.run_once())
+    await first.stalled.wait()
+    state = await statuses(world)
+    assert sorted(state.values()) == ["claimed"] * 2 + ["sending"] * 2 + ["sent"] * 2
+    assert sorted(u for u, s in state.items() if s == "sending") == sorted(first.hanging)
+    work.cancel()  # SIGKILL, as far as the database can tell: nothing more is written
+    with contextlib.suppress(asyncio.CancelledError):
+        await work
+
+    clock.advance(timedelta(minutes=3))  # past the lease
+    second = LookingAdapter()
+    assert await Dispatcher(world.ctx, {"playground": second}).run_once() == 4
+    assert sorted(second.looked_up) == sorted(first.hanging)  # only the rows in doubt
+    reached = [user for user, _ in first.sent + second.sent]
+    assert sorted(reached) == [f"u{i}" for i in range(6)]  # each exactly once
+    assert set((await statuses(world)).values()) == {"sent"}

@@ -159,6 +159,26 @@ async def test_unknown_person_or_workspace_is_404(
         assert response.status == 404
 
 
+async def test_playground_people_lists_the_playground_workspaces_people(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    response = await client.get("/playground/api/people")
+    assert response.status == 200
+    people = {p["user_id"]: p for p in (await response.json())["people"]}
+    assert len(people) == 10
+    assert people["U-ada"] == {
+        "workspace": "demo",
+        "workspace_name": "Demo workspace",
+        "user_id": "U-ada",
+        "name": "Ada Lovelace",
+        "roles": ["member"],
+        "teams": [{"team": "Platform", "role": "member"}],
+    }
+    assert people["U-grace"]["roles"] == ["manager"]
+    assert people["U-grace"]["teams"] == [{"team": "Platform", "role": "manager"}]
+    assert people["U-radia"]["roles"] == ["admin"] and people["U-radia"]["teams"] == []
+
+
 async def test_metrics_hold_no_people_and_nothing_from_answers(
     client: TestClient[web.Request, web.Application],
 ) -> None:

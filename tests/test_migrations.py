@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from bot.context import Context
-from storage.migrate import head_revision
+from storage.db import create_engine
+from storage.migrate import alembic_config, head_revision, upgrade
 from storage.schema import metadata
 
 
@@ -29,4 +33,49 @@ async def test_models_match_migrations(ctx: Context) -> None:
 
 
 def test_single_head() -> None:
-    assert head_revision() == "0003"
+    assert head_revision() == "0005"
+
+
+async def test_0004_downgrades_to_what_the_old_code_reads(sqlite_url: str) -> None:
+    """Down from 0004: notices dropped, claimed rows pending again; and back up cleanly."""
+    engine = create_engine(sqlite_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO workspaces (platform, external_id, name, timezone, locale,"
+                    " threshold, comment_threshold) VALUES ('playground', 'T1', '', 'UTC', 'en', 5, 5)"
+                )
+            )
+            await conn.execute(text("INSERT INTO teams (workspace_id, name) VALUES (1, 'A')"))
+            await conn.execute(
+                text(
+                    "INSERT INTO rounds (team_id, period, opens_at, closes_at, threshold,"
+                    " comment_threshold, status) VALUES (1, '2026-W48', '2026-11-25 09:00:00',"
+                    " '2026-11-28 09:00:00', 5, 5, 'released')"
+                )
+            )
+            for row_id, kind, status in (
+                ("a", "closed_notice", "pending"),
+                ("b", "summary", "claimed"),
+            ):
+                await conn.execute(
+                    text(
+                        "INSERT INTO deliveries (id, round_id, kind, not_before, status, attempts,"
+                        " answered, lease_until) VALUES (:id, 1, :kind, '2026-11-28 09:00:00',"
+                        " :status, 1, 0, '2026-11-28 09:02:00')"
+                    ),
+                    {"id": row_id, "kind": kind, "status": status},
+                )
+        await asyncio.to_thread(command.downgrade, alembic_config(sqlite_url), "0003")
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(text("SELECT id, status, lease_until FROM deliveries"))
+            ).all()
+        assert [tuple(r) for r in rows] == [("b", "pending", None)]
+        await asyncio.to_thread(upgrade, sqlite_url)
+        async with engine.connect() as conn:
+            lookups = (await conn.execute(text("SELECT lookups FROM deliveries"))).scalars().all()
+        assert lookups == [0]
+    finally:
+        await engine.dispose()

@@ -16,11 +16,11 @@ from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
 
 from bot.events import ActionInvoked, CommandReceived, ConversationRef, Event, FormSubmitted
+from bot.logs import unlogged
 from bot.ports import SentRef
 from bot.runtime import Runtime
+from bot.workspaces import PersonEntry, people_on, person_on
 from messages.model import Message
-from storage import repositories as repo
-from storage.models import Team
 
 from .render import _env, render_message
 
@@ -51,6 +51,11 @@ def _rendered(message: Message) -> dict[str, Any]:
         "tags": list(message.tags),
         "html": render_message(message),
     }
+
+
+def _roles(entry: PersonEntry) -> list[str]:
+    roles = {t.role for t in entry.teams} | ({"admin"} if entry.is_admin else set())
+    return sorted(roles) or ["member"]
 
 
 class PlaygroundAdapter:
@@ -106,29 +111,17 @@ class PlaygroundAdapter:
 
     async def people(self, request: web.Request) -> web.Response:
         self._require_loopback(request)
-        out = []
-        async with self.runtime.ctx.sessions() as session:
-            for workspace in await repo.all_workspaces(session):
-                if workspace.platform != PLATFORM:
-                    continue
-                for person in await repo.people_in(session, workspace.id):
-                    roles, teams = [], []
-                    for m in await repo.memberships_of(session, person.id):
-                        team = await session.get(Team, m.team_id)
-                        teams.append({"team": team.name if team else "?", "role": m.role})
-                        roles.append(m.role)
-                    if person.role == "admin":
-                        roles.append("admin")
-                    out.append(
-                        {
-                            "workspace": workspace.external_id,
-                            "workspace_name": workspace.name,
-                            "user_id": person.user_id,
-                            "name": person.display_name or person.user_id,
-                            "roles": sorted(set(roles)) or ["member"],
-                            "teams": teams,
-                        }
-                    )
+        out = [
+            {
+                "workspace": entry.workspace,
+                "workspace_name": entry.workspace_name,
+                "user_id": entry.user_id,
+                "name": entry.display_name or entry.user_id,
+                "roles": _roles(entry),
+                "teams": [{"team": t.team, "role": t.role} for t in entry.teams],
+            }
+            for entry in await people_on(self.runtime.ctx, PLATFORM)
+        ]
         return web.json_response({"people": out})
 
     async def events(self, request: web.Request) -> web.Response:
@@ -140,12 +133,8 @@ class PlaygroundAdapter:
                 f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()
             )
             return web.json_response({"error": f"malformed event: {problems}"}, status=400)
-        async with self.runtime.ctx.sessions() as session:
-            workspace = await repo.workspace_by_external_id(session, body.workspace, PLATFORM)
-            person = None
-            if workspace is not None:
-                person = await repo.person_by_user_id(session, workspace.id, body.user_id)
-        if workspace is None or person is None:
+        person = await person_on(self.runtime.ctx, PLATFORM, body.workspace, body.user_id)
+        if person is None:
             return web.json_response(
                 {"error": "unknown playground workspace or person"}, status=404
             )
@@ -154,6 +143,7 @@ class PlaygroundAdapter:
         messages = await self.runtime.engine.handle(event)
         return web.json_response({"messages": [_rendered(m) for m in messages]})
 
+    @unlogged  # the page polls this every 1.5 s: it would bury the access log
     async def inbox(self, request: web.Request) -> web.Response:
         self._require_loopback(request)
         workspace = request.query.get("workspace", "")

@@ -43,10 +43,8 @@ from bot.events import (
 )
 from bot.ports import DeliveryError, SentRef
 from bot.runtime import Runtime
-from bot.workspaces import platform_uninstalled
+from bot.workspaces import installed_by, platform_uninstalled
 from messages.model import Message, Paragraph
-from storage import repositories as repo
-from storage.models import AuditEvent, Person, Workspace
 from storage.slack_store import BOTS_TABLE, INSTALLATIONS_TABLE, OAUTH_STATES_TABLE
 
 from .payloads import PLATFORM, MalformedPayload, parse_body, team_of, where
@@ -240,40 +238,19 @@ class SlackAdapter:
         """The installer becomes the workspace's first admin (design: "First admins")."""
         installation = args.installation
         team_id = installation.team_id or installation.enterprise_id or ""
-        async with self.runtime.ctx.sessions.begin() as session:
-            workspace = await repo.workspace_by_external_id(session, team_id, PLATFORM)
-            if workspace is None:
-                workspace = Workspace(
-                    platform=PLATFORM, external_id=team_id, name=installation.team_name or team_id
-                )
-                session.add(workspace)
-                await session.flush()
-            workspace.installation = {
+        await installed_by(
+            self.runtime.ctx,
+            PLATFORM,
+            team_id,
+            name=installation.team_name or team_id,
+            installer_user_id=installation.user_id,
+            installer_ref=where(team_id, installation.user_id),
+            installation={  # no tokens: those live in slack_sdk's installation store only
                 "app_id": installation.app_id,
                 "bot_user_id": installation.bot_user_id,
                 "enterprise_id": installation.enterprise_id,
-                "installed_at": self.runtime.ctx.clock.now().isoformat(),
-            }
-            installer = await repo.person_by_user_id(session, workspace.id, installation.user_id)
-            if installer is None:
-                installer = Person(
-                    workspace_id=workspace.id,
-                    user_id=installation.user_id,
-                    role="admin",
-                    conversation_ref=where(team_id, installation.user_id).to_json(),
-                )
-                session.add(installer)
-            installer.role = "admin"
-            session.add(
-                AuditEvent(
-                    workspace_id=workspace.id,
-                    at=self.runtime.ctx.clock.now(),
-                    actor_person_id=None,
-                    actor_label="slack installation",
-                    action="app_installed",
-                    detail={"installer": installation.user_id},
-                )
-            )
+            },
+        )
         return await args.default.success(args)
 
     async def _install_failed(self, args: AsyncFailureArgs) -> BoltResponse:

@@ -1,5 +1,6 @@
-"""Microsoft Teams: botbuilder's CloudAdapter mounted in the project's aiohttp server, Adaptive
-Cards and task modules, proactive messages from stored conversation references."""
+"""Microsoft Teams: botbuilder's CloudAdapter mounted in the project's aiohttp server (the
+adapter), Adaptive Cards and task-module answers (`render`), proactive messages from stored
+conversation references."""
 
 from adapters.teams.adapter import TeamsAdapter
 

@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.events import ActionInvoked, CommandReceived, ConversationRef, FormSubmitted
 
+from .render import form_values
+
 PLATFORM = "teams"
 CHANNEL = "msteams"
 LOCAL_TENANT = "local"  # RUTRADAR_DEV without credentials: the Emulator sends no tenant
@@ -248,14 +250,9 @@ def action(facts: Facts, data: Any) -> ActionInvoked:
 
 
 def form(facts: Facts, data: dict[str, Any]) -> FormSubmitted:
-    """A dialog's submit: the inputs by id, and what the form carried in `rr_private`."""
-    values = {
-        key: text
-        for key, raw in data.items()
-        if not key.startswith("rr_") and key != "msteams"
-        for text in (_scalar(raw),)
-        if text is not None
-    }
+    """A dialog's submit: the inputs by neutral id (`render.form_values`), and what the form
+    carried in `rr_private`."""
+    values = {key: value[:MAX_VALUE] for key, value in form_values(data).items()}
     return FormSubmitted(
         form_id=_scalar(data.get("rr_form")) or "",
         values=values,
