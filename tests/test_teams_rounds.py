@@ -17,7 +17,7 @@ from bot.admin import round_list, schedule_set
 from bot.rounds import open_round
 from storage.models import Delivery, Person
 from tests.fakes import teams_activities as ta
-from tests.fakes.bot_connector import personal_conversation
+from tests.fakes.bot_connector import Posted, personal_conversation
 from tests.test_teams import CHECKIN, Env, dialog_card, submit_data
 from tests.test_teams import env as env  # the fixture, found by name
 
@@ -42,6 +42,13 @@ async def statuses(env: Env) -> dict[str, str]:
             .where(Delivery.kind == "prompt")
         )
         return {user: status for user, status in rows.all()}
+
+
+def submit_data_or_none(posted: Posted) -> object:
+    try:
+        return submit_data(posted.cards[0], "checkin_open")
+    except AssertionError:
+        return None
 
 
 async def check_in(env: Env, aad: str, period: str) -> str:
@@ -96,6 +103,10 @@ async def test_a_scheduled_round_on_teams(env: Env) -> None:
     assert "Platform: team check-in" in summary.text
     assert "5 of 6 answered" in summary.text
     assert "Needs attention most: Overhaul your routine" in summary.text
+    # Every prompt that went out now says the round closed (u5's too), edited in place.
+    notices = [u for u in env.connector.updated if "check-in closed on" in u.text]
+    assert {u.conversation_id for u in notices} == {ta.personal_conversation_id(a) for a in MEMBERS}
+    assert all(submit_data_or_none(u) is None for u in notices)  # no button left
 
 
 async def test_a_403_fails_one_delivery_and_the_admin_sees_the_count(env: Env) -> None:
