@@ -26,6 +26,8 @@ from tests.conftest import World, _truncate_all, build_world
 from tests.fakes import teams_activities as ta
 from tests.fakes.bot_connector import FakeBotConnector, Posted, member, personal_conversation
 from tests.fakes.bot_openid import FakeIdentity
+from tests.test_teams_cards import Checker, assert_clean
+from tests.test_teams_cards import checker as checker  # the fixture, found by name
 
 Client = TestClient[web.Request, web.Application]
 CHECKIN = {"assess": "4", "routine": "1", "training": "4", "strengths": "5", "path": "3"}
@@ -405,3 +407,40 @@ async def test_redeliveries_team_installs_and_upgrades_change_nothing(env: Env) 
     other["name"] = "composeExtension/query"
     response = await env.post(other)
     assert response.status == 501
+
+
+async def test_every_card_the_adapter_sends_is_valid(env: Env, checker: Checker) -> None:
+    """What reaches Teams, after the adapter's own touches (dialog-opening buttons, forms
+    turned into opener cards, chat answers out of dialogs), checked by the real adaptivecards
+    package like the renderer's own cards."""
+    dialogs: dict[str, dict[str, Any]] = {}
+    await env.ok(ta.installation_update(env.url, "u0", "add"))
+    for text in ("advice", "checkin", "privacy", "forget-me"):
+        await env.say("u0", text)
+    for text in (
+        "admin",
+        "summary",
+        "admin schedule set Platform --cadence weekly --weekday mon --time 09:30",
+    ):
+        await env.say("root" if text.startswith("admin") else "boss", text)
+    await env.say("u1", "privacy", personal=False)
+    await open_round(env.runtime.ctx, env.world.cli, env.world.team)
+    await env.runtime.dispatcher.run_once()
+    [prompt] = [p for p in env.connector.sent_to(ta.personal_conversation_id("u2")) if p.cards]
+    fetched = await env.ok(
+        ta.task_fetch(env.url, "u2", submit_data(prompt.cards[0], "checkin_open"))
+    )
+    assert fetched is not None
+    dialogs["checkin_form"] = dialog_card(fetched)
+    data = submit_data(dialogs["checkin_form"])
+    result = await env.ok(ta.task_submit(env.url, "u2", {**data, **CHECKIN}))
+    assert result is not None
+    dialogs["checkin_result"] = dialog_card(result)
+    await env.runtime.supervisor.drain()
+    cards = {
+        **{f"sent{i}": c for i, p in enumerate(env.connector.sent) for c in p.cards},
+        **{f"updated{i}": c for i, p in enumerate(env.connector.updated) for c in p.cards},
+        **dialogs,
+    }
+    assert len(cards) > 12
+    assert_clean(cards, checker(cards))
