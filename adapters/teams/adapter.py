@@ -368,7 +368,8 @@ class TeamsAdapter:
                 id=to.channel_id, conversation_type="personal", tenant_id=to.tenant_id
             ),
             bot=ChannelAccount(id=self._bot_id(to.bot_id)),
-            user=ChannelAccount(id=to.user_id or "", aad_object_id=to.user_id),
+            # No `user`: the conversation names the person, and only their AAD id is kept,
+            # which is not a Bot Framework account id ("29:…") to put in `recipient`.
         )
         out: list[T] = []
 
