@@ -343,7 +343,8 @@ class Dispatcher:
         adapter = self.adapters.get(workspace.platform)
         to = self._address(adapter, workspace, person)
         if adapter is None or to is None:
-            # No way to reach them yet (Teams: until they install the app): try again later.
+            # No way to reach them yet (no stored conversation, and the platform cannot open
+            # one from ids alone): try again later.
             await self._finish(
                 claim, "pending", retry_at=self.ctx.clock.now() + timedelta(minutes=10)
             )
