@@ -52,7 +52,9 @@ async def workspace_set(
     retention_days: str | None = None,
     timezone: str | None = None,
     locale: str | None = None,
+    support_url: str | None = None,
 ) -> Result:
+    """Change workspace settings; `support_url="none"` removes the support link."""
     actor.require_admin()
     changes: dict[str, Any] = {}
     if threshold is not None:
@@ -69,10 +71,12 @@ async def workspace_set(
                 f"'{locale}' is not a supported locale. Use one of: {', '.join(available_locales())}."
             )
         changes["locale"] = locale
+    if support_url is not None:
+        changes["support_url"] = validate.support_url(support_url)
     if not changes:
         raise UsageError(
             "Nothing to change. Use --threshold, --comment-threshold, --retention-days, "
-            "--timezone or --locale."
+            "--timezone, --locale or --support-url."
         )
     async with ctx.sessions.begin() as session:
         workspace = await _workspace(session, actor)
@@ -89,7 +93,9 @@ async def workspace_set(
         for key, value in changes.items():
             setattr(workspace, key, value)
         audit.record(session, actor, "workspace_set", ctx.clock.now(), **changes)
-    shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in changes.items())
+    shown = ", ".join(
+        f"{k.replace('_', ' ')} {'none' if v is None else v}" for k, v in changes.items()
+    )
     return Result(f"Workspace settings saved: {shown}.", changes)
 
 

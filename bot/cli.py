@@ -326,11 +326,13 @@ async def _workspace(ctx: Context, ns: argparse.Namespace) -> int:
                     "name": w.name,
                     "timezone": w.timezone,
                     "threshold": w.threshold,
+                    "support_url": w.support_url,
                 }
                 for w in await repo.all_workspaces(session)
             ]
         text = "\n".join(
             f"{r['external_id']} ({r['platform']}) {r['name']}, k={r['threshold']}, {r['timezone']}"
+            + (f", support {r['support_url']}" if r["support_url"] else "")
             for r in rows
         )
         _print(rows, ns.json, text or "No workspaces yet.")

@@ -31,7 +31,7 @@ from bot.privacy import forget_person, privacy_message
 from bot.rounds import team_zone
 from bot.summary import team_summary
 from bot.validate import iso_date
-from messages.content import LEVELS, load_content
+from messages.content import LEVELS, in_distress, load_content
 from messages.copy import Copy, copy_for
 from messages.model import Message
 from storage import repositories as repo
@@ -340,8 +340,10 @@ class Engine:
         raise UsageError(t.say("unknown_action"))
 
     def _advice_send(self, actor: Actor, t: Copy, value: str) -> Message:
-        """The DM button: the dialog carried what to send; nothing was stored to look up."""
-        targets_raw, _, period = value.partition("|")
+        """The DM button: the dialog carried what to send (targets, period, and whether the
+        answers were very low); nothing was stored to look up."""
+        targets_raw, *rest = value.split("|")
+        period, flags = (rest[0], rest[1:]) if rest else ("", [])
         keys = {p.key for p in load_content(t.locale).practices}
         targets = []
         for item in targets_raw.split(";"):
@@ -349,7 +351,16 @@ class Engine:
             if key not in keys or level not in LEVELS:
                 raise UsageError(t.say("unknown_action"))
             targets.append((key, level))
-        return views.advice_message(t, t.locale, targets, self._seed(actor, period or None))
+        if any(flag != views.DISTRESS_FLAG for flag in flags):
+            raise UsageError(t.say("unknown_action"))
+        return views.advice_message(
+            t,
+            t.locale,
+            targets,
+            self._seed(actor, period or None),
+            distress=views.DISTRESS_FLAG in flags,
+            support_url=actor.workspace.support_url,
+        )
 
     async def _forget(self, actor: Actor, t: Copy) -> Message:
         assert actor.person is not None
@@ -400,4 +411,13 @@ class Engine:
                 self._spawn(adapter.update(ref, done), "prompt-update")
         period = result.period or weekly_period(self.ctx.clock.now(), actor.workspace.timezone)
         targets = views.advice_targets(scores.values)
-        return views.checkin_result(t, t.locale, line, targets, self._seed(actor, period), period)
+        return views.checkin_result(
+            t,
+            t.locale,
+            line,
+            targets,
+            self._seed(actor, period),
+            period,
+            distress=in_distress(scores.values),
+            support_url=actor.workspace.support_url,
+        )

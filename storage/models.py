@@ -81,6 +81,9 @@ class Workspace(Base):
     comment_threshold: Mapped[int] = mapped_column(SmallInteger, default=5)
     retention_days: Mapped[int | None] = mapped_column(Integer, default=None)
     installation: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # The organisation's support programme (e.g. employee assistance), shown with the line that
+    # very low answers always get; https only (`workspace set --support-url`).
+    support_url: Mapped[str | None] = mapped_column(String(500), default=None)
 
 
 class Person(Base):

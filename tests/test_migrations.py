@@ -33,7 +33,7 @@ async def test_models_match_migrations(ctx: Context) -> None:
 
 
 def test_single_head() -> None:
-    assert head_revision() == "0005"
+    assert head_revision() == "0006"
 
 
 async def test_0004_downgrades_to_what_the_old_code_reads(sqlite_url: str) -> None:
@@ -77,5 +77,36 @@ async def test_0004_downgrades_to_what_the_old_code_reads(sqlite_url: str) -> No
         async with engine.connect() as conn:
             lookups = (await conn.execute(text("SELECT lookups FROM deliveries"))).scalars().all()
         assert lookups == [0]
+    finally:
+        await engine.dispose()
+
+
+async def test_0006_support_url_comes_and_goes_without_touching_other_rows(
+    sqlite_url: str,
+) -> None:
+    """Down from 0006 drops only the column: the workspace, its team and its round stay (a
+    table rebuild on SQLite would have cascaded to them)."""
+    engine = create_engine(sqlite_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO workspaces (platform, external_id, name, timezone, locale,"
+                    " threshold, comment_threshold, support_url) VALUES ('playground', 'T1', '',"
+                    " 'UTC', 'en', 5, 5, 'https://support.example.com')"
+                )
+            )
+            await conn.execute(text("INSERT INTO teams (workspace_id, name) VALUES (1, 'A')"))
+        await asyncio.to_thread(command.downgrade, alembic_config(sqlite_url), "0005")
+        async with engine.connect() as conn:
+            columns = await conn.run_sync(
+                lambda c: {col["name"] for col in inspect(c).get_columns("workspaces")}
+            )
+            teams = (await conn.execute(text("SELECT name FROM teams"))).scalars().all()
+        assert "support_url" not in columns and teams == ["A"]
+        await asyncio.to_thread(upgrade, sqlite_url)
+        async with engine.connect() as conn:
+            urls = (await conn.execute(text("SELECT support_url FROM workspaces"))).scalars().all()
+        assert urls == [None]
     finally:
         await engine.dispose()

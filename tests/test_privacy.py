@@ -31,10 +31,10 @@ from tests.helpers import checkin, command, text_of
 
 ROOT = Path(__file__).resolve().parent.parent
 ADVICE = [
-    piece
-    for levels in load_content().advice.values()
-    for level in ("rut", "middle", "thriving")
-    for piece in getattr(levels, level)
+    text
+    for _key, _level, piece in load_content().pieces()
+    for text in (piece.text, piece.after_a_week)
+    if text
 ]
 
 
