@@ -29,6 +29,20 @@ class Metrics:
             ["platform", "decision"],
             registry=self.registry,
         )
+        # Inbound bodies refused as malformed (400), and a platform telling the app it is
+        # being throttled (Slack `app_rate_limited`): by platform only.
+        self.rejected = Counter(
+            "rutradar_inbound_rejected_total",
+            "Inbound requests refused as malformed",
+            ["platform"],
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "rutradar_platform_rate_limited_total",
+            "Rate-limit notices received from a platform",
+            ["platform"],
+            registry=self.registry,
+        )
         self.ready = Gauge(
             "rutradar_ready", "1 when the database is reachable and current", registry=self.registry
         )
