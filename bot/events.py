@@ -45,6 +45,11 @@ class Event:
     # The platform vouches that this person administers the workspace (Slack `is_admin` in
     # single-token mode): they become a Rut Radar admin on first contact.
     grants_admin: bool = False
+    # The platform may deliver this event again (Slack's Events API retries, Teams
+    # redeliveries): the engine claims its id, for as long as such a retry can come, so a
+    # retry has no second effect. False for what a platform never retries (Slack slash
+    # commands and interactivity): nothing is recorded about it (privacy rule 12).
+    platform_retries: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
