@@ -569,6 +569,11 @@ async def round_action(ctx: Context, actor: Actor, name: str, action: str) -> Re
             if outcome.changed
             else f"Round {outcome.round.period} for {team.name} was already closed.{result}"
         )
+        if outcome.scrub_pending:
+            text += (
+                " Scrub pending: the deleted answers may linger in the database's files until "
+                "a scheduler pass finishes the clean-up (`round list` shows when it has)."
+            )
     elif action == "skip":
         outcome = await skip_round(ctx, actor, team)
         text = f"Round {outcome.round.period} for {team.name} is skipped."
@@ -603,6 +608,7 @@ async def round_list(ctx: Context, actor: Actor, name: str) -> Result:
                     "unreachable": await _unreachable(session, rnd.id)
                     if rnd.status == "open"
                     else None,
+                    "scrub_pending": rnd.scrub_pending,
                 }
             )
     if not rows:
@@ -611,6 +617,7 @@ async def round_list(ctx: Context, actor: Actor, name: str) -> Result:
         f"{r['period']}: {r['status']}"
         + (f" ({r['respondents']} of {r['delivered']})" if r["respondents"] is not None else "")
         + (f", {r['unreachable']} could not be reached" if r["unreachable"] else "")
+        + (", closed, scrub pending" if r["scrub_pending"] else "")
         for r in rows
     )
     return Result(text, rows)

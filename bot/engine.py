@@ -70,8 +70,9 @@ class Engine:
     # --- entry ---------------------------------------------------------------------------
 
     async def handle(self, event: Event) -> list[Message]:
-        """Handle one event; an event id seen before (a platform retry) has no effect."""
-        if not await self.first_time(event.event_id):
+        """Handle one event; an event id seen before (a platform retry) has no effect. Only
+        events the platform may retry are claimed: the rest leave no trace of the contact."""
+        if event.platform_retries and not await self.first_time(event.event_id):
             log.info("duplicate event ignored", extra={"event_kind": type(event).__name__})
             return []
         try:
@@ -87,7 +88,8 @@ class Engine:
             return [views.error_message(copy_for("en").say("oops"))]
 
     async def first_time(self, event_id: str) -> bool:
-        """Claim a platform event id in the database; False for a retry (on any replica)."""
+        """Claim a platform event id in the database; False for a retry (on any replica).
+        Kept only while the platform may retry (`bot.records.PROCESSED_EVENTS_KEPT`)."""
         try:
             async with self.ctx.sessions.begin() as session:
                 return await repo.claim_event(session, event_id, self.ctx.clock.now())
@@ -208,7 +210,8 @@ class Engine:
             person = await session.get(Person, actor.person.id)
             assert person is not None
             was_paused = person.paused_until is not None
-            person.paused_until = None
+            if was_paused:  # reads never write: an unpaused person's row stays as it is
+                person.paused_until = None
         return Message.text(t.say("resumed" if was_paused else "not_paused"))
 
     async def _timezone(self, actor: Actor, t: Copy, rest: str) -> Message:
@@ -220,7 +223,8 @@ class Engine:
         async with self.ctx.sessions.begin() as session:
             person = await session.get(Person, actor.person.id)
             assert person is not None
-            person.timezone = zone
+            if person.timezone != zone:
+                person.timezone = zone
         return Message.text(t.say("timezone_set", zone=zone))
 
     async def _summary(self, actor: Actor, t: Copy, rest: str) -> Message:

@@ -192,6 +192,8 @@ def checkin_result(
             *care,
             Heading(t.say("advice_heading")),
             *sections,
+            # Next to the button: what it leaves behind (the member's choice, made knowingly).
+            Paragraph(t.say("advice_send_note")),
             Buttons((Button("advice_send", t.say("button_send_advice")),)),
         ),
         private=carried_advice(targets, period, distress),

@@ -166,6 +166,11 @@ class Round(Base):
     status: Mapped[str] = mapped_column(
         Enum("open", "closed", "released", "withheld", "skipped", name="round_status")
     )
+    # Closed, but the scrub after the close (storage/maintenance.py) has not finished: the
+    # deleted answers may still be in the database's files. Retried by every scheduler pass.
+    scrub_pending: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
 
 
 class Delivery(Base):
@@ -270,7 +275,9 @@ class SendWindow(Base):
 
 
 class ProcessedEvent(Base):
-    """Inbound platform event ids already handled, so a retry has no second effect."""
+    """Inbound platform event ids already handled, so a retry has no second effect. Only
+    events a platform retries are kept, only while it may retry them (bot/records.py), and
+    `seen_at` only to the minute."""
 
     __tablename__ = "processed_events"
 

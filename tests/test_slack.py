@@ -16,6 +16,7 @@ import pytest
 import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from cryptography.fernet import Fernet
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 from sqlalchemy import func, select
@@ -408,7 +409,11 @@ async def test_rate_limit_pauses_the_workspace_and_deactivated_users_fail(env: E
 async def test_oauth_install_round_trip(sqlite_url: str, clock: ManualClock) -> None:
     async with FakeSlackAPI() as fake:
         settings = settings_for(
-            sqlite_url, fake, SLACK_CLIENT_ID="111.222", SLACK_CLIENT_SECRET="shh"
+            sqlite_url,
+            fake,
+            SLACK_CLIENT_ID="111.222",
+            SLACK_CLIENT_SECRET="shh",
+            RUTRADAR_SECRET_KEY=Fernet.generate_key().decode(),  # a throwaway key
         )
         app = build_app(settings, clock=clock, background=False)
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
@@ -446,7 +451,7 @@ async def test_oauth_install_round_trip(sqlite_url: str, clock: ManualClock) -> 
                 )
                 assert installer is not None and installer.role == "admin"
                 bots = (await session.execute(select(slack_bots.c.bot_token))).scalars().all()
-            assert bots == ["xoxb-installed"]
+            assert len(bots) == 1 and bots[0].startswith("gAAAAA")  # stored encrypted only
 
             # Sending to that workspace uses its own bot token.
             adapter = runtime.adapters["slack"]

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from cryptography.fernet import Fernet
 from slack_bolt.request.async_request import AsyncBoltRequest
 from sqlalchemy import func, select
 
@@ -687,7 +688,11 @@ async def test_an_org_wide_install_and_uninstall_end_to_end(
         fake.add_user("UINSTALLER")
         fake.add_user("W0007")
         settings = settings_for(
-            sqlite_url, fake, SLACK_CLIENT_ID="111.222", SLACK_CLIENT_SECRET="s"
+            sqlite_url,
+            fake,
+            SLACK_CLIENT_ID="111.222",
+            SLACK_CLIENT_SECRET="s",
+            RUTRADAR_SECRET_KEY=Fernet.generate_key().decode(),  # a throwaway key
         )
         app = build_app(settings, clock=clock, background=False)
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:

@@ -163,6 +163,7 @@ class PlaygroundAdapter:
             "where": where,
             "user_id": body.user_id,
             "display_name": display_name,
+            "platform_retries": False,  # the page never sends an event twice
         }
         if body.kind == "command":
             return CommandReceived(text=body.text, **common)

@@ -32,7 +32,6 @@ from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
-from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
@@ -49,7 +48,7 @@ from bot.ports import DeliveryError, SentRef
 from bot.runtime import Runtime
 from bot.workspaces import installed_by, platform_uninstalled
 from messages.model import Message, Paragraph
-from storage.slack_store import BOTS_TABLE, INSTALLATIONS_TABLE, OAUTH_STATES_TABLE
+from storage.slack_store import OAUTH_STATES_TABLE, EncryptedInstallationStore
 
 from .payloads import (
     PLATFORM,
@@ -149,16 +148,15 @@ class SlackAdapter:
             else None
         )
         self.oauth = bool(settings.slack_client_id and settings.slack_client_secret)
-        self.installations: AsyncSQLAlchemyInstallationStore | None = None
+        self.installations: EncryptedInstallationStore | None = None
         oauth_settings = None
         if self.oauth:
             assert settings.slack_client_id and settings.slack_client_secret
             engine = runtime.ctx.engine
-            self.installations = AsyncSQLAlchemyInstallationStore(
-                settings.slack_client_id,
-                engine,
-                bots_table_name=BOTS_TABLE,
-                installations_table_name=INSTALLATIONS_TABLE,
+            # slack_sdk's store and tables; tokens encrypted with RUTRADAR_SECRET_KEY (the
+            # composition root refuses OAuth without one, so no token is stored in clear).
+            self.installations = EncryptedInstallationStore(
+                settings.slack_client_id, engine, settings.secret_key
             )
             oauth_settings = AsyncOAuthSettings(
                 client_id=settings.slack_client_id,
@@ -406,6 +404,9 @@ class SlackAdapter:
             where=where(team_id, user_id),
             user_id=user_id,
             text=command.text,
+            # Slack never retries a slash command (the person sees an error after 3 s
+            # instead): there is nothing to de-duplicate, so no trace of it is kept.
+            platform_retries=False,
             **await self._person_fields(client, team_id, user_id),
         )
         messages = await self._handle(event)
@@ -440,6 +441,7 @@ class SlackAdapter:
             action_id=parse_action_id(action.action_id),
             value=action.chosen,
             private=view.private_metadata if view is not None else "",
+            platform_retries=False,  # interactivity is never retried by Slack
             **await self._person_fields(client, team_id, user_id),
         )
         messages = await self._handle(event)
@@ -471,7 +473,7 @@ class SlackAdapter:
                 )
         if view is not None and view.type == "home":
             await self._publish_home(
-                client, team_id, user_id, f"slack:{team_id}:home:{event.event_id}"
+                client, team_id, user_id, f"slack:{team_id}:home:{event.event_id}", retried=False
             )
 
     async def _on_view_submission(
@@ -490,6 +492,7 @@ class SlackAdapter:
             form_id=view.callback_id,
             values=form_values(state),
             private=view.private_metadata,
+            platform_retries=False,  # interactivity is never retried by Slack
             **await self._person_fields(client, team_id, user_id),
         )
         messages = await self._handle(event)
@@ -510,15 +513,19 @@ class SlackAdapter:
         if opened.tab != "home":
             return
         team_id = envelope.installation.key
-        await self._publish_home(client, team_id, opened.user, f"slack:{envelope.event_id}")
+        # An Events API delivery: Slack retries it (up to 3 times over about 5 minutes).
+        await self._publish_home(
+            client, team_id, opened.user, f"slack:{envelope.event_id}", retried=True
+        )
 
     async def _publish_home(
-        self, client: AsyncWebClient, team_id: str, user_id: str, event_id: str
+        self, client: AsyncWebClient, team_id: str, user_id: str, event_id: str, *, retried: bool
     ) -> None:
         home = HomeOpened(
             event_id=event_id,
             where=where(team_id, user_id),
             user_id=user_id,
+            platform_retries=retried,
             **await self._person_fields(client, team_id, user_id),
         )
         messages = await self._handle(home)
