@@ -35,7 +35,7 @@ CLOSED = "The 2026-W48 check-in closed on Wed 25 Nov."  # no schedule: no next o
 QUESTIONS = ["assess", "routine", "training", "strengths", "path"]
 SCORES = {"assess": 4, "routine": 1, "training": 4, "strengths": 5, "path": 3}
 ROUTINE = load_content("en").practice("routine").name  # the practice answered lowest
-NEWCOMER = "newbie"
+NEWCOMER = "UNEWBIE"
 
 Start = Callable[[str, ManualClock], AbstractAsyncContextManager[Platform]]
 DRIVERS: dict[str, Start] = {"slack": slack, "teams": teams, "playground": playground}
@@ -85,7 +85,7 @@ async def test_an_install_makes_a_person_known_and_reachable_and_grants_nothing(
 
 @pytest.mark.parametrize(
     ("user", "manages", "administers"),
-    [("u0", False, False), ("boss", True, False), ("root", False, True)],
+    [("U0", False, False), ("UBOSS", True, False), ("UROOT", False, True)],
     ids=["member", "manager", "admin"],
 )
 async def test_help_is_the_help_of_the_persons_role(
@@ -106,15 +106,15 @@ async def test_help_is_the_help_of_the_persons_role(
 
 
 async def test_advice_offers_the_practices_and_answers_with_advice(platform: Platform) -> None:
-    [menu] = await platform.command("u0", "advice")
+    [menu] = await platform.command("U0", "advice")
     assert menu.text.startswith(T.say("advice_menu"))
     practices = load_content("en").practices
     assert [(b.action_id, b.value, b.label) for b in menu.buttons] == [
         ("advice", p.key, p.name) for p in practices
     ]
 
-    [pressed] = await platform.click("u0", menu, menu.button("advice", "routine"))
-    [typed] = await platform.command("u0", "advice routine")
+    [pressed] = await platform.click("U0", menu, menu.button("advice", "routine"))
+    [typed] = await platform.command("U0", "advice routine")
     for topic in (pressed, typed):
         assert topic.text.startswith(ROUTINE), topic.text
         for level in ("level_rut", "level_middle", "level_thriving"):
@@ -129,28 +129,28 @@ async def test_a_check_in_through_the_dialog_is_stored_once_and_marks_the_prompt
     platform: Platform,
 ) -> None:
     await platform.open_round()
-    prompt = await platform.prompt("u0")
+    prompt = await platform.prompt("U0")
     assert prompt.text == T.say("prompt", team="Platform", period=PERIOD)
 
-    form = await platform.open_checkin("u0", prompt)
+    form = await platform.open_checkin("U0", prompt)
     assert form.surface == "dialog"
     assert list(form.inputs) == [*QUESTIONS, "comment", "share"]
     assert await platform.answers() == 0
 
-    answer = await platform.submit_checkin("u0", form, SCORES)
+    answer = await platform.submit_checkin("U0", form, SCORES)
     assert answer.surface == "dialog"  # scores and advice stay out of the chat
     assert answer.text.startswith(T.say("checkin_stored", period=PERIOD))
     assert ROUTINE in answer.text
     assert await platform.answers() == 1
 
     # The prompt now says so, without scores and without its button.
-    now = await platform.reread("u0", prompt)
+    now = await platform.reread("U0", prompt)
     assert now.text == T.say("prompt_done", period=PERIOD) and no_scores(now.text)
     assert now.buttons == ()
-    assert [m.ref for m in await platform.inbox("u0")] == [prompt.ref]  # nothing else in chat
+    assert [m.ref for m in await platform.inbox("U0")] == [prompt.ref]  # nothing else in chat
 
     # Only at the person's request does the advice (no scores) go into their chat.
-    [sent] = await platform.click("u0", answer, answer.button("advice_send"))
+    [sent] = await platform.click("U0", answer, answer.button("advice_send"))
     assert sent.surface == "chat" and no_scores(sent.text)
     assert sent.text.startswith(f"{T.say('advice_heading')}\n{ROUTINE}")
     assert await platform.answers() == 1
@@ -162,28 +162,28 @@ async def test_an_incomplete_check_in_is_refused_in_the_dialog_and_stores_nothin
     """Forms are checked in the client too; the server's refusal must still be seen where
     the answers were given, not in the chat behind the dialog."""
     await platform.open_round()
-    prompt = await platform.prompt("u0")
-    form = await platform.open_checkin("u0", prompt)
+    prompt = await platform.prompt("U0")
+    form = await platform.open_checkin("U0", prompt)
     unanswered = {k: str(v) for k, v in SCORES.items() if k != "path"}
-    [refused] = await platform.submit("u0", form, unanswered)
+    [refused] = await platform.submit("U0", form, unanswered)
     assert refused.surface == "dialog"
     assert "Please answer all five questions with a number from 1 to 5." in refused.text
     assert await platform.answers() == 0
-    assert (await platform.reread("u0", prompt)).text == prompt.text
+    assert (await platform.reread("U0", prompt)).text == prompt.text
 
-    form = await platform.open_checkin("u0", prompt)  # again, from the same prompt
-    answer = await platform.submit_checkin("u0", form, SCORES)
+    form = await platform.open_checkin("U0", prompt)  # again, from the same prompt
+    answer = await platform.submit_checkin("U0", form, SCORES)
     assert answer.text.startswith(T.say("checkin_stored", period=PERIOD))
     assert await platform.answers() == 1
 
 
 async def test_a_second_submit_is_already_counted_and_stores_nothing(platform: Platform) -> None:
     await platform.open_round()
-    form = await platform.open_checkin("u0", await platform.prompt("u0"))
-    first = await platform.submit_checkin("u0", form, SCORES)
+    form = await platform.open_checkin("U0", await platform.prompt("U0"))
+    first = await platform.submit_checkin("U0", form, SCORES)
     assert first.text.startswith(T.say("checkin_stored", period=PERIOD))
 
-    again = await platform.submit_checkin("u0", form, {**SCORES, "path": 1})
+    again = await platform.submit_checkin("U0", form, {**SCORES, "path": 1})
     assert again.surface == "dialog"
     assert again.text.startswith(T.say("checkin_already", period=PERIOD))
     assert await platform.answers() == 1
@@ -192,8 +192,8 @@ async def test_a_second_submit_is_already_counted_and_stores_nothing(platform: P
 async def test_a_double_click_on_submit_stores_one_answer(platform: Platform) -> None:
     """Both submissions arrive at once: one is counted, the other told so, one row stored."""
     await platform.open_round()
-    form = await platform.open_checkin("u0", await platform.prompt("u0"))
-    both = await asyncio.gather(*(platform.submit_checkin("u0", form, SCORES) for _ in "ab"))
+    form = await platform.open_checkin("U0", await platform.prompt("U0"))
+    both = await asyncio.gather(*(platform.submit_checkin("U0", form, SCORES) for _ in "ab"))
     stored = T.say("checkin_stored", period=PERIOD)
     already = T.say("checkin_already", period=PERIOD)
     assert sorted(r.text.startswith(stored) for r in both) == [False, True]
@@ -205,12 +205,12 @@ async def test_a_double_click_on_submit_stores_one_answer(platform: Platform) ->
 
 
 async def test_a_member_asking_for_a_summary_gets_one_polite_sentence(platform: Platform) -> None:
-    [refusal] = await platform.command("u1", "summary")
+    [refusal] = await platform.command("U1", "summary")
     assert refusal.surface == "chat"
     assert refusal.text == T.say("summary_not_manager")
     assert refusal.buttons == () and refusal.inputs == ()
 
-    [summary] = await platform.command("boss", "summary")  # the manager gets theirs
+    [summary] = await platform.command("UBOSS", "summary")  # the manager gets theirs
     assert summary.text.startswith("Platform: team check-in")
 
 
@@ -219,23 +219,23 @@ async def test_a_member_asking_for_a_summary_gets_one_polite_sentence(platform: 
 
 async def test_a_closed_rounds_prompts_say_so_and_their_button_too(platform: Platform) -> None:
     await platform.open_round()
-    unanswered = await platform.prompt("u0")
-    answered = await platform.prompt("u1")
-    form = await platform.open_checkin("u1", answered)
-    await platform.submit_checkin("u1", form, SCORES)
+    unanswered = await platform.prompt("U0")
+    answered = await platform.prompt("U1")
+    form = await platform.open_checkin("U1", answered)
+    await platform.submit_checkin("U1", form, SCORES)
 
     await platform.close_round()
-    for user, prompt in (("u0", unanswered), ("u1", answered)):
+    for user, prompt in (("U0", unanswered), ("U1", answered)):
         now = await platform.reread(user, prompt)
         assert now.text == CLOSED, user  # the same for everyone, answered or not
         assert now.buttons == ()
 
     # The old button, pressed anyway (a stale client), says so before any question.
-    [late] = await platform.click("u0", unanswered, unanswered.button("checkin_open"))
+    [late] = await platform.click("U0", unanswered, unanswered.button("checkin_open"))
     assert late.surface == "dialog"
     assert late.text.startswith(T.say("checkin_round_closed", period=PERIOD))
     assert late.inputs == ()
     # Private advice instead: a practice pressed in that dialog answers with its advice.
-    [advice] = await platform.click("u0", late, late.button("advice", "routine"))
+    [advice] = await platform.click("U0", late, late.button("advice", "routine"))
     assert advice.surface == "dialog" and advice.text.startswith(ROUTINE)
     assert await platform.answers() == 0  # released and deleted at the close

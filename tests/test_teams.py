@@ -112,10 +112,13 @@ async def env(db_url: str, clock: ManualClock) -> AsyncIterator[Env]:
                 await _truncate_all(runtime.ctx)
 
 
-async def teams_world(runtime: Runtime, service_url: str, *, installed: bool = True) -> World:
+async def teams_world(
+    runtime: Runtime, service_url: str, *, installed: bool = True, slack_ids: bool = False
+) -> World:
     """The shared test world on a Teams tenant; `installed`: everyone has added the app, so
-    the bot holds their 1:1 reference (otherwise they are named by an admin only)."""
-    world = await build_world(runtime.ctx, platform="teams")
+    the bot holds their 1:1 reference (otherwise they are named by an admin only).
+    `slack_ids`: the same people under the ids the Slack world uses (the contract suite)."""
+    world = await build_world(runtime.ctx, platform="teams", slack_ids=slack_ids)
     async with runtime.ctx.sessions.begin() as session:
         workspace = await session.get(Workspace, world.workspace.id)
         assert workspace is not None

@@ -80,7 +80,8 @@ class Reply:
 
 class Platform(Protocol):
     """What the contract drives. Users are the shared test world's (`tests.conftest.World`):
-    u0…u5 members of Platform, `boss` its manager, `root` an admin, on every platform."""
+    U0…U5 members of Platform, `UBOSS` its manager, `UROOT` an admin, on every platform
+    (Slack-shaped ids, which every adapter accepts)."""
 
     name: str
     runtime: Runtime

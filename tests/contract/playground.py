@@ -159,7 +159,7 @@ async def playground(db_url: str, clock: ManualClock) -> AsyncIterator[Playgroun
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         runtime = app[RUNTIME]
         await _truncate_all(runtime.ctx)
-        world = await build_world(runtime.ctx)
+        world = await build_world(runtime.ctx, slack_ids=True)
         try:
             yield PlaygroundDriver(client, runtime, clock, world)
         finally:

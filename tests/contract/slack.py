@@ -250,7 +250,7 @@ async def slack(db_url: str, clock: ManualClock) -> AsyncIterator[SlackDriver]:
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             runtime = app[RUNTIME]
             await _truncate_all(runtime.ctx)
-            world = await build_world(runtime.ctx, platform="slack")
+            world = await build_world(runtime.ctx, platform="slack", slack_ids=True)
             for person in (*world.members, world.manager, world.admin, world.outsider):
                 fake.add_user(person.user_id, real_name=person.display_name)
             try:

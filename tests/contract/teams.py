@@ -165,7 +165,7 @@ async def teams(db_url: str, clock: ManualClock) -> AsyncIterator[TeamsDriver]:
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             runtime = app[RUNTIME]
             await _truncate_all(runtime.ctx)
-            world = await teams_world(runtime, connector.service_url)
+            world = await teams_world(runtime, connector.service_url, slack_ids=True)
             try:
                 yield TeamsDriver(Env(idp, connector, client, runtime, clock, world))
             finally:
