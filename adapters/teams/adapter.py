@@ -42,7 +42,7 @@ from bot.ports import DeliveryError, SentRef
 from bot.runtime import Runtime
 from bot.workspaces import known_service_url, person_uninstalled
 from messages.copy import copy_for
-from messages.model import Button, Buttons, Message, Paragraph
+from messages.model import Bullets, Button, Buttons, Heading, Message, Paragraph
 
 from . import activities as act
 from . import render
@@ -321,7 +321,7 @@ class TeamsAdapter:
         activity = MessageFactory.attachment(
             render.attachment(_opening_dialogs(render.card(shown)))
         )
-        activity.summary = shown.fallback  # the notification's text
+        activity.summary = render.teams_wording(shown.fallback)  # the notification's text
         return activity
 
     # --- outbound (the Adapter port) -----------------------------------------------------
@@ -512,7 +512,9 @@ async def _post(client: ConnectorClient, context: Activity, activity: Activity) 
 
 def _for_chat(msg: Message) -> Message:
     """A dialog answer that has to go into the chat: a form becomes a card whose button opens
-    it; anything else (a summary, advice on a topic) is shown as it is."""
+    it, with the form's introduction above the button named after the form ("Five taps, under
+    a minute. …  [Career check-in]"); anything else (a summary, advice on a topic) is shown as
+    it is."""
     if msg.surface == "chat":
         return msg
     if msg.form is not None:
@@ -520,10 +522,12 @@ def _for_chat(msg: Message) -> Message:
         if opener is None:
             return Message.text(msg.fallback)
         action_id, value = opener(msg)
-        button = Button(action_id, msg.form.title or msg.fallback, value=value, style="primary")
+        title = msg.form.title or msg.fallback
+        intro = tuple(b for b in msg.form.intro if isinstance(b, Paragraph | Heading | Bullets))
+        button = Button(action_id, title, value=value, style="primary")
         return Message(
             fallback=msg.fallback,
-            blocks=(Paragraph(msg.form.title or msg.fallback), Buttons((button,))),
+            blocks=(*(intro or (Paragraph(title),)), Buttons((button,))),
             tags=msg.tags,
         )
     return Message(
