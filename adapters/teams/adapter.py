@@ -37,7 +37,7 @@ from botbuilder.schema import (
 from botframework.connector.aio import ConnectorClient
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
-from bot.events import ConversationRef, Event
+from bot.events import ActionInvoked, ConversationRef, Event
 from bot.ports import DeliveryError, SentRef
 from bot.runtime import Runtime
 from bot.workspaces import known_service_url, person_uninstalled
@@ -68,6 +68,10 @@ FORM_OPENERS: Mapping[str, Callable[[Message], tuple[str, str]]] = {
     "checkin_form": lambda _msg: ("checkin_open", ""),
     "schedule_form": lambda msg: ("admin_schedule", msg.form.private if msg.form else ""),
 }
+# A chat card whose button answers with a fresh copy of that card: the copy replaces the
+# card clicked (Action.Submit names it in `replyToId`) instead of piling up under it, so no
+# stale "Open round" stays clickable. Action → the tag of the message that replaces it.
+REFRESHES_CARD: Mapping[str, str] = {"admin_round": "admin_panel"}
 NOT_INSTALLED = "app not installed for this person"
 # What a call to the Bot Connector (or for its token) raises when it fails; anything else is
 # a bug and keeps its traceback.
@@ -215,7 +219,30 @@ class TeamsAdapter:
             messages = await self._handle(event)
         finally:
             _CHANNEL_TURN.reset(token)
+        if isinstance(event, ActionInvoked) and shape.replyToId and facts.personal:
+            messages = await self._refresh_clicked(tc, event.action_id, shape.replyToId, messages)
         await self._to_person(tc, facts, messages, reply=True)
+
+    async def _refresh_clicked(
+        self, tc: TurnContext, action_id: str, card_id: str, messages: list[Message]
+    ) -> list[Message]:
+        """Edit the clicked card into its fresh copy (REFRESHES_CARD); what is left is posted.
+        If Teams refuses the edit, the copy is posted as a new message instead."""
+        tag = REFRESHES_CARD.get(action_id)
+        fresh = next((m for m in messages if tag and tag in m.tags), None)
+        if fresh is None:
+            return messages
+        activity = self._chat_activity(fresh)
+        activity.id = card_id
+        _address(activity, tc.activity)
+        try:
+            await _connector(tc).conversations.update_activity(
+                activity.conversation.id, card_id, activity
+            )
+        except TRANSPORT_ERRORS as exc:
+            log.warning("teams card not refreshed: %s", _delivery_error(exc).reason)
+            return messages
+        return [m for m in messages if m is not fresh]
 
     async def _on_installation(
         self, tc: TurnContext, shape: act.ActivityShape, facts: Facts
