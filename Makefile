@@ -9,7 +9,7 @@ export RUTRADAR_DATABASE_URL ?= sqlite+aiosqlite:///rutradar.db
 NODE_DIR := .cache/node
 CARD_VALIDATOR := $(NODE_DIR)/.installed-adaptivecards-3.0.6
 
-.PHONY: install run test test-future lint bench messages clean
+.PHONY: install run test test-future lint bench messages teams-playground clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,10 +60,16 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 
+# The Teams adapter in Microsoft 365 Agents Playground, offline, for a look as a user
+# (docs/teams.md): installs the Playground into .cache/agentsplayground, runs the bot with
+# RUTRADAR_DEV=1 on loopback and a throwaway database. Manual only: never part of `make test`.
+teams-playground: $(STAMP)
+	sh deploy/teams/playground.sh
+
 # Re-extract the interface strings and merge them into each locale's catalog.
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F messages/babel.cfg -o messages/messages.pot messages
 	$(BIN)/pybabel update -i messages/messages.pot -d messages/locale --no-fuzzy-matching
 
 clean:
-	rm -rf $(VENV) $(NODE_DIR) rutradar.db rutradar.db-wal rutradar.db-shm $(SECRET_KEY_FILE) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(NODE_DIR) .cache/agentsplayground rutradar.db rutradar.db-wal rutradar.db-shm $(SECRET_KEY_FILE) .pytest_cache .mypy_cache .ruff_cache

@@ -39,3 +39,20 @@ def test_the_image_runs_the_console_script_as_a_non_root_user() -> None:
     assert 'CMD ["rutradar", "serve"]' in containerfile and "USER 10001" in containerfile
     migrate = load("migrate-job.yaml")["spec"]["template"]["spec"]["containers"][0]
     assert migrate["args"] == ["rutradar", "db", "upgrade"]
+
+
+def test_the_teams_playground_is_manual_loopback_and_pinned() -> None:
+    """`make teams-playground` (Microsoft 365 Agents Playground) is a look by hand: `make test`
+    never depends on it, the bot it starts listens on loopback only with RUTRADAR_DEV, on a
+    throwaway database, and the Playground's version is pinned, its ports below 32768."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    test_recipe = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    assert "playground" not in test_recipe
+    assert "teams-playground: $(STAMP)\n\tsh deploy/teams/playground.sh" in makefile
+    script = (ROOT / "deploy" / "teams" / "playground.sh").read_text(encoding="utf-8")
+    assert "RUTRADAR_DEV=1 RUTRADAR_HOST=127.0.0.1" in script
+    assert "@microsoft/m365agentsplayground@$VERSION" in script and "VERSION=0.2.28" in script
+    assert 'mktemp -d' in script and 'rm -rf "$WORK"' in script
+    assert "--disable-telemetry" in script
+    for default in ("${RUTRADAR_PORT:-3978}", "${PLAYGROUND_PORT:-3979}"):
+        assert default in script

@@ -360,11 +360,72 @@ async def test_an_admin_sets_a_schedule_through_the_panel_dialog(env: Env) -> No
     assert "Platform" in result.text and "09:15" in result.text
 
 
+async def test_the_admin_panel_clicked_is_refreshed_in_place(env: Env) -> None:
+    """Seen in Microsoft 365 Agents Playground: every round button posted a new panel under the
+    old one, whose "Open round" stayed clickable. The panel clicked is edited instead (Teams
+    names it in the Action.Submit's replyToId); the result is a new message."""
+    [panel] = await env.say("root", "admin")
+    click = submit_data(panel.cards[0], "admin_round")
+    assert click["rr_value"] == "open|Platform"
+    await env.ok(ta.submit_click(env.url, "root", click) | {"replyToId": panel.activity_id})
+    [result] = env.connector.sent[1:]
+    assert "Round 2026-W48 for Platform is open" in result.text
+    [edited] = env.connector.updated
+    assert (edited.conversation_id, edited.activity_id) == (panel.conversation_id, panel.activity_id)
+    assert edited.activity["id"] == panel.activity_id
+    assert submit_data(edited.cards[0], "admin_round")["rr_value"] == "close|Platform"
+
+    # Teams refuses the edit: the fresh panel is posted instead, nothing is lost.
+    env.connector.fail_next("update", 404)
+    again = submit_data(edited.cards[0], "admin_round")
+    await env.ok(ta.submit_click(env.url, "root", again) | {"replyToId": panel.activity_id})
+    closed, fresh = env.connector.sent[2:]
+    assert "closed" in closed.text and submit_data(fresh.cards[0], "admin_round")
+    # Other buttons (the help card's Admin) still answer with a new message.
+    [help_card] = await env.say("root", "help")
+    opener = submit_data(help_card.cards[0], "admin_panel")
+    await env.ok(ta.submit_click(env.url, "root", opener) | {"replyToId": help_card.activity_id})
+    assert len(env.connector.updated) == 1 and "admin" in env.connector.sent[-1].text.lower()
+
+
 async def test_typed_checkin_gets_a_card_that_opens_the_dialog(env: Env) -> None:
     [card] = await env.say("u0", "checkin")
     opener = submit_data(card.cards[0], "checkin_open")
     assert opener["msteams"] == {"type": "task/fetch"}
-    assert "Career check-in" in card.text
+    # What the dialog is about, then a button named after it; not the title twice (as seen
+    # in Microsoft 365 Agents Playground: "Career check-in [Career check-in]").
+    [intro, buttons] = card.cards[0]["body"]
+    assert intro["text"].startswith("Five taps, under a minute.")
+    assert [a["title"] for a in buttons["actions"]] == ["Career check-in"]
+    assert card.activity["summary"] == "Career check-in"
+
+
+async def test_a_schedule_form_in_the_chat_is_a_card_that_opens_the_dialog(env: Env) -> None:
+    """A Schedule button clicked as a plain Action.Submit (a client that did not open the
+    task module) gets the form as an opener card in the chat."""
+    before = len(env.connector.sent)
+    click = {"rr_action": "admin_schedule", "rr_value": "Platform", "rr_private": ""}
+    await env.ok(ta.submit_click(env.url, "root", click))
+    [card] = env.connector.sent[before:]
+    opener = submit_data(card.cards[0], "admin_schedule")
+    assert opener["msteams"] == {"type": "task/fetch"} and opener["rr_value"] == "Platform"
+    [intro, buttons] = card.cards[0]["body"]
+    assert intro["text"] == "When should Platform check in?"
+    assert [a["title"] for a in buttons["actions"]] == ["Check-in schedule"]
+
+
+async def test_no_slash_command_in_what_teams_people_read(env: Env) -> None:
+    """Teams has no `/rut` (seen in Microsoft 365 Agents Playground): the welcome, the admin
+    panel, answers and notifications name commands as words to write to the bot."""
+    await env.ok(ta.installation_update(env.url, "u0", "add"))
+    await env.say("u0", "pause")
+    await env.say("u0", "privacy")
+    await env.say("root", "admin")
+    await env.say("root", "admin team add")  # a usage error from the admin grammar
+    assert len(env.connector.sent) == 5
+    for posted in env.connector.sent:
+        assert "/rut" not in posted.text, posted.text
+    assert "paused until you type resume" in env.connector.sent[1].text
 
 
 def test_conversation_refs_read_old_json_and_keep_teams_fields() -> None:

@@ -33,9 +33,11 @@ from adapters.teams.render import (
     parse_input_id,
     size_of,
     sparkline,
+    teams_wording,
 )
 from bot import views
 from bot.checkin import Scores
+from messages.copy import copy_for
 from messages.model import (
     Bullets,
     Button,
@@ -433,6 +435,41 @@ def test_user_text_is_escaped_wherever_it_lands() -> None:
     buttons = card(Message(fallback="b", blocks=(Buttons((Button("go", "<Go> & *run*", "<v>&"),)),)))
     action = buttons["body"][0]["actions"][0]
     assert action["title"] == "<Go> & *run*" and action["data"]["rr_value"] == "<v>&"
+
+
+# --- wording --------------------------------------------------------------------------------
+
+
+def test_commands_are_written_as_teams_people_type_them() -> None:
+    """Teams has no `/rut`: the help card (seen in Microsoft 365 Agents Playground) names the
+    commands as words to write to the bot, in every locale, and so does every other text."""
+    for locale in ("en", "de"):
+        t = copy_for(locale)
+        shown = "\n".join(texts(card(views.help_message(t, actor(admin=True, manages=("P",))))))
+        assert "/rut" not in shown, shown
+        assert "checkin" in shown and "forget-me" in shown and "admin" in shown
+    help_text = "\n".join(texts(card(MESSAGES["help_admin"])))
+    assert "• checkin: answer five quick questions" in help_text
+    assert "pause \\[until YYYY-MM-DD\\] and resume: take a break" in help_text
+    privacy = "\n".join(texts(card(Message.text(T.say("privacy_controls")))))
+    assert "pause \\(pause\\), resume \\(resume\\) or erase yourself \\(forget-me\\)" in privacy
+    fields = card(Message(fallback="f", blocks=(Section("s", fields=(("Try", "/rut help"),)),)))
+    assert {"title": "Try", "value": "help"} in fields["body"][0]["items"][-1]["facts"]
+
+
+def test_only_a_command_prefix_is_dropped() -> None:
+    assert teams_wording("Type /rut help to start again.") == "Type help to start again."
+    assert teams_wording("/RUT Admin team add X") == "Admin team add X"
+    assert teams_wording("(“/rut resume”)") == "(“resume”)"
+    for kept in (
+        "/rut",  # alone
+        "/rut nonsense",  # not a command
+        "/rutabaga pause",
+        "see a/rut pause",  # inside a path or a word
+        "https://x.example/rut help",
+        "/rut helpful",
+    ):
+        assert teams_wording(kept) == kept
 
 
 # --- limits --------------------------------------------------------------------------------

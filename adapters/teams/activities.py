@@ -62,6 +62,7 @@ class ActivityShape(BaseModel):
 
     type: str = Field(min_length=1, max_length=64)
     id: str | None = Field(default=None, max_length=1024)
+    replyToId: str | None = Field(default=None, max_length=1024)
     serviceUrl: str = Field(max_length=2048, pattern=r"^https?://[^\s/?#]+")
     channelId: str = Field(min_length=1, max_length=64)
     from_: _Account = Field(alias="from")

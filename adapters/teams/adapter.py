@@ -37,12 +37,12 @@ from botbuilder.schema import (
 from botframework.connector.aio import ConnectorClient
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
-from bot.events import ConversationRef, Event
+from bot.events import ActionInvoked, ConversationRef, Event
 from bot.ports import DeliveryError, SentRef
 from bot.runtime import Runtime
 from bot.workspaces import known_service_url, person_uninstalled
 from messages.copy import copy_for
-from messages.model import Button, Buttons, Message, Paragraph
+from messages.model import Bullets, Button, Buttons, Heading, Message, Paragraph
 
 from . import activities as act
 from . import render
@@ -68,6 +68,10 @@ FORM_OPENERS: Mapping[str, Callable[[Message], tuple[str, str]]] = {
     "checkin_form": lambda _msg: ("checkin_open", ""),
     "schedule_form": lambda msg: ("admin_schedule", msg.form.private if msg.form else ""),
 }
+# A chat card whose button answers with a fresh copy of that card: the copy replaces the
+# card clicked (Action.Submit names it in `replyToId`) instead of piling up under it, so no
+# stale "Open round" stays clickable. Action → the tag of the message that replaces it.
+REFRESHES_CARD: Mapping[str, str] = {"admin_round": "admin_panel"}
 NOT_INSTALLED = "app not installed for this person"
 # What a call to the Bot Connector (or for its token) raises when it fails; anything else is
 # a bug and keeps its traceback.
@@ -215,7 +219,30 @@ class TeamsAdapter:
             messages = await self._handle(event)
         finally:
             _CHANNEL_TURN.reset(token)
+        if isinstance(event, ActionInvoked) and shape.replyToId and facts.personal:
+            messages = await self._refresh_clicked(tc, event.action_id, shape.replyToId, messages)
         await self._to_person(tc, facts, messages, reply=True)
+
+    async def _refresh_clicked(
+        self, tc: TurnContext, action_id: str, card_id: str, messages: list[Message]
+    ) -> list[Message]:
+        """Edit the clicked card into its fresh copy (REFRESHES_CARD); what is left is posted.
+        If Teams refuses the edit, the copy is posted as a new message instead."""
+        tag = REFRESHES_CARD.get(action_id)
+        fresh = next((m for m in messages if tag and tag in m.tags), None)
+        if fresh is None:
+            return messages
+        activity = self._chat_activity(fresh)
+        activity.id = card_id
+        _address(activity, tc.activity)
+        try:
+            await _connector(tc).conversations.update_activity(
+                activity.conversation.id, card_id, activity
+            )
+        except TRANSPORT_ERRORS as exc:
+            log.warning("teams card not refreshed: %s", _delivery_error(exc).reason)
+            return messages
+        return [m for m in messages if m is not fresh]
 
     async def _on_installation(
         self, tc: TurnContext, shape: act.ActivityShape, facts: Facts
@@ -321,7 +348,7 @@ class TeamsAdapter:
         activity = MessageFactory.attachment(
             render.attachment(_opening_dialogs(render.card(shown)))
         )
-        activity.summary = shown.fallback  # the notification's text
+        activity.summary = render.teams_wording(shown.fallback)  # the notification's text
         return activity
 
     # --- outbound (the Adapter port) -----------------------------------------------------
@@ -512,7 +539,9 @@ async def _post(client: ConnectorClient, context: Activity, activity: Activity) 
 
 def _for_chat(msg: Message) -> Message:
     """A dialog answer that has to go into the chat: a form becomes a card whose button opens
-    it; anything else (a summary, advice on a topic) is shown as it is."""
+    it, with the form's introduction above the button named after the form ("Five taps, under
+    a minute. …  [Career check-in]"); anything else (a summary, advice on a topic) is shown as
+    it is."""
     if msg.surface == "chat":
         return msg
     if msg.form is not None:
@@ -520,10 +549,12 @@ def _for_chat(msg: Message) -> Message:
         if opener is None:
             return Message.text(msg.fallback)
         action_id, value = opener(msg)
-        button = Button(action_id, msg.form.title or msg.fallback, value=value, style="primary")
+        title = msg.form.title or msg.fallback
+        intro = tuple(b for b in msg.form.intro if isinstance(b, Paragraph | Heading | Bullets))
+        button = Button(action_id, title, value=value, style="primary")
         return Message(
             fallback=msg.fallback,
-            blocks=(Paragraph(msg.form.title or msg.fallback), Buttons((button,))),
+            blocks=(*(intro or (Paragraph(title),)), Buttons((button,))),
             tags=msg.tags,
         )
     return Message(

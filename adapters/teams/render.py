@@ -33,6 +33,10 @@ escapes, which Teams honours on desktop, web, iOS and Android, for the character
 format or link, and a cut before `{{` so text cannot become a `{{DATE(…)}}` function. Labels,
 choice and toggle titles, button titles and the dialog title are shown literally by Teams and
 are not escaped.
+
+Wording: the neutral copy writes commands as Slack's `/rut checkin`; on Teams people write
+`checkin` to the bot, so `teams_wording` drops the `/rut ` before a command word in every
+TextBlock and fact (and the adapter in a notification's summary).
 """
 
 from __future__ import annotations
@@ -108,6 +112,21 @@ _ESCAPE_ANYWHERE = frozenset("\\`*_[]()<>&~")
 _ESCAPE_LINE_START = frozenset("#-+=")
 _ORDERED_ITEM = re.compile(r"^(\d{1,9})\.(?=[ \t]|$)")  # "1. item", not "2.2 / 5"
 _WORD_JOINER = "\u2060"
+# The neutral copy names commands the way Slack's slash command is typed ("/rut checkin").
+# On Teams there is no `/rut`: people write the words to the bot ("checkin", or "@Rut Radar
+# checkin" in a channel), and Teams' own compose box claims a leading "/" for its commands.
+# So the prefix is dropped before a known command wherever a card shows text.
+_SLASH_COMMAND = re.compile(
+    r"(?<![^\s(\"'`\u201c\u2018\u00ab])/rut[ \t]+"
+    r"(?=(?:help|checkin|advice|summary|pause|resume|privacy|forget-me|timezone|admin)\b)",
+    re.IGNORECASE,
+)
+
+
+def teams_wording(text: str) -> str:
+    """The copy as Teams people use it: `/rut pause` → `pause`. Only the prefix before a
+    command word goes; any other `/rut` (a path, a word) is left alone."""
+    return _SLASH_COMMAND.sub("", text)
 
 
 def escape_markdown(text: str) -> str:
@@ -158,7 +177,8 @@ def _chunks(text: str, limit: int = TEXT_MAX) -> list[str]:
 
 def _text_block(text: str, **style: Any) -> JSON:
     """One TextBlock of plain `text` (≤ TEXT_MAX characters), escaped."""
-    return {"type": "TextBlock", "text": escape_markdown(_clip(text, TEXT_MAX)), "wrap": True, **style}
+    text = escape_markdown(_clip(teams_wording(text), TEXT_MAX))
+    return {"type": "TextBlock", "text": text, "wrap": True, **style}
 
 
 def _text_blocks(text: str, **style: Any) -> list[JSON]:
@@ -352,7 +372,10 @@ def _section(block: Section) -> list[JSON]:
         items += _text_blocks(block.title, weight="bolder")
     items += _text_blocks(block.text, spacing="small") if items else _text_blocks(block.text)
     facts = [
-        {"title": escape_markdown(_clip(name, TEXT_MAX)), "value": escape_markdown(_clip(value, TEXT_MAX))}
+        {
+            "title": escape_markdown(_clip(teams_wording(name), TEXT_MAX)),
+            "value": escape_markdown(_clip(teams_wording(value), TEXT_MAX)),
+        }
         for name, value in block.fields
         if name.strip() or value.strip()
     ]

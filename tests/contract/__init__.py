@@ -87,6 +87,10 @@ class Platform(Protocol):
     runtime: Runtime
     world: World
 
+    def as_said(self, text: str) -> str:
+        """The engine's copy as this platform words it (Teams has no `/rut` prefix)."""
+        ...
+
     # What only the platform knows how to do.
     async def install(self, user: str) -> Reply | None: ...
     async def command(self, user: str, text: str) -> list[Reply]: ...
@@ -109,6 +113,9 @@ class Driver(ABC):
     """The platform-neutral half of every driver: rounds, the dispatcher and the database."""
 
     name: str
+
+    def as_said(self, text: str) -> str:
+        return text
 
     def __init__(self, client: Client, runtime: Runtime, clock: ManualClock, world: World) -> None:
         self.client = client

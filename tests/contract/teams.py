@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from adapters.teams.render import parse_input_id
+from adapters.teams.render import parse_input_id, teams_wording
 from bot.app import RUNTIME, build_app
 from bot.clock import ManualClock
 from tests.conftest import _truncate_all
@@ -28,6 +28,9 @@ JSON = dict[str, Any]
 
 class TeamsDriver(Driver):
     name = "teams"
+
+    def as_said(self, text: str) -> str:
+        return teams_wording(text)
 
     def __init__(self, env: Env) -> None:
         super().__init__(env.client, env.runtime, env.clock, env.world)
