@@ -46,7 +46,11 @@ def check_settings(settings: Settings) -> None:
 
 
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
-    db = create_engine(settings.database_url)
+    db = create_engine(
+        settings.database_url,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        pool_size=settings.db_pool_size,
+    )
     ctx = Context(engine=db, sessions=create_session_factory(db), clock=clock or SystemClock())
     supervisor = Supervisor()
     adapters: dict[str, Adapter] = {}

@@ -55,6 +55,10 @@ from botframework.connector.auth.jwt_token_extractor import (
 )
 from jwt.algorithms import RSAAlgorithm
 from msrest.authentication import Authentication
+from msrest.exceptions import ClientRequestError
+from msrest.pipeline import AsyncHTTPSender, AsyncPipeline, Request, Response, SansIOHTTPPolicy
+from msrest.pipeline.universal import RawDeserializer
+from msrest.universal_http.aiohttp import AioHttpClientResponse
 from urllib3.util.retry import Retry
 
 from bot.clock import Clock
@@ -301,13 +305,92 @@ class CachedCredentials(ServiceClientCredentialsFactory):
         )
 
 
-class ReusedConnectors(ConnectorFactory):
-    """Connector clients kept per (service URL, audience) instead of one per turn."""
+# --- outbound: the connector's calls over the process's aiohttp session ------------------------
 
-    def __init__(self, app_id: str, credentials: CachedCredentials, login_endpoint: str) -> None:
+
+class _Bearer(SansIOHTTPPolicy):  # type: ignore[misc]
+    """The access token on every connector call. `create_credentials` made it ready (fetched
+    or refreshed asynchronously) before the turn took its client, so this only reads it."""
+
+    def __init__(self, credentials: Authentication) -> None:
+        self._credentials = credentials
+
+    def on_request(self, request: Request, **kwargs: Any) -> None:
+        credentials = self._credentials
+        if isinstance(credentials, _ClientCredentials):
+            if credentials._token is None:
+                raise PermissionError("no access token yet: ready() was not awaited")
+            token: str | None = credentials._token
+        elif isinstance(credentials, AppCredentials) and credentials.microsoft_app_id:
+            token = credentials.get_access_token()  # MSAL's cache, warmed off the loop
+        else:
+            token = None  # authentication disabled (RUTRADAR_DEV on loopback)
+        if token:
+            request.http_request.headers["Authorization"] = f"Bearer {token}"
+
+
+class _AioHttpSender(AsyncHTTPSender):  # type: ignore[misc]
+    """msrest's transport, replaced: its default sends every call with `requests` in a worker
+    thread (a thread hop and a GIL hand-over per reply, a new connection per client); this
+    sends it on the event loop over one shared aiohttp session with keep-alive. What is sent
+    and how the answer is read (status codes, errors, deserialisation) stay msrest's."""
+
+    def __init__(self, http: Callable[[], aiohttp.ClientSession]) -> None:
+        self._http = http
+
+    async def __aenter__(self) -> _AioHttpSender:
+        return self
+
+    async def __aexit__(self, *exc_details: Any) -> None:
+        return None
+
+    async def send(self, request: Request, **config: Any) -> Response:
+        http_request = request.http_request
+        try:
+            result = await self._http().request(
+                http_request.method,
+                http_request.url,
+                headers=http_request.headers,
+                data=http_request.data,
+                timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT),
+            )
+            response = AioHttpClientResponse(http_request, result)
+            await response.load_body()
+        except aiohttp.ClientError as exc:
+            raise ClientRequestError(f"connection: {type(exc).__name__}", error=exc) from None
+        return Response(request, response)
+
+
+def _aiohttp_pipeline(
+    client: ConnectorClient, credentials: Authentication, http: Callable[[], aiohttp.ClientSession]
+) -> AsyncPipeline:
+    """msrest's default async pipeline (user agent, credentials, raw deserialiser, HTTP
+    logger) with `_Bearer` for the credentials and `_AioHttpSender` for the transport."""
+    config = client.config
+    policies = [
+        config.user_agent_policy,
+        _Bearer(credentials),
+        RawDeserializer(),
+        config.http_logger_policy,
+    ]
+    return AsyncPipeline(policies, _AioHttpSender(http))
+
+
+class ReusedConnectors(ConnectorFactory):
+    """Connector clients kept per (service URL, audience) instead of one per turn, sending
+    over the adapter's aiohttp session when it gives one."""
+
+    def __init__(
+        self,
+        app_id: str,
+        credentials: CachedCredentials,
+        login_endpoint: str,
+        http: Callable[[], aiohttp.ClientSession] | None = None,
+    ) -> None:
         self._app_id = app_id
         self._credentials = credentials
         self._login_endpoint = login_endpoint
+        self._http = http
         self._clients: OrderedDict[tuple[str, str], ConnectorClient] = OrderedDict()
 
     async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
@@ -324,6 +407,8 @@ class ReusedConnectors(ConnectorFactory):
             # No retries inside msrest (it would sleep in a worker thread, up to 3 times): the
             # dispatcher retries with its own backoff, and a 5xx keeps its status code.
             client.config.retry_policy.policy = Retry(total=0, raise_on_status=False)
+            if self._http is not None:
+                client.config.pipeline = _aiohttp_pipeline(client, credentials, self._http)
             self._clients[key] = client
             while len(self._clients) > MAX_CLIENTS:
                 self._clients.popitem(last=False)
@@ -345,8 +430,14 @@ class TeamsAuthentication(BotFrameworkAuthentication):
     """`ConfigurationBotFrameworkAuthentication`, validating exactly as it does, whose
     connector factories and user token clients are reused across turns."""
 
-    def __init__(self, settings: Settings, credentials: CachedCredentials) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        credentials: CachedCredentials,
+        http: Callable[[], aiohttp.ClientSession] | None = None,
+    ) -> None:
         cfg = bot_framework_config(settings)
+        self._http = http
         self._inner = ConfigurationBotFrameworkAuthentication(cfg, credentials_factory=credentials)
         self._credentials = credentials
         self._login = getattr(cfg, "TO_CHANNEL_FROM_BOT_LOGIN_URL", LOGIN_PREFIX)
@@ -357,7 +448,7 @@ class TeamsAuthentication(BotFrameworkAuthentication):
         factory = self._factories.get(app_id)
         if factory is None:
             factory = self._factories[app_id] = ReusedConnectors(
-                app_id, self._credentials, self._login
+                app_id, self._credentials, self._login, self._http
             )
         return factory
 

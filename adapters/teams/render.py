@@ -158,7 +158,12 @@ def _chunks(text: str, limit: int = TEXT_MAX) -> list[str]:
 
 def _text_block(text: str, **style: Any) -> JSON:
     """One TextBlock of plain `text` (≤ TEXT_MAX characters), escaped."""
-    return {"type": "TextBlock", "text": escape_markdown(_clip(text, TEXT_MAX)), "wrap": True, **style}
+    return {
+        "type": "TextBlock",
+        "text": escape_markdown(_clip(text, TEXT_MAX)),
+        "wrap": True,
+        **style,
+    }
 
 
 def _text_blocks(text: str, **style: Any) -> list[JSON]:
@@ -245,7 +250,11 @@ class _Render:
     def action(self, button: Button) -> JSON:
         data: JSON
         if button.action_id in TASK_FETCH_ACTIONS:
-            data = {"msteams": {"type": "task/fetch"}, RR_ACTION: button.action_id, RR_VALUE: button.value}
+            data = {
+                "msteams": {"type": "task/fetch"},
+                RR_ACTION: button.action_id,
+                RR_VALUE: button.value,
+            }
         else:
             data = {RR_ACTION: button.action_id, RR_VALUE: button.value, RR_PRIVATE: self.private}
         action: JSON = {
@@ -352,7 +361,10 @@ def _section(block: Section) -> list[JSON]:
         items += _text_blocks(block.title, weight="bolder")
     items += _text_blocks(block.text, spacing="small") if items else _text_blocks(block.text)
     facts = [
-        {"title": escape_markdown(_clip(name, TEXT_MAX)), "value": escape_markdown(_clip(value, TEXT_MAX))}
+        {
+            "title": escape_markdown(_clip(name, TEXT_MAX)),
+            "value": escape_markdown(_clip(value, TEXT_MAX)),
+        }
         for name, value in block.fields
         if name.strip() or value.strip()
     ]
