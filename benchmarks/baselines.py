@@ -27,11 +27,15 @@ from aiohttp import web
 def bolt_app(commit_url: str | None) -> web.Application:
     from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
     from slack_bolt.async_app import AsyncApp
+    from slack_sdk.web.async_client import AsyncWebClient
 
+    client = AsyncWebClient(
+        token=os.environ.get("SLACK_BOT_TOKEN", "xoxb-bench"),
+        base_url=os.environ.get("SLACK_API_URL", "https://slack.com/api/"),
+    )
     bolt = AsyncApp(
         signing_secret=os.environ["SLACK_SIGNING_SECRET"],
-        token=os.environ.get("SLACK_BOT_TOKEN", "xoxb-bench"),
-        token_verification_enabled=False,
+        client=client,
         request_verification_enabled=True,
     )
 

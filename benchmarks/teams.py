@@ -6,7 +6,8 @@ validation against the fake identity's key (tests/fakes/bot_openid.py, RS256, `a
 id, `serviceurl` claim = the activity's), outbound tokens from its login endpoint, replies to
 the fake Bot Connector (tests/fakes/bot_connector.py), which insists on an issued token. Every
 activity is distinct (its own id); the JWT is shared, as the Bot Connector's are (a token binds
-to the service URL, not to a body). 500 people take turns; a warm-up run before the measured
+to the service URL, not to a body). 100 people take turns (a team's burst after a round's
+prompts); a warm-up run before the measured
 one makes each of them known (their first contact writes their row).
 
 Target: ≥ 1.5 × the bare bot's throughput and p99 < 200 ms.
@@ -35,7 +36,7 @@ from tests.fakes import teams_activities as acts
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.bot_openid import FakeIdentity
 
-PEOPLE = 500
+PEOPLE = 100
 SECONDS = 10.0
 WARMUP_SECONDS = 3.0
 TARGET_RATIO = 1.5

@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.context import Context
 from bot.dispatcher import Dispatcher
 from bot.engine import Engine
+from bot.lookups import Lookups
 from bot.metrics import Metrics
 from bot.ports import ENTRY_POINT_GROUP, Adapter
 from bot.runtime import Runtime
@@ -51,7 +52,13 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         sqlite_synchronous=settings.sqlite_synchronous,
         pool_size=settings.db_pool_size,
     )
-    ctx = Context(engine=db, sessions=create_session_factory(db), clock=clock or SystemClock())
+    clock = clock or SystemClock()
+    ctx = Context(
+        engine=db,
+        sessions=create_session_factory(db),
+        clock=clock,
+        lookups=Lookups(clock, ttl=settings.lookup_ttl_seconds),
+    )
     supervisor = Supervisor()
     adapters: dict[str, Adapter] = {}
 

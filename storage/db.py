@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import ORMExecuteState, Session
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///rutradar.db"
 
@@ -136,8 +137,18 @@ class Sessions(async_sessionmaker[AsyncSession]):
     def __init__(self, engine: AsyncEngine) -> None:
         sqlite = is_sqlite(engine)
         reader = engine.execution_options(**{READ_ONLY: True}) if sqlite else engine
-        super().__init__(reader, expire_on_commit=False)
-        self._writer = async_sessionmaker(engine, expire_on_commit=False)
+        # A class of its own, so the write listeners below hear only this factory's sessions.
+        sync_class: type[Session] = type("RutRadarSession", (Session,), {})
+        super().__init__(reader, expire_on_commit=False, sync_session_class=sync_class)
+        self._writer = async_sessionmaker(
+            engine, expire_on_commit=False, sync_session_class=sync_class
+        )
+        # Called after a commit with the names of the tables it changed (bot/lookups.py).
+        self.on_commit: list[Callable[[frozenset[str]], None]] = []
+        event.listen(sync_class, "after_flush", _flushed)
+        event.listen(sync_class, "do_orm_execute", _executed)
+        event.listen(sync_class, "after_commit", self._committed)
+        event.listen(sync_class, "after_soft_rollback", _rolled_back)
         self._turn: asyncio.Lock | None = asyncio.Lock() if sqlite else None
         self._holder: asyncio.Task[Any] | None = None
 
@@ -157,6 +168,35 @@ class Sessions(async_sessionmaker[AsyncSession]):
                     yield session
             finally:
                 self._holder = None
+
+    def _committed(self, session: Session) -> None:
+        tables = session.info.pop(_CHANGED, None)
+        if tables:
+            for listener in self.on_commit:
+                listener(frozenset(tables))
+
+
+_CHANGED = "rutradar_changed_tables"
+
+
+def _flushed(session: Session, _context: Any) -> None:
+    changed = session.info.setdefault(_CHANGED, set())
+    for obj in (*session.new, *session.deleted):
+        changed.add(obj.__table__.name)
+    for obj in session.dirty:
+        if session.is_modified(obj):
+            changed.add(obj.__table__.name)
+
+
+def _executed(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        table = getattr(state.statement, "table", None)
+        name = getattr(table, "name", None)
+        state.session.info.setdefault(_CHANGED, set()).add(name or "*")
+
+
+def _rolled_back(session: Session, _previous: Any) -> None:
+    session.info.pop(_CHANGED, None)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -13,6 +13,10 @@ tokens, with three things botbuilder 4.17 does slowly or on the event loop done 
   token is fetched asynchronously (OAuth 2 client credentials over aiohttp) and refreshed
   before it expires, so `signed_session` (which msrest calls synchronously) only reads it.
 
+- Inbound, again: a header botbuilder validated is remembered (`_Validated`) for the same
+  channel and service URL until the token's `exp` or the next signing-key refresh, so the
+  Bot Connector's token, reused for an hour, is not re-verified (RSA) on every activity.
+
 JWT expiry is checked by PyJWT against the wall clock: that is the one place time does not come
 from the injected clock, and it is only about authentication.
 """
@@ -23,6 +27,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -75,6 +80,7 @@ PASSWORD_APP_TYPES = frozenset({"multitenant", "singletenant"})
 KEY_FETCH_TIMEOUT = 10.0  # seconds, per request, for the OpenID metadata and the keys
 CALL_TIMEOUT = 30  # seconds, per connector call; the dispatcher retries what times out
 TOKEN_EARLY = timedelta(minutes=5)  # refresh an access token this long before it expires
+MAX_VALIDATED = 4096  # validated tokens remembered (the Bot Connector reuses one for an hour)
 MAX_CLIENTS = 64  # connector clients kept, by service URL (Teams uses a handful per region)
 
 
@@ -308,7 +314,7 @@ class CachedCredentials(ServiceClientCredentialsFactory):
 # --- outbound: the connector's calls over the process's aiohttp session ------------------------
 
 
-class _Bearer(SansIOHTTPPolicy):  # type: ignore[misc]
+class _Bearer(SansIOHTTPPolicy):
     """The access token on every connector call. `create_credentials` made it ready (fetched
     or refreshed asynchronously) before the turn took its client, so this only reads it."""
 
@@ -329,7 +335,7 @@ class _Bearer(SansIOHTTPPolicy):  # type: ignore[misc]
             request.http_request.headers["Authorization"] = f"Bearer {token}"
 
 
-class _AioHttpSender(AsyncHTTPSender):  # type: ignore[misc]
+class _AioHttpSender(AsyncHTTPSender):
     """msrest's transport, replaced: its default sends every call with `requests` in a worker
     thread (a thread hop and a GIL hand-over per reply, a new connection per client); this
     sends it on the event loop over one shared aiohttp session with keep-alive. What is sent
@@ -357,7 +363,7 @@ class _AioHttpSender(AsyncHTTPSender):  # type: ignore[misc]
             response = AioHttpClientResponse(http_request, result)
             await response.load_body()
         except aiohttp.ClientError as exc:
-            raise ClientRequestError(f"connection: {type(exc).__name__}", error=exc) from None
+            raise ClientRequestError(f"connection: {type(exc).__name__}") from None
         return Response(request, response)
 
 
@@ -417,6 +423,41 @@ class ReusedConnectors(ConnectorFactory):
         return client
 
 
+# --- inbound: a token validated once is not validated again for the same activity shape --------
+
+
+def _keys_version() -> tuple[object, ...]:
+    """Changes whenever botbuilder's signing-key caches refresh (a rotation, a removal)."""
+    return tuple(
+        getattr(cache, "last_updated", None) for cache in JwtTokenExtractor.metadataCache.values()
+    )
+
+
+class _Validated:
+    """A token that passed botbuilder's whole validation for one (channel id, service URL).
+
+    Reused only for that same header, channel and service URL (so the `serviceurl` claim
+    and the channel's endorsement were checked against exactly these), only before the
+    token's `exp` by the wall clock (stricter than botbuilder's 5-minute leeway), and only
+    while the signing keys it was checked against are the ones in botbuilder's cache (a
+    refresh, which is how a revoked key disappears, validates every token again). The
+    signature is over the exact bytes of the header, so the same header cannot carry other
+    claims: nothing is accepted here that botbuilder would refuse, except within the leeway
+    botbuilder itself allows."""
+
+    def __init__(
+        self, audience: str, identity: ClaimsIdentity, caller_id: str, expires: float
+    ) -> None:
+        self.audience = audience
+        self.identity = identity
+        self.caller_id = caller_id
+        self.expires = expires
+        self.keys = _keys_version()
+
+    def still_valid(self) -> bool:
+        return time.time() < self.expires and self.keys == _keys_version()
+
+
 def _app_id_of(identity: ClaimsIdentity) -> str:
     claims = identity.claims or {}
     return str(
@@ -443,6 +484,7 @@ class TeamsAuthentication(BotFrameworkAuthentication):
         self._login = getattr(cfg, "TO_CHANNEL_FROM_BOT_LOGIN_URL", LOGIN_PREFIX)
         self._factories: dict[str, ReusedConnectors] = {}
         self._token_clients: dict[str, UserTokenClient] = {}
+        self._validated: OrderedDict[tuple[str, str, str], _Validated] = OrderedDict()
 
     def connectors(self, app_id: str) -> ReusedConnectors:
         factory = self._factories.get(app_id)
@@ -455,9 +497,30 @@ class TeamsAuthentication(BotFrameworkAuthentication):
     async def authenticate_request(
         self, activity: Activity, auth_header: str | None
     ) -> AuthenticateRequestResult:
-        result = await self._inner.authenticate_request(activity, auth_header)
+        key = (auth_header or "", activity.channel_id or "", activity.service_url or "")
+        known = self._validated.get(key) if auth_header else None
+        if known is not None and known.still_valid():
+            self._validated.move_to_end(key)
+            result = AuthenticateRequestResult()
+            result.audience = known.audience
+            result.claims_identity = known.identity
+            result.caller_id = known.caller_id
+        else:
+            result = await self._inner.authenticate_request(activity, auth_header)
+            if auth_header and result.claims_identity and result.claims_identity.is_authenticated:
+                self._remember(key, result)
         result.connector_factory = self.connectors(_app_id_of(result.claims_identity))
         return result
+
+    def _remember(self, key: tuple[str, str, str], result: AuthenticateRequestResult) -> None:
+        expires = (result.claims_identity.claims or {}).get("exp")
+        if not isinstance(expires, int | float):
+            return
+        self._validated[key] = _Validated(
+            result.audience, result.claims_identity, result.caller_id, float(expires)
+        )
+        while len(self._validated) > MAX_VALIDATED:
+            self._validated.popitem(last=False)
 
     async def authenticate_streaming_request(
         self, auth_header: str, channel_id_header: str
