@@ -19,10 +19,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# A throwaway RUTRADAR_SECRET_KEY for this checkout (the playground stores no token; a Slack
+# OAuth install tried from here does, encrypted with it), unless one is set already.
+SECRET_KEY_FILE := .secret_key
+
 run: $(STAMP)
+	@if [ -z "$$RUTRADAR_SECRET_KEY" ] && [ ! -s $(SECRET_KEY_FILE) ]; then \
+		(umask 077 && $(BIN)/rutradar secrets generate > $(SECRET_KEY_FILE)); \
+	fi
 	$(BIN)/rutradar db upgrade
 	$(BIN)/rutradar demo
-	$(BIN)/rutradar serve
+	RUTRADAR_SECRET_KEY="$${RUTRADAR_SECRET_KEY:-$$(cat $(SECRET_KEY_FILE))}" $(BIN)/rutradar serve
 
 # Never fails: without npm or the registry the card tests are skipped and say why, and the
 # install is tried again on the next `make test`.
@@ -59,4 +66,4 @@ messages: $(STAMP)
 	$(BIN)/pybabel update -i messages/messages.pot -d messages/locale --no-fuzzy-matching
 
 clean:
-	rm -rf $(VENV) $(NODE_DIR) rutradar.db rutradar.db-wal rutradar.db-shm .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(NODE_DIR) rutradar.db rutradar.db-wal rutradar.db-shm $(SECRET_KEY_FILE) .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,5 @@
-"""`python -m benchmarks [fanout] [throughput] [slack] [teams] [--json PATH]` (`make bench`
-runs all).
+"""`python -m benchmarks [teams] [slack] [fanout] [throughput] [scrub] [--json PATH]`
+(`make bench` runs all).
 
 Results go to stdout, and to a JSON file only when `--json PATH` asks for one. The exit status
 is 1 when a target is missed (fan-out, Slack requests, Teams activities), 2 on bad arguments.
@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import fanout, throughput
+from benchmarks import fanout, scrub, throughput
 from benchmarks.load import Unavailable, ensure_wrk
 
-CHOICES = ("teams", "slack", "fanout", "throughput")
+CHOICES = ("teams", "slack", "fanout", "throughput", "scrub")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -37,6 +37,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=fanout.RATE, help="posts/s the fake allows")
     parser.add_argument(
         "--deliveries", type=int, default=throughput.DELIVERIES, help="throughput deliveries"
+    )
+    parser.add_argument(
+        "--open-deliveries",
+        type=int,
+        default=scrub.OPEN_DELIVERIES,
+        help="open deliveries beside the round the scrub benchmark closes",
     )
     args = parser.parse_args(argv)
     unknown = set(args.which) - set(CHOICES)
@@ -85,6 +91,12 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
         through = await throughput.run(deliveries=args.deliveries)
         print(throughput.report(through), flush=True)
         results["throughput"] = throughput.as_dicts(through)
+    if "scrub" in args.which:
+        if len(args.which) > 1:
+            print(flush=True)
+        scrubbed = await scrub.run(open_deliveries=args.open_deliveries)
+        print(scrub.report(scrubbed), flush=True)
+        results["scrub"] = scrub.as_dicts(scrubbed)
     return results, ok
 
 

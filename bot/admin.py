@@ -52,7 +52,9 @@ async def workspace_set(
     retention_days: str | None = None,
     timezone: str | None = None,
     locale: str | None = None,
+    support_url: str | None = None,
 ) -> Result:
+    """Change workspace settings; `support_url="none"` removes the support link."""
     actor.require_admin()
     changes: dict[str, Any] = {}
     if threshold is not None:
@@ -69,10 +71,12 @@ async def workspace_set(
                 f"'{locale}' is not a supported locale. Use one of: {', '.join(available_locales())}."
             )
         changes["locale"] = locale
+    if support_url is not None:
+        changes["support_url"] = validate.support_url(support_url)
     if not changes:
         raise UsageError(
             "Nothing to change. Use --threshold, --comment-threshold, --retention-days, "
-            "--timezone or --locale."
+            "--timezone, --locale or --support-url."
         )
     async with ctx.sessions.begin() as session:
         workspace = await _workspace(session, actor)
@@ -89,7 +93,9 @@ async def workspace_set(
         for key, value in changes.items():
             setattr(workspace, key, value)
         audit.record(session, actor, "workspace_set", ctx.clock.now(), **changes)
-    shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in changes.items())
+    shown = ", ".join(
+        f"{k.replace('_', ' ')} {'none' if v is None else v}" for k, v in changes.items()
+    )
     return Result(f"Workspace settings saved: {shown}.", changes)
 
 
@@ -563,6 +569,11 @@ async def round_action(ctx: Context, actor: Actor, name: str, action: str) -> Re
             if outcome.changed
             else f"Round {outcome.round.period} for {team.name} was already closed.{result}"
         )
+        if outcome.scrub_pending:
+            text += (
+                " Scrub pending: the deleted answers may linger in the database's files until "
+                "a scheduler pass finishes the clean-up (`round list` shows when it has)."
+            )
     elif action == "skip":
         outcome = await skip_round(ctx, actor, team)
         text = f"Round {outcome.round.period} for {team.name} is skipped."
@@ -597,6 +608,7 @@ async def round_list(ctx: Context, actor: Actor, name: str) -> Result:
                     "unreachable": await _unreachable(session, rnd.id)
                     if rnd.status == "open"
                     else None,
+                    "scrub_pending": rnd.scrub_pending,
                 }
             )
     if not rows:
@@ -605,6 +617,7 @@ async def round_list(ctx: Context, actor: Actor, name: str) -> Result:
         f"{r['period']}: {r['status']}"
         + (f" ({r['respondents']} of {r['delivered']})" if r["respondents"] is not None else "")
         + (f", {r['unreachable']} could not be reached" if r["unreachable"] else "")
+        + (", closed, scrub pending" if r["scrub_pending"] else "")
         for r in rows
     )
     return Result(text, rows)

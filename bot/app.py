@@ -7,7 +7,8 @@ configured ones are imported, so bot/ never imports adapters/.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from importlib.metadata import entry_points
 
@@ -25,7 +26,9 @@ from bot.ports import ENTRY_POINT_GROUP, Adapter
 from bot.runtime import Runtime
 from bot.scheduler import RoundScheduler, Ticker
 from bot.tasks import Supervisor
+from storage.crypto import SecretBox, SecretKeyError
 from storage.db import create_engine, create_session_factory
+from storage.maintenance import pending_count
 from storage.migrate import head_revision
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,16 @@ class ConfigurationError(Exception):
 
 
 def check_settings(settings: Settings) -> None:
+    try:
+        box = SecretBox.from_setting(settings.secret_key)
+    except SecretKeyError as exc:
+        raise ConfigurationError(str(exc)) from None
+    if box is None and settings.slack_oauth and settings.slack_configured:
+        # Refused here rather than at the first install: a token is never stored in clear.
+        raise ConfigurationError(
+            "Slack OAuth (SLACK_CLIENT_ID/SLACK_CLIENT_SECRET) stores each workspace's tokens, "
+            "only ever encrypted: set RUTRADAR_SECRET_KEY to a key from `rutradar secrets generate`."
+        )
     if not settings.binds_loopback:
         if settings.playground_enabled:
             raise ConfigurationError(
@@ -108,7 +121,7 @@ def build_app(
     settings = settings or Settings()
     check_settings(settings)
     runtime = build_runtime(settings, clock)
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=1024 * 1024, middlewares=[measured])
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -175,6 +188,35 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready", "schema": version})
 
 
+@web.middleware
+async def measured(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Request counts and latencies, for /metrics: the access log carries neither a size
+    nor a duration (privacy rule 4). Labelled by the route's pattern, so a path or a query
+    naming a person never becomes a label; unmatched paths share one."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        measures = request.app[RUNTIME].metrics
+        measures.requests.labels(route, request.method, str(status)).inc()
+        measures.latency.labels(route).observe(time.perf_counter() - started)
+
+
 async def metrics(request: web.Request) -> web.Response:
-    body = request.app[RUNTIME].metrics.render()
+    runtime = request.app[RUNTIME]
+    try:
+        runtime.metrics.scrub_pending.set(await pending_count(runtime.ctx.engine))
+    except Exception:
+        log.debug("scrub-pending count unavailable", exc_info=True)
+    body = runtime.metrics.render()
     return web.Response(body=body, content_type="text/plain", charset="utf-8")

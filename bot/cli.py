@@ -84,6 +84,16 @@ def build_parser() -> CliParser:
 
     sub.add_parser("purge", help="apply release retention now")
 
+    secrets = sub.add_parser(
+        "secrets", help="RUTRADAR_SECRET_KEY, which encrypts stored platform tokens"
+    ).add_subparsers(dest="action", required=True)
+    secrets.add_parser("generate", help="print a new key (needs no database)")
+    secrets.add_parser(
+        "rotate",
+        help="re-encrypt every stored token with the first key in RUTRADAR_SECRET_KEY "
+        "(and encrypt any stored in clear)",
+    )
+
     teams = sub.add_parser("teams", help="Microsoft Teams").add_subparsers(
         dest="action", required=True
     )
@@ -130,6 +140,11 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
             return serve(settings, ns, clock)
         if ns.command == "teams":
             return teams_package(settings, ns)
+        if ns.command == "secrets" and ns.action == "generate":
+            from storage.crypto import generate_key
+
+            print(generate_key())
+            return 0
         if ns.command == "db":
             from storage.migrate import upgrade
 
@@ -326,11 +341,13 @@ async def _workspace(ctx: Context, ns: argparse.Namespace) -> int:
                     "name": w.name,
                     "timezone": w.timezone,
                     "threshold": w.threshold,
+                    "support_url": w.support_url,
                 }
                 for w in await repo.all_workspaces(session)
             ]
         text = "\n".join(
             f"{r['external_id']} ({r['platform']}) {r['name']}, k={r['threshold']}, {r['timezone']}"
+            + (f", support {r['support_url']}" if r["support_url"] else "")
             for r in rows
         )
         _print(rows, ns.json, text or "No workspaces yet.")
@@ -445,6 +462,27 @@ async def _audit(ctx: Context, ns: argparse.Namespace) -> int:
     return 0
 
 
+async def _secrets(ctx: Context, _ns: argparse.Namespace) -> int:
+    """`rutradar secrets rotate`: step 2 of a key rotation (docs/privacy.md)."""
+    from storage.crypto import NO_KEY, SecretBox, SecretKeyError
+    from storage.slack_store import reencrypt_tokens
+
+    try:
+        box = SecretBox.from_setting(Settings().secret_key)
+        if box is None:
+            raise UsageError(NO_KEY)
+        counts = await reencrypt_tokens(ctx.engine, box)
+    except SecretKeyError as exc:
+        raise UsageError(str(exc)) from None
+    total = sum(counts.values())
+    print(
+        f"Re-encrypted {total} stored token{'s' if total != 1 else ''} with the first of "
+        f"{box.key_count} key{'s' if box.key_count != 1 else ''}; keys after the first may now "
+        "be dropped from RUTRADAR_SECRET_KEY."
+    )
+    return 0
+
+
 async def _purge(ctx: Context, _ns: argparse.Namespace) -> int:
     removed = await purge(ctx)
     print(f"Purged {removed['rounds']} rounds past their workspace's retention.")
@@ -457,6 +495,7 @@ _HANDLERS: dict[str, Callable[[Context, argparse.Namespace], Awaitable[int]]] = 
     "export": _export,
     "audit": _audit,
     "purge": _purge,
+    "secrets": _secrets,
 }
 
 

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
         86400.0, ge=0, validation_alias="RUTRADAR_RESEND_WINDOW_SECONDS"
     )
 
+    # Fernet keys, comma-separated: the first encrypts stored platform tokens, all decrypt
+    # (storage/crypto.py; rotation in docs/privacy.md).
+    secret_key: str | None = Field(None, validation_alias="RUTRADAR_SECRET_KEY")
+
     slack_signing_secret: str | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")
     slack_bot_token: str | None = Field(None, validation_alias="SLACK_BOT_TOKEN")
     slack_app_token: str | None = Field(None, validation_alias="SLACK_APP_TOKEN")
@@ -59,6 +63,11 @@ class Settings(BaseSettings):
     )
     microsoft_login_url: str | None = Field(None, validation_alias="MICROSOFT_LOGIN_URL")
     teams_send_rate: float = Field(20.0, validation_alias="RUTRADAR_TEAMS_SEND_RATE")
+
+    @property
+    def slack_oauth(self) -> bool:
+        """Slack's OAuth install flow: each workspace's tokens are stored (encrypted)."""
+        return bool(self.slack_client_id and self.slack_client_secret)
 
     @property
     def slack_configured(self) -> bool:

@@ -16,20 +16,28 @@ from storage.models import AuditEvent, Person, Team, Workspace
 async def person_for_event(
     session: AsyncSession, workspace: Workspace, event: Event, now: datetime
 ) -> Person:
-    """The sender, created on first contact; a CLI-made stub is completed here."""
+    """The sender, created on first contact; a CLI-made stub is completed here.
+
+    Reads never write (privacy rule 12): each attribute is compared before it is assigned, so
+    a row nothing new was learned about is not rewritten. A rewritten row would date the
+    person's every contact (PostgreSQL's `xmin` names the writing transaction, a neighbour of
+    the check-in's). SQLAlchemy happens to skip equal values too, but this does not rest on it.
+    """
     person = await repo.person_by_user_id(session, workspace.id, event.user_id)
     if person is None:
         person = Person(workspace_id=workspace.id, user_id=event.user_id, role="member")
         session.add(person)
-    person.stub = False
+    updates: dict[str, object] = {"stub": False}
+    if event.personal:  # a channel command (Teams) never replaces the 1:1 reference
+        updates["conversation_ref"] = event.where.to_json()
     if event.display_name:
-        person.display_name = event.display_name
+        updates["display_name"] = event.display_name
     if event.timezone and not person.timezone:
-        person.timezone = event.timezone
+        updates["timezone"] = event.timezone
     if event.locale and not person.locale:
-        person.locale = event.locale
+        updates["locale"] = event.locale
     if event.grants_admin and person.role != "admin":
-        person.role = "admin"
+        updates["role"] = "admin"
         session.add(
             AuditEvent(
                 workspace_id=workspace.id,
@@ -40,8 +48,9 @@ async def person_for_event(
                 detail={"user": person.user_id},
             )
         )
-    if event.personal:
-        person.conversation_ref = event.where.to_json()
+    for name, value in updates.items():
+        if getattr(person, name) != value:
+            setattr(person, name, value)
     await session.flush()
     return person
 

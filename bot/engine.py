@@ -31,7 +31,7 @@ from bot.privacy import forget_person, privacy_message
 from bot.rounds import team_zone
 from bot.summary import team_summary
 from bot.validate import iso_date
-from messages.content import LEVELS, load_content
+from messages.content import LEVELS, in_distress, load_content
 from messages.copy import Copy, copy_for
 from messages.model import Message
 from storage import repositories as repo
@@ -70,8 +70,9 @@ class Engine:
     # --- entry ---------------------------------------------------------------------------
 
     async def handle(self, event: Event) -> list[Message]:
-        """Handle one event; an event id seen before (a platform retry) has no effect."""
-        if not await self.first_time(event.event_id):
+        """Handle one event; an event id seen before (a platform retry) has no effect. Only
+        events the platform may retry are claimed: the rest leave no trace of the contact."""
+        if event.platform_retries and not await self.first_time(event.event_id):
             log.info("duplicate event ignored", extra={"event_kind": type(event).__name__})
             return []
         try:
@@ -86,7 +87,8 @@ class Engine:
             return [views.error_message(copy_for("en").say("oops"))]
 
     async def first_time(self, event_id: str) -> bool:
-        """Claim a platform event id in the database; False for a retry (on any replica)."""
+        """Claim a platform event id in the database; False for a retry (on any replica).
+        Kept only while the platform may retry (`bot.records.PROCESSED_EVENTS_KEPT`)."""
         try:
             async with self.ctx.sessions.begin() as session:
                 return await repo.claim_event(session, event_id, self.ctx.clock.now())
@@ -222,7 +224,8 @@ class Engine:
             person = await session.get(Person, actor.person.id)
             assert person is not None
             was_paused = person.paused_until is not None
-            person.paused_until = None
+            if was_paused:  # reads never write: an unpaused person's row stays as it is
+                person.paused_until = None
         return Message.text(t.say("resumed" if was_paused else "not_paused"))
 
     async def _timezone(self, actor: Actor, t: Copy, rest: str) -> Message:
@@ -234,7 +237,8 @@ class Engine:
         async with self.ctx.sessions.begin() as session:
             person = await session.get(Person, actor.person.id)
             assert person is not None
-            person.timezone = zone
+            if person.timezone != zone:
+                person.timezone = zone
         return Message.text(t.say("timezone_set", zone=zone))
 
     async def _summary(self, actor: Actor, t: Copy, rest: str) -> Message:
@@ -354,8 +358,10 @@ class Engine:
         raise UsageError(t.say("unknown_action"))
 
     def _advice_send(self, actor: Actor, t: Copy, value: str) -> Message:
-        """The DM button: the dialog carried what to send; nothing was stored to look up."""
-        targets_raw, _, period = value.partition("|")
+        """The DM button: the dialog carried what to send (targets, period, and whether the
+        answers were very low); nothing was stored to look up."""
+        targets_raw, *rest = value.split("|")
+        period, flags = (rest[0], rest[1:]) if rest else ("", [])
         keys = {p.key for p in load_content(t.locale).practices}
         targets = []
         for item in targets_raw.split(";"):
@@ -363,7 +369,16 @@ class Engine:
             if key not in keys or level not in LEVELS:
                 raise UsageError(t.say("unknown_action"))
             targets.append((key, level))
-        return views.advice_message(t, t.locale, targets, self._seed(actor, period or None))
+        if any(flag != views.DISTRESS_FLAG for flag in flags):
+            raise UsageError(t.say("unknown_action"))
+        return views.advice_message(
+            t,
+            t.locale,
+            targets,
+            self._seed(actor, period or None),
+            distress=views.DISTRESS_FLAG in flags,
+            support_url=actor.workspace.support_url,
+        )
 
     async def _forget(self, actor: Actor, t: Copy) -> Message:
         assert actor.person is not None
@@ -414,4 +429,13 @@ class Engine:
                 self._spawn(adapter.update(ref, done), "prompt-update")
         period = result.period or weekly_period(self.ctx.clock.now(), actor.workspace.timezone)
         targets = views.advice_targets(scores.values)
-        return views.checkin_result(t, t.locale, line, targets, self._seed(actor, period), period)
+        return views.checkin_result(
+            t,
+            t.locale,
+            line,
+            targets,
+            self._seed(actor, period),
+            period,
+            distress=in_distress(scores.values),
+            support_url=actor.workspace.support_url,
+        )

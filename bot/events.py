@@ -62,6 +62,11 @@ class Event:
     # Said in the person's own 1:1 conversation with the bot. Only then is `where` kept as
     # how to reach them: a command in a channel (Teams) must not replace their 1:1 reference.
     personal: bool = True
+    # The platform may deliver this event again (Slack's Events API retries, Teams
+    # redeliveries): the engine claims its id, for as long as such a retry can come, so a
+    # retry has no second effect. False for what a platform never retries (Slack slash
+    # commands and interactivity): nothing is recorded about it (privacy rule 12).
+    platform_retries: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -37,12 +37,20 @@ def add_admin_commands(sub: Any, *, cli: bool = False) -> None:
         ws_add.add_argument("--name")
         ws_add.add_argument("--timezone")
         ws.add_parser("list", help="list workspaces")
-    ws_set = ws.add_parser("set", help="threshold, comment threshold, retention, zone, locale")
+    ws_set = ws.add_parser(
+        "set", help="threshold, comment threshold, retention, zone, locale, support link"
+    )
     ws_set.add_argument("--threshold")
     ws_set.add_argument("--comment-threshold")
     ws_set.add_argument("--retention-days")
     ws_set.add_argument("--timezone")
     ws_set.add_argument("--locale")
+    ws_set.add_argument(
+        "--support-url",
+        metavar="URL",
+        help="https link to the organisation's support programme, shown after very low "
+        "answers; none removes it",
+    )
 
     adm = sub.add_parser("admin", help="grant or remove admin").add_subparsers(
         dest="action", required=True
@@ -136,6 +144,7 @@ async def run_admin(
             retention_days=ns.retention_days,
             timezone=ns.timezone,
             locale=ns.locale,
+            support_url=ns.support_url,
         )
     if command == "person":
         return await admin.remove_people(ctx, actor, ns.user_ids)

@@ -1,8 +1,9 @@
 """Logging set up for privacy (design rule 4) and for reading: library loggers that print
 bodies (or chatter on every tick) are clamped at WARNING whatever the project's level, a
 redacting filter on the root handlers drops any record that still looks like a payload, and
-the access log names method, path and status only — never a size, a query string or a header
-— and leaves out the routes marked `unlogged` (the playground's 1.5 s inbox poll)."""
+the access log names remote, method, path and status only — never a size, a duration, a query
+string or a header — and leaves out the routes marked `unlogged` (the playground's 1.5 s inbox
+poll). Request counts and latencies are Prometheus metrics instead (bot/metrics.py)."""
 
 from __future__ import annotations
 
@@ -87,12 +88,15 @@ def unlogged(handler: Handler) -> Handler:
 
 
 class AccessLog(AbstractAccessLogger):
-    """One INFO line per request: remote, method, path, status, duration.
+    """One INFO line per request: remote, method, path, status. Nothing else.
 
     Built field by field rather than from aiohttp's format string, whose default carries `%b`:
-    privacy rule 4 forbids even a response's byte size in a log (a dialog's size tells which
-    advice it showed). The query string and headers are left out too (an OAuth `code`, a
-    person's id in the playground's poll)."""
+    privacy rule 4 forbids even a response's byte size in a log (a check-in dialog's size
+    tells which advice it showed, and so which practices the person scored low). The time a
+    request took is left out for the same reason (rendering differs with the advice), and so
+    are the query string and the headers (an OAuth `code`, a person's id in the playground's
+    poll). No route carries a person in its path. Counts and latencies, by route and without
+    a person, are metrics (`rutradar_http_requests_total`, `…_duration_seconds`)."""
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         # A request that failed before routing has no match_info; it is logged.
@@ -100,12 +104,11 @@ class AccessLog(AbstractAccessLogger):
         if getattr(handler, _UNLOGGED, False):
             return
         self.logger.info(
-            '%s "%s %s" %d %.1fms',
+            '%s "%s %s" %d',
             request.remote or "-",
             request.method,
             request.rel_url.raw_path,
             response.status,
-            time * 1000,
         )
 
     @property

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+# Request latencies, in seconds: coarse on purpose (a bucket per request is all a scrape sees).
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class Metrics:
@@ -27,6 +30,42 @@ class Metrics:
             "rutradar_recovery_decisions_total",
             "Deliveries in doubt decided after their recovery lookups ran out",
             ["platform", "decision"],
+            registry=self.registry,
+        )
+        # Inbound bodies refused as malformed (400), and a platform telling the app it is
+        # being throttled (Slack `app_rate_limited`): by platform only.
+        self.rejected = Counter(
+            "rutradar_inbound_rejected_total",
+            "Inbound requests refused as malformed",
+            ["platform"],
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "rutradar_platform_rate_limited_total",
+            "Rate-limit notices received from a platform",
+            ["platform"],
+            registry=self.registry,
+        )
+        # Instead of a duration per request in the access log (privacy rule 4): counts and
+        # latencies by route (the route's pattern, never the path as requested), method and
+        # status. No label names a person, a workspace or a query.
+        self.requests = Counter(
+            "rutradar_http_requests_total",
+            "HTTP requests answered",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "rutradar_http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.scrub_pending = Gauge(
+            "rutradar_rounds_scrub_pending",
+            "Rounds closed whose scrub has not finished: their deleted answers may still be in "
+            "the database's files (retried by every scheduler pass)",
             registry=self.registry,
         )
         self.ready = Gauge(

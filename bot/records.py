@@ -22,7 +22,12 @@ from storage import repositories as repo
 from storage.models import AuditEvent, Delivery, ProcessedEvent, Release, Round, Team, Workspace
 
 EXPORT_FORMATS = ("csv", "json")
-PROCESSED_EVENTS_KEPT = timedelta(days=7)  # longer than any platform retries
+# Platform event ids are kept only while the platform may still retry them (privacy rule 12):
+# Slack retries an Events API delivery at most 3 times, over about 5 minutes (immediately,
+# after 1 minute, after 5); Bot Framework redelivers a Teams activity within the same minutes.
+# Twice Slack's window leaves room for a slow first handling and for replicas' clocks; longer
+# would only date members' contacts. Applied by every scheduler pass (every 30 s by default).
+PROCESSED_EVENTS_KEPT = timedelta(minutes=10)
 
 
 async def export_releases(ctx: Context, actor: Actor, name: str, fmt: str) -> str:
@@ -106,7 +111,8 @@ async def audit_list(ctx: Context, workspace: Workspace, limit: int = 200) -> li
 
 
 async def purge(ctx: Context, now: datetime | None = None) -> dict[str, int]:
-    """Apply each workspace's release retention, and forget old platform event ids."""
+    """Apply each workspace's release retention, and forget platform event ids no retry
+    can come for any more."""
     now = now or ctx.clock.now()
     removed = {"rounds": 0, "processed_events": 0}
     async with ctx.sessions.begin() as session:
@@ -126,6 +132,8 @@ async def purge(ctx: Context, now: datetime | None = None) -> dict[str, int]:
                         Team.workspace_id == workspace.id,
                         Round.status != "open",
                         Round.closes_at < cutoff,
+                        # Its mark is what keeps the scrub retried: never purged before it.
+                        Round.scrub_pending.is_(False),
                     )
                 )
             ).all()

@@ -6,6 +6,7 @@ The scheduler (a later issue) calls the same three operations; by hand they come
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -23,8 +24,10 @@ from bot.release import compute_release, with_trend
 from bot.schedule import local_moment
 from messages.content import PRACTICE_KEYS
 from storage import repositories as repo
-from storage.maintenance import scrub_after_close
+from storage.maintenance import scrub
 from storage.models import Delivery, Membership, Person, Release, Round, Team, Workspace
+
+log = logging.getLogger(__name__)
 
 MANUAL_CLOSE_AFTER = timedelta(hours=72)
 
@@ -34,6 +37,7 @@ class RoundOutcome:
     round: Round
     changed: bool  # False for an idempotent repeat
     release: Release | None = None
+    scrub_pending: bool = False  # closed, but its deleted rows may still be in the files
 
 
 def team_zone(team: Team, workspace: Workspace) -> str:
@@ -211,6 +215,8 @@ async def _close(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
         session.add(release)
         rnd.status = computed.status
         rnd.closes_at = min(rnd.closes_at, now)
+        # Cleared by the scrub below once nothing of the deleted rows is left in the files.
+        rnd.scrub_pending = True
         # Decided from the population while its prompt rows still exist, not from times.
         audience = await _summary_audience(session, team, rnd)
         # Sent prompts are edited to say the round closed: queued from their message references
@@ -231,9 +237,16 @@ async def _close(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
             period=rnd.period,
             status=computed.status,
         )
-    await scrub_after_close(ctx.engine)
+    scrubbed = await scrub(ctx.engine)
+    if not scrubbed.done:
+        # Said once, here; the scheduler retries on every pass without repeating it, and
+        # `round list` and /metrics show the round as scrub pending until it is done.
+        log.warning(
+            "round closed, scrub pending: %s; every scheduler pass retries", scrubbed.reason
+        )
+    rnd.scrub_pending = not scrubbed.done  # the returned (detached) row says how it ended
     ctx.wake_dispatcher()
-    return RoundOutcome(rnd, changed=True, release=release)
+    return RoundOutcome(rnd, changed=True, release=release, scrub_pending=not scrubbed.done)
 
 
 async def _summary_audience(session: AsyncSession, team: Team, rnd: Round) -> list[int]:

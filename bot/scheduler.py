@@ -27,6 +27,7 @@ from bot.records import purge
 from bot.rounds import RoundPlan, close_round, open_round, team_zone
 from bot.schedule import Cadence, occurrence_dates, period_key, previous_occurrence, round_window
 from storage import repositories as repo
+from storage.maintenance import scrub
 from storage.models import Delivery, Membership, Person, Round, Schedule, Team, Workspace, random_id
 
 log = logging.getLogger(__name__)
@@ -40,10 +41,11 @@ class PassReport:
     skipped: list[str] = field(default_factory=list)
     reminders: int = 0
     closed: list[str] = field(default_factory=list)
+    scrubbed: int = 0  # rounds whose pending scrub this pass finished
 
     @property
     def did_something(self) -> bool:
-        return bool(self.opened or self.skipped or self.reminders or self.closed)
+        return bool(self.opened or self.skipped or self.reminders or self.closed or self.scrubbed)
 
     def summary(self) -> str:
         """Counts only, for the pass's one log line: "opened 2, reminded 5, closed 1"."""
@@ -52,6 +54,7 @@ class PassReport:
             ("skipped", len(self.skipped)),
             ("reminded", self.reminders),
             ("closed", len(self.closed)),
+            ("scrubbed", self.scrubbed),
         ]
         return ", ".join(f"{what} {count}" for what, count in parts if count)
 
@@ -92,6 +95,7 @@ class RoundScheduler:
         report.reminders = await self._queue_reminders(now)
         await self._close_overdue(now, report)
         await purge(self.ctx, now)
+        report.scrubbed = await self._retry_scrubs()
         if report.did_something:  # one line for a pass that changed something; idle ones are silent
             log.info("scheduler pass: %s", report.summary())
         return report
@@ -250,6 +254,16 @@ class RoundScheduler:
         return created
 
     # --- close -----------------------------------------------------------------------------
+
+    async def _retry_scrubs(self) -> int:
+        """Rounds closed while their scrub could not finish (a reader held the SQLite WAL, a
+        PostgreSQL transaction older than the close): tried again on every pass, quietly (the
+        close said it once); the pass's line counts those it finishes."""
+        try:
+            return (await scrub(self.ctx.engine)).rounds
+        except Exception:
+            log.exception("retrying a pending scrub failed")
+            return 0
 
     async def _close_overdue(self, now: datetime, report: PassReport) -> None:
         async with self.ctx.sessions() as session:

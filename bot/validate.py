@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
+from urllib.parse import urlsplit
 
 from bot.errors import UsageError
 
@@ -109,4 +110,38 @@ def retention_days(raw: str | int) -> int:
     value = positive_int(raw, "retention days")
     if value > MAX_RETENTION_DAYS:
         raise UsageError(f"Retention can be at most {MAX_RETENTION_DAYS} days (100 years).")
+    return value
+
+
+SUPPORT_URL_MAX = 500
+_URL_FORBIDDEN = re.compile(r"[\s<>\"'`{}|\\^\x00-\x1f\x7f]")
+
+
+def support_url(raw: str) -> str | None:
+    """The workspace's support link: a full https address of at most 500 characters, or
+    `none` to clear it. Nothing a chat renderer would read as markup gets through."""
+    value = raw.strip()
+    if value.lower() == "none":
+        return None
+    shown = value if len(value) <= 60 else value[:57] + "..."
+    if len(value) > SUPPORT_URL_MAX:
+        raise UsageError(f"The support link can be at most {SUPPORT_URL_MAX} characters.")
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        parts.port  # noqa: B018 -- raises ValueError on a port that is not a port
+    except ValueError:
+        host = None
+        parts = None
+    if (
+        parts is None
+        or parts.scheme.lower() != "https"
+        or not host
+        or "@" in parts.netloc
+        or _URL_FORBIDDEN.search(value)
+    ):
+        raise UsageError(
+            f"'{shown}' is not an https link. Use a full address such as "
+            "https://support.example.com, or none to remove the link."
+        )
     return value

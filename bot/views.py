@@ -10,8 +10,16 @@ from babel.dates import format_date
 
 from bot.actor import Actor
 from bot.validate import CADENCES, WEEKDAYS
-from messages.content import PRACTICE_KEYS, Level, level_for, load_content
-from messages.copy import Copy
+from messages.content import (
+    LEVELS,
+    PRACTICE_KEYS,
+    Advice,
+    Content,
+    Level,
+    level_for,
+    load_content,
+)
+from messages.copy import Copy, copy_for
 from messages.model import (
     Bullets,
     Button,
@@ -108,16 +116,58 @@ def advice_targets(scores: Mapping[str, int]) -> list[tuple[str, Level]]:
     return [(k, level_for(scores[k])) for k in chosen]
 
 
+# Carried in the result dialog's `private` after the targets and the period when the answers
+# were very low, so the advice DM shows the distress line too: nothing is stored to look up.
+DISTRESS_FLAG = "care"
+
+
+def advice_piece(content: Content, piece: Advice) -> str:
+    """A piece of advice, and for a rut its one-line follow-up for a week later, introduced in
+    the language the advice is written in (English advice keeps "After a week" in English)."""
+    if not piece.after_a_week:
+        return piece.text
+    label = copy_for(content.locale).say("after_a_week", followup=piece.after_a_week)
+    return f"{piece.text}\n{label}"
+
+
 def advice_sections(
-    t: Copy, locale: str, targets: Sequence[tuple[str, Level]], seed: str
+    t: Copy,
+    locale: str,
+    targets: Sequence[tuple[str, Level]],
+    seed: str,
+    *,
+    distress: bool = False,
 ) -> list[Section]:
+    """Two pieces per practice, at least one of them doable by anyone in ten minutes; after
+    very low answers one such piece per practice: people first, fewer tips."""
     content = load_content(locale)
     sections = []
     for key, level in targets:
         practice = content.practice(key)
-        pieces = content.pick_advice(key, level, seed, count=2)
-        sections.append(Section(title=practice.name, text="\n\n".join(pieces)))
+        pieces = content.pick_advice(
+            key, level, seed, count=1 if distress else 2, inclusive_only=distress
+        )
+        sections.append(
+            Section(
+                title=practice.name, text="\n\n".join(advice_piece(content, p) for p in pieces)
+            )
+        )
     return sections
+
+
+def distress_line(t: Copy, support_url: str | None) -> Paragraph:
+    """The warm line pointing to people, and to the workspace's support link when it has one.
+    Shown whenever the answers are very low, whatever the rotation picked."""
+    text = t.say("distress_line")
+    if support_url:
+        text = f"{text} {t.say('distress_support', url=support_url)}"
+    return Paragraph(text)
+
+
+def carried_advice(targets: Sequence[tuple[str, Level]], period: str, distress: bool) -> str:
+    """What the result dialog carries for "Send me this advice": targets, period, flag."""
+    carried = ";".join(f"{k}:{lvl}" for k, lvl in targets) + "|" + period
+    return carried + f"|{DISTRESS_FLAG}" if distress else carried
 
 
 def checkin_result(
@@ -127,32 +177,45 @@ def checkin_result(
     targets: Sequence[tuple[str, Level]],
     seed: str,
     period: str,
+    *,
+    distress: bool = False,
+    support_url: str | None = None,
 ) -> Message:
-    sections = advice_sections(t, locale, targets, seed)
-    carried = ";".join(f"{k}:{lvl}" for k, lvl in targets) + "|" + period
+    sections = advice_sections(t, locale, targets, seed, distress=distress)
+    care = (distress_line(t, support_url),) if distress else ()
     return Message(
         fallback=status_line,
         surface="dialog",
         title=t.say("advice_title"),
         blocks=(
             Paragraph(status_line),
+            *care,
             Heading(t.say("advice_heading")),
             *sections,
+            # Next to the button: what it leaves behind (the member's choice, made knowingly).
+            Paragraph(t.say("advice_send_note")),
             Buttons((Button("advice_send", t.say("button_send_advice")),)),
         ),
-        private=carried,
+        private=carried_advice(targets, period, distress),
         tags=("advice", "checkin_result"),
     )
 
 
 def advice_message(
-    t: Copy, locale: str, targets: Sequence[tuple[str, Level]], seed: str
+    t: Copy,
+    locale: str,
+    targets: Sequence[tuple[str, Level]],
+    seed: str,
+    *,
+    distress: bool = False,
+    support_url: str | None = None,
 ) -> Message:
     """Advice sent into the chat at the member's own request (the DM button)."""
-    sections = advice_sections(t, locale, targets, seed)
+    sections = advice_sections(t, locale, targets, seed, distress=distress)
+    care = (distress_line(t, support_url),) if distress else ()
     return Message(
         fallback=t.say("advice_heading"),
-        blocks=(Heading(t.say("advice_heading")), *sections),
+        blocks=(Heading(t.say("advice_heading")), *care, *sections),
         tags=("advice",),
     )
 
@@ -161,8 +224,11 @@ def advice_topic(t: Copy, locale: str, key: str, seed: str) -> Message:
     content = load_content(locale)
     practice = content.practice(key)
     sections = tuple(
-        Section(title=t.say(f"level_{level}"), text=content.pick_advice(key, level, seed)[0])
-        for level in ("rut", "middle", "thriving")
+        Section(
+            title=t.say(f"level_{level}"),
+            text=advice_piece(content, content.pick_advice(key, level, seed)[0]),
+        )
+        for level in LEVELS
     )
     return Message(
         fallback=practice.name,
@@ -292,6 +358,7 @@ def summary_message(t: Copy, locale: str, summary: Mapping[str, Any]) -> Message
                 )
             )
         )
+        blocks.append(Paragraph(t.say("summary_no_guessing")))
         attention = summary["attention"]
         practices = summary["practices"]
         for practice in content.practices:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import ORMExecuteState, Session
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///rutradar.db"
+SQLITE_BUSY_TIMEOUT_MS = 30000  # how long a SQLite writer waits for another before failing
 
 
 class UnsupportedDatabase(ValueError):
@@ -111,7 +112,7 @@ def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA secure_delete=ON")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA synchronous={synchronous}")

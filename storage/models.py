@@ -81,6 +81,9 @@ class Workspace(Base):
     comment_threshold: Mapped[int] = mapped_column(SmallInteger, default=5)
     retention_days: Mapped[int | None] = mapped_column(Integer, default=None)
     installation: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # The organisation's support programme (e.g. employee assistance), shown with the line that
+    # very low answers always get; https only (`workspace set --support-url`).
+    support_url: Mapped[str | None] = mapped_column(String(500), default=None)
 
 
 class Person(Base):
@@ -162,6 +165,11 @@ class Round(Base):
     comment_threshold: Mapped[int] = mapped_column(SmallInteger)
     status: Mapped[str] = mapped_column(
         Enum("open", "closed", "released", "withheld", "skipped", name="round_status")
+    )
+    # Closed, but the scrub after the close (storage/maintenance.py) has not finished: the
+    # deleted answers may still be in the database's files. Retried by every scheduler pass.
+    scrub_pending: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
     )
 
 
@@ -267,7 +275,9 @@ class SendWindow(Base):
 
 
 class ProcessedEvent(Base):
-    """Inbound platform event ids already handled, so a retry has no second effect."""
+    """Inbound platform event ids already handled, so a retry has no second effect. Only
+    events a platform retries are kept, only while it may retry them (bot/records.py), and
+    `seen_at` only to the minute."""
 
     __tablename__ = "processed_events"
 

@@ -206,9 +206,10 @@ async def audit_events(
 
 
 async def claim_event(session: AsyncSession, event_id: str, now: datetime) -> bool:
-    """Record an inbound event id; False when it was seen before (a platform retry)."""
+    """Record an inbound event id; False when it was seen before (a platform retry). The time
+    is kept to the minute: enough to forget the id once no retry can come, no finer."""
     if await session.get(ProcessedEvent, event_id) is not None:
         return False
-    session.add(ProcessedEvent(event_id=event_id, seen_at=now))
+    session.add(ProcessedEvent(event_id=event_id, seen_at=now.replace(second=0, microsecond=0)))
     await session.flush()
     return True

@@ -158,9 +158,21 @@ class World:
         return cli_actor(self.workspace)
 
 
+def slack_id(name: str) -> str:
+    """A test person's id in Slack's shape (`^[A-Z0-9]+$`): u0 → U0, boss → UBOSS."""
+    return name.upper() if name[:1] == "u" else "U" + name.upper()
+
+
 async def build_world(
-    ctx: Context, *, members: int = 6, threshold: int = 5, platform: str = "playground"
+    ctx: Context,
+    *,
+    members: int = 6,
+    threshold: int = 5,
+    platform: str = "playground",
+    slack_ids: bool = False,
 ) -> World:
+    """`slack_ids`: people's ids in Slack's shape (U0…U5, UBOSS, UROOT, USTRANGER), as the
+    Slack adapter accepts them; otherwise u0…u5, boss, root, stranger."""
     async with ctx.sessions.begin() as session:
         workspace = Workspace(
             platform=platform,
@@ -173,12 +185,13 @@ async def build_world(
         session.add(workspace)
         await session.flush()
 
-        def person(user_id: str, role: str = "member") -> Person:
+        def person(name: str, role: str = "member") -> Person:
+            user_id = slack_id(name) if slack_ids else name
             ref = ConversationRef(platform, "T0001", user_id).to_json()
             p = Person(
                 workspace_id=workspace.id,
                 user_id=user_id,
-                display_name=user_id.title(),
+                display_name=name.title(),
                 role=role,
                 conversation_ref=ref,
             )

@@ -186,6 +186,7 @@ def test_workspace_add_is_idempotent_and_updates(
             "name": "Acme",
             "timezone": "Europe/Berlin",
             "threshold": 5,
+            "support_url": None,
         }
     ]
 
@@ -210,6 +211,20 @@ def test_workspace_set(acme: Database, capsys: pytest.CaptureFixture[str]) -> No
     assert ok(capsys, "workspace list --json").json()[0]["threshold"] == 7
     ok(capsys, "workspace set --workspace T1 --timezone America/New_York")
     assert ok(capsys, "workspace list --json").json()[0]["timezone"] == "America/New_York"
+
+
+def test_workspace_support_url_is_set_shown_and_cleared(
+    acme: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    link = "https://intranet.example.com/support?topic=work&lang=en"
+    saved = ok(capsys, f"workspace set --support-url '{link}' --json").json()
+    assert saved == {"support_url": link}
+    assert ok(capsys, "workspace list --json").json()[0]["support_url"] == link
+    assert f"support {link}" in ok(capsys, "workspace list").out
+    assert "support url none" in ok(capsys, "workspace set --support-url none").out
+    assert ok(capsys, "workspace list --json").json()[0]["support_url"] is None
+    assert "support" not in ok(capsys, "workspace list").out
+    assert acme.audit_actions()[-2:] == ["workspace_set", "workspace_set"]
 
 
 def test_teams_members_managers_and_admins(
@@ -312,6 +327,14 @@ BAD_ARGUMENTS: list[tuple[str, str]] = [
     ("workspace set --comment-threshold 4", "(5)"),
     ("workspace set --locale xx", "en"),
     ("workspace set --retention-days 0", "at least 1"),
+    ("workspace set --support-url http://support.example.com", "https://"),
+    ("workspace set --support-url support.example.com", "https://"),
+    ("workspace set --support-url 'https://'", "https://"),
+    ("workspace set --support-url 'https://x.example.com/a b'", "https://"),
+    ("workspace set --support-url 'https://x.example.com/<script>'", "https://"),
+    ("workspace set --support-url https://user@x.example.com", "https://"),
+    ("workspace set --support-url javascript:alert(1)", "https://"),
+    (f"workspace set --support-url https://x.example.com/{'a' * 480}", "at most 500"),
     ("workspace set", "--threshold"),
     ("team show Nope", "Teams: Platform"),
     ("round open Nope", "Teams: Platform"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -33,7 +34,7 @@ async def test_models_match_migrations(ctx: Context) -> None:
 
 
 def test_single_head() -> None:
-    assert head_revision() == "0005"
+    assert head_revision() == "0007"
 
 
 async def test_0004_downgrades_to_what_the_old_code_reads(sqlite_url: str) -> None:
@@ -77,5 +78,82 @@ async def test_0004_downgrades_to_what_the_old_code_reads(sqlite_url: str) -> No
         async with engine.connect() as conn:
             lookups = (await conn.execute(text("SELECT lookups FROM deliveries"))).scalars().all()
         assert lookups == [0]
+    finally:
+        await engine.dispose()
+
+
+async def test_0006_support_url_comes_and_goes_without_touching_other_rows(
+    sqlite_url: str,
+) -> None:
+    """Down from 0006 drops only the column: the workspace, its team and its round stay (a
+    table rebuild on SQLite would have cascaded to them)."""
+    engine = create_engine(sqlite_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO workspaces (platform, external_id, name, timezone, locale,"
+                    " threshold, comment_threshold, support_url) VALUES ('playground', 'T1', '',"
+                    " 'UTC', 'en', 5, 5, 'https://support.example.com')"
+                )
+            )
+            await conn.execute(text("INSERT INTO teams (workspace_id, name) VALUES (1, 'A')"))
+        await asyncio.to_thread(command.downgrade, alembic_config(sqlite_url), "0005")
+        async with engine.connect() as conn:
+            columns = await conn.run_sync(
+                lambda c: {col["name"] for col in inspect(c).get_columns("workspaces")}
+            )
+            teams = (await conn.execute(text("SELECT name FROM teams"))).scalars().all()
+        assert "support_url" not in columns and teams == ["A"]
+        await asyncio.to_thread(upgrade, sqlite_url)
+        async with engine.connect() as conn:
+            urls = (await conn.execute(text("SELECT support_url FROM workspaces"))).scalars().all()
+        assert urls == [None]
+    finally:
+        await engine.dispose()
+
+
+async def test_0007_keeps_every_row_and_downgrades_tokens_to_what_the_old_code_reads(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Up to 0007 and back: rounds and their deliveries survive (no table copy cascades),
+    and the downgrade decrypts the Slack tokens, with the key, for the older schema."""
+    from cryptography.fernet import Fernet
+    from slack_sdk.oauth.installation_store.models.installation import Installation
+
+    from storage.slack_store import EncryptedInstallationStore
+
+    key = Fernet.generate_key().decode()
+    engine = create_engine(sqlite_url)
+    try:
+        async with engine.begin() as conn:
+            for sql in (
+                "INSERT INTO workspaces (platform, external_id, name, timezone, locale,"
+                " threshold, comment_threshold) VALUES ('slack', 'T1', '', 'UTC', 'en', 5, 5)",
+                "INSERT INTO teams (workspace_id, name) VALUES (1, 'A')",
+                "INSERT INTO rounds (team_id, period, opens_at, closes_at, threshold,"
+                " comment_threshold, status, scrub_pending) VALUES (1, '2026-W48',"
+                " '2026-11-25 09:00:00', '2026-11-28 09:00:00', 5, 5, 'open', 0)",
+                "INSERT INTO deliveries (id, round_id, kind, not_before, status, attempts,"
+                " answered) VALUES ('d', 1, 'prompt', '2026-11-25 09:00:00', 'sent', 1, 1)",
+            ):
+                await conn.execute(text(sql))
+        await EncryptedInstallationStore("1.2", engine, key).async_save(
+            Installation(app_id="A1", team_id="T1", user_id="U1", bot_token="xoxb-kept")
+        )
+        monkeypatch.delenv("RUTRADAR_SECRET_KEY", raising=False)
+        with pytest.raises(RuntimeError, match="RUTRADAR_SECRET_KEY is needed to downgrade"):
+            await asyncio.to_thread(command.downgrade, alembic_config(sqlite_url), "0006")
+        monkeypatch.setenv("RUTRADAR_SECRET_KEY", key)
+        await asyncio.to_thread(command.downgrade, alembic_config(sqlite_url), "0006")
+        async with engine.connect() as conn:
+            tokens = (await conn.execute(text("SELECT bot_token FROM slack_bots"))).scalars().all()
+            deliveries = (await conn.execute(text("SELECT id FROM deliveries"))).scalars().all()
+        assert (tokens, deliveries) == (["xoxb-kept"], ["d"])
+        await asyncio.to_thread(upgrade, sqlite_url)
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT scrub_pending FROM rounds"))).all()
+            deliveries = (await conn.execute(text("SELECT id FROM deliveries"))).scalars().all()
+        assert ([tuple(r) for r in rows], deliveries) == ([(0,)], ["d"])
     finally:
         await engine.dispose()

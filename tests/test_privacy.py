@@ -5,36 +5,47 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from cryptography.fernet import Fernet
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import DateTime, func, select, text
 from sqlalchemy.engine import make_url
 
-from bot.admin import set_members, workspace_set
+from bot.admin import round_action, round_list, set_members, workspace_set
+from bot.app import RUNTIME, ConfigurationError, build_app, check_settings
+from bot.cli import main as cli_main
+from bot.clock import ManualClock
+from bot.config import Settings
 from bot.context import Context
 from bot.engine import Engine
 from bot.errors import UsageError
 from bot.logs import RedactingFilter, configure_logging
 from bot.release import compute_release
 from bot.rounds import close_round, open_round
+from bot.scheduler import RoundScheduler
 from messages.content import PRACTICE_KEYS, load_content
 from messages.copy import copy_for
-from storage.models import Answer, AuditEvent, Delivery, Membership, Team
+from storage import maintenance
+from storage.crypto import SecretBox, SecretKeyError
+from storage.db import create_engine
+from storage.models import Answer, AuditEvent, Delivery, Membership, Round, Team
 from storage.schema import metadata
-from tests.conftest import World
+from tests.conftest import World, build_world
 from tests.helpers import checkin, command, text_of
 
 ROOT = Path(__file__).resolve().parent.parent
 ADVICE = [
-    piece
-    for levels in load_content().advice.values()
-    for level in ("rut", "middle", "thriving")
-    for piece in getattr(levels, level)
+    text
+    for _key, _level, piece in load_content().pieces()
+    for text in (piece.text, piece.after_a_week)
+    if text
 ]
 
 
@@ -96,7 +107,11 @@ async def test_rule_2_after_close_no_answers_no_flags_and_nothing_in_the_files(
         await engine.handle(checkin(f"u{i}", routine=2, comment=f"line {i}", share=True))
     ids = await answer_ids(world.ctx)
     assert len(ids) == 6
-    await close_round(world.ctx, world.cli, world.team)
+    files_before = await relation_files(world.ctx)
+    outcome = await close_round(world.ctx, world.cli, world.team)
+    assert not outcome.scrub_pending
+    async with world.ctx.sessions() as session:
+        assert (await session.scalars(select(Round.scrub_pending))).all() == [False]
     assert await count(world.ctx, Answer) == 0
     assert await count(world.ctx, Delivery, Delivery.kind != "summary") == 0  # no answered flags
     if world.ctx.engine.dialect.name == "sqlite":
@@ -106,20 +121,22 @@ async def test_rule_2_after_close_no_answers_no_flags_and_nothing_in_the_files(
                 raw = path.read_bytes()
                 leaked = [i for i in ids if i.encode() in raw]
                 assert leaked == [], f"{path.name} still holds answer ids"
-    else:
-        async with world.ctx.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    text(
-                        "SELECT relname, last_vacuum IS NOT NULL, n_dead_tup FROM pg_stat_user_tables "
-                        "WHERE relname IN ('answers', 'deliveries')"
-                    )
-                )
-            ).all()
-        assert {name: vacuumed for name, vacuumed, _ in rows} == {
-            "answers": True,
-            "deliveries": True,
-        }
+    else:  # rewritten (VACUUM FULL): new files; tests/test_privacy_attacks.py reads their pages
+        after = await relation_files(world.ctx)
+        assert all(after[name] != files_before[name] for name in after), (files_before, after)
+
+
+async def relation_files(ctx: Context) -> dict[str, int]:
+    """PostgreSQL: the file number of each scrubbed table (a rewrite gives it a new one)."""
+    if ctx.engine.dialect.name != "postgresql":
+        return {}
+    async with ctx.engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT relname, relfilenode FROM pg_class WHERE relname IN ('answers', 'deliveries')"
+            )
+        )
+        return {str(name): int(node) for name, node in rows}
 
 
 # --- rule 3 (issue): logs and metrics -----------------------------------------------------------
@@ -358,3 +375,162 @@ def test_the_privacy_statement_and_the_docs_agree() -> None:
     t = copy_for("en")
     for i in range(1, 6):
         assert t.say(f"privacy_rule_{i}") in doc, f"privacy_rule_{i} is not in docs/privacy.md"
+
+
+# --- rule 3: the scrub after close, when it cannot finish at once (issue 11) -------------------
+
+
+async def test_rule_3_sqlite_scrub_pending_is_logged_once_counted_and_retried(
+    sqlite_url: str, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = build_app(
+        Settings(RUTRADAR_DATABASE_URL=sqlite_url, RUTRADAR_PLAYGROUND=True),
+        clock=clock,
+        background=False,
+    )
+    runtime = app[RUNTIME]
+    world = await build_world(runtime.ctx)
+    await open_round(world.ctx, world.cli, world.team)
+    await Engine(world.ctx).handle(checkin("u0"))
+    reader = sqlite3.connect(make_url(sqlite_url).database or "", isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM answers").fetchone()
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        try:
+            caplog.set_level(logging.INFO)
+            outcome = await close_round(world.ctx, world.cli, world.team)
+            assert outcome.scrub_pending
+            closed = await round_action(world.ctx, world.cli, "Platform", "close")
+            assert "already closed" in closed.text
+            metrics = await (await client.get("/metrics")).text()
+            assert "rutradar_rounds_scrub_pending 1.0" in metrics
+            report = await RoundScheduler(world.ctx).run_once()  # the reader still holds on
+            assert report.scrubbed == 0 and not report.did_something
+        finally:
+            reader.execute("ROLLBACK")
+            reader.close()
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1 and "scrub pending" in warnings[0], warnings  # once, not per pass
+        report = await RoundScheduler(world.ctx).run_once()
+        assert report.scrubbed == 1 and "scrubbed 1" in report.summary()
+        metrics = await (await client.get("/metrics")).text()
+        assert "rutradar_rounds_scrub_pending 0.0" in metrics
+    listed = await round_list(world.ctx, world.cli, "Platform")
+    assert listed.data[0]["scrub_pending"] is False and "scrub pending" not in listed.text
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_rule_3_postgres_waits_for_transactions_older_than_the_close(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """VACUUM FULL keeps rows an open snapshot may still see: it runs only once none is older
+    than the close, and it never queues long for its lock."""
+    engine = Engine(world.ctx)
+    await open_round(world.ctx, world.cli, world.team)
+    for i in range(6):
+        await engine.handle(checkin(f"u{i}", comment=f"kept until the scrub {i}", share=True))
+    other = create_engine(world.ctx.engine.url.render_as_string(hide_password=False))
+    try:
+        async with other.connect() as old:  # a report someone left open before the close
+            await old.execute(text("SELECT count(*) FROM teams"))
+            outcome = await close_round(world.ctx, world.cli, world.team)
+            assert outcome.scrub_pending
+            assert "scrub pending" in (await round_list(world.ctx, world.cli, "Platform")).text
+            assert (await RoundScheduler(world.ctx).run_once()).scrubbed == 0
+            await old.rollback()
+
+            # A newer transaction holding a lock on deliveries: the rewrite gives up quickly.
+            monkeypatch.setattr(maintenance, "LOCK_TIMEOUT_MS", 50)
+            await old.execute(text("SELECT count(*) FROM deliveries"))
+            result = await maintenance.scrub(world.ctx.engine)
+            assert not result.done and "VACUUM FULL could not run" in result.reason
+            await old.rollback()
+    finally:
+        await other.dispose()
+    assert (await RoundScheduler(world.ctx).run_once()).scrubbed == 1
+    assert "scrub pending" not in (await round_list(world.ctx, world.cli, "Platform")).text
+
+
+# --- rule 12: secrets at rest, and reads that never write (issue 11) --------------------------
+
+
+def test_rule_12_oauth_without_a_key_or_with_a_bad_key_is_refused_in_one_line() -> None:
+    oauth: dict[str, Any] = {
+        "SLACK_SIGNING_SECRET": "s",
+        "SLACK_CLIENT_ID": "1.2",
+        "SLACK_CLIENT_SECRET": "c",
+        "RUTRADAR_PLAYGROUND": False,
+    }
+    with pytest.raises(ConfigurationError) as missing:
+        check_settings(Settings(**oauth))
+    assert "RUTRADAR_SECRET_KEY" in str(missing.value) and "\n" not in str(missing.value)
+    with pytest.raises(ConfigurationError, match="key 2 is not a Fernet key"):
+        check_settings(Settings(**oauth, RUTRADAR_SECRET_KEY=f"{Fernet.generate_key().decode()},nope"))
+    check_settings(Settings(**oauth, RUTRADAR_SECRET_KEY=Fernet.generate_key().decode()))
+    check_settings(Settings(SLACK_SIGNING_SECRET="s", SLACK_BOT_TOKEN="xoxb-env"))  # nothing stored
+
+
+async def test_rule_12_the_store_refuses_to_keep_a_token_without_a_key(sqlite_url: str) -> None:
+    from slack_sdk.oauth.installation_store.models.installation import Installation
+
+    from storage.slack_store import EncryptedInstallationStore
+
+    engine = create_engine(sqlite_url)
+    try:
+        store = EncryptedInstallationStore("1.2", engine, None)
+        with pytest.raises(SecretKeyError, match="RUTRADAR_SECRET_KEY is not set"):
+            await store.async_save(
+                Installation(app_id="A1", team_id="T1", user_id="U1", bot_token="xoxb-secret")
+            )
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM slack_bots"))).scalar() == 0
+    finally:
+        await engine.dispose()
+
+
+async def test_rule_12_keys_rotate_new_first_then_rotate_then_drop_the_old(sqlite_url: str) -> None:
+    from slack_sdk.oauth.installation_store.models.installation import Installation
+
+    from storage.slack_store import EncryptedInstallationStore, reencrypt_tokens
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    engine = create_engine(sqlite_url)
+    try:
+        await EncryptedInstallationStore("1.2", engine, old).async_save(
+            Installation(app_id="A1", team_id="T1", user_id="U1", bot_token="xoxb-secret")
+        )
+        # 1. The new key first: it encrypts from now on, the old one still decrypts.
+        both = EncryptedInstallationStore("1.2", engine, f"{new},{old}")
+        bot = await both.async_find_bot(enterprise_id=None, team_id="T1")
+        assert bot is not None and bot.bot_token == "xoxb-secret"
+        # 2. `rutradar secrets rotate`: everything stored is re-encrypted with the new key.
+        assert await reencrypt_tokens(engine, SecretBox(f"{new},{old}")) == {
+            "slack_bots": 1,
+            "slack_installations": 1,
+        }
+        # 3. The old key dropped: everything still reads.
+        found = await EncryptedInstallationStore("1.2", engine, new).async_find_installation(
+            enterprise_id=None, team_id="T1"
+        )
+        assert found is not None and found.bot_token == "xoxb-secret"
+        with pytest.raises(SecretKeyError, match="does not decrypt"):
+            await EncryptedInstallationStore("1.2", engine, old).async_find_bot(
+                enterprise_id=None, team_id="T1"
+            )
+    finally:
+        await engine.dispose()
+
+
+def test_rule_12_the_cli_generates_a_key_and_rotates_only_with_one(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RUTRADAR_DATABASE_URL", sqlite_url)
+    monkeypatch.delenv("RUTRADAR_SECRET_KEY", raising=False)
+    assert cli_main(["secrets", "generate"]) == 0
+    key = capsys.readouterr().out.strip()
+    assert SecretBox(key).decrypt(SecretBox(key).encrypt("x")) == "x"
+    assert cli_main(["secrets", "rotate"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1  # one line: what is missing and what to do
+    monkeypatch.setenv("RUTRADAR_SECRET_KEY", key)
+    assert cli_main(["secrets", "rotate"]) == 0
+    assert "Re-encrypted 0 stored tokens" in capsys.readouterr().out

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from cryptography.fernet import Fernet
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 from sqlalchemy import func, select
@@ -62,7 +63,7 @@ class Env:
         )
         return await self.client.post("/slack/events", data=body, headers=sent)
 
-    async def command(self, text: str, user: str = "u0", **kw: Any) -> dict[str, Any]:
+    async def command(self, text: str, user: str = "U0", **kw: Any) -> dict[str, Any]:
         body = slash_command(text, user_id=user, response_url=self.fake.response_url(user), **kw)
         response = await self.post(body)
         assert response.status == 200, await response.text()
@@ -111,7 +112,7 @@ async def env(sqlite_url: str, clock: ManualClock) -> AsyncIterator[Env]:
         )
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             runtime = app[RUNTIME]
-            world = await build_world(runtime.ctx, platform="slack")
+            world = await build_world(runtime.ctx, platform="slack", slack_ids=True)
             for person in (*world.members, world.manager, world.admin, world.outsider):
                 fake.add_user(person.user_id, real_name=person.display_name)
             yield Env(fake, client, runtime, clock, world)
@@ -121,7 +122,7 @@ async def env(sqlite_url: str, clock: ManualClock) -> AsyncIterator[Env]:
 
 
 async def test_forged_stale_and_unsigned_requests_get_401(env: Env) -> None:
-    body = slash_command("help", user_id="u0")
+    body = slash_command("help", user_id="U0")
     forged = signed_headers(body, "wrong-secret", env.clock.now())
     stale = signed_headers(body, SECRET, env.clock.now() - timedelta(minutes=6))
     unsigned = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -137,7 +138,7 @@ async def test_forged_stale_and_unsigned_requests_get_401(env: Env) -> None:
     [
         (b"payload=not-json", "application/x-www-form-urlencoded"),
         (
-            b'payload={"type":"block_actions","user":{"id":"u0"},"team":{"id":"T0001"}}',
+            b'payload={"type":"block_actions","user":{"id":"U0"},"team":{"id":"T0001"}}',
             "application/x-www-form-urlencoded",
         ),
         (b"command=%2Frut&text=help", "application/x-www-form-urlencoded"),
@@ -180,7 +181,7 @@ async def test_whole_check_in_through_the_modal(env: Env) -> None:
     assert await env.runtime.dispatcher.run_once() == 6
 
     # The prompt is a DM to the user id, with a button and a plain-text fallback.
-    [prompt] = [c for c in env.fake.calls_to("chat.postMessage") if c.params["channel"] == "u0"]
+    [prompt] = [c for c in env.fake.calls_to("chat.postMessage") if c.params["channel"] == "U0"]
     assert "Platform check-in (2026-W48)" in prompt.params["text"]
     valid_blocks(prompt.params["blocks"])
     button = next(
@@ -192,9 +193,9 @@ async def test_whole_check_in_through_the_modal(env: Env) -> None:
         block_actions(
             button["action_id"],
             button.get("value", ""),
-            user_id="u0",
-            channel_id=dm_channel("u0"),
-            response_url=env.fake.response_url("u0"),
+            user_id="U0",
+            channel_id=dm_channel("U0"),
+            response_url=env.fake.response_url("U0"),
         )
     )
     assert opened.status == 200
@@ -216,7 +217,7 @@ async def test_whole_check_in_through_the_modal(env: Env) -> None:
         view_submission(
             "checkin",
             CHECKIN_STATE,
-            user_id="u0",
+            user_id="U0",
             private_metadata=modal.get("private_metadata", ""),
         )
     )
@@ -257,8 +258,8 @@ async def test_whole_check_in_through_the_modal(env: Env) -> None:
         "callback_id": "rutradar_dialog",
         "private_metadata": advice["private_metadata"],
     }
-    await env.post(block_actions(send["action_id"], "", user_id="u0", view=view))
-    dms = [c for c in env.fake.calls_to("chat.postMessage") if c.params["channel"] == "u0"]
+    await env.post(block_actions(send["action_id"], "", user_id="U0", view=view))
+    dms = [c for c in env.fake.calls_to("chat.postMessage") if c.params["channel"] == "U0"]
     assert len(dms) == 2 and "Overhaul your routine" in texts(dms[-1].params)
     valid_blocks(dms[-1].params["blocks"])
 
@@ -273,7 +274,7 @@ async def test_rut_checkin_opens_the_modal_straight_away(env: Env) -> None:
 async def test_invalid_answer_is_shown_in_the_modal(env: Env) -> None:
     state: dict[str, dict[str, Any]] = dict(CHECKIN_STATE)
     state["path"] = {"path": {"type": "radio_buttons", "selected_option": None}}
-    response = await env.post(view_submission("checkin", state, user_id="u0"))
+    response = await env.post(view_submission("checkin", state, user_id="U0"))
     ack = await response.json()
     assert ack["response_action"] == "errors"
     assert "1 to 5" in next(iter(ack["errors"].values()))
@@ -294,7 +295,7 @@ async def test_replies_are_ephemeral_and_refusals_polite(env: Env) -> None:
 
 
 async def test_manager_summary_opens_in_a_modal(env: Env) -> None:
-    await env.command("summary", user="boss")
+    await env.command("summary", user="UBOSS")
     [call] = env.fake.calls_to("views.open")
     view = valid_view(call.params["view"])
     assert "Platform" in texts(view) and "No round has closed yet" in texts(view)
@@ -313,7 +314,7 @@ async def test_a_slack_user_never_seen_before(env: Env) -> None:
 
 async def test_slack_admins_are_first_admins_in_single_token_mode(env: Env) -> None:
     env.fake.add_user("UADMIN", real_name="Owner", is_admin=True)
-    env.fake.channel_members["C0009"] = ["u0", "u1", "UBOT", "UADMIN"]
+    env.fake.channel_members["C0009"] = ["U0", "U1", "UBOT", "UADMIN"]
     env.fake.add_user("UBOT", is_bot=True)
     reply = await env.command("admin team add Design --from-channel <#C0009|design>", user="UADMIN")
     assert "3 members added to Design" in reply["text"], reply
@@ -327,26 +328,26 @@ async def test_slack_admins_are_first_admins_in_single_token_mode(env: Env) -> N
                 .where(Membership.team_id == team.id)
             )
         ).all()
-    assert sorted(members) == ["UADMIN", "u0", "u1"]
-    assert "Only Rut Radar admins" in (await env.command("admin team add X", user="u2"))["text"]
+    assert sorted(members) == ["U0", "U1", "UADMIN"]
+    assert "Only Rut Radar admins" in (await env.command("admin team add X", user="U2"))["text"]
 
 
 # --- App Home, retries, uninstall ------------------------------------------------------------
 
 
 async def test_app_home_per_role_and_event_retries_deduplicated(env: Env) -> None:
-    for user in ("u0", "boss", "root"):
+    for user in ("U0", "UBOSS", "UROOT"):
         body = event_callback(app_home_opened(user), event_id=f"Ev-{user}")
         assert (await env.post(body)).status == 200
-    assert set(env.fake.home) == {"u0", "boss", "root"}
+    assert set(env.fake.home) == {"U0", "UBOSS", "UROOT"}
     for view in env.fake.home.values():
         valid_view(view)
-    member_home = texts(env.fake.home["u0"])
+    member_home = texts(env.fake.home["U0"])
     assert "Your check-ins" in member_home and "Platform: team check-in" not in member_home
-    assert "Platform: team check-in" in texts(env.fake.home["boss"])
-    assert "Anonymity threshold: 5" in texts(env.fake.home["root"])
+    assert "Platform: team check-in" in texts(env.fake.home["UBOSS"])
+    assert "Anonymity threshold: 5" in texts(env.fake.home["UROOT"])
 
-    retry = event_callback(app_home_opened("u0"), event_id="Ev-u0")
+    retry = event_callback(app_home_opened("U0"), event_id="Ev-U0")
     response = await env.post(retry, retry_num=1, retry_reason="http_timeout")
     assert response.status == 200
     assert len(env.fake.calls_to("views.publish")) == 3  # the retry had no second effect
@@ -369,7 +370,7 @@ async def test_uninstall_deletes_people_memberships_and_deliveries(env: Env) -> 
 
 
 async def test_rate_limit_pauses_the_workspace_and_deactivated_users_fail(env: Env) -> None:
-    env.fake.add_user("u1", deleted=True)
+    env.fake.add_user("U1", deleted=True)
     env.fake.fail_next("chat.postMessage", status=429, retry_after=3)
     await open_round(env.runtime.ctx, env.world.cli, env.world.team)
     # One at a time, so "nothing else was sent during the pause" is exact (with more in
@@ -393,7 +394,7 @@ async def test_rate_limit_pauses_the_workspace_and_deactivated_users_fail(env: E
                 )
             ).all()
         )
-    assert rows.pop("u1") == "failed"
+    assert rows.pop("U1") == "failed"
     assert set(rows.values()) == {"sent"}
     accepted = [
         c.params["channel"] for c in env.fake.calls_to("chat.postMessage") if c.status == 200
@@ -408,7 +409,11 @@ async def test_rate_limit_pauses_the_workspace_and_deactivated_users_fail(env: E
 async def test_oauth_install_round_trip(sqlite_url: str, clock: ManualClock) -> None:
     async with FakeSlackAPI() as fake:
         settings = settings_for(
-            sqlite_url, fake, SLACK_CLIENT_ID="111.222", SLACK_CLIENT_SECRET="shh"
+            sqlite_url,
+            fake,
+            SLACK_CLIENT_ID="111.222",
+            SLACK_CLIENT_SECRET="shh",
+            RUTRADAR_SECRET_KEY=Fernet.generate_key().decode(),  # a throwaway key
         )
         app = build_app(settings, clock=clock, background=False)
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
@@ -446,7 +451,7 @@ async def test_oauth_install_round_trip(sqlite_url: str, clock: ManualClock) -> 
                 )
                 assert installer is not None and installer.role == "admin"
                 bots = (await session.execute(select(slack_bots.c.bot_token))).scalars().all()
-            assert bots == ["xoxb-installed"]
+            assert len(bots) == 1 and bots[0].startswith("gAAAAA")  # stored encrypted only
 
             # Sending to that workspace uses its own bot token.
             adapter = runtime.adapters["slack"]
@@ -539,7 +544,7 @@ async def test_recovery_finds_a_send_whose_commit_was_lost(env: Env) -> None:
     posted = env.fake.calls_to("chat.postMessage")
     assert all(c.params["metadata"]["event_type"] == "rutradar_delivery" for c in posted)
     async with env.runtime.ctx.sessions.begin() as session:  # the process died before its commit
-        person_id = await session.scalar(select(Person.id).where(Person.user_id == "u0"))
+        person_id = await session.scalar(select(Person.id).where(Person.user_id == "U0"))
         await session.execute(
             update(Delivery)
             .where(Delivery.person_id == person_id)
@@ -563,7 +568,7 @@ async def test_people_named_by_an_admin_are_prompted_before_they_ever_talk_to_th
     env.fake.channel_members["C0010"] = ["UNEW1", "UNEW2"]
     env.fake.add_user("UNEW1")
     env.fake.add_user("UNEW2")
-    await env.command("admin team add Fresh --from-channel <#C0010|fresh>", user="root")
+    await env.command("admin team add Fresh --from-channel <#C0010|fresh>", user="UROOT")
     async with env.runtime.ctx.sessions() as session:
         team = await session.scalar(select(Team).where(Team.name == "Fresh"))
         stubs = (
@@ -580,7 +585,7 @@ async def test_people_named_by_an_admin_are_prompted_before_they_ever_talk_to_th
 
 async def test_a_channel_the_bot_cannot_see_gets_a_clear_answer(env: Env) -> None:
     env.fake.fail_next("conversations.members", error="channel_not_found")
-    reply = await env.command("admin team add Secret --from-channel <#G0001|secret>", user="root")
+    reply = await env.command("admin team add Secret --from-channel <#G0001|secret>", user="UROOT")
     assert "channel_not_found" in reply["text"] and "invite Rut Radar" in reply["text"]
     assert await env.count(Team) == 1
 
@@ -597,7 +602,7 @@ async def test_a_failed_recovery_lookup_neither_stalls_nor_loses(
     async with (
         env.runtime.ctx.sessions.begin() as session
     ):  # u0's send was in flight when a process died
-        person_id = await session.scalar(select(Person.id).where(Person.user_id == "u0"))
+        person_id = await session.scalar(select(Person.id).where(Person.user_id == "U0"))
         await session.execute(
             update(Delivery)
             .where(Delivery.person_id == person_id)
@@ -607,5 +612,5 @@ async def test_a_failed_recovery_lookup_neither_stalls_nor_loses(
         )
     env.fake.fail_next("conversations.history", **fault)
     assert await env.runtime.dispatcher.run_once() == 5 + sent_again  # the others are not held up
-    to_u0 = [c for c in env.fake.calls_to("chat.postMessage") if c.params["channel"] == "u0"]
+    to_u0 = [c for c in env.fake.calls_to("chat.postMessage") if c.params["channel"] == "U0"]
     assert len(to_u0) == sent_again  # can't check: send (permanent) or try again later (transient)

@@ -265,10 +265,10 @@ def test_checkin_modal_shape() -> None:
     options = assess["element"]["options"]
     assert assess["element"]["type"] == "radio_buttons"
     assert [o["value"] for o in options] == ["1", "2", "3", "4", "5"]
-    assert options[0]["description"]["text"] == "Foggy"
-    assert options[-1]["description"]["text"] == "Clear"
+    assert options[0]["description"]["text"] == "Uneasy"
+    assert options[-1]["description"]["text"] == "At ease"
     assert "description" not in options[2]
-    assert assess["hint"]["text"] == "1 = Foggy · 5 = Clear"
+    assert assess["hint"]["text"] == "1 = Uneasy · 5 = At ease"
     comment = inputs[5]["element"]
     assert comment["type"] == "plain_text_input" and comment["multiline"] is True
     assert comment["max_length"] == 280

@@ -260,7 +260,7 @@ async def test_prompts_of_a_closed_round_say_so_on_slack(sqlite_url: str) -> Non
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             runtime = app[RUNTIME]
             ctx, ticker, dispatcher = runtime.ctx, runtime.ticker.scheduler, runtime.dispatcher
-            world = await build_world(ctx, platform="slack")
+            world = await build_world(ctx, platform="slack", slack_ids=True)
             for person in (*world.members, world.manager):
                 fake.add_user(person.user_id)
             await admin.schedule_set(
@@ -275,7 +275,7 @@ async def test_prompts_of_a_closed_round_say_so_on_slack(sqlite_url: str) -> Non
             }
             assert len(prompts) == 6
 
-            for user in ("u0", "u1"):  # two answer; their prompts say "You checked in"
+            for user in ("U0", "U1"):  # two answer; their prompts say "You checked in"
                 body = view_submission("checkin", CHECKIN, user_id=user, view_id=f"V{user}")
                 response = await client.post(
                     "/slack/events", data=body, headers=signed_headers(body, "s", clock.now())
@@ -309,7 +309,7 @@ async def test_prompts_of_a_closed_round_say_so_on_slack(sqlite_url: str) -> Non
                 (shown,) = [m for m in fake.messages[channel] if m["ts"] == ts]
                 assert shown["text"] == closed_text
 
-            assert accepted_to(fake, "Platform: team check-in") == Counter({"boss": 1})
+            assert accepted_to(fake, "Platform: team check-in") == Counter({"UBOSS": 1})
             async with ctx.sessions() as session:
                 left = (await session.scalars(select(Delivery.kind))).all()
             assert left == ["summary"]  # no notice, prompt or reminder remains

@@ -264,7 +264,7 @@ def test_checkin_dialog_inputs_and_submit() -> None:
     assert assess["type"] == "Input.ChoiceSet" and assess["style"] == "expanded"
     assert assess["isMultiSelect"] is False
     assert [c["value"] for c in assess["choices"]] == ["1", "2", "3", "4", "5"]
-    assert [c["title"] for c in assess["choices"]] == ["1 · Foggy", "2", "3", "4", "5 · Clear"]
+    assert [c["title"] for c in assess["choices"]] == ["1 · Uneasy", "2", "3", "4", "5 · At ease"]
     assert assess["isRequired"] is True and assess["errorMessage"]
     assert assess["label"] == load_question("assess")
     comment = inputs["comment"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
+from dataclasses import replace
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -51,6 +52,10 @@ def _rendered(message: Message) -> dict[str, Any]:
         "tags": list(message.tags),
         "html": render_message(message),
     }
+
+
+def _in_dialog(message: Message) -> Message:
+    return replace(message, surface="dialog", title=message.title or "Rut Radar")
 
 
 def _roles(entry: PersonEntry) -> list[str]:
@@ -141,6 +146,11 @@ class PlaygroundAdapter:
         event = self._to_event(body, person.display_name)
         self.runtime.metrics.events.labels(PLATFORM, body.kind).inc()
         messages = await self.runtime.engine.handle(event)
+        if body.kind == "form":
+            # A refused form is answered in its dialog, as Slack (the modal's errors) and Teams
+            # (the task module) answer it: in the chat, behind the open dialog, the person
+            # would not see why nothing was stored.
+            messages = [_in_dialog(m) if "error" in m.tags else m for m in messages]
         return web.json_response({"messages": [_rendered(m) for m in messages]})
 
     @unlogged  # the page polls this every 1.5 s: it would bury the access log
@@ -163,6 +173,7 @@ class PlaygroundAdapter:
             "where": where,
             "user_id": body.user_id,
             "display_name": display_name,
+            "platform_retries": False,  # the page never sends an event twice
         }
         if body.kind == "command":
             return CommandReceived(text=body.text, **common)

@@ -1,18 +1,22 @@
 """The Slack adapter: slack-bolt's AsyncApp mounted in the project's aiohttp server.
 
 Bolt does the Slack plumbing (OAuth, authorization, acks, `respond`); the engine does all the
-thinking. Requests are verified here first, with the injected clock, then checked for shape,
-so a forged or stale request gets 401 and a malformed one 400 before any listener runs.
+thinking. Requests are verified here first, with the injected clock, then parsed and validated
+in one place (`payloads`), so a forged or stale request gets 401 and a malformed one 400, with
+one WARNING line naming the field, before any listener runs. Bolt is handed the validated body
+(as JSON: its own form parser misreads slash commands, see `payloads.BOLT_PARSE_BODY`), and
+listeners read the typed request from Bolt's context, never the raw body.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -28,7 +32,6 @@ from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
-from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
@@ -45,9 +48,30 @@ from bot.ports import DeliveryError, SentRef
 from bot.runtime import Runtime
 from bot.workspaces import installed_by, platform_uninstalled
 from messages.model import Message, Paragraph
-from storage.slack_store import BOTS_TABLE, INSTALLATIONS_TABLE, OAUTH_STATES_TABLE
+from storage.slack_store import OAUTH_STATES_TABLE, EncryptedInstallationStore
 
-from .payloads import PLATFORM, MalformedPayload, parse_body, team_of, where
+from .payloads import (
+    PLATFORM,
+    SLACK_RESPONSE_ORIGINS,
+    AppHomeOpened,
+    AppRateLimited,
+    BlockActions,
+    EventCallback,
+    IgnoredEvent,
+    MalformedPayload,
+    Request,
+    SlashCommand,
+    TeamAccessRevoked,
+    TokensRevoked,
+    ViewSubmission,
+    bolt_body,
+    form_state,
+    installation_key,
+    origin_of,
+    parse_data,
+    parse_request,
+    where,
+)
 from .people import PeopleCache, SlackPerson
 from .render import form_values, home_view, message_payload, modal_view, parse_action_id
 
@@ -91,6 +115,8 @@ PERMANENT_ERRORS = frozenset(
 )
 JSON = dict[str, Any]
 METADATA_EVENT = "rutradar_delivery"
+INBOUND = "rutradar_request"  # the validated request, in Bolt's context
+R = TypeVar("R")
 RECOVERY_WINDOW = 20  # recent DM messages searched for a delivery id
 
 
@@ -112,22 +138,25 @@ class SlackAdapter:
         self.runtime = runtime
         self.api_url = settings.slack_api_url or DEFAULT_API_URL
         self.people = PeopleCache(runtime.ctx.clock)
+        # Where a `response_url` may point: Slack, and the configured API (a fake in tests).
+        self.response_origins = SLACK_RESPONSE_ORIGINS | (
+            {origin_of(settings.slack_api_url)} if settings.slack_api_url else set()
+        )
         self.verifier = (
             SignatureVerifier(settings.slack_signing_secret, clock=_Clock(runtime))  # type: ignore[arg-type]
             if settings.slack_signing_secret
             else None
         )
         self.oauth = bool(settings.slack_client_id and settings.slack_client_secret)
-        self.installations: AsyncSQLAlchemyInstallationStore | None = None
+        self.installations: EncryptedInstallationStore | None = None
         oauth_settings = None
         if self.oauth:
             assert settings.slack_client_id and settings.slack_client_secret
             engine = runtime.ctx.engine
-            self.installations = AsyncSQLAlchemyInstallationStore(
-                settings.slack_client_id,
-                engine,
-                bots_table_name=BOTS_TABLE,
-                installations_table_name=INSTALLATIONS_TABLE,
+            # slack_sdk's store and tables; tokens encrypted with RUTRADAR_SECRET_KEY (the
+            # composition root refuses OAuth without one, so no token is stored in clear).
+            self.installations = EncryptedInstallationStore(
+                settings.slack_client_id, engine, settings.secret_key
             )
             oauth_settings = AsyncOAuthSettings(
                 client_id=settings.slack_client_id,
@@ -169,22 +198,76 @@ class SlackAdapter:
             app.cleanup_ctx.append(self._socket_mode)
 
     async def events(self, request: web.Request) -> web.StreamResponse:
-        """Verify, check the shape, then let Bolt dispatch to our listeners."""
+        """Verify, parse and validate, then let Bolt dispatch the validated body."""
         body = await request.read()
         if not self._verified(body, request.headers):
             return web.json_response({"error": "invalid request"}, status=401)
         try:
-            parse_body(body, request.headers.get("Content-Type", ""))
-        except MalformedPayload as exc:
-            return web.json_response({"error": f"malformed request: {exc}"}, status=400)
-        response = await self.bolt.async_dispatch(
-            AsyncBoltRequest(
-                body=body.decode("utf-8"), query=request.query_string, headers=dict(request.headers)
+            inbound = parse_request(
+                body,
+                request.headers.get("Content-Type", ""),
+                response_origins=self.response_origins,
             )
-        )
+        except MalformedPayload as exc:
+            self._reject(exc)
+            return web.json_response({"error": f"malformed request: {exc}"}, status=400)
+        response = self._answer_directly(inbound)
+        if response is None:
+            headers: dict[str, str | Sequence[str]] = {
+                k: v for k, v in request.headers.items() if k.lower() != "content-type"
+            }
+            headers["Content-Type"] = "application/json"
+            response = await self.bolt.async_dispatch(
+                AsyncBoltRequest(
+                    body=json.dumps(bolt_body(inbound)),
+                    query=request.query_string,
+                    headers=headers,
+                    context={INBOUND: inbound},
+                )
+            )
         if response.status >= 500:
             return web.json_response({"error": "the request could not be handled"}, status=400)
         return await to_aiohttp_response(response)
+
+    async def _check_socket_request(
+        self,
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse]],
+    ) -> BoltResponse:
+        """Bolt middleware: Socket Mode requests reach Bolt without passing `events`, so they
+        are validated here, by the same code (HTTP requests arrive already validated)."""
+        if INBOUND in req.context:
+            return await next()
+        try:
+            inbound = parse_data(req.body, response_origins=self.response_origins)
+        except MalformedPayload as exc:
+            self._reject(exc)
+            return BoltResponse(status=400, body={"error": f"malformed request: {exc}"})
+        response = self._answer_directly(inbound)
+        if response is not None:
+            return response
+        req.context[INBOUND] = inbound
+        return await next()
+
+    def _reject(self, reason: MalformedPayload) -> None:
+        """The one error path for bad input: counted, and one WARNING line naming the field
+        (never its value)."""
+        self.runtime.metrics.rejected.labels(PLATFORM).inc()
+        log.warning("slack request refused (400): %s", reason)
+
+    def _answer_directly(self, inbound: Request) -> BoltResponse | None:
+        """What needs no listener: Slack throttling the app, events nobody subscribed to."""
+        if isinstance(inbound, AppRateLimited):
+            self.runtime.metrics.rate_limited.labels(PLATFORM).inc()
+            log.warning(
+                "slack app_rate_limited: Slack holds back this app's events for %s this minute",
+                inbound.team_id or "a workspace",
+            )
+            return BoltResponse(status=200, body="")
+        if isinstance(inbound, IgnoredEvent):
+            return BoltResponse(status=200, body="")
+        return None
 
     def _verified(self, body: bytes, headers: Any) -> bool:
         """Signature and the 5-minute window, against the injected clock."""
@@ -237,7 +320,11 @@ class SlackAdapter:
     async def _installed(self, args: AsyncSuccessArgs) -> BoltResponse:
         """The installer becomes the workspace's first admin (design: "First admins")."""
         installation = args.installation
-        team_id = installation.team_id or installation.enterprise_id or ""
+        team_id = installation_key(
+            installation.enterprise_id,
+            installation.team_id,
+            bool(installation.is_enterprise_install),
+        )
         await installed_by(
             self.runtime.ctx,
             PLATFORM,
@@ -261,6 +348,7 @@ class SlackAdapter:
 
     def _register(self) -> None:
         bolt = self.bolt
+        bolt.middleware(self._check_socket_request)
         bolt.command("/rut")(self._on_command)
         bolt.action(re.compile(".*"))(self._on_action)
         bolt.view_submission(re.compile(".*"))(self._on_view_submission)
@@ -268,6 +356,7 @@ class SlackAdapter:
         bolt.event("app_home_opened")(self._on_home_opened)
         bolt.event("app_uninstalled")(self._on_uninstalled)
         bolt.event("tokens_revoked")(self._on_uninstalled)
+        bolt.event("team_access_revoked")(self._on_uninstalled)
         bolt.event("message")(self._ack_only)
 
     async def _ack_only(self, ack: AsyncAck) -> None:
@@ -294,79 +383,116 @@ class SlackAdapter:
         except SlackApiError:
             return None
 
+    async def _answer(self, what: str, call: Awaitable[Any]) -> None:
+        """A call made while answering a request (open a modal, post to a response_url):
+        Slack may refuse it (an expired trigger, a view already closed) or the network may
+        fail; that is one WARNING line, and the request is still answered."""
+        try:
+            await call
+        except SlackApiError as exc:
+            log.warning("slack %s failed: %s", what, str(exc.response.get("error", ""))[:64])
+        except (OSError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("slack %s failed: %s", what, type(exc).__name__)
+
     async def _on_command(
-        self, ack: AsyncAck, body: JSON, client: AsyncWebClient, respond: Any
+        self, ack: AsyncAck, client: AsyncWebClient, respond: Any, context: Any
     ) -> None:
-        team_id, user_id = body["team_id"], body["user_id"]
+        command = _request(context, SlashCommand)
+        team_id, user_id = command.installation.key, command.user_id
         event = CommandReceived(
-            event_id=f"slack:{team_id}:{body['trigger_id']}",
+            event_id=f"slack:{team_id}:{command.trigger_id}",
             where=where(team_id, user_id),
             user_id=user_id,
-            text=body.get("text", ""),
+            text=command.text,
+            # Slack never retries a slash command (the person sees an error after 3 s
+            # instead): there is nothing to de-duplicate, so no trace of it is kept.
+            platform_retries=False,
             **await self._person_fields(client, team_id, user_id),
         )
         messages = await self._handle(event)
         chat = [m for m in messages if m.surface == "chat"]
         dialog = next((m for m in messages if m.surface == "dialog"), None)
         if dialog is not None:
-            await client.views_open(trigger_id=body["trigger_id"], view=modal_view(dialog))
+            await self._answer(
+                "views.open",
+                client.views_open(trigger_id=command.trigger_id, view=modal_view(dialog)),
+            )
         if chat:
             await ack(response_type="ephemeral", **message_payload(chat[0]))
             for extra in chat[1:]:
-                await respond(response_type="ephemeral", **message_payload(extra))
+                await self._answer(
+                    "response_url", respond(response_type="ephemeral", **message_payload(extra))
+                )
         else:
             await ack()
 
     async def _on_action(
-        self, ack: AsyncAck, body: JSON, client: AsyncWebClient, respond: Any
+        self, ack: AsyncAck, client: AsyncWebClient, respond: Any, context: Any
     ) -> None:
         await ack()
-        team_id, user_id = team_of(body), body["user"]["id"]
-        action = body["actions"][0]
-        value = action.get("value")
-        if value is None and isinstance(action.get("selected_option"), dict):
-            value = action["selected_option"].get("value")
+        request = _request(context, BlockActions)
+        team_id, user_id = request.installation.key, request.user.id
+        action = request.actions[0]
+        view = request.view
         event = ActionInvoked(
-            event_id=f"slack:{team_id}:{body.get('trigger_id') or action.get('action_ts', '')}",
+            event_id=f"slack:{team_id}:{request.trigger_id}",
             where=where(team_id, user_id),
             user_id=user_id,
-            action_id=parse_action_id(action["action_id"]),
-            value=value or "",
-            private=str((body.get("view") or {}).get("private_metadata") or ""),
+            action_id=parse_action_id(action.action_id),
+            value=action.chosen,
+            private=view.private_metadata if view is not None else "",
+            platform_retries=False,  # interactivity is never retried by Slack
             **await self._person_fields(client, team_id, user_id),
         )
         messages = await self._handle(event)
-        view = body.get("view") if isinstance(body.get("view"), dict) else None
         for message in messages:
             if message.surface == "dialog":
-                if view is not None and view.get("type") == "modal":
-                    await client.views_update(view_id=view["id"], view=modal_view(message))
+                if view is not None and view.type == "modal":
+                    await self._answer(
+                        "views.update",
+                        client.views_update(view_id=view.id, view=modal_view(message)),
+                    )
                 else:
-                    await client.views_open(trigger_id=body["trigger_id"], view=modal_view(message))
-            elif body.get("response_url") and view is None:
-                await respond(
-                    response_type="ephemeral", replace_original=False, **message_payload(message)
+                    await self._answer(
+                        "views.open",
+                        client.views_open(trigger_id=request.trigger_id, view=modal_view(message)),
+                    )
+            elif request.response_url and view is None:
+                await self._answer(
+                    "response_url",
+                    respond(
+                        response_type="ephemeral",
+                        replace_original=False,
+                        **message_payload(message),
+                    ),
                 )
             else:
-                await client.chat_postMessage(channel=user_id, **message_payload(message))
-        if view is not None and view.get("type") == "home":
+                await self._answer(
+                    "chat.postMessage",
+                    client.chat_postMessage(channel=user_id, **message_payload(message)),
+                )
+        if view is not None and view.type == "home":
             await self._publish_home(
-                client, team_id, user_id, f"slack:{team_id}:home:{event.event_id}"
+                client, team_id, user_id, f"slack:{team_id}:home:{event.event_id}", retried=False
             )
 
-    async def _on_view_submission(self, ack: AsyncAck, body: JSON, client: AsyncWebClient) -> None:
-        team_id, user_id = team_of(body), body["user"]["id"]
-        view = body["view"]
-        values = form_values(view["state"]["values"])
+    async def _on_view_submission(
+        self, ack: AsyncAck, client: AsyncWebClient, context: Any
+    ) -> None:
+        request = _request(context, ViewSubmission)
+        team_id, user_id = request.installation.key, request.user.id
+        view = request.view
+        state = form_state(view)
         event = FormSubmitted(
-            # Each submission has its own trigger id; the view's hash stays the same when a
-            # person corrects an answer after `response_action: errors`.
-            event_id=f"slack:{team_id}:view:{body.get('trigger_id') or view.get('id', '')}:{view.get('hash', '')}",
+            # Each submission has its own trigger id, also when a person corrects an answer
+            # after `response_action: errors` (the view's id and hash stay the same).
+            event_id=f"slack:{team_id}:view:{request.trigger_id}",
             where=where(team_id, user_id),
             user_id=user_id,
-            form_id=view["callback_id"],
-            values=values,
-            private=view.get("private_metadata", ""),
+            form_id=view.callback_id,
+            values=form_values(state),
+            private=view.private_metadata,
+            platform_retries=False,  # interactivity is never retried by Slack
             **await self._person_fields(client, team_id, user_id),
         )
         messages = await self._handle(event)
@@ -374,45 +500,70 @@ class SlackAdapter:
             await ack()
             return
         first = messages[0]
-        if "error" in first.tags and view["state"]["values"]:
-            await ack(
-                response_action="errors",
-                errors={next(iter(view["state"]["values"])): first.fallback[:150]},
-            )
+        if "error" in first.tags and state:
+            await ack(response_action="errors", errors={next(iter(state)): first.fallback[:150]})
             return
         shown = first if first.surface == "dialog" else _as_dialog(first)
         await ack(response_action="update", view=modal_view(shown))
 
-    async def _on_home_opened(self, event: JSON, body: JSON, client: AsyncWebClient) -> None:
-        if event.get("tab", "home") != "home":
+    async def _on_home_opened(self, client: AsyncWebClient, context: Any) -> None:
+        envelope = _request(context, EventCallback)
+        opened = envelope.event
+        assert isinstance(opened, AppHomeOpened)
+        if opened.tab != "home":
             return
-        await self._publish_home(client, team_of(body), event["user"], f"slack:{body['event_id']}")
+        team_id = envelope.installation.key
+        # An Events API delivery: Slack retries it (up to 3 times over about 5 minutes).
+        await self._publish_home(
+            client, team_id, opened.user, f"slack:{envelope.event_id}", retried=True
+        )
 
     async def _publish_home(
-        self, client: AsyncWebClient, team_id: str, user_id: str, event_id: str
+        self, client: AsyncWebClient, team_id: str, user_id: str, event_id: str, *, retried: bool
     ) -> None:
         home = HomeOpened(
             event_id=event_id,
             where=where(team_id, user_id),
             user_id=user_id,
+            platform_retries=retried,
             **await self._person_fields(client, team_id, user_id),
         )
         messages = await self._handle(home)
         if messages:
-            await client.views_publish(user_id=user_id, view=home_view(messages))
-
-    async def _on_uninstalled(self, event: JSON, body: JSON) -> None:
-        """One listener for both events (Bolt runs only the first match): delete at once."""
-        if event.get("type") == "tokens_revoked" and not (event.get("tokens") or {}).get("bot"):
-            return  # only user tokens went; the bot still works
-        if not await self.runtime.engine.first_time(f"slack:{body.get('event_id', '')}"):
-            return
-        team_id = team_of(body) or str(body.get("team_id", ""))
-        if self.installations is not None:
-            await self.installations.async_delete_all(
-                enterprise_id=body.get("enterprise_id"), team_id=team_id
+            await self._answer(
+                "views.publish", client.views_publish(user_id=user_id, view=home_view(messages))
             )
-        await platform_uninstalled(self.runtime.ctx, PLATFORM, team_id)
+
+    async def _on_uninstalled(self, context: Any) -> None:
+        """One listener for all three (Bolt runs only the first match): delete at once.
+
+        The installation is the one the event was delivered for, `authorizations[0]` as Bolt
+        reads it: an org-wide install's envelope has `team_id: null`, and in a shared channel
+        the envelope's team may be another workspace's."""
+        envelope = _request(context, EventCallback)
+        event = envelope.event
+        if isinstance(event, TokensRevoked) and not event.tokens.bot:
+            return  # only user tokens went; the bot still works
+        if not await self.runtime.engine.first_time(f"slack:{envelope.event_id}"):
+            return
+        installation = envelope.installation
+        if isinstance(event, TeamAccessRevoked):
+            # An org-wide app lost these workspaces; the org's installation stays.
+            for team_id in event.team_ids:
+                await self._forget(installation.enterprise_id, team_id, team_id)
+            return
+        await self._forget(
+            installation.enterprise_id,
+            None if installation.is_enterprise_install else installation.team_id,
+            installation.key,
+        )
+
+    async def _forget(self, enterprise_id: str | None, team_id: str | None, key: str) -> None:
+        """Tokens from slack_sdk's store (its rows are keyed as Bolt keys installations), and
+        the workspace's data (the design's deletion table)."""
+        if self.installations is not None:
+            await self.installations.async_delete_all(enterprise_id=enterprise_id, team_id=team_id)
+        await platform_uninstalled(self.runtime.ctx, PLATFORM, key)
 
     async def _handle(self, event: Event) -> list[Message]:
         self.runtime.metrics.events.labels(PLATFORM, type(event).__name__).inc()
@@ -424,7 +575,12 @@ class SlackAdapter:
         if not self.oauth:
             return self.client
         assert self.installations is not None
-        bot = await self.installations.async_find_bot(enterprise_id=None, team_id=team_id)
+        org_wide = team_id.startswith("E")  # an org-wide install's workspace is its enterprise
+        bot = await self.installations.async_find_bot(
+            enterprise_id=team_id if org_wide else None,
+            team_id=None if org_wide else team_id,
+            is_enterprise_install=org_wide,
+        )
         if bot is None:
             raise DeliveryError("no installation for this workspace", permanent=True)
         return AsyncWebClient(token=bot.bot_token, base_url=self.api_url)
@@ -491,6 +647,15 @@ class SlackAdapter:
             if person is not None and not person.is_bot and not person.deleted:
                 humans.append(user_id)
         return humans
+
+
+def _request(context: Any, kind: type[R]) -> R:
+    """The validated request a listener serves (put in Bolt's context by `events` or by
+    `_check_socket_request`)."""
+    request = context.get(INBOUND)
+    if not isinstance(request, kind):
+        raise TypeError(f"expected a validated {kind.__name__}, found {type(request).__name__}")
+    return request
 
 
 def _as_dialog(message: Message) -> Message:
