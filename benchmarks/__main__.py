@@ -1,7 +1,10 @@
-"""`python -m benchmarks [fanout] [throughput] [scrub] [--json PATH]` (`make bench` runs all).
+"""`python -m benchmarks [teams] [slack] [fanout] [throughput] [scrub] [--json PATH]`
+(`make bench` runs all).
 
 Results go to stdout, and to a JSON file only when `--json PATH` asks for one. The exit status
-is 1 when the fan-out target is missed, 2 on bad arguments.
+is 1 when a target is missed (fan-out, Slack requests, Teams activities), 2 on bad arguments.
+The request benchmarks need `wrk` (installed with apt-get when missing and permitted; skipped
+with a message otherwise).
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import fanout, scrub, throughput
+from benchmarks.load import Unavailable, ensure_wrk
 
-CHOICES = ("fanout", "throughput", "scrub")
+CHOICES = ("teams", "slack", "fanout", "throughput", "scrub")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -55,11 +59,32 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
         "cpus": os.cpu_count(),
     }
     ok = True
+    wrk_ok = True
+    if {"teams", "slack"} & set(args.which):
+        try:
+            ensure_wrk()
+        except Unavailable as exc:
+            wrk_ok = False
+            print(f"request benchmarks skipped: {exc}", flush=True)
+    if wrk_ok and "teams" in args.which:
+        from benchmarks import teams
+
+        tr = await teams.run()
+        print(teams.report(tr) + "\n", flush=True)
+        results["teams"] = teams.as_dict(tr)
+        ok = ok and tr.met
+    if wrk_ok and "slack" in args.which:
+        from benchmarks import slack
+
+        sl = await slack.run()
+        print(slack.report(sl) + "\n", flush=True)
+        results["slack"] = slack.as_dict(sl)
+        ok = ok and sl.met
     if "fanout" in args.which:
         fan = await fanout.run(members=args.members, rate=args.rate)
         print(fanout.report(fan), flush=True)
         results["fanout"] = fanout.as_dict(fan)
-        ok = fan.met
+        ok = ok and fan.met
     if "throughput" in args.which:
         if "fanout" in args.which:
             print(flush=True)

@@ -20,6 +20,7 @@ from bot.config import Settings
 from bot.context import Context
 from bot.dispatcher import Dispatcher
 from bot.engine import Engine
+from bot.lookups import Lookups
 from bot.metrics import Metrics
 from bot.ports import ENTRY_POINT_GROUP, Adapter
 from bot.runtime import Runtime
@@ -59,8 +60,18 @@ def check_settings(settings: Settings) -> None:
 
 
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
-    db = create_engine(settings.database_url)
-    ctx = Context(engine=db, sessions=create_session_factory(db), clock=clock or SystemClock())
+    db = create_engine(
+        settings.database_url,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        pool_size=settings.db_pool_size,
+    )
+    clock = clock or SystemClock()
+    ctx = Context(
+        engine=db,
+        sessions=create_session_factory(db),
+        clock=clock,
+        lookups=Lookups(clock, ttl=settings.lookup_ttl_seconds),
+    )
     supervisor = Supervisor()
     adapters: dict[str, Adapter] = {}
 

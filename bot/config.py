@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -14,6 +16,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
 
     database_url: str = Field(DEFAULT_SQLITE_URL, validation_alias="RUTRADAR_DATABASE_URL")
+    # NORMAL: durable against crashes of the process, not of the machine (storage/db.py).
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        "NORMAL", validation_alias="RUTRADAR_SQLITE_SYNCHRONOUS"
+    )
+    db_pool_size: int = Field(10, ge=1, validation_alias="RUTRADAR_DB_POOL_SIZE")
+    # Seconds a replica may serve a workspace, person or role it looked up before: another
+    # replica's change (a role granted, a team joined) takes effect within this (bot/lookups.py).
+    lookup_ttl_seconds: float = Field(10.0, ge=0, validation_alias="RUTRADAR_LOOKUP_TTL")
     host: str = Field("127.0.0.1", validation_alias="RUTRADAR_HOST")
     port: int = Field(3000, validation_alias="RUTRADAR_PORT")
     log_level: str = Field("INFO", validation_alias="RUTRADAR_LOG_LEVEL")

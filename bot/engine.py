@@ -76,10 +76,9 @@ class Engine:
             log.info("duplicate event ignored", extra={"event_kind": type(event).__name__})
             return []
         try:
-            workspace, person = await self._sender(event)
-            async with self.ctx.sessions() as session:
-                actor = await actor_for(session, workspace, person)
-            t = copy_for(person.locale or workspace.locale)
+            actor = await self._actor(event)
+            assert actor.person is not None
+            t = copy_for(actor.person.locale or actor.workspace.locale)
             return await self._dispatch(event, actor, t)
         except RutRadarError as exc:
             return [views.error_message(str(exc))]
@@ -95,6 +94,21 @@ class Engine:
                 return await repo.claim_event(session, event_id, self.ctx.clock.now())
         except IntegrityError:
             return False
+
+    async def _actor(self, event: Event) -> Actor:
+        """The sender as an Actor: from this process's short-lived cache (bot/lookups.py)
+        when the event changes nothing about them, else from the database (and kept)."""
+        lookups = self.ctx.lookups
+        cached = lookups.actor(event) if lookups is not None else None
+        if cached is not None:
+            return cached
+        generation = lookups.generation if lookups is not None else 0
+        workspace, person = await self._sender(event)
+        async with self.ctx.sessions() as session:
+            actor = await actor_for(session, workspace, person)
+        if lookups is not None:
+            lookups.keep(event, actor, generation)
+        return actor
 
     async def _sender(self, event: Event) -> tuple[Workspace, Person]:
         async with self.ctx.sessions.begin() as session:

@@ -56,16 +56,26 @@ class Copy:
         )
         env.install_gettext_translations(load_translations(self.locale), newstyle=True)  # type: ignore[attr-defined]
         self._module: Any = env.get_template("copy.j2").make_module()
+        # A line without values renders the same every time (the catalog is fixed for the
+        # process): rendered once. Every request renders a dozen of them (help, buttons).
+        self._fixed: dict[str, str] = {}
 
     def say(self, key: str, /, **values: Any) -> str:
+        if not values:
+            fixed = self._fixed.get(key)
+            if fixed is not None:
+                return fixed
         macro = getattr(self._module, key, None)
         if macro is None:
             raise KeyError(f"no copy named {key!r}")
-        return " ".join(str(macro(**values)).split())
+        text = " ".join(str(macro(**values)).split())
+        if not values:
+            self._fixed[key] = text
+        return text
 
 
 def supported_locale(locale: str | None) -> str:
-    """"de-DE", "de_AT" and "DE" all mean German; anything unknown means English."""
+    """ "de-DE", "de_AT" and "DE" all mean German; anything unknown means English."""
     base = (locale or "en").replace("-", "_").split("_")[0].lower()
     return base if base in available_locales() else "en"
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import ORMExecuteState, Session
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///rutradar.db"
 SQLITE_BUSY_TIMEOUT_MS = 30000  # how long a SQLite writer waits for another before failing
@@ -44,27 +48,69 @@ def is_sqlite(engine_or_url: AsyncEngine | str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+SQLITE_SYNCHRONOUS = ("NORMAL", "FULL")
+# Statements asyncpg keeps prepared per connection (SQLAlchemy's asyncpg dialect cache): the
+# hot path repeats a few dozen distinct statements, so they are parsed and planned once.
+PG_PREPARED_STATEMENTS = 256
+READ_ONLY = "rutradar_read_only"  # execution option: this transaction only reads
+
+
+def create_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    sqlite_synchronous: str = "NORMAL",
+    pool_size: int = 10,
+    max_overflow: int = 10,
+) -> AsyncEngine:
     """One engine per process, with the settings the privacy and concurrency rules need.
 
     SQLAlchemy never logs bound parameters (`hide_parameters`), so a score cannot reach a log
     line even when someone turns SQL echo on. SQLite runs in WAL mode with a busy timeout,
-    `secure_delete` (freed pages are zeroed, so deleted answers do not linger in the file)
-    and `BEGIN IMMEDIATE`, so concurrent writers queue instead of failing half-way.
+    `secure_delete` (freed pages are zeroed, so deleted answers do not linger in the file),
+    and `BEGIN IMMEDIATE` for transactions that write, so concurrent writers queue instead of
+    failing half-way; sessions that only read (`sessions()`, never committed) begin deferred,
+    so a read never waits for the writer (WAL readers see the last committed snapshot).
+
+    `synchronous=NORMAL` (the default, as SQLite advises for WAL): a commit is durable against
+    the application crashing or being killed, and the database is never corrupted; only a
+    power loss or an operating-system crash can roll back the last transactions committed
+    before the last checkpoint's sync (the WAL is synced at checkpoints, not at every commit).
+    `FULL` syncs the WAL at every commit (`RUTRADAR_SQLITE_SYNCHRONOUS=FULL`), for a host
+    whose power can fail under the process, at the cost of an fsync per write.
+
+    PostgreSQL: asyncpg with its prepared-statement cache sized for the hot path, and a pool
+    of `pool_size` (+ `max_overflow` under bursts) connections per process.
     """
     url = normalize_url(url)
     kwargs: dict[str, Any] = {"hide_parameters": True, "echo": echo}
     if is_sqlite(url):
+        synchronous = sqlite_synchronous.upper()
+        if synchronous not in SQLITE_SYNCHRONOUS:
+            raise ValueError(f"SQLite synchronous must be one of {', '.join(SQLITE_SYNCHRONOUS)}")
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, synchronous)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, **kwargs)
+    # asyncpg's prepared-statement cache, unless the URL already says (an engine's own URL,
+    # rendered back to text and given to another engine, carries it).
+    parsed = make_url(url)
+    if "prepared_statement_cache_size" not in parsed.query:
+        url = parsed.update_query_dict(
+            {"prepared_statement_cache_size": str(PG_PREPARED_STATEMENTS)}
+        ).render_as_string(hide_password=False)
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        **kwargs,
+    )
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the driver so that "begin" below decides.
@@ -74,13 +120,90 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA secure_delete=ON")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Sessions(async_sessionmaker[AsyncSession]):
+    """`sessions()` for reading (never committed: on SQLite a deferred transaction, which
+    takes no lock), `sessions.begin()` for a transaction that writes and commits.
+
+    On SQLite, writers also queue here, in-process, one at a time, rather than in SQLite's
+    busy handler, which sleeps in steps of up to 100 ms while the lock is held: under a
+    burst that handler, not the work, was most of the latency. Another process still waits
+    in the busy handler (`busy_timeout`)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        sqlite = is_sqlite(engine)
+        reader = engine.execution_options(**{READ_ONLY: True}) if sqlite else engine
+        # A class of its own, so the write listeners below hear only this factory's sessions.
+        sync_class: type[Session] = type("RutRadarSession", (Session,), {})
+        super().__init__(reader, expire_on_commit=False, sync_session_class=sync_class)
+        self._writer = async_sessionmaker(
+            engine, expire_on_commit=False, sync_session_class=sync_class
+        )
+        # Called after a commit with the names of the tables it changed (bot/lookups.py).
+        self.on_commit: list[Callable[[frozenset[str]], None]] = []
+        event.listen(sync_class, "after_flush", _flushed)
+        event.listen(sync_class, "do_orm_execute", _executed)
+        event.listen(sync_class, "after_commit", self._committed)
+        event.listen(sync_class, "after_soft_rollback", _rolled_back)
+        self._turn: asyncio.Lock | None = asyncio.Lock() if sqlite else None
+        self._holder: asyncio.Task[Any] | None = None
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncSession]:  # type: ignore[override]
+        task = asyncio.current_task()
+        if self._turn is None or (task is not None and task is self._holder):
+            # PostgreSQL; or a write nested in this task's own (SQLite's busy handler decides,
+            # as before: queueing it behind its own outer transaction would never end).
+            async with self._writer.begin() as session:
+                yield session
+            return
+        async with self._turn:
+            self._holder = task
+            try:
+                async with self._writer.begin() as session:
+                    yield session
+            finally:
+                self._holder = None
+
+    def _committed(self, session: Session) -> None:
+        tables = session.info.pop(_CHANGED, None)
+        if tables:
+            for listener in self.on_commit:
+                listener(frozenset(tables))
+
+
+_CHANGED = "rutradar_changed_tables"
+
+
+def _flushed(session: Session, _context: Any) -> None:
+    changed = session.info.setdefault(_CHANGED, set())
+    for obj in (*session.new, *session.deleted):
+        changed.add(obj.__table__.name)
+    for obj in session.dirty:
+        if session.is_modified(obj):
+            changed.add(obj.__table__.name)
+
+
+def _executed(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        table = getattr(state.statement, "table", None)
+        name = getattr(table, "name", None)
+        state.session.info.setdefault(_CHANGED, set()).add(name or "*")
+
+
+def _rolled_back(session: Session, _previous: Any) -> None:
+    session.info.pop(_CHANGED, None)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return Sessions(engine)

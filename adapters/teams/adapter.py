@@ -109,7 +109,7 @@ class TeamsAdapter:
         self.accepting = bool(self.app_id) or (settings.dev and settings.binds_loopback)
         self._http: aiohttp.ClientSession | None = None
         self.credentials = CachedCredentials(settings, runtime.ctx.clock, self._session)
-        self.auth = TeamsAuthentication(settings, self.credentials)
+        self.auth = TeamsAuthentication(settings, self.credentials, self._session)
         self.cloud = CloudAdapter(self.auth)
         self._keys = use_off_loop_keys(metadata_urls(settings)) if self.app_id else []
         # A verified service URL per tenant, to open a 1:1 with someone never seen (a hint:
@@ -608,7 +608,10 @@ def _decode(channel_id: str) -> tuple[str, str, str]:
 
 
 def _status(exc: HttpOperationError) -> int | None:
+    """The HTTP status: msrest keeps the transport's response (aiohttp's names it `status`)."""
     status = getattr(exc.response, "status_code", None)
+    if not isinstance(status, int):
+        status = getattr(exc.response, "status", None)
     return status if isinstance(status, int) else None
 
 

@@ -13,6 +13,10 @@ tokens, with three things botbuilder 4.17 does slowly or on the event loop done 
   token is fetched asynchronously (OAuth 2 client credentials over aiohttp) and refreshed
   before it expires, so `signed_session` (which msrest calls synchronously) only reads it.
 
+- Inbound, again: a header botbuilder validated is remembered (`_Validated`) for the same
+  channel and service URL until the token's `exp` or the next signing-key refresh, so the
+  Bot Connector's token, reused for an hour, is not re-verified (RSA) on every activity.
+
 JWT expiry is checked by PyJWT against the wall clock: that is the one place time does not come
 from the injected clock, and it is only about authentication.
 """
@@ -23,6 +27,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -55,6 +60,10 @@ from botframework.connector.auth.jwt_token_extractor import (
 )
 from jwt.algorithms import RSAAlgorithm
 from msrest.authentication import Authentication
+from msrest.exceptions import ClientRequestError
+from msrest.pipeline import AsyncHTTPSender, AsyncPipeline, Request, Response, SansIOHTTPPolicy
+from msrest.pipeline.universal import RawDeserializer
+from msrest.universal_http.aiohttp import AioHttpClientResponse
 from urllib3.util.retry import Retry
 
 from bot.clock import Clock
@@ -71,6 +80,7 @@ PASSWORD_APP_TYPES = frozenset({"multitenant", "singletenant"})
 KEY_FETCH_TIMEOUT = 10.0  # seconds, per request, for the OpenID metadata and the keys
 CALL_TIMEOUT = 30  # seconds, per connector call; the dispatcher retries what times out
 TOKEN_EARLY = timedelta(minutes=5)  # refresh an access token this long before it expires
+MAX_VALIDATED = 4096  # validated tokens remembered (the Bot Connector reuses one for an hour)
 MAX_CLIENTS = 64  # connector clients kept, by service URL (Teams uses a handful per region)
 
 
@@ -301,13 +311,92 @@ class CachedCredentials(ServiceClientCredentialsFactory):
         )
 
 
-class ReusedConnectors(ConnectorFactory):
-    """Connector clients kept per (service URL, audience) instead of one per turn."""
+# --- outbound: the connector's calls over the process's aiohttp session ------------------------
 
-    def __init__(self, app_id: str, credentials: CachedCredentials, login_endpoint: str) -> None:
+
+class _Bearer(SansIOHTTPPolicy):
+    """The access token on every connector call. `create_credentials` made it ready (fetched
+    or refreshed asynchronously) before the turn took its client, so this only reads it."""
+
+    def __init__(self, credentials: Authentication) -> None:
+        self._credentials = credentials
+
+    def on_request(self, request: Request, **kwargs: Any) -> None:
+        credentials = self._credentials
+        if isinstance(credentials, _ClientCredentials):
+            if credentials._token is None:
+                raise PermissionError("no access token yet: ready() was not awaited")
+            token: str | None = credentials._token
+        elif isinstance(credentials, AppCredentials) and credentials.microsoft_app_id:
+            token = credentials.get_access_token()  # MSAL's cache, warmed off the loop
+        else:
+            token = None  # authentication disabled (RUTRADAR_DEV on loopback)
+        if token:
+            request.http_request.headers["Authorization"] = f"Bearer {token}"
+
+
+class _AioHttpSender(AsyncHTTPSender):
+    """msrest's transport, replaced: its default sends every call with `requests` in a worker
+    thread (a thread hop and a GIL hand-over per reply, a new connection per client); this
+    sends it on the event loop over one shared aiohttp session with keep-alive. What is sent
+    and how the answer is read (status codes, errors, deserialisation) stay msrest's."""
+
+    def __init__(self, http: Callable[[], aiohttp.ClientSession]) -> None:
+        self._http = http
+
+    async def __aenter__(self) -> _AioHttpSender:
+        return self
+
+    async def __aexit__(self, *exc_details: Any) -> None:
+        return None
+
+    async def send(self, request: Request, **config: Any) -> Response:
+        http_request = request.http_request
+        try:
+            result = await self._http().request(
+                http_request.method,
+                http_request.url,
+                headers=http_request.headers,
+                data=http_request.data,
+                timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT),
+            )
+            response = AioHttpClientResponse(http_request, result)
+            await response.load_body()
+        except aiohttp.ClientError as exc:
+            raise ClientRequestError(f"connection: {type(exc).__name__}") from None
+        return Response(request, response)
+
+
+def _aiohttp_pipeline(
+    client: ConnectorClient, credentials: Authentication, http: Callable[[], aiohttp.ClientSession]
+) -> AsyncPipeline:
+    """msrest's default async pipeline (user agent, credentials, raw deserialiser, HTTP
+    logger) with `_Bearer` for the credentials and `_AioHttpSender` for the transport."""
+    config = client.config
+    policies = [
+        config.user_agent_policy,
+        _Bearer(credentials),
+        RawDeserializer(),
+        config.http_logger_policy,
+    ]
+    return AsyncPipeline(policies, _AioHttpSender(http))
+
+
+class ReusedConnectors(ConnectorFactory):
+    """Connector clients kept per (service URL, audience) instead of one per turn, sending
+    over the adapter's aiohttp session when it gives one."""
+
+    def __init__(
+        self,
+        app_id: str,
+        credentials: CachedCredentials,
+        login_endpoint: str,
+        http: Callable[[], aiohttp.ClientSession] | None = None,
+    ) -> None:
         self._app_id = app_id
         self._credentials = credentials
         self._login_endpoint = login_endpoint
+        self._http = http
         self._clients: OrderedDict[tuple[str, str], ConnectorClient] = OrderedDict()
 
     async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
@@ -324,12 +413,49 @@ class ReusedConnectors(ConnectorFactory):
             # No retries inside msrest (it would sleep in a worker thread, up to 3 times): the
             # dispatcher retries with its own backoff, and a 5xx keeps its status code.
             client.config.retry_policy.policy = Retry(total=0, raise_on_status=False)
+            if self._http is not None:
+                client.config.pipeline = _aiohttp_pipeline(client, credentials, self._http)
             self._clients[key] = client
             while len(self._clients) > MAX_CLIENTS:
                 self._clients.popitem(last=False)
         else:
             self._clients.move_to_end(key)
         return client
+
+
+# --- inbound: a token validated once is not validated again for the same activity shape --------
+
+
+def _keys_version() -> tuple[object, ...]:
+    """Changes whenever botbuilder's signing-key caches refresh (a rotation, a removal)."""
+    return tuple(
+        getattr(cache, "last_updated", None) for cache in JwtTokenExtractor.metadataCache.values()
+    )
+
+
+class _Validated:
+    """A token that passed botbuilder's whole validation for one (channel id, service URL).
+
+    Reused only for that same header, channel and service URL (so the `serviceurl` claim
+    and the channel's endorsement were checked against exactly these), only before the
+    token's `exp` by the wall clock (stricter than botbuilder's 5-minute leeway), and only
+    while the signing keys it was checked against are the ones in botbuilder's cache (a
+    refresh, which is how a revoked key disappears, validates every token again). The
+    signature is over the exact bytes of the header, so the same header cannot carry other
+    claims: nothing is accepted here that botbuilder would refuse, except within the leeway
+    botbuilder itself allows."""
+
+    def __init__(
+        self, audience: str, identity: ClaimsIdentity, caller_id: str, expires: float
+    ) -> None:
+        self.audience = audience
+        self.identity = identity
+        self.caller_id = caller_id
+        self.expires = expires
+        self.keys = _keys_version()
+
+    def still_valid(self) -> bool:
+        return time.time() < self.expires and self.keys == _keys_version()
 
 
 def _app_id_of(identity: ClaimsIdentity) -> str:
@@ -345,28 +471,56 @@ class TeamsAuthentication(BotFrameworkAuthentication):
     """`ConfigurationBotFrameworkAuthentication`, validating exactly as it does, whose
     connector factories and user token clients are reused across turns."""
 
-    def __init__(self, settings: Settings, credentials: CachedCredentials) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        credentials: CachedCredentials,
+        http: Callable[[], aiohttp.ClientSession] | None = None,
+    ) -> None:
         cfg = bot_framework_config(settings)
+        self._http = http
         self._inner = ConfigurationBotFrameworkAuthentication(cfg, credentials_factory=credentials)
         self._credentials = credentials
         self._login = getattr(cfg, "TO_CHANNEL_FROM_BOT_LOGIN_URL", LOGIN_PREFIX)
         self._factories: dict[str, ReusedConnectors] = {}
         self._token_clients: dict[str, UserTokenClient] = {}
+        self._validated: OrderedDict[tuple[str, str, str], _Validated] = OrderedDict()
 
     def connectors(self, app_id: str) -> ReusedConnectors:
         factory = self._factories.get(app_id)
         if factory is None:
             factory = self._factories[app_id] = ReusedConnectors(
-                app_id, self._credentials, self._login
+                app_id, self._credentials, self._login, self._http
             )
         return factory
 
     async def authenticate_request(
         self, activity: Activity, auth_header: str | None
     ) -> AuthenticateRequestResult:
-        result = await self._inner.authenticate_request(activity, auth_header)
+        key = (auth_header or "", activity.channel_id or "", activity.service_url or "")
+        known = self._validated.get(key) if auth_header else None
+        if known is not None and known.still_valid():
+            self._validated.move_to_end(key)
+            result = AuthenticateRequestResult()
+            result.audience = known.audience
+            result.claims_identity = known.identity
+            result.caller_id = known.caller_id
+        else:
+            result = await self._inner.authenticate_request(activity, auth_header)
+            if auth_header and result.claims_identity and result.claims_identity.is_authenticated:
+                self._remember(key, result)
         result.connector_factory = self.connectors(_app_id_of(result.claims_identity))
         return result
+
+    def _remember(self, key: tuple[str, str, str], result: AuthenticateRequestResult) -> None:
+        expires = (result.claims_identity.claims or {}).get("exp")
+        if not isinstance(expires, int | float):
+            return
+        self._validated[key] = _Validated(
+            result.audience, result.claims_identity, result.caller_id, float(expires)
+        )
+        while len(self._validated) > MAX_VALIDATED:
+            self._validated.popitem(last=False)
 
     async def authenticate_streaming_request(
         self, auth_header: str, channel_id_header: str

@@ -265,7 +265,11 @@ class _Render:
     def action(self, button: Button) -> JSON:
         data: JSON
         if button.action_id in TASK_FETCH_ACTIONS:
-            data = {"msteams": {"type": "task/fetch"}, RR_ACTION: button.action_id, RR_VALUE: button.value}
+            data = {
+                "msteams": {"type": "task/fetch"},
+                RR_ACTION: button.action_id,
+                RR_VALUE: button.value,
+            }
         else:
             data = {RR_ACTION: button.action_id, RR_VALUE: button.value, RR_PRIVATE: self.private}
         action: JSON = {

@@ -1,0 +1,267 @@
+"""Closed-loop HTTP load with `wrk`, every request distinct and validly signed.
+
+The requests are generated beforehand (Python signs them: a Slack signature over each body with
+a fresh timestamp, a Bot Framework JWT from the fake identity) and written to a file, one per
+line; `wrk.lua` formats them once at start and sends them in order, one connection after
+another taking the next, so no request repeats unless the run outlasts the file (the report
+says how often it wrapped, and a run that wrapped is flagged).
+
+`wrk` is Debian's package: installed with apt-get when missing and permitted, otherwise the
+request benchmarks are skipped with a message saying so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+LUA = Path(__file__).with_name("wrk.lua")
+CONNECTIONS = 50
+WRK_TIMEOUT = "10s"  # a slow answer is a latency, not a socket error
+
+
+class Unavailable(RuntimeError):
+    """wrk is missing and cannot be installed here."""
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    apt = shutil.which("apt-get")
+    if apt and os.geteuid() == 0:
+        print(
+            "wrk is not installed: installing Debian's package (apt-get install wrk)…", flush=True
+        )
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        result = subprocess.run(
+            [apt, "install", "-y", "-q", "wrk"], env=env, capture_output=True, text=True
+        )
+        if result.returncode != 0:
+            subprocess.run([apt, "update", "-q"], env=env, capture_output=True)
+            subprocess.run([apt, "install", "-y", "-q", "wrk"], env=env, capture_output=True)
+        found = shutil.which("wrk")
+        if found:
+            return found
+    raise Unavailable(
+        "wrk is not installed and could not be installed (needs root and Debian's apt-get: "
+        "`apt-get install wrk`)"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Request:
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass
+class LoadResult:
+    label: str
+    requests: int
+    seconds: float
+    non_2xx: int
+    socket_errors: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    wraps: int
+    cpu_ms_per_request: float = float("nan")  # the server's CPU time per answered request
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def write_requests(path: Path, requests: Sequence[Request]) -> None:
+    """Header names on the first line; then per request its header values and the body,
+    tab-separated (bodies are form-encoded or compact JSON: neither holds a tab or newline)."""
+    names = list(requests[0].headers)
+    with path.open("w", encoding="utf-8") as out:
+        out.write("\t".join(names) + "\n")
+        for request in requests:
+            body = request.body.decode()
+            if "\t" in body or "\n" in body:
+                raise ValueError("a request body with a tab or a newline cannot be replayed")
+            out.write("\t".join([*(request.headers[n] for n in names), body]) + "\n")
+
+
+async def run_wrk(
+    label: str,
+    url: str,
+    requests: Sequence[Request],
+    *,
+    seconds: float,
+    connections: int = CONNECTIONS,
+    profile_pid: int | None = None,
+) -> LoadResult:
+    """`profile_pid` with BENCH_PROFILE=<folder> set: py-spy records that process during the
+    run, collapsed stacks into <folder>/<label>.txt (how docs/benchmarks.md's profiles were
+    taken)."""
+    wrk = ensure_wrk()
+    spy = None
+    folder = os.environ.get("BENCH_PROFILE")
+    if folder and profile_pid is not None:
+        os.makedirs(folder, exist_ok=True)
+        spy = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("py-spy")),
+            "record",
+            "--pid",
+            str(profile_pid),
+            "--duration",
+            str(max(1, round(seconds))),
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+            "--output",
+            str(Path(folder) / f"{label.replace(' ', '_')}.txt"),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+    with tempfile.TemporaryDirectory(prefix="rutradar-wrk-") as folder:
+        data = Path(folder) / "requests.tsv"
+        await asyncio.to_thread(write_requests, data, requests)
+        path = "/" + url.split("/", 3)[3] if url.count("/") >= 3 else "/"
+        proc = await asyncio.create_subprocess_exec(
+            wrk,
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            f"--timeout={WRK_TIMEOUT}",
+            "-s",
+            str(LUA),
+            url,
+            "--",
+            path,
+            str(data),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await proc.communicate()
+    if spy is not None:
+        await spy.wait()
+    line = next((x for x in out.decode().splitlines() if x.startswith("BENCH ")), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {err.decode()[-500:]}")
+    raw = json.loads(line[6:])
+    return LoadResult(
+        label=label,
+        requests=raw["requests"],
+        seconds=raw["duration_us"] / 1e6,
+        non_2xx=raw["status_errors"],
+        socket_errors=raw["socket_errors"],
+        p50_ms=raw["p50_us"] / 1000,
+        p90_ms=raw["p90_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        max_ms=raw["max_us"] / 1000,
+        wraps=raw["wraps"],
+    )
+
+
+# --- processes ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[bytes]
+    url: str
+    started_in: float  # seconds from spawn to the first 200 on the readiness path
+    log: Path
+
+    def rss_mb(self) -> float:
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return float("nan")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the process so far (its threads included)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return float("nan")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+async def start_server(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    port: int,
+    *,
+    ready_path: str,
+    log_dir: Path,
+    name: str,
+    within: float = 30.0,
+) -> Server:
+    """Spawn and poll `ready_path` until it answers 200 (a POST-only path: anything but a
+    refused connection, e.g. 405)."""
+    log = log_dir / f"{name}.log"
+    begun = time.perf_counter()
+    proc = _spawn(argv, env, log)
+    url = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession() as http:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited ({proc.returncode}): {log.read_text()[-800:]}")
+            try:
+                async with http.get(url + ready_path) as response:
+                    if response.status == 200 or (ready_path != "/readyz" and response.status):
+                        break
+            except aiohttp.ClientError:
+                pass
+            if time.perf_counter() - begun > within:
+                proc.kill()
+                raise RuntimeError(f"{name} not ready within {within:.0f} s")
+            await asyncio.sleep(0.02)
+    return Server(proc, url, time.perf_counter() - begun, log)
+
+
+def _spawn(argv: Sequence[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as handle:
+        return subprocess.Popen(
+            list(argv), env={**os.environ, **env}, stdout=handle, stderr=subprocess.STDOUT
+        )
+
+
+def python_argv(*args: str) -> list[str]:
+    return [sys.executable, *args]
+
+
+def rutradar_argv(port: int) -> list[str]:
+    return [str(Path(sys.executable).with_name("rutradar")), "serve", "--port", str(port)]
+
+
+def settled(results: Iterable[LoadResult]) -> bool:
+    return all(r.wraps == 0 for r in results)

@@ -1,0 +1,140 @@
+"""The per-process cache of actors (bot/lookups.py): served within its TTL of the injected
+clock, emptied by this process's own writes, never used for an event that changes its sender.
+No timings here: the benchmarks measure what it saves."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from bot.clock import ManualClock
+from bot.context import Context
+from bot.engine import Engine
+from bot.lookups import Lookups
+from storage.db import create_session_factory
+from storage.models import Person
+from tests.conftest import World
+from tests.helpers import command, text_of
+
+TTL = 10.0
+
+
+def cached_context(world: World, clock: ManualClock) -> Context:
+    """This process: the same database, its own sessions, the cache on."""
+    engine = world.ctx.engine
+    return Context(
+        engine=engine,
+        sessions=create_session_factory(engine),
+        clock=clock,
+        lookups=Lookups(clock, ttl=TTL),
+    )
+
+
+async def say(engine: Engine, user: str, text: str) -> str:
+    return "\n".join(text_of(r) for r in await engine.handle(command(user, text)))
+
+
+async def promote(ctx: Context, user: str, role: str = "admin") -> None:
+    async with ctx.sessions.begin() as session:
+        await session.execute(update(Person).where(Person.user_id == user).values(role=role))
+
+
+async def test_a_role_changed_elsewhere_takes_effect_within_the_ttl(
+    world: World, clock: ManualClock
+) -> None:
+    ctx = cached_context(world, clock)
+    assert ctx.lookups is not None
+    engine = Engine(ctx)
+    assert "/rut admin" not in await say(engine, "u0", "help")
+    assert "/rut admin" not in await say(engine, "u0", "help")
+    assert ctx.lookups.hits == 1
+
+    await promote(world.ctx, "u0")  # another replica (another session factory) writes
+    clock.advance(timedelta(seconds=TTL - 1))
+    assert "/rut admin" not in await say(engine, "u0", "help")  # still within the TTL
+    clock.advance(timedelta(seconds=1))
+    assert "/rut admin" in await say(engine, "u0", "help")  # the TTL, by the injected clock
+
+
+async def test_this_process_s_own_writes_empty_the_cache(world: World, clock: ManualClock) -> None:
+    ctx = cached_context(world, clock)
+    assert ctx.lookups is not None
+    engine = Engine(ctx)
+    assert "/rut admin" not in await say(engine, "u0", "help")
+    generation = ctx.lookups.generation
+
+    await promote(ctx, "u0")  # a bulk UPDATE through this process's sessions
+    assert ctx.lookups.generation > generation
+    assert "/rut admin" in await say(engine, "u0", "help")  # no clock movement needed
+
+    async with ctx.sessions.begin() as session:  # an ORM change, flushed and committed
+        loaded = await session.scalar(select(Person).where(Person.user_id == "u0"))
+        assert loaded is not None
+        loaded.role = "member"
+    assert "/rut admin" not in await say(engine, "u0", "help")
+
+
+async def test_writes_to_other_tables_and_rollbacks_keep_the_cache(
+    world: World, clock: ManualClock
+) -> None:
+    ctx = cached_context(world, clock)
+    assert ctx.lookups is not None
+    engine = Engine(ctx)
+    await say(engine, "u0", "help")
+    generation = ctx.lookups.generation
+    await say(engine, "u0", "pause")  # writes the person: emptied
+    assert ctx.lookups.generation > generation
+    await say(engine, "u0", "help")
+    generation = ctx.lookups.generation
+    try:
+        async with ctx.sessions.begin() as session:
+            await session.execute(update(Person).where(Person.user_id == "u0").values(role="admin"))
+            raise RuntimeError("rolled back")
+    except RuntimeError:
+        pass
+    assert ctx.lookups.generation == generation  # nothing was committed
+
+
+async def test_a_lookup_that_began_before_a_commit_is_not_kept(
+    world: World, clock: ManualClock
+) -> None:
+    lookups = Lookups(clock, ttl=TTL)
+    actor = await world.actor(world.members[0])
+    event = command(world.members[0].user_id, "help")
+    before = lookups.generation
+    lookups.written({"people"})  # committed while the lookup was under way
+    lookups.keep(event, actor, before)
+    assert lookups.actor(event) is None
+    lookups.keep(event, actor, lookups.generation)
+    assert lookups.actor(event) is actor
+    lookups.written({"answers", "deliveries"})  # not about who anyone is
+    assert lookups.actor(event) is actor
+    lookups.written({"*"})  # a statement whose table could not be told
+    assert lookups.actor(event) is None
+
+
+async def test_an_event_that_changes_its_sender_is_not_served_from_the_cache(
+    world: World, clock: ManualClock
+) -> None:
+    lookups = Lookups(clock, ttl=TTL)
+    person = world.members[0]
+    actor = await world.actor(person)
+    plain = command(person.user_id, "help")
+    lookups.keep(plain, actor, lookups.generation)
+    assert lookups.actor(plain) is actor
+    renamed = command(person.user_id, "help")
+    object.__setattr__(renamed, "display_name", "Someone Else")
+    assert lookups.actor(renamed) is None
+    granted = command(person.user_id, "help")
+    object.__setattr__(granted, "grants_admin", True)
+    assert lookups.actor(granted) is None
+
+
+async def test_off_by_default_and_bounded(world: World, clock: ManualClock) -> None:
+    assert world.ctx.lookups is not None and not world.ctx.lookups.enabled
+    lookups = Lookups(clock, ttl=TTL, max_entries=2)
+    for person in world.members[:3]:
+        lookups.keep(command(person.user_id, "help"), await world.actor(person), 0)
+    assert lookups.actor(command(world.members[0].user_id, "help")) is None  # the oldest went
+    assert lookups.actor(command(world.members[2].user_id, "help")) is not None
