@@ -195,6 +195,24 @@ def released_summary() -> dict[str, Any]:
     }
 
 
+def overview_summaries() -> list[dict[str, Any]]:
+    """A manager of three teams: one released (with an open round), one withheld, one new."""
+    withheld = {
+        **released_summary(),
+        "team": "Design",
+        "period": "2026-W47",
+        "status": "withheld",
+        "respondents": 3,
+        "participation": 0.38,
+        "practices": None,
+        "in_rut_share": None,
+        "attention": None,
+        "open": None,
+    }
+    none = {"team": "Mobile", "status": "none", "period": None, "trend": []}
+    return [released_summary(), withheld, none]
+
+
 def admin_teams() -> list[dict[str, Any]]:
     return [
         {
@@ -224,6 +242,7 @@ CASES: dict[str, Callable[[], JSON]] = {
     "checkin_result": lambda: modal_view(checkin_result()),
     "prompt": lambda: message_payload(views.prompt_message(T, "Platform", "2026-W48")),
     "summary": lambda: modal_view(views.summary_message(T, "en", released_summary())),
+    "summary_overview": lambda: modal_view(views.summary_overview(T, "en", overview_summaries())),
     "admin_panel": lambda: message_payload(views.admin_panel(T, admin_teams())),
     "schedule_form": lambda: modal_view(
         views.schedule_form(
