@@ -48,7 +48,7 @@ def _kind(block: object) -> str:
 
 # A chart's frame: room on the left for the 1–5 scale, underneath for the round names.
 CHART_WIDTH, CHART_HEIGHT = 200, 104
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 18, 8, 8, 18
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 18, 14, 8, 18
 
 
 def trend_chart(
