@@ -103,7 +103,7 @@ def withheld_summary() -> dict[str, Any]:
 
 def overview_summaries() -> list[dict[str, Any]]:
     """A manager of three teams: one released (with an open round), one withheld, one new."""
-    none = {"team": "Mobile", "status": "none", "period": None, "trend": []}
+    none: dict[str, Any] = {"team": "Mobile", "status": "none", "period": None, "trend": []}
     none.update(respondents=None, delivered=None, participation=None, attention=None)
     return [
         released_summary(),

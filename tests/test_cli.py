@@ -9,11 +9,10 @@ of 2026-W48), so periods are known and no test straddles a week boundary.
 
 from __future__ import annotations
 
-import re
-
 import asyncio
 import json
 import os
+import re
 import shlex
 import traceback
 from collections.abc import Iterator

@@ -209,7 +209,7 @@ def overview_summaries() -> list[dict[str, Any]]:
         "attention": None,
         "open": None,
     }
-    none = {"team": "Mobile", "status": "none", "period": None, "trend": []}
+    none: dict[str, Any] = {"team": "Mobile", "status": "none", "period": None, "trend": []}
     return [released_summary(), withheld, none]
 
 
