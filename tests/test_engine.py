@@ -192,9 +192,7 @@ async def test_member_made_manager_mid_round_does_not_see_that_round(
     await open_round(ctx, world.cli, world.team)
     for user in ("u0", "u1", "u2", "u3", "u4"):
         await engine.handle(checkin(user))
-    assert "1 manager added to Platform: u0" in await say(
-        engine, "root", "/rut admin team managers add Platform u0"
-    )
+    assert "1 manager added to Platform: u0" in await say(engine, "root", "/rut admin team managers add Platform u0")
     await close_round(ctx, world.cli, world.team)
     assert "No round has closed yet" in await say(engine, "u0", "/rut summary")
     assert "5 of" in await say(engine, "boss", "/rut summary")
@@ -249,9 +247,7 @@ async def test_admin_panel_opens_and_closes_rounds(world: World, ctx: Context) -
     assert ("admin_round", "open|Platform") in [(b.action_id, b.value) for b in buttons]
     opened = await engine.handle(action("root", "admin_round", "open|Platform"))
     assert "is open" in text_of(opened[0])
-    refreshed = [
-        b for block in opened[1].blocks if isinstance(block, Buttons) for b in block.buttons
-    ]
+    refreshed = [b for block in opened[1].blocks if isinstance(block, Buttons) for b in block.buttons]
     assert ("admin_round", "close|Platform") in [(b.action_id, b.value) for b in refreshed]
     assert ("admin_round", "open|Platform") not in [(b.action_id, b.value) for b in refreshed]
     assert "Schedule: none" in text_of(opened[1])
