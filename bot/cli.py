@@ -418,30 +418,76 @@ async def _summary(ctx: Context, ns: argparse.Namespace) -> int:
 
 
 def _plain(message: Any) -> str:
-    """A neutral message as terminal text."""
+    """A neutral message as terminal text: headings as written (underlined, never upper-cased),
+    a run of sections with the same fields as a table under its column headings, and a trend
+    as a table of rounds."""
     from messages import model
 
     lines: list[str] = []
-    for block in message.blocks:
+    blocks = list(message.blocks)
+    index = 0
+    while index < len(blocks):
+        block = blocks[index]
+        if isinstance(block, model.Section) and block.fields:
+            names = [name for name, _ in block.fields]
+            run = [block]
+            while (
+                index + len(run) < len(blocks)
+                and isinstance(nxt := blocks[index + len(run)], model.Section)
+                and [name for name, _ in nxt.fields] == names
+                and not nxt.text
+                and not block.text
+            ):
+                run.append(nxt)
+            index += len(run)
+            if len(run) > 1:
+                rows = [[s.title, *(v for _, v in s.fields)] for s in run]
+                lines += ["", *_table(["", *names], rows)]
+                continue
+            fields = "  ".join(f"{k}: {v}" for k, v in block.fields)
+            lines.append(f"- {block.title}  {fields}" + (f"\n  {block.text}" if block.text else ""))
+            continue
+        index += 1
         if isinstance(block, model.Heading):
-            lines += ["", block.text.upper()]
+            lines += ["", block.text, "─" * len(block.text)]
         elif isinstance(block, model.Paragraph):
             lines.append(block.text)
         elif isinstance(block, model.Section):
-            fields = "  ".join(f"{k}: {v}" for k, v in block.fields)
-            lines.append(
-                f"- {block.title}"
-                + (f"  {fields}" if fields else "")
-                + (f"\n  {block.text}" if block.text else "")
-            )
+            lines.append(f"- {block.title}" + (f"\n  {block.text}" if block.text else ""))
         elif isinstance(block, model.Bullets):
             lines += [f"  * {item}" for item in block.items]
         elif isinstance(block, model.TrendSeries):
-            lines.append(block.title)
-            for line in block.lines:
-                points = " ".join("  · " if p is None else f"{p:4.1f}" for p in line.points)
-                lines.append(f"  {line.label:<10} {points}")
+            lines += ["", block.title]
+            withheld = set(block.withheld)
+            heads = [
+                block.label(i) + ("*" if i in withheld else "") for i in range(len(block.periods))
+            ]
+            rows = [
+                [line.label, *("–" if p is None else f"{p:.1f}" for p in line.points)]
+                for line in block.lines
+            ]
+            lines += _table(["", *heads], rows, right=True)
+            notes = [block.scale_label] if block.scale_label else []
+            if withheld and block.withheld_label:
+                notes.append(f"* {block.withheld_label}")
+            lines += [f"  {note}" for note in notes]
     return "\n".join(lines).strip()
+
+
+def _table(head: list[str], rows: list[list[str]], *, right: bool = False) -> list[str]:
+    """Rows under column headings, each column as wide as its widest cell; the first column
+    left-aligned, the others left-aligned too unless `right` (numbers)."""
+    widths = [max(len(r[c]) for r in [head, *rows]) for c in range(len(head))]
+
+    def line(cells: list[str]) -> str:
+        out = [cells[0].ljust(widths[0])]
+        out += [
+            cell.rjust(w) if right else cell.ljust(w)
+            for cell, w in zip(cells[1:], widths[1:], strict=True)
+        ]
+        return ("  " + "  ".join(out)).rstrip()
+
+    return [line(head), *(line(r) for r in rows)]
 
 
 async def _export(ctx: Context, ns: argparse.Namespace) -> int:

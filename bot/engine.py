@@ -15,6 +15,7 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import admin, audit, views
 from bot.actor import Actor
@@ -251,8 +252,7 @@ class Engine:
             elif len(actor.managed) == 1:
                 team = actor.managed[0]
             else:
-                names = ", ".join(team.name for team in actor.managed)
-                raise UsageError(t.say("summary_which", teams=names))
+                return await self._summary_overview(session, actor, t)
             summary = await team_summary(session, actor.workspace, team, viewer_id=actor.person_id)
             audit.record(
                 session,
@@ -264,6 +264,24 @@ class Engine:
                 via="chat",
             )
         return views.summary_message(t, t.locale, summary)
+
+    async def _summary_overview(self, session: AsyncSession, actor: Actor, t: Copy) -> Message:
+        """Every team the manager manages, each as its viewer may see it. The overview shows
+        a released round's practice needing attention, so each team's view is audited."""
+        summaries = []
+        for team in sorted(actor.managed, key=lambda team: team.name.casefold()):
+            summary = await team_summary(session, actor.workspace, team, viewer_id=actor.person_id)
+            audit.record(
+                session,
+                actor,
+                "summary_viewed",
+                self.ctx.clock.now(),
+                team_id=team.id,
+                period=summary["period"],
+                via="chat",
+            )
+            summaries.append(summary)
+        return views.summary_overview(t, t.locale, summaries)
 
     async def _admin(self, actor: Actor, t: Copy, rest: str) -> Message:
         actor.require_admin()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shlex
 import traceback
 from collections.abc import Iterator
@@ -564,7 +565,17 @@ def test_demo_twice_and_its_summary(cli_db: str, capsys: pytest.CaptureFixture[s
     assert summary["open"]["answered"] == 5
     assert summary["open"]["answered"] <= summary["open"]["delivered"]
 
-    assert "PLATFORM" in ok(capsys, "summary Platform --workspace demo").out
+    text = ok(capsys, "summary Platform --workspace demo").out
+    assert "Platform: team check-in" in text and "PLATFORM" not in text  # no ALL CAPS headings
+    # The practice rows under their column headings, each measure defined under them.
+    assert re.search(r"^\s+Mean\s+Scored 1–2\s+Change$", text, re.M)
+    assert re.search(r"^  Overhaul your routine( ⚠)?\s+\d\.\d / 5\s+\d+%", text, re.M)
+    assert "Scored 1–2: the share of answers that were 1 or 2" in text
+    assert "Stuck overall: " in text and "average 2.5 or less" in text
+    assert "+0.0" not in text
+    # The trend as a table of rounds, the withheld one marked and explained.
+    assert re.search(r"^\s+W\d\d\s+W\d\d\s+W\d\d\*", text, re.M)
+    assert "* Withheld: too few answered" in text
 
 
 def test_demo_reset_and_several_workspaces(

@@ -132,6 +132,59 @@ async def test_manager_sees_counts_while_open_and_scores_only_after_close(
     assert viewed.count("summary_viewed") == 2
 
 
+async def test_a_manager_of_several_teams_gets_an_overview_with_a_button_per_team(
+    world: World, ctx: Context
+) -> None:
+    engine = Engine(ctx)
+    async with ctx.sessions.begin() as session:
+        data = Team(workspace_id=world.workspace.id, name="Data")
+        session.add(data)
+        await session.flush()
+        session.add(Membership(person_id=world.manager.id, team_id=data.id, role="manager"))
+    await open_round(ctx, world.cli, world.team)
+    for user in ("u0", "u1", "u2", "u3", "u4"):
+        await engine.handle(checkin(user, routine=1))
+    await close_round(ctx, world.cli, world.team)
+
+    overview = (await engine.handle(command("boss", "/rut summary")))[0]
+    assert overview.surface == "dialog" and "summary_overview" in overview.tags
+    text = text_of(overview)
+    assert "Which one" not in text and "You manage 2 teams" in text
+    rows_shown = {b.title: dict(b.fields) for b in overview.blocks if isinstance(b, Section)}
+    assert list(rows_shown) == ["Data", "Platform"]
+    assert rows_shown["Platform"]["Needs attention"] == "Overhaul your routine"
+    assert rows_shown["Platform"]["Answered"].startswith("5 of 5")
+    assert rows_shown["Data"]["Latest round"] == "none closed yet"
+    buttons = [b for block in overview.blocks if isinstance(block, Buttons) for b in block.buttons]
+    assert [(b.action_id, b.value) for b in buttons] == [
+        ("summary", "Data"),
+        ("summary", "Platform"),
+    ]
+    # Each team's view is recorded, as a summary's is.
+    async with ctx.sessions() as session:
+        viewed = (
+            await session.scalars(
+                select(AuditEvent.team_id).where(AuditEvent.action == "summary_viewed")
+            )
+        ).all()
+    assert sorted(v or 0 for v in viewed) == sorted([world.team.id, data.id])
+
+    # A button opens that team's summary; the help card's button opens the overview.
+    opened = (await engine.handle(action("boss", "summary", "Platform")))[0]
+    assert "summary" in opened.tags and "Platform: team check-in" in text_of(opened)
+    help_card = (await engine.handle(command("boss", "/rut help")))[0]
+    summary_button = next(
+        b
+        for block in help_card.blocks
+        if isinstance(block, Buttons)
+        for b in block.buttons
+        if b.action_id == "summary"
+    )
+    assert summary_button.value == ""
+    again = (await engine.handle(action("boss", "summary", summary_button.value)))[0]
+    assert "summary_overview" in again.tags
+
+
 async def test_member_made_manager_mid_round_does_not_see_that_round(
     world: World, ctx: Context
 ) -> None:

@@ -116,6 +116,14 @@ async def test_admin_closes_and_manager_sees_release(
     summary = await post_event(client, user_id="U-grace", kind="command", text="/rut summary")
     html = summary["messages"][0]["html"]
     assert "6 of 8 answered" in html and "<svg" in html
+    # The charts explain themselves: the 1–5 scale, the rounds under them (the demo's
+    # withheld one marked), and a legend for the dashed rut line and the withheld band.
+    assert html.count('class="rr-rut"') == 5 and html.count('class="rr-withheld"') == 5
+    assert '<text x="13" y="11.0" text-anchor="end" font-size="8" fill="#64748b">5</text>' in html
+    assert "rr-x rr-x-withheld" in html and ">W4" in html
+    assert "Dashed line: a mean of 2.5 or less, a rut" in html
+    assert "Withheld: too few answered (W" in html
+    assert "Scored 1–2" in html and "Stuck overall" in html
 
 
 async def test_html_escapes_user_text(client: TestClient[web.Request, web.Application]) -> None:

@@ -195,6 +195,24 @@ def released_summary() -> dict[str, Any]:
     }
 
 
+def overview_summaries() -> list[dict[str, Any]]:
+    """A manager of three teams: one released (with an open round), one withheld, one new."""
+    withheld = {
+        **released_summary(),
+        "team": "Design",
+        "period": "2026-W47",
+        "status": "withheld",
+        "respondents": 3,
+        "participation": 0.38,
+        "practices": None,
+        "in_rut_share": None,
+        "attention": None,
+        "open": None,
+    }
+    none: dict[str, Any] = {"team": "Mobile", "status": "none", "period": None, "trend": []}
+    return [released_summary(), withheld, none]
+
+
 def admin_teams() -> list[dict[str, Any]]:
     return [
         {
@@ -224,6 +242,7 @@ CASES: dict[str, Callable[[], JSON]] = {
     "checkin_result": lambda: modal_view(checkin_result()),
     "prompt": lambda: message_payload(views.prompt_message(T, "Platform", "2026-W48")),
     "summary": lambda: modal_view(views.summary_message(T, "en", released_summary())),
+    "summary_overview": lambda: modal_view(views.summary_overview(T, "en", overview_summaries())),
     "admin_panel": lambda: message_payload(views.admin_panel(T, admin_teams())),
     "schedule_form": lambda: modal_view(
         views.schedule_form(
@@ -297,6 +316,23 @@ def test_summary_trend_and_escaping() -> None:
     assert "Time for a course &amp; a &lt;mentor&gt;" in joined
     assert "Platform <R&D>: team check-in" in joined  # the header is plain_text
     assert "2026-W48" in joined  # the open round's participation line
+
+
+def test_summary_names_and_defines_its_two_measures_and_its_legend() -> None:
+    summary = released_summary()
+    summary["practices"]["assess"]["change"] = 0.0
+    summary["practices"]["path"]["change"] = None
+    joined = "\n".join(texts(modal_view(views.summary_message(T, "en", summary))["blocks"]))
+    # Per practice: the share of answers of 1–2; overall: the share of people. Both defined.
+    assert "*Scored 1–2*\n17%" in joined and "In a rut" not in joined
+    assert "Scored 1–2: the share of answers that were 1 or 2" in joined
+    assert "Stuck overall: 33% of respondents, counting the people whose five answers" in joined
+    assert "*Change*\nno change" in joined and "+0.0" not in joined
+    assert "*Change*\n–" in joined  # nothing earlier to compare with
+    # The sparklines' legend: the rounds in order, the scale, the withheld round by name.
+    assert "2026-W45 → 2026-W47: W45 W46 W47" in joined
+    assert "▁ … █ Scale 1 (stuck) to 5 (thriving)" in joined
+    assert "· Withheld: too few answered (W46)" in joined
 
 
 def test_admin_panel_repeated_buttons_get_unique_ids() -> None:

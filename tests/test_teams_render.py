@@ -166,6 +166,7 @@ CASES: dict[str, Callable[[], JSON]] = {
     "checkin_form": lambda: dialog(MESSAGES["checkin_form"]),
     "checkin_result": lambda: dialog(MESSAGES["checkin_result"]),
     "summary": lambda: dialog(MESSAGES["summary"]),
+    "summary_overview": lambda: dialog(MESSAGES["summary_overview"]),
 }
 
 
