@@ -23,7 +23,7 @@ from bot.context import Context
 from bot.directory import actor_for, person_for_event, require_team
 from bot.errors import NotAllowed, RutRadarError, UsageError
 from bot.events import ActionInvoked, CommandReceived, Event, FormSubmitted, HomeOpened
-from bot.grammar import parse_chat_admin, run_admin
+from bot.grammar import HelpRequested, parse_chat_admin, run_admin
 from bot.home import home_messages
 from bot.periods import resolve_zone, weekly_period
 from bot.ports import Adapter, DeliveryError, Directory, SentRef
@@ -269,7 +269,10 @@ class Engine:
         actor.require_admin()
         if not rest:
             return await self._admin_panel(actor, t)
-        ns = parse_chat_admin(rest)
+        try:
+            ns = parse_chat_admin(rest)
+        except HelpRequested as wanted:
+            return wanted.help.message()
         members = None
         if getattr(ns, "from_channel", None):
             members = await self._channel_members(actor, ns.from_channel)

@@ -148,9 +148,7 @@ def advice_sections(
             key, level, seed, count=1 if distress else 2, inclusive_only=distress
         )
         sections.append(
-            Section(
-                title=practice.name, text="\n\n".join(advice_piece(content, p) for p in pieces)
-            )
+            Section(title=practice.name, text="\n\n".join(advice_piece(content, p) for p in pieces))
         )
     return sections
 

@@ -139,7 +139,9 @@ async def test_member_made_manager_mid_round_does_not_see_that_round(
     await open_round(ctx, world.cli, world.team)
     for user in ("u0", "u1", "u2", "u3", "u4"):
         await engine.handle(checkin(user))
-    assert "1 manager added to Platform: u0" in await say(engine, "root", "/rut admin team managers add Platform u0")
+    assert "1 manager added to Platform: u0" in await say(
+        engine, "root", "/rut admin team managers add Platform u0"
+    )
     await close_round(ctx, world.cli, world.team)
     assert "No round has closed yet" in await say(engine, "u0", "/rut summary")
     assert "5 of" in await say(engine, "boss", "/rut summary")
@@ -187,6 +189,54 @@ async def test_admin_commands_in_chat_are_admin_only_and_audited(
     assert sorted(actions) == ["schedule_set", "team_added"]
 
 
+CHAT_COMMAND_ERRORS = {
+    "round clos Platform": "'clos' is not a round action. Use open, close, skip or list. "
+    "For help: /rut admin round --help.",
+    "frob": "'frob' is not an admin command. Use workspace, admin, person, team, schedule or "
+    "round. For help: /rut admin --help.",
+    "team members": "Which team members action? Use add or remove. For help: /rut admin team "
+    "members --help.",
+    "round open": "/rut admin round open needs NAME (the team's name; quote it if it has "
+    "spaces). For help: /rut admin round open --help.",
+    "schedule set Platform --weekday mon": "/rut admin schedule set needs --cadence (weekly, "
+    "biweekly or monthly) and --time (local time, e.g. 09:30). For help: /rut admin schedule "
+    "set --help.",
+    "workspace set --threshold": "--threshold needs a value. For help: /rut admin workspace "
+    "set --help.",
+    "round list Platform surplus": "I don't know what to do with 'surplus' here. For help: "
+    "/rut admin --help.",
+    "team add 'Data": "I couldn't read that: No closing quotation.",
+}
+
+
+async def test_admin_command_errors_in_chat_are_plain_sentences(world: World, ctx: Context) -> None:
+    engine = Engine(ctx)
+    for text, expected in CHAT_COMMAND_ERRORS.items():
+        [reply] = await engine.handle(command("root", f"/rut admin {text}"))
+        assert reply.tags == ("error",), text
+        assert reply.fallback == expected
+        assert "`" not in text_of(reply) and "argument" not in text_of(reply)
+
+
+async def test_admin_help_in_chat_is_formatted_help_not_an_error(
+    world: World, ctx: Context
+) -> None:
+    engine = Engine(ctx)
+    for text in ("help", "--help", "round --help", "round help", "team members help"):
+        [reply] = await engine.handle(command("root", f"/rut admin {text}"))
+        assert reply.tags == ("admin_help",), text
+        assert "error" not in reply.tags
+    [top] = await engine.handle(command("root", "/rut admin help"))
+    assert "round: open, close or skip a round by hand" in text_of(top)
+    [rnd] = await engine.handle(command("root", "/rut admin round --help"))
+    assert "close: close the open round now" in text_of(rnd)
+    assert "[-h]" not in text_of(rnd)
+    [add] = await engine.handle(command("root", "/rut admin team members add --help"))
+    assert "USER …: people, by user id or e-mail address" in text_of(add)
+    # `help` as a team's name, not in command position, is still a name
+    assert "no team 'help'" in await say(engine, "root", "/rut admin round open help")
+
+
 async def test_admin_panel_opens_and_closes_rounds(world: World, ctx: Context) -> None:
     engine = Engine(ctx)
     panel = (await engine.handle(command("root", "/rut admin")))[0]
@@ -194,7 +244,9 @@ async def test_admin_panel_opens_and_closes_rounds(world: World, ctx: Context) -
     assert ("admin_round", "open|Platform") in [(b.action_id, b.value) for b in buttons]
     opened = await engine.handle(action("root", "admin_round", "open|Platform"))
     assert "is open" in text_of(opened[0])
-    refreshed = [b for block in opened[1].blocks if isinstance(block, Buttons) for b in block.buttons]
+    refreshed = [
+        b for block in opened[1].blocks if isinstance(block, Buttons) for b in block.buttons
+    ]
     assert ("admin_round", "close|Platform") in [(b.action_id, b.value) for b in refreshed]
     assert ("admin_round", "open|Platform") not in [(b.action_id, b.value) for b in refreshed]
     assert "Schedule: none" in text_of(opened[1])

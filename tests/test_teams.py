@@ -371,7 +371,10 @@ async def test_the_admin_panel_clicked_is_refreshed_in_place(env: Env) -> None:
     [result] = env.connector.sent[1:]
     assert "Round 2026-W48 for Platform is open" in result.text
     [edited] = env.connector.updated
-    assert (edited.conversation_id, edited.activity_id) == (panel.conversation_id, panel.activity_id)
+    assert (edited.conversation_id, edited.activity_id) == (
+        panel.conversation_id,
+        panel.activity_id,
+    )
     assert edited.activity["id"] == panel.activity_id
     assert submit_data(edited.cards[0], "admin_round")["rr_value"] == "close|Platform"
 
