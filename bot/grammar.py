@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from bot import admin
