@@ -299,27 +299,17 @@ class Engine:
 
     async def _admin_panel(self, actor: Actor, t: Copy) -> Message:
         teams = []
+        now = self.ctx.clock.now()
         async with self.ctx.sessions() as session:
             for team in await repo.teams_in(session, actor.workspace.id):
-                rnd = await repo.open_round(session, team.id)
-                if rnd is not None:
-                    answered, delivered = await repo.participation(session, rnd.id)
-                    state = t.say(
-                        "admin_round_open",
-                        period=rnd.period,
-                        answered=answered,
-                        delivered=delivered,
-                    )
-                else:
-                    state = t.say("admin_round_none")
+                state = await admin.panel_round_state(session, t, team, actor.workspace, now)
                 schedule = admin.schedule_json(
                     await repo.schedule_of(session, team.id), team, actor.workspace
                 )
                 teams.append(
                     {
                         "name": team.name,
-                        "open": rnd is not None,
-                        "state": state,
+                        **state,
                         "schedule": t.say(
                             "admin_schedule", schedule=admin.describe_schedule(schedule)
                         ),
@@ -352,6 +342,12 @@ class Engine:
         if action == "admin_round":
             verb, _, team = value.partition("|")
             actor.require_admin()
+            if verb == "ask-close":
+                # Closing cannot be undone: say what it will do, and ask.
+                preview = await admin.close_preview(self.ctx, actor, team)
+                return [views.close_confirmation(t, team, preview)]
+            if verb == "panel":
+                return [await self._admin_panel(actor, t)]
             result = await admin.round_action(self.ctx, actor, team, verb)
             return [Message.text(result.text), await self._admin_panel(actor, t)]
         if action == "admin_schedule":

@@ -79,7 +79,7 @@ def _or_list(items: list[str], word: str = "or") -> str:
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are sentences and whose help is a `HelpRequested`."""
 
-    def _subcommands(self) -> argparse._SubParsersAction | None:  # type: ignore[type-arg]
+    def _subcommands(self) -> argparse._SubParsersAction | None:
         for action in self._actions:
             if isinstance(action, argparse._SubParsersAction):
                 return action

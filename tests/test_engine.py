@@ -247,14 +247,67 @@ async def test_admin_panel_opens_and_closes_rounds(world: World, ctx: Context) -
     refreshed = [
         b for block in opened[1].blocks if isinstance(block, Buttons) for b in block.buttons
     ]
-    assert ("admin_round", "close|Platform") in [(b.action_id, b.value) for b in refreshed]
+    assert ("admin_round", "ask-close|Platform") in [(b.action_id, b.value) for b in refreshed]
     assert ("admin_round", "open|Platform") not in [(b.action_id, b.value) for b in refreshed]
     assert "Schedule: none" in text_of(opened[1])
+    [ask] = await engine.handle(action("root", "admin_round", "ask-close|Platform"))
+    assert "admin_close_confirm" in ask.tags
+    assert ask.fallback == (
+        "Close Platform's round 2026-W48 now? 0 of 0 answered, threshold 5: the results will "
+        "be withheld, and the answers deleted. This cannot be undone."
+    )
+    confirm = [b for block in ask.blocks if isinstance(block, Buttons) for b in block.buttons]
+    assert [(b.value, b.style) for b in confirm] == [
+        ("close|Platform", "danger"),
+        ("panel|Platform", "default"),
+    ]
+    [back] = await engine.handle(action("root", "admin_round", "panel|Platform"))
+    assert "admin_panel" in back.tags  # "Not yet": the panel again, nothing closed
     closed = await engine.handle(action("root", "admin_round", "close|Platform"))
     assert "Withheld: 0 answered" in text_of(closed[0])
+    after = [b for block in closed[1].blocks if isinstance(block, Buttons) for b in block.buttons]
+    assert [b.action_id for b in after] == ["admin_schedule"]  # no Open for a closed period
+    assert "Round 2026-W48 is over. The next one can be opened from 2026-11-30." in text_of(
+        closed[1]
+    )
     assert "Only Rut Radar admins" in text_of(
         (await engine.handle(action("u0", "admin_round", "open|Platform")))[0]
     )
+
+
+async def test_close_confirmation_says_who_will_see_the_results(world: World, ctx: Context) -> None:
+    engine = Engine(ctx)
+    await open_round(ctx, world.cli, world.team)
+    for member in world.members[:5]:
+        await engine.handle(checkin(member.user_id))
+    [ask] = await engine.handle(action("root", "admin_round", "ask-close|Platform"))
+    assert "5 of" in ask.fallback and "threshold 5" in ask.fallback
+    assert "the results will be released to 1 manager, and the answers deleted" in ask.fallback
+    async with ctx.sessions.begin() as session:
+        root = await session.get(Person, world.admin.id)
+        assert root is not None
+        root.locale = "de"
+    [frage] = await engine.handle(action("root", "admin_round", "ask-close|Platform"))
+    assert "Die Ergebnisse gehen an 1 Manager" in frage.fallback
+
+
+async def test_admin_plurals_go_through_ngettext_in_both_locales(
+    world: World, ctx: Context
+) -> None:
+    engine = Engine(ctx)
+    assert "1 member added to Platform: u0." in await say(
+        engine, "root", "/rut admin team members add Platform u0"
+    )
+    assert "Platform: 6 members, 1 manager" in await say(engine, "root", "/rut admin team list")
+    async with ctx.sessions.begin() as session:
+        root = await session.get(Person, world.admin.id)
+        assert root is not None
+        root.locale = "de"
+    assert "1 Manager zu Platform hinzugefügt: u1." in await say(
+        engine, "root", "/rut admin team managers add Platform u1"
+    )
+    assert "Platform: 5 Mitglieder, 2 Manager" in await say(engine, "root", "/rut admin team list")
+    assert "1 Person ist jetzt Admin: u2." in await say(engine, "root", "/rut admin admin add u2")
 
 
 async def test_forget_me_erases_the_person_but_keeps_counts(world: World, ctx: Context) -> None:

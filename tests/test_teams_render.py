@@ -244,7 +244,7 @@ def test_admin_panel_buttons_stay_beside_their_team() -> None:
     kinds = [e["type"] for e in content["body"]]
     assert kinds == ["TextBlock", "TextBlock", "Container", "ActionSet", "Container", "ActionSet"]
     first, second = (e for e in content["body"] if e["type"] == "ActionSet")
-    assert first["actions"][0]["data"]["rr_value"] == "close|Platform"
+    assert first["actions"][0]["data"]["rr_value"] == "ask-close|Platform"
     assert second["actions"][0]["data"]["rr_value"] == "open|Design"
     assert first["actions"][1]["data"] == {
         "rr_action": "admin_schedule",
