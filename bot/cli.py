@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from bot.actor import cli_actor
@@ -31,7 +32,7 @@ from bot.grammar import PERIOD_EXAMPLE, HelpRequested, Parser, add_admin_command
 from bot.periods import resolve_zone
 from bot.records import audit_list, export_releases, purge
 from storage import repositories as repo
-from storage.db import UnsupportedDatabase, create_engine, create_session_factory
+from storage.db import UnsupportedDatabase, create_engine, create_session_factory, normalize_url
 from storage.models import Workspace
 
 PLATFORMS = ("slack", "teams", "playground")
@@ -316,7 +317,26 @@ def _release_version() -> str:
     return ".".join(str(int(part or 0)) for part in match.groups())
 
 
+def _require_existing_database(url: str) -> None:
+    """Outside `db upgrade` and `demo`, a missing SQLite file is an error naming the URL: opening
+    it would create an empty database wherever the command happens to run."""
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() != "sqlite":
+        return
+    path = parsed.database or ""
+    if not path or path == ":memory:" or path.startswith("file:") or parsed.query.get("uri"):
+        return
+    if not Path(path).exists():
+        raise RutRadarError(
+            f"there is no database at {url} (the file {Path(path).resolve()} does not exist). "
+            "Run this from the folder that has it, set RUTRADAR_DATABASE_URL, or create it "
+            "with `rutradar db upgrade`."
+        )
+
+
 async def _run(settings: Settings, ns: argparse.Namespace, clock: Clock) -> int:
+    if ns.command != "demo":
+        _require_existing_database(settings.database_url)
     engine = create_engine(settings.database_url)
     ctx = Context(engine=engine, sessions=create_session_factory(engine), clock=clock)
     try:

@@ -725,3 +725,15 @@ def test_missing_postgres_database_is_a_polite_failure(
     missing = make_url(normalize_url(base)).set(database="rutradar_no_such_database")
     monkeypatch.setenv("RUTRADAR_DATABASE_URL", missing.render_as_string(hide_password=False))
     assert_polite(run(capsys, "team list"), 1)
+
+
+def test_the_cli_never_creates_a_stray_database(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    missing = tmp_path / "elsewhere" / "rutradar.db"
+    url = f"sqlite:///{missing}"
+    monkeypatch.setenv("RUTRADAR_DATABASE_URL", url)
+    for command in ("team list", "workspace list", "audit list", "summary Platform", "purge"):
+        message = assert_polite(run(capsys, command), 1)
+        assert f"there is no database at {url}" in message and "db upgrade" in message
+    assert not missing.exists() and not missing.parent.exists()
