@@ -355,3 +355,12 @@ async def test_advice_send_button_carries_what_it_needs(world: World) -> None:
     assert sent.surface == "chat" and "Overhaul your routine" in text_of(sent)
     forged = (await engine.handle(action("u0", "advice_send", "drop-table:rut|x")))[0]
     assert "no longer valid" in text_of(forged)
+
+
+async def test_e_mail_addresses_are_refused_where_the_platform_cannot_look_them_up(
+    world: World, ctx: Context
+) -> None:
+    engine = Engine(ctx)  # no adapter that can look people up (playground, Teams)
+    reply = await say(engine, "root", "/rut admin team members add Platform ada@example.com")
+    assert "I can't look up e-mail addresses" in reply and "ada@example.com" in reply
+    assert await rows(ctx, Person) == 9
