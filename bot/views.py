@@ -152,9 +152,7 @@ def advice_sections(
             key, level, seed, count=1 if distress else 2, inclusive_only=distress
         )
         sections.append(
-            Section(
-                title=practice.name, text="\n\n".join(advice_piece(content, p) for p in pieces)
-            )
+            Section(title=practice.name, text="\n\n".join(advice_piece(content, p) for p in pieces))
         )
     return sections
 
@@ -513,20 +511,40 @@ def admin_panel(t: Copy, teams: Sequence[Mapping[str, Any]]) -> Message:
     for team in teams:
         blocks.append(Section(title=team["name"], text=f"{team['state']}\n{team['schedule']}"))
         name = team["name"]
-        round_button = (
-            Button(
-                "admin_round", t.say("button_close_round"), value=f"close|{name}", style="primary"
+        # Only what can succeed: Close asks first (it cannot be undone); no Open for a
+        # period whose round is over (the row says when the next one opens).
+        buttons = []
+        if team["open"]:
+            buttons.append(
+                Button(
+                    "admin_round",
+                    t.say("button_close_round"),
+                    value=f"ask-close|{name}",
+                    style="primary",
+                )
             )
-            if team["open"]
-            else Button(
-                "admin_round", t.say("button_open_round"), value=f"open|{name}", style="primary"
+        elif team.get("can_open", True):
+            buttons.append(
+                Button(
+                    "admin_round", t.say("button_open_round"), value=f"open|{name}", style="primary"
+                )
             )
-        )
-        buttons = [round_button, Button("admin_schedule", t.say("button_schedule"), value=name)]
+        buttons.append(Button("admin_schedule", t.say("button_schedule"), value=name))
         blocks.append(Buttons(tuple(buttons)))
     if not teams:
         blocks.append(Paragraph(t.say("admin_no_teams")))
     return Message(fallback=t.say("admin_title"), blocks=tuple(blocks), tags=("admin_panel",))
+
+
+def close_confirmation(t: Copy, team: str, text: str) -> Message:
+    """Before an irreversible close: what will happen, and a button to go ahead."""
+    buttons = (
+        Button("admin_round", t.say("button_close_confirm"), value=f"close|{team}", style="danger"),
+        Button("admin_round", t.say("button_close_cancel"), value=f"panel|{team}"),
+    )
+    return Message(
+        fallback=text, blocks=(Paragraph(text), Buttons(buttons)), tags=("admin_close_confirm",)
+    )
 
 
 def schedule_form(t: Copy, team: str, current: Mapping[str, Any] | None) -> Message:

@@ -211,7 +211,9 @@ async def engine_messages(ctx: Context) -> dict[str, Message]:
             out[name if index == 0 else f"{name}_{index}"] = reply
         return replies
 
-    async def press(name: str, user: str, action_id: str, value: str = "", private: str = "") -> None:
+    async def press(
+        name: str, user: str, action_id: str, value: str = "", private: str = ""
+    ) -> None:
         replies = await engine.handle(
             ActionInvoked(
                 event_id=ids.next_id(),
@@ -239,8 +241,13 @@ async def engine_messages(ctx: Context) -> dict[str, Message]:
             user_id=member,
             form_id="checkin",
             values={
-                "assess": "4", "routine": "1", "training": "2", "strengths": "5", "path": "3",
-                "comment": HOSTILE[:280], "share": "true",
+                "assess": "4",
+                "routine": "1",
+                "training": "2",
+                "strengths": "5",
+                "path": "3",
+                "comment": HOSTILE[:280],
+                "share": "true",
             },
         )
     )

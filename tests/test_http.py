@@ -87,8 +87,13 @@ async def test_playground_check_in_over_http(
 
     carried = re.search(r'data-private="([^"]*)"', message["html"])
     assert carried and carried[1]
-    dm = await post_event(client, user_id="U-ada", kind="action", action_id="advice_send", private=carried[1])
-    assert dm["messages"][0]["surface"] == "chat" and "Overhaul your routine" in dm["messages"][0]["html"]
+    dm = await post_event(
+        client, user_id="U-ada", kind="action", action_id="advice_send", private=carried[1]
+    )
+    assert (
+        dm["messages"][0]["surface"] == "chat"
+        and "Overhaul your routine" in dm["messages"][0]["html"]
+    )
 
     await runtime.supervisor.drain()  # the prompt update runs in the app's task group
     after = await (

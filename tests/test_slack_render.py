@@ -265,9 +265,7 @@ def test_golden(name: str) -> None:
     path = GOLDEN / f"{name}.json"
     if UPDATE:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
+        path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     assert path.exists(), f"missing golden {path}; run with RUTRADAR_UPDATE_GOLDEN=1"
     assert json.loads(path.read_text(encoding="utf-8")) == payload
 
@@ -278,7 +276,13 @@ def test_checkin_modal_shape() -> None:
     assert view["private_metadata"] == "2026-W48"
     inputs = [b for b in view["blocks"] if b["type"] == "input"]
     assert [b["block_id"] for b in inputs] == [
-        "assess", "routine", "training", "strengths", "path", "comment", "share",
+        "assess",
+        "routine",
+        "training",
+        "strengths",
+        "path",
+        "comment",
+        "share",
     ]
     assess = inputs[0]
     options = assess["element"]["options"]
@@ -340,7 +344,10 @@ def test_admin_panel_repeated_buttons_get_unique_ids() -> None:
     ids = all_action_ids(payload["blocks"])
     assert ids == ["admin_round", "admin_schedule", "admin_round#2", "admin_schedule#2"]
     assert [parse_action_id(i) for i in ids] == [
-        "admin_round", "admin_schedule", "admin_round", "admin_schedule",
+        "admin_round",
+        "admin_schedule",
+        "admin_round",
+        "admin_schedule",
     ]
 
 
@@ -468,9 +475,7 @@ def test_eighty_paragraphs() -> None:
 
 def test_long_form_keeps_every_input() -> None:
     inputs = tuple(TextInput(f"q{i}", f"Question {i}") for i in range(10))
-    form = Form(
-        "big", "Big", "Send", inputs, intro=tuple(Paragraph(f"p{i}") for i in range(120))
-    )
+    form = Form("big", "Big", "Send", inputs, intro=tuple(Paragraph(f"p{i}") for i in range(120)))
     view = modal_view(Message(fallback="big", surface="dialog", form=form))
     validate_view(view)
     assert len(view["blocks"]) == 100
@@ -583,13 +588,23 @@ def slack_state(view: JSON, answers: dict[str, Any]) -> dict[str, Any]:
 def test_form_values_round_trip() -> None:
     view = CASES["checkin_form"]()
     answers = {
-        "assess": "4", "routine": "2", "training": "3", "strengths": "5", "path": "1",
-        "comment": "More pairing & <fewer> meetings", "share": True,
+        "assess": "4",
+        "routine": "2",
+        "training": "3",
+        "strengths": "5",
+        "path": "1",
+        "comment": "More pairing & <fewer> meetings",
+        "share": True,
     }
     values = form_values(slack_state(view, answers))
     assert values == {
-        "assess": "4", "routine": "2", "training": "3", "strengths": "5", "path": "1",
-        "comment": "More pairing & <fewer> meetings", "share": "1",
+        "assess": "4",
+        "routine": "2",
+        "training": "3",
+        "strengths": "5",
+        "path": "1",
+        "comment": "More pairing & <fewer> meetings",
+        "share": "1",
     }
     scores = Scores.parse(values)
     assert scores.values["strengths"] == 5
@@ -600,8 +615,13 @@ def test_form_values_unshared_and_empty() -> None:
     view = CASES["checkin_form"]()
     unshared = form_values(slack_state(view, {"assess": "3", "comment": "kept to myself"}))
     assert unshared == {
-        "assess": "3", "routine": "", "training": "", "strengths": "", "path": "",
-        "comment": "kept to myself", "share": "",
+        "assess": "3",
+        "routine": "",
+        "training": "",
+        "strengths": "",
+        "path": "",
+        "comment": "kept to myself",
+        "share": "",
     }
     nothing = form_values(slack_state(view, {}))
     assert set(nothing.values()) == {""} and len(nothing) == 7
@@ -613,8 +633,11 @@ def test_form_values_schedule_and_odd_input() -> None:
     view = CASES["schedule_form"]()
     answers = {"cadence": "monthly", "weekday": "fri", "time": "14:00", "week_of_month": "last"}
     assert form_values(slack_state(view, answers)) == {
-        "cadence": "monthly", "weekday": "fri", "time": "14:00",
-        "week_of_month": "last", "anchor": "",
+        "cadence": "monthly",
+        "weekday": "fri",
+        "time": "14:00",
+        "week_of_month": "last",
+        "anchor": "",
     }
     odd = {
         "b1": {"when": {"type": "datepicker", "selected_date": "2026-12-01"}},
