@@ -238,6 +238,11 @@ def test_checkin_close_and_summary(page: Page, tmp_path_factory: pytest.TempPath
     panel = transcript.locator(".bubble.bot", has_text="Rut Radar admin").last
     expect(panel).to_contain_text("Platform")
     panel.get_by_role("button", name="Close round").click()
+    # An irreversible close asks first, saying what will happen.
+    confirm = transcript.locator(".bubble.bot", has_text="This cannot be undone").last
+    expect(confirm).to_contain_text("the results will be released to 1 manager")
+    page.screenshot(path=str(shots / "playground-close-confirmation.png"))
+    confirm.get_by_role("button", name="Yes, close it").click()
     expect(transcript).to_contain_text("Released: 6 of")
     expect(transcript.locator(".bubble.error")).to_have_count(0)
 
