@@ -13,10 +13,10 @@ objects are shown literally by Slack and are never escaped.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from messages.chat_text import UniqueIds, base_id, sparkline, trend_legend
 from messages.model import (
     Block,
     Bullets,
@@ -61,8 +61,6 @@ RADIO_OPTIONS_MAX = 10
 SELECT_OPTIONS_MAX = 100
 TEXT_INPUT_MAX = 3000
 
-SPARK_CHARS = "▁▂▃▄▅▆▇█"
-SPARK_GAP = "·"
 ELLIPSIS = "…"
 DEFAULT_CALLBACK_ID = "rutradar_dialog"
 DEFAULT_CLOSE = "Close"
@@ -138,31 +136,6 @@ def _split_mrkdwn(escaped: str, limit: int = SECTION_TEXT_MAX) -> list[str]:
 # --- action ids ----------------------------------------------------------------------------
 
 
-class _Ids:
-    """Hands out action ids unique within one message or view.
-
-    Slack rejects a view whose action_ids repeat, and the neutral model reuses ids on purpose
-    (every advice button is `advice`, each admin team row has `admin_round`). The first use
-    keeps the bare id; repeats get `#2`, `#3`…, which `parse_action_id` strips again.
-    """
-
-    def __init__(self) -> None:
-        self._seen: dict[str, int] = {}
-
-    def unique(self, raw: str) -> str:
-        count = self._seen.get(raw, 0) + 1
-        self._seen[raw] = count
-        return raw if count == 1 else f"{raw}#{count}"
-
-
-def parse_action_id(raw: str) -> str:
-    """The neutral action id behind a rendered one: `advice#3` → `advice`, `advice` → `advice`."""
-    base, sep, suffix = raw.rpartition("#")
-    if sep and base and suffix.isdigit():
-        return base
-    return raw
-
-
 # --- blocks --------------------------------------------------------------------------------
 
 
@@ -204,7 +177,7 @@ def _bullets(block: Bullets) -> list[JSON]:
     return _sections("\n".join(lines)) if lines else []
 
 
-def _button(button: Button, ids: _Ids) -> JSON:
+def _button(button: Button, ids: UniqueIds) -> JSON:
     if len(button.value) > BUTTON_VALUE_MAX:
         raise ValueError(
             f"button {button.action_id!r}: value is {len(button.value)} characters, "
@@ -222,49 +195,12 @@ def _button(button: Button, ids: _Ids) -> JSON:
     return element
 
 
-def _buttons(block: Buttons, ids: _Ids) -> list[JSON]:
+def _buttons(block: Buttons, ids: UniqueIds) -> list[JSON]:
     elements = [_button(b, ids) for b in block.buttons]
     return [
         {"type": "actions", "elements": elements[i : i + ACTIONS_ELEMENTS_MAX]}
         for i in range(0, len(elements), ACTIONS_ELEMENTS_MAX)
     ]
-
-
-def sparkline(points: Sequence[float | None], low: float = 1.0, high: float = 5.0) -> str:
-    """One character per period: ▁ at `low` … █ at `high`, `·` for a withheld round.
-
-    A chat surface has no charts, and a withheld round must read as "no data", never as a low
-    score, so gaps get a character outside the bar range.
-    """
-    span = high - low
-    out = []
-    for value in points:
-        if value is None:
-            out.append(SPARK_GAP)
-            continue
-        frac = (value - low) / span if span > 0 else 0.5
-        index = math.floor(frac * (len(SPARK_CHARS) - 1) + 0.5)  # half up, not to even
-        out.append(SPARK_CHARS[min(max(index, 0), len(SPARK_CHARS) - 1)])
-    return "".join(out)
-
-
-def trend_legend(block: TrendSeries) -> list[str]:
-    """What the sparklines mean, line by line: the rounds they span in order (the x-axis),
-    the scale from ▁ to █, and which rounds are withheld, marked `·`. There is no dashed line
-    in a sparkline, so the rut line's legend stays with the charts that draw one."""
-    out = []
-    if block.periods:
-        first, last = block.periods[0], block.periods[-1]
-        span = first if first == last else f"{first} → {last}"
-        # The rounds in order, one per mark, when they have short names (the x-axis).
-        labels = " ".join(block.labels)
-        out.append(f"{span}: {labels}" if len(block.periods) > 1 and labels else span)
-    if block.scale_label:
-        out.append(f"{SPARK_CHARS[0]} … {SPARK_CHARS[-1]} {block.scale_label}")
-    if block.withheld and block.withheld_label:
-        names = ", ".join(block.label(i) for i in block.withheld if i < len(block.periods))
-        out.append(f"{SPARK_GAP} {block.withheld_label} ({names})")
-    return out
 
 
 def _trend(block: TrendSeries) -> list[JSON]:
@@ -323,7 +259,7 @@ def _input_block(block_id: str, label: str, element: JSON, optional: bool) -> JS
     }
 
 
-def _choice(question: ChoiceQuestion, ids: _Ids) -> JSON:
+def _choice(question: ChoiceQuestion, ids: UniqueIds) -> JSON:
     """A scale is a row of radio buttons with the end labels as option descriptions (Slack has
     no slider); a select, or a scale too long for radio buttons, is a static select."""
     action_id = ids.unique(question.input_id)
@@ -360,7 +296,7 @@ def _choice(question: ChoiceQuestion, ids: _Ids) -> JSON:
     return block
 
 
-def _text_input(field: TextInput, ids: _Ids) -> JSON:
+def _text_input(field: TextInput, ids: UniqueIds) -> JSON:
     action_id = ids.unique(field.input_id)
     max_length = min(field.max_length, TEXT_INPUT_MAX)
     element: JSON = {
@@ -377,7 +313,7 @@ def _text_input(field: TextInput, ids: _Ids) -> JSON:
     return _input_block(action_id, field.label, element, field.optional)
 
 
-def _checkbox(field: Checkbox, ids: _Ids) -> JSON:
+def _checkbox(field: Checkbox, ids: UniqueIds) -> JSON:
     """One box, value "1"; always optional, since leaving it unticked is a valid answer."""
     action_id = ids.unique(field.input_id)
     element: JSON = {
@@ -388,7 +324,7 @@ def _checkbox(field: Checkbox, ids: _Ids) -> JSON:
     return _input_block(action_id, field.label, element, True)
 
 
-def _input(field: Input, ids: _Ids) -> JSON:
+def _input(field: Input, ids: UniqueIds) -> JSON:
     if isinstance(field, ChoiceQuestion):
         return _choice(field, ids)
     if isinstance(field, TextInput):
@@ -396,7 +332,7 @@ def _input(field: Input, ids: _Ids) -> JSON:
     return _checkbox(field, ids)
 
 
-def _block(block: Block, ids: _Ids) -> list[JSON]:
+def _block(block: Block, ids: UniqueIds) -> list[JSON]:
     if isinstance(block, Heading):
         return _heading(block)
     if isinstance(block, Paragraph):
@@ -412,11 +348,11 @@ def _block(block: Block, ids: _Ids) -> list[JSON]:
     return [_input(block, ids)]
 
 
-def _blocks(blocks: Sequence[Block], ids: _Ids) -> list[JSON]:
+def _blocks(blocks: Sequence[Block], ids: UniqueIds) -> list[JSON]:
     return [rendered for block in blocks for rendered in _block(block, ids)]
 
 
-def _message_blocks(msg: Message, ids: _Ids) -> list[JSON]:
+def _message_blocks(msg: Message, ids: UniqueIds) -> list[JSON]:
     """Everything a message shows, form included; the fallback stands in for an empty one,
     because Slack refuses a view with no blocks."""
     out = _blocks(msg.blocks, ids)
@@ -446,7 +382,7 @@ def message_payload(msg: Message, *, more: str = DEFAULT_MORE) -> JSON:
     """
     return {
         "text": _clip_mrkdwn(escape_mrkdwn(msg.fallback), FALLBACK_TEXT_MAX),
-        "blocks": _fit(_message_blocks(msg, _Ids()), MESSAGE_BLOCKS_MAX, more),
+        "blocks": _fit(_message_blocks(msg, UniqueIds()), MESSAGE_BLOCKS_MAX, more),
     }
 
 
@@ -464,7 +400,7 @@ def modal_view(
     than truncates, because a cut value would be silently wrong. When the 100-block limit is
     hit, prose is cut before inputs, so the form still submits everything it asks for.
     """
-    ids = _Ids()
+    ids = UniqueIds()
     form = msg.form
     title = msg.title or (form.title if form else "") or msg.fallback or "Rut Radar"
     view: JSON = {
@@ -507,7 +443,7 @@ def home_view(sections: Sequence[Message], *, more: str = DEFAULT_MORE) -> JSON:
     Action ids are made unique across the whole tab, since the same button (e.g. "Check in")
     may appear in more than one of the messages.
     """
-    ids = _Ids()
+    ids = UniqueIds()
     blocks: list[JSON] = []
     for index, msg in enumerate(sections):
         if index:
@@ -544,5 +480,9 @@ def form_values(state_values: Mapping[str, Any]) -> dict[str, str]:
                 value = "1" if state.get("selected_options") else ""
             else:
                 continue
-            out[parse_action_id(str(action_id))] = value
+            out[base_id(str(action_id))] = value
     return out
+
+
+# The neutral action id behind a rendered one (`advice#3` → `advice`), for the adapter.
+parse_action_id = base_id

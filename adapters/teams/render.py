@@ -42,13 +42,13 @@ TextBlock and fact (and the adapter in a notification's summary).
 from __future__ import annotations
 
 import json
-import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from botbuilder.schema import Attachment
 
+from messages.chat_text import UniqueIds, base_id, sparkline, trend_legend
 from messages.model import (
     Block,
     Bullets,
@@ -90,8 +90,6 @@ RR_FORM = "rr_form"
 # Buttons that open the check-in dialog: Teams answers them with a `task/fetch` invoke.
 TASK_FETCH_ACTIONS = frozenset({"checkin_open"})
 
-SPARK_CHARS = "▁▂▃▄▅▆▇█"
-SPARK_GAP = "·"
 ELLIPSIS = "…"
 DEFAULT_TITLE = "Rut Radar"
 # The neutral copy has no lines for these yet, so they are English until messages/ gains them.
@@ -186,49 +184,6 @@ def _text_blocks(text: str, **style: Any) -> list[JSON]:
     return [b for b in blocks if b["text"]]
 
 
-def sparkline(points: Sequence[float | None], low: float = 1.0, high: float = 5.0) -> str:
-    """One character per period: ▁ at `low` … █ at `high`, `·` for a withheld round.
-
-    The same drawing as the Slack renderer's (adapters do not import each other): a chat card
-    has no chart, and a withheld round must read as "no data", never as a low score.
-    """
-    span = high - low
-    out = []
-    for value in points:
-        if value is None:
-            out.append(SPARK_GAP)
-            continue
-        frac = (value - low) / span if span > 0 else 0.5
-        index = math.floor(frac * (len(SPARK_CHARS) - 1) + 0.5)  # half up, not to even
-        out.append(SPARK_CHARS[min(max(index, 0), len(SPARK_CHARS) - 1)])
-    return "".join(out)
-
-
-# --- ids -----------------------------------------------------------------------------------
-
-
-class _Ids:
-    """Input ids unique within one card: the adaptivecards library rejects a repeated id, and
-    a message may show the same input twice. The first use keeps the bare id; repeats get
-    `#2`, `#3`…, which `parse_input_id` strips again."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, int] = {}
-
-    def unique(self, raw: str) -> str:
-        count = self._seen.get(raw, 0) + 1
-        self._seen[raw] = count
-        return raw if count == 1 else f"{raw}#{count}"
-
-
-def parse_input_id(raw: str) -> str:
-    """The neutral input id behind a rendered one: `share#2` → `share`, `share` → `share`."""
-    base, sep, suffix = raw.rpartition("#")
-    if sep and base and suffix.isdigit():
-        return base
-    return raw
-
-
 # --- blocks --------------------------------------------------------------------------------
 
 
@@ -236,7 +191,7 @@ class _Render:
     """State for one card: input ids, whether the card has inputs, the message's `private`."""
 
     def __init__(self, msg: Message) -> None:
-        self.ids = _Ids()
+        self.ids = UniqueIds()
         self.private = msg.private
         self.has_inputs = bool(msg.form and msg.form.inputs) or any(
             isinstance(b, ChoiceQuestion | TextInput | Checkbox) for b in msg.blocks
@@ -400,25 +355,6 @@ def _bullets(block: Bullets) -> list[JSON]:
     return out
 
 
-def trend_legend(block: TrendSeries) -> list[str]:
-    """What the sparklines mean, line by line: the rounds they span in order (the x-axis),
-    the scale from ▁ to █, and which rounds are withheld, marked `·` (as the Slack renderer
-    says it; adapters do not import each other). A sparkline has no dashed line, so the rut
-    line's legend stays with the charts that draw one."""
-    out = []
-    if block.periods:
-        first, last = block.periods[0], block.periods[-1]
-        span = first if first == last else f"{first} → {last}"
-        # The rounds in order, one per mark, when they have short names (the x-axis).
-        labels = " ".join(block.labels)
-        out.append(f"{span}: {labels}" if len(block.periods) > 1 and labels else span)
-    if block.scale_label:
-        out.append(f"{SPARK_CHARS[0]} … {SPARK_CHARS[-1]} {block.scale_label}")
-    if block.withheld and block.withheld_label:
-        names = ", ".join(block.label(i) for i in block.withheld if i < len(block.periods))
-        out.append(f"{SPARK_GAP} {block.withheld_label} ({names})")
-    return out
-
 
 def _trend(block: TrendSeries) -> list[JSON]:
     """A FactSet of label → sparkline, so the lines align, and the legend in small print."""
@@ -556,5 +492,9 @@ def form_values(data: Mapping[str, Any]) -> dict[str, str]:
     for key, value in data.items():
         if key.startswith("rr_") or key == "msteams":
             continue
-        out[parse_input_id(str(key))] = "" if value is None else str(value)
+        out[base_id(str(key))] = "" if value is None else str(value)
     return out
+
+
+# The neutral input id behind a rendered one (`share#2` → `share`), for the adapter.
+parse_input_id = base_id
