@@ -54,6 +54,43 @@ COMMANDS = (
     "admin",
 )
 
+# What a redelivery may repeat without harm (design privacy rule 12, issue 12 "reads never
+# write"): these answer from the database and write nothing, so an event id is claimed only
+# for the rest. A platform redelivers an event it got no answer for; answering a redelivered
+# `help` again is what it asked for, and claiming its id would be a write per read (and a
+# record of the contact) for nothing.
+READ_ONLY_COMMANDS = frozenset(
+    {"", "help", "advice", "checkin", "check-in", "privacy", "forget-me"}
+)  # `forget-me` only asks to confirm; `timezone` and `admin` alone only show
+READ_ONLY_ACTIONS = frozenset(
+    {"checkin_open", "advice", "advice_send", "forget_me_cancel", "admin_panel", "admin_schedule"}
+)
+
+
+def command_words(text: str) -> tuple[str, str]:
+    """`/rut pause until 2026-01-01` → ("pause", "until 2026-01-01")."""
+    text = text.strip()
+    if text.lower().startswith("/rut"):
+        text = text[4:].strip()
+    word, _, rest = text.partition(" ")
+    return word.lower(), rest.strip()
+
+
+def changes_state(event: Event) -> bool:
+    """Whether handling this event may write something a redelivery must not write twice:
+    a check-in, a pause, a forget-me, a time zone set, an admin command, a viewed summary
+    (audited). Unknown commands and actions only get an error reply. App Home is claimed: a
+    manager's Home audits the releases it shows (and Slack retries its Events API deliveries).
+    A person's first contact writes their row, which is idempotent (`person_for_event`)."""
+    if isinstance(event, CommandReceived):
+        word, rest = command_words(event.text)
+        if word in READ_ONLY_COMMANDS or word not in COMMANDS:
+            return False
+        return not (word in ("timezone", "admin") and not rest)
+    if isinstance(event, ActionInvoked):
+        return event.action_id not in READ_ONLY_ACTIONS
+    return True
+
 
 class Engine:
     def __init__(
@@ -71,8 +108,13 @@ class Engine:
 
     async def handle(self, event: Event) -> list[Message]:
         """Handle one event; an event id seen before (a platform retry) has no effect. Only
-        events the platform may retry are claimed: the rest leave no trace of the contact."""
-        if event.platform_retries and not await self.first_time(event.event_id):
+        events the platform may retry *and* that change state (`changes_state`) are claimed:
+        the rest leave no trace of the contact, and a redelivered read is answered again."""
+        if (
+            event.platform_retries
+            and changes_state(event)
+            and not await self.first_time(event.event_id)
+        ):
             log.info("duplicate event ignored", extra={"event_kind": type(event).__name__})
             return []
         try:
@@ -139,11 +181,7 @@ class Engine:
     # --- commands ------------------------------------------------------------------------
 
     async def _command(self, event: CommandReceived, actor: Actor, t: Copy) -> list[Message]:
-        text = event.text.strip()
-        if text.lower().startswith("/rut"):
-            text = text[4:].strip()
-        word, _, rest = text.partition(" ")
-        word, rest = word.lower(), rest.strip()
+        word, rest = command_words(event.text)
         if word in ("", "help"):
             return [views.help_message(t, actor)]
         if word == "advice":

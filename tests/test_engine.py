@@ -5,10 +5,19 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from bot.context import Context
-from bot.engine import Engine
+from bot.engine import Engine, changes_state
 from bot.rounds import close_round, open_round
 from messages.model import Buttons, Form, Section
-from storage.models import Answer, AuditEvent, Delivery, Membership, Person, Schedule, Team
+from storage.models import (
+    Answer,
+    AuditEvent,
+    Delivery,
+    Membership,
+    Person,
+    ProcessedEvent,
+    Schedule,
+    Team,
+)
 from tests.conftest import World
 from tests.helpers import action, checkin, command, text_of
 
@@ -139,7 +148,9 @@ async def test_member_made_manager_mid_round_does_not_see_that_round(
     await open_round(ctx, world.cli, world.team)
     for user in ("u0", "u1", "u2", "u3", "u4"):
         await engine.handle(checkin(user))
-    assert "1 manager added to Platform: u0" in await say(engine, "root", "/rut admin team managers add Platform u0")
+    assert "1 manager added to Platform: u0" in await say(
+        engine, "root", "/rut admin team managers add Platform u0"
+    )
     await close_round(ctx, world.cli, world.team)
     assert "No round has closed yet" in await say(engine, "u0", "/rut summary")
     assert "5 of" in await say(engine, "boss", "/rut summary")
@@ -194,7 +205,9 @@ async def test_admin_panel_opens_and_closes_rounds(world: World, ctx: Context) -
     assert ("admin_round", "open|Platform") in [(b.action_id, b.value) for b in buttons]
     opened = await engine.handle(action("root", "admin_round", "open|Platform"))
     assert "is open" in text_of(opened[0])
-    refreshed = [b for block in opened[1].blocks if isinstance(block, Buttons) for b in block.buttons]
+    refreshed = [
+        b for block in opened[1].blocks if isinstance(block, Buttons) for b in block.buttons
+    ]
     assert ("admin_round", "close|Platform") in [(b.action_id, b.value) for b in refreshed]
     assert ("admin_round", "open|Platform") not in [(b.action_id, b.value) for b in refreshed]
     assert "Schedule: none" in text_of(opened[1])
@@ -239,6 +252,37 @@ async def test_retried_event_has_no_second_effect(world: World, ctx: Context) ->
     assert await engine.handle(event)
     assert await engine.handle(event) == []
     assert await rows(ctx, Answer) == 1
+
+
+def test_only_events_that_change_state_are_claimed() -> None:
+    reads = ("help", "/rut", "/rut advice routine", "privacy", "checkin", "forget-me", "timezone")
+    for text in (*reads, "admin", "frobnicate"):
+        assert not changes_state(command("u0", text)), text
+    writes = (
+        "pause",
+        "resume",
+        "timezone Europe/Paris",
+        "summary",
+        "admin team list",
+        "/rut pause",
+    )
+    for text in writes:
+        assert changes_state(command("u0", text)), text
+    assert not changes_state(action("u0", "advice", "routine"))
+    assert not changes_state(action("u0", "checkin_open"))
+    for write in ("forget_me_confirm", "pause", "resume", "summary", "admin_round", "new"):
+        assert changes_state(action("u0", write)), write
+    assert changes_state(checkin("u0"))
+
+
+async def test_a_redelivered_read_is_answered_again_and_leaves_no_record(
+    world: World, ctx: Context
+) -> None:
+    engine = Engine(ctx)
+    event = command("u0", "advice routine")
+    first = await engine.handle(event)
+    assert first and await engine.handle(event) == first
+    assert await rows(ctx, ProcessedEvent) == 0
 
 
 async def test_advice_send_button_carries_what_it_needs(world: World) -> None:
