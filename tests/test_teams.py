@@ -522,3 +522,35 @@ async def test_every_card_the_adapter_sends_is_valid(env: Env, checker: Checker)
     }
     assert len(cards) > 12
     assert_clean(cards, checker(cards))
+
+
+def test_a_reply_built_as_json_is_what_botbuilder_would_send() -> None:
+    """The 1:1 reply skips msrest's models (`reply_json`): the body must be the one
+    `TurnContext.send_activity` → `reply_to_activity` serialises, field for field."""
+    from botbuilder.core import TurnContext
+    from botbuilder.schema import Activity
+    from botframework.connector.aio import ConnectorClient
+    from msrest.authentication import BasicTokenAuthentication
+
+    from adapters.teams.adapter import TeamsAdapter, reply_json
+    from messages.model import Message
+    from tests.teams_messages import checkin_result
+
+    serializer = ConnectorClient(
+        BasicTokenAuthentication({"access_token": "x"}), base_url="https://smba.example/"
+    ).conversations._serialize
+    adapter = TeamsAdapter.__new__(TeamsAdapter)  # the two builders use no state
+    for raw in (
+        ta.message("https://smba.example/", "u0", "help"),
+        ta.message("https://smba.example/", "u1", "advice", personal=False),
+        ta.submit_click("https://smba.example/", "u2", {"rr_action": "advice"}),
+    ):
+        incoming = Activity().deserialize(raw)
+        for message in (checkin_result(), Message.text("Hello <b>there</b>")):
+            activity = adapter._chat_activity(message)
+            reference = TurnContext.get_conversation_reference(incoming)
+            TurnContext.apply_conversation_reference(activity, reference)
+            activity.input_hint = activity.input_hint or "acceptingInput"
+            expected = serializer.body(activity, "Activity")
+            got = json.loads(json.dumps(reply_json(incoming, adapter._chat_json(message))))
+            assert got == expected
