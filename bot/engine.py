@@ -12,6 +12,7 @@ import logging
 import shlex
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
@@ -90,6 +91,26 @@ def changes_state(event: Event) -> bool:
     if isinstance(event, ActionInvoked):
         return event.action_id not in READ_ONLY_ACTIONS
     return True
+
+
+@lru_cache(maxsize=8)
+def _advice_menu(locale: str) -> Message:
+    return views.advice_menu(copy_for(locale), locale)
+
+
+@lru_cache(maxsize=4096)
+def _advice_topic(locale: str, topic: str, seed: str) -> Message:
+    """Advice on a topic is pure: content and copy are loaded once per process, and the same
+    locale, typed topic and seed (the person and the week) pick the same pieces. Kept for the
+    last few thousand answers (most of a `/rut advice` burst's cost was rendering them again;
+    messages are immutable). An unknown topic raises, and is not kept."""
+    t = copy_for(locale)
+    content = load_content(locale)
+    practice = content.find_practice(topic)
+    if practice is None:
+        topics = ", ".join(p.key for p in content.practices)
+        raise UsageError(t.say("unknown_topic", topic=topic, topics=topics))
+    return views.advice_topic(t, locale, practice.key, seed)
 
 
 class Engine:
@@ -205,15 +226,9 @@ class Engine:
         raise UsageError(t.say("unknown_command", word=word, commands=", ".join(COMMANDS)))
 
     def _advice(self, actor: Actor, t: Copy, topic: str) -> Message:
-        locale = t.locale
         if not topic:
-            return views.advice_menu(t, locale)
-        content = load_content(locale)
-        practice = content.find_practice(topic)
-        if practice is None:
-            topics = ", ".join(p.key for p in content.practices)
-            raise UsageError(t.say("unknown_topic", topic=topic, topics=topics))
-        return views.advice_topic(t, locale, practice.key, self._seed(actor))
+            return _advice_menu(t.locale)
+        return _advice_topic(t.locale, topic, self._seed(actor))
 
     def _seed(self, actor: Actor, period: str | None = None) -> str:
         """Rotates advice per person and period without storing anything about it."""
