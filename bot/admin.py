@@ -19,11 +19,20 @@ from bot.actor import Actor
 from bot.context import Context
 from bot.directory import require_person, require_team
 from bot.errors import ConflictError, UsageError
+from bot.notices import next_opening
 from bot.periods import period_end, resolve_zone
 from bot.privacy import erase_person
-from bot.rounds import close_round, in_open_population, open_round, skip_round, team_zone
+from bot.rounds import (
+    close_round,
+    in_open_population,
+    manual_plan,
+    open_round,
+    skip_round,
+    summary_audience,
+    team_zone,
+)
 from bot.schedule import Cadence, openings, validate_close_after
-from messages.copy import available_locales
+from messages.copy import Copy, available_locales, copy_for
 from storage import repositories as repo
 from storage.models import Delivery, Membership, Person, Schedule, Team, Workspace
 
@@ -32,6 +41,12 @@ from storage.models import Delivery, Membership, Person, Schedule, Team, Workspa
 class Result:
     text: str
     data: Any = field(default=None)
+
+
+def _copy(actor: Actor) -> Copy:
+    """The copy in the actor's language (the workspace's on the CLI)."""
+    person_locale = actor.person.locale if actor.person is not None else None
+    return copy_for(person_locale or actor.workspace.locale)
 
 
 async def _workspace(session: AsyncSession, actor: Actor) -> Workspace:
@@ -120,11 +135,9 @@ async def set_admins(ctx: Context, actor: Actor, user_ids: list[str], *, grant: 
             ctx.clock.now(),
             users=done,
         )
-    if len(done) == 1:
-        verb = "is now an admin" if grant else "is no longer an admin"
-    else:
-        verb = "are now admins" if grant else "are no longer admins"
-    return Result(f"{', '.join(done)} {verb}.", {"users": done, "admin": grant})
+    key = "admins_added" if grant else "admins_removed"
+    text = _copy(actor).say(key, count=len(done), users=", ".join(done))
+    return Result(text, {"users": done, "admin": grant})
 
 
 # --- teams -----------------------------------------------------------------------------------
@@ -162,7 +175,7 @@ async def team_add(
             )
             audit.record(session, actor, "team_members_added", now, team_id=team.id, users=changed)
     if members:
-        return _members_result(team, changed, notes, role="member", add=True)
+        return _members_result(_copy(actor), team, changed, notes, role="member", add=True)
     return Result(
         f"Team {name} created. Add people with `team members add {name} USER_ID…`.", {"team": name}
     )
@@ -190,7 +203,11 @@ async def team_list(ctx: Context, actor: Actor) -> Result:
             rows.append({"team": team.name, "members": len(members), "managers": len(managers)})
     if not rows:
         return Result("No teams yet. Create one with `team add NAME`.", [])
-    text = "\n".join(f"{r['team']}: {r['members']} members, {r['managers']} managers" for r in rows)
+    t = _copy(actor)
+    text = "\n".join(
+        t.say("team_counts", team=r["team"], members=r["members"], managers=r["managers"])
+        for r in rows
+    )
     return Result(text, rows)
 
 
@@ -263,7 +280,7 @@ async def set_members(
             team_id=team.id,
             users=changed,
         )
-    return _members_result(team, changed, notes, role=role, add=add)
+    return _members_result(_copy(actor), team, changed, notes, role=role, add=add)
 
 
 async def _apply_members(
@@ -376,11 +393,10 @@ async def _counted_from_after_move(
 
 
 def _members_result(
-    team: Team, changed: list[str], notes: list[str], *, role: str, add: bool
+    t: Copy, team: Team, changed: list[str], notes: list[str], *, role: str, add: bool
 ) -> Result:
-    what = role if len(changed) == 1 else f"{role}s"
-    verb = "added to" if add else "removed from"
-    text = f"{len(changed)} {what} {verb} {team.name}: {', '.join(changed)}."
+    key = f"{role}s_{'added' if add else 'removed'}"
+    text = t.say(key, count=len(changed), team=team.name, users=", ".join(changed))
     if notes:
         text += " (" + "; ".join(notes) + ".)"
     return Result(text, {"team": team.name, "role": role, "users": changed, "added": add})
@@ -588,6 +604,53 @@ async def round_action(ctx: Context, actor: Actor, name: str, action: str) -> Re
             "changed": outcome.changed,
         },
     )
+
+
+async def panel_round_state(
+    session: AsyncSession, t: Copy, team: Team, workspace: Workspace, now: datetime
+) -> dict[str, Any]:
+    """The admin panel's row for a team's round: what it says, and which buttons can succeed
+    (no Open for a period whose round is already closed or skipped: when the next opens)."""
+    rnd = await repo.open_round(session, team.id)
+    if rnd is not None:
+        answered, delivered = await repo.participation(session, rnd.id)
+        state = t.say("admin_round_open", period=rnd.period, answered=answered, delivered=delivered)
+        return {"open": True, "can_open": False, "state": state}
+    plan = await manual_plan(session, team, workspace, now)
+    done = await repo.round_for(session, team.id, plan.period)
+    if done is None:
+        return {"open": False, "can_open": True, "state": t.say("admin_round_none")}
+    zone = team_zone(team, workspace)
+    upcoming = next_opening(await repo.schedule_of(session, team.id), zone, done)
+    if upcoming is not None:
+        state = t.say("admin_round_done_next", period=done.period, day=upcoming.isoformat())
+    else:
+        day = period_end(done.period, zone).date().isoformat()
+        state = t.say("admin_round_done", period=done.period, day=day)
+    return {"open": False, "can_open": False, "state": state}
+
+
+async def close_preview(ctx: Context, actor: Actor, name: str) -> str:
+    """What closing the team's open round now will do, said before it is done."""
+    actor.require_admin()
+    t = _copy(actor)
+    async with ctx.sessions() as session:
+        team = await require_team(session, await _workspace(session, actor), name)
+        rnd = await repo.open_round(session, team.id)
+        if rnd is None:
+            raise ConflictError(f"{team.name} has no open round to close.")
+        answered, delivered = await repo.participation(session, rnd.id)
+        values = {
+            "team": team.name,
+            "period": rnd.period,
+            "answered": answered,
+            "delivered": delivered,
+            "threshold": rnd.threshold,
+        }
+        if answered < rnd.threshold:
+            return t.say("admin_close_withhold", **values)
+        audience = await summary_audience(session, team, rnd)
+        return t.say("admin_close_release", managers=len(audience), **values)
 
 
 async def round_list(ctx: Context, actor: Actor, name: str) -> Result:

@@ -16,8 +16,9 @@ import sys
 import zipfile
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from bot.actor import cli_actor
@@ -27,11 +28,11 @@ from bot.config import Settings
 from bot.context import Context
 from bot.directory import require_team, require_workspace
 from bot.errors import RutRadarError, UsageError
-from bot.grammar import Parser, add_admin_commands, run_admin
+from bot.grammar import PERIOD_EXAMPLE, HelpRequested, Parser, add_admin_commands, run_admin
 from bot.periods import resolve_zone
 from bot.records import audit_list, export_releases, purge
 from storage import repositories as repo
-from storage.db import UnsupportedDatabase, create_engine, create_session_factory
+from storage.db import UnsupportedDatabase, create_engine, create_session_factory, normalize_url
 from storage.models import Workspace
 
 PLATFORMS = ("slack", "teams", "playground")
@@ -43,12 +44,7 @@ SHARED_COMMANDS = ("workspace", "admin", "person", "team", "schedule", "round")
 
 
 class CliParser(Parser):
-    """Like the chat parser, but `--help` prints and exits 0 as people expect of a CLI."""
-
-    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        if message:
-            sys.stderr.write(message)
-        raise SystemExit(status)
+    """The chat parser's grammar and sentences; `main` prints `--help` and exits 0."""
 
 
 def build_parser() -> CliParser:
@@ -57,32 +53,62 @@ def build_parser() -> CliParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=CliParser)
 
-    serve = sub.add_parser("serve", help="run the HTTP server (Slack, Teams, playground)")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    serve = sub.add_parser(
+        "serve",
+        help="run the HTTP server (Slack, Teams, playground)",
+        description="Run the HTTP server until Ctrl+C.",
+    )
+    serve.add_argument("--host", help="the address to listen on (default RUTRADAR_HOST)")
+    serve.add_argument(
+        "--port", type=int, metavar="PORT", help="the port to listen on (default RUTRADAR_PORT)"
+    )
 
-    db = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
-    db.add_parser("upgrade", help="migrate to the latest schema")
+    db = sub.add_parser(
+        "db", help="database schema", description="The database schema."
+    ).add_subparsers(dest="action", required=True)
+    db.add_parser(
+        "upgrade",
+        help="create the database or migrate it to the latest schema",
+        description="Create the database named by RUTRADAR_DATABASE_URL, or migrate it.",
+    )
 
-    demo = sub.add_parser("demo", help="seed the playground demo workspace (once)")
+    demo = sub.add_parser(
+        "demo",
+        help="seed the playground demo workspace (once)",
+        description="Seed the playground's demo workspace (creates the database if needed).",
+    )
     demo.add_argument("--reset", action="store_true", help="delete and seed the demo again")
 
     add_admin_commands(sub, cli=True)
 
-    summary = sub.add_parser("summary", help="a team's latest results")
-    summary.add_argument("name", metavar="NAME")
-    summary.add_argument("--period")
-
-    export = sub.add_parser("export", help="a team's releases as CSV or JSON (never raw answers)")
-    export.add_argument("name", metavar="NAME")
-    export.add_argument("--format", required=True, help="csv or json")
-
-    audit_parser = sub.add_parser("audit", help="the audit trail").add_subparsers(
-        dest="action", required=True
+    summary = sub.add_parser(
+        "summary", help="a team's latest results", description="A team's released results."
     )
+    summary.add_argument("name", metavar="NAME", help="the team's name")
+    summary.add_argument(
+        "--period",
+        metavar=PERIOD_EXAMPLE,
+        help=f"the ISO week of a closed round, e.g. {PERIOD_EXAMPLE} (default: the latest)",
+    )
+
+    export = sub.add_parser(
+        "export",
+        help="a team's releases as CSV or JSON (never raw answers)",
+        description="A team's releases as CSV or JSON, to stdout. Never raw answers.",
+    )
+    export.add_argument("name", metavar="NAME", help="the team's name")
+    export.add_argument("--format", required=True, metavar="FORMAT", help="csv or json")
+
+    audit_parser = sub.add_parser(
+        "audit", help="the audit trail", description="The audit trail."
+    ).add_subparsers(dest="action", required=True)
     audit_parser.add_parser("list", help="admin changes and every showing of a team's results")
 
-    sub.add_parser("purge", help="apply release retention now")
+    sub.add_parser(
+        "purge",
+        help="apply release retention now",
+        description="Delete releases older than the workspace's retention now.",
+    )
 
     secrets = sub.add_parser(
         "secrets", help="RUTRADAR_SECRET_KEY, which encrypts stored platform tokens"
@@ -129,11 +155,12 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         ns = build_parser().parse_args(args)
+    except HelpRequested as exc:
+        print(exc.help.plain(), end="")
+        return 0
     except UsageError as exc:
         print(f"rutradar: {exc}", file=sys.stderr)
         return 2
-    except SystemExit as exc:  # --help
-        return int(exc.code or 0)
     settings = Settings()
     try:
         if ns.command == "serve":
@@ -290,7 +317,26 @@ def _release_version() -> str:
     return ".".join(str(int(part or 0)) for part in match.groups())
 
 
+def _require_existing_database(url: str) -> None:
+    """Outside `db upgrade` and `demo`, a missing SQLite file is an error naming the URL: opening
+    it would create an empty database wherever the command happens to run."""
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() != "sqlite":
+        return
+    path = parsed.database or ""
+    if not path or path == ":memory:" or path.startswith("file:") or parsed.query.get("uri"):
+        return
+    if not Path(path).exists():
+        raise RutRadarError(
+            f"there is no database at {url} (the file {Path(path).resolve()} does not exist). "
+            "Run this from the folder that has it, set RUTRADAR_DATABASE_URL, or create it "
+            "with `rutradar db upgrade`."
+        )
+
+
 async def _run(settings: Settings, ns: argparse.Namespace, clock: Clock) -> int:
+    if ns.command != "demo":
+        _require_existing_database(settings.database_url)
     engine = create_engine(settings.database_url)
     ctx = Context(engine=engine, sessions=create_session_factory(engine), clock=clock)
     try:
@@ -418,30 +464,76 @@ async def _summary(ctx: Context, ns: argparse.Namespace) -> int:
 
 
 def _plain(message: Any) -> str:
-    """A neutral message as terminal text."""
+    """A neutral message as terminal text: headings as written (underlined, never upper-cased),
+    a run of sections with the same fields as a table under its column headings, and a trend
+    as a table of rounds."""
     from messages import model
 
     lines: list[str] = []
-    for block in message.blocks:
+    blocks = list(message.blocks)
+    index = 0
+    while index < len(blocks):
+        block = blocks[index]
+        if isinstance(block, model.Section) and block.fields:
+            names = [name for name, _ in block.fields]
+            run = [block]
+            while (
+                index + len(run) < len(blocks)
+                and isinstance(nxt := blocks[index + len(run)], model.Section)
+                and [name for name, _ in nxt.fields] == names
+                and not nxt.text
+                and not block.text
+            ):
+                run.append(nxt)
+            index += len(run)
+            if len(run) > 1:
+                rows = [[s.title, *(v for _, v in s.fields)] for s in run]
+                lines += ["", *_table(["", *names], rows)]
+                continue
+            fields = "  ".join(f"{k}: {v}" for k, v in block.fields)
+            lines.append(f"- {block.title}  {fields}" + (f"\n  {block.text}" if block.text else ""))
+            continue
+        index += 1
         if isinstance(block, model.Heading):
-            lines += ["", block.text.upper()]
+            lines += ["", block.text, "─" * len(block.text)]
         elif isinstance(block, model.Paragraph):
             lines.append(block.text)
         elif isinstance(block, model.Section):
-            fields = "  ".join(f"{k}: {v}" for k, v in block.fields)
-            lines.append(
-                f"- {block.title}"
-                + (f"  {fields}" if fields else "")
-                + (f"\n  {block.text}" if block.text else "")
-            )
+            lines.append(f"- {block.title}" + (f"\n  {block.text}" if block.text else ""))
         elif isinstance(block, model.Bullets):
             lines += [f"  * {item}" for item in block.items]
         elif isinstance(block, model.TrendSeries):
-            lines.append(block.title)
-            for line in block.lines:
-                points = " ".join("  · " if p is None else f"{p:4.1f}" for p in line.points)
-                lines.append(f"  {line.label:<10} {points}")
+            lines += ["", block.title]
+            withheld = set(block.withheld)
+            heads = [
+                block.label(i) + ("*" if i in withheld else "") for i in range(len(block.periods))
+            ]
+            rows = [
+                [line.label, *("–" if p is None else f"{p:.1f}" for p in line.points)]
+                for line in block.lines
+            ]
+            lines += _table(["", *heads], rows, right=True)
+            notes = [block.scale_label] if block.scale_label else []
+            if withheld and block.withheld_label:
+                notes.append(f"* {block.withheld_label}")
+            lines += [f"  {note}" for note in notes]
     return "\n".join(lines).strip()
+
+
+def _table(head: list[str], rows: list[list[str]], *, right: bool = False) -> list[str]:
+    """Rows under column headings, each column as wide as its widest cell; the first column
+    left-aligned, the others left-aligned too unless `right` (numbers)."""
+    widths = [max(len(r[c]) for r in [head, *rows]) for c in range(len(head))]
+
+    def line(cells: list[str]) -> str:
+        out = [cells[0].ljust(widths[0])]
+        out += [
+            cell.rjust(w) if right else cell.ljust(w)
+            for cell, w in zip(cells[1:], widths[1:], strict=True)
+        ]
+        return ("  " + "  ".join(out)).rstrip()
+
+    return [line(head), *(line(r) for r in rows)]
 
 
 async def _export(ctx: Context, ns: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ payload: logs carry no bodies, design privacy rule 4).
 
 from __future__ import annotations
 
+import argparse
 import logging
 import shlex
 from collections.abc import Awaitable, Callable, Mapping
@@ -16,18 +17,19 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import admin, audit, views
 from bot.actor import Actor
 from bot.checkin import Outcome, Scores, record_checkin
 from bot.context import Context
-from bot.directory import actor_for, person_for_event, require_team
+from bot.directory import actor_for, normalize_user_id, person_for_event, require_team
 from bot.errors import NotAllowed, RutRadarError, UsageError
 from bot.events import ActionInvoked, CommandReceived, Event, FormSubmitted, HomeOpened
-from bot.grammar import parse_chat_admin, run_admin
+from bot.grammar import HelpRequested, parse_chat_admin, run_admin
 from bot.home import home_messages
 from bot.periods import resolve_zone, weekly_period
-from bot.ports import Adapter, DeliveryError, Directory, SentRef
+from bot.ports import Adapter, DeliveryError, Directory, PeopleLookup, SentRef, UnknownPerson
 from bot.privacy import forget_person, privacy_message
 from bot.rounds import team_zone
 from bot.summary import team_summary
@@ -304,8 +306,7 @@ class Engine:
             elif len(actor.managed) == 1:
                 team = actor.managed[0]
             else:
-                names = ", ".join(team.name for team in actor.managed)
-                raise UsageError(t.say("summary_which", teams=names))
+                return await self._summary_overview(session, actor, t)
             summary = await team_summary(session, actor.workspace, team, viewer_id=actor.person_id)
             audit.record(
                 session,
@@ -318,16 +319,70 @@ class Engine:
             )
         return views.summary_message(t, t.locale, summary)
 
+    async def _summary_overview(self, session: AsyncSession, actor: Actor, t: Copy) -> Message:
+        """Every team the manager manages, each as its viewer may see it. The overview shows
+        a released round's practice needing attention, so each team's view is audited."""
+        summaries = []
+        for team in sorted(actor.managed, key=lambda team: team.name.casefold()):
+            summary = await team_summary(session, actor.workspace, team, viewer_id=actor.person_id)
+            audit.record(
+                session,
+                actor,
+                "summary_viewed",
+                self.ctx.clock.now(),
+                team_id=team.id,
+                period=summary["period"],
+                via="chat",
+            )
+            summaries.append(summary)
+        return views.summary_overview(t, t.locale, summaries)
+
     async def _admin(self, actor: Actor, t: Copy, rest: str) -> Message:
         actor.require_admin()
         if not rest:
             return await self._admin_panel(actor, t)
-        ns = parse_chat_admin(rest)
+        try:
+            ns = parse_chat_admin(rest)
+        except HelpRequested as wanted:
+            return wanted.help.message()
+        if getattr(ns, "user_ids", None):
+            ns.user_ids = await self._resolve_people(actor, ns)
         members = None
         if getattr(ns, "from_channel", None):
             members = await self._channel_members(actor, ns.from_channel)
         result = await run_admin(self.ctx, actor, ns, channel_members=members)
         return Message.text(result.text)
+
+    async def _resolve_people(self, actor: Actor, ns: argparse.Namespace) -> list[str]:
+        """People named in an admin command, as the platform's user ids: e-mail addresses
+        looked up, and ids the platform does not know refused with the reason, never stored.
+        Only where the platform can tell (Slack); removing checks only what is stored."""
+        names = [normalize_user_id(raw) for raw in ns.user_ids]
+        adding = "add" in (getattr(ns, "action", None), getattr(ns, "group_action", None))
+        emails = [name for name in names if "@" in name]
+        adapter = self._adapters.get(actor.workspace.platform)
+        if not isinstance(adapter, PeopleLookup):
+            if emails:
+                raise UsageError(
+                    f"I can't look up e-mail addresses on {actor.workspace.platform}: name "
+                    f"people by their user id instead of {emails[0]}."
+                )
+            return names
+        resolved = []
+        for name in names:
+            if "@" not in name and not adding:
+                resolved.append(name)
+                continue
+            try:
+                resolved.append(await adapter.resolve_person(actor.workspace.external_id, name))
+            except UnknownPerson as exc:
+                raise UsageError(f"{exc} Nothing was changed.") from None
+            except DeliveryError as exc:
+                raise UsageError(
+                    f"I couldn't ask {actor.workspace.platform} about {name} ({exc.reason}). "
+                    "Nothing was changed."
+                ) from None
+        return resolved
 
     async def _channel_members(self, actor: Actor, raw_channel: str) -> list[str]:
         """A channel's members, asked of the platform (Slack: conversations.members)."""
@@ -349,27 +404,17 @@ class Engine:
 
     async def _admin_panel(self, actor: Actor, t: Copy) -> Message:
         teams = []
+        now = self.ctx.clock.now()
         async with self.ctx.sessions() as session:
             for team in await repo.teams_in(session, actor.workspace.id):
-                rnd = await repo.open_round(session, team.id)
-                if rnd is not None:
-                    answered, delivered = await repo.participation(session, rnd.id)
-                    state = t.say(
-                        "admin_round_open",
-                        period=rnd.period,
-                        answered=answered,
-                        delivered=delivered,
-                    )
-                else:
-                    state = t.say("admin_round_none")
+                state = await admin.panel_round_state(session, t, team, actor.workspace, now)
                 schedule = admin.schedule_json(
                     await repo.schedule_of(session, team.id), team, actor.workspace
                 )
                 teams.append(
                     {
                         "name": team.name,
-                        "open": rnd is not None,
-                        "state": state,
+                        **state,
                         "schedule": t.say(
                             "admin_schedule", schedule=admin.describe_schedule(schedule)
                         ),
@@ -402,6 +447,12 @@ class Engine:
         if action == "admin_round":
             verb, _, team = value.partition("|")
             actor.require_admin()
+            if verb == "ask-close":
+                # Closing cannot be undone: say what it will do, and ask.
+                preview = await admin.close_preview(self.ctx, actor, team)
+                return [views.close_confirmation(t, team, preview)]
+            if verb == "panel":
+                return [await self._admin_panel(actor, t)]
             result = await admin.round_action(self.ctx, actor, team, verb)
             return [Message.text(result.text), await self._admin_panel(actor, t)]
         if action == "admin_schedule":

@@ -78,3 +78,17 @@ class Directory(Protocol):
     """What some platforms can tell about their workspace (Slack: conversations.members)."""
 
     async def channel_members(self, tenant_id: str, channel_id: str) -> list[str]: ...
+
+
+class UnknownPerson(Exception):
+    """The platform does not know this person (or this e-mail address); the message says why."""
+
+
+@runtime_checkable
+class PeopleLookup(Protocol):
+    """Platforms that can say who a person is (Slack: users.info, users.lookupByEmail), so an
+    admin may name people by e-mail and an id the platform does not know is never stored."""
+
+    async def resolve_person(self, tenant_id: str, name: str) -> str:
+        """The platform's user id for a user id or an e-mail address; `UnknownPerson` when the
+        platform does not know them, `DeliveryError` when it could not be asked."""

@@ -218,7 +218,7 @@ async def _close(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
         # Cleared by the scrub below once nothing of the deleted rows is left in the files.
         rnd.scrub_pending = True
         # Decided from the population while its prompt rows still exist, not from times.
-        audience = await _summary_audience(session, team, rnd)
+        audience = await summary_audience(session, team, rnd)
         # Sent prompts are edited to say the round closed: queued from their message references
         # alone, before the prompt rows (and who answered) are deleted. See bot/notices.py.
         await queue_closed_notices(session, rnd, now)
@@ -249,7 +249,7 @@ async def _close(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
     return RoundOutcome(rnd, changed=True, release=release, scrub_pending=not scrubbed.done)
 
 
-async def _summary_audience(session: AsyncSession, team: Team, rnd: Round) -> list[int]:
+async def summary_audience(session: AsyncSession, team: Team, rnd: Round) -> list[int]:
     """The team's managers minus anyone in this round's population (a prompt delivery of
     this round: a member made manager mid-round, or moved out and made manager). Those are
     shown results from the next round on: their `results_from` moves to this close, so the

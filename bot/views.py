@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from babel.dates import format_date
 
 from bot.actor import Actor
+from bot.release import IN_RUT_MEAN
 from bot.validate import CADENCES, WEEKDAYS
 from messages.content import (
     LEVELS,
@@ -58,7 +60,9 @@ def help_message(t: Copy, actor: Actor) -> Message:
         Button("advice", t.say("button_advice")),
     ]
     if actor.managed:
-        buttons.append(Button("summary", t.say("button_summary"), value=actor.managed[0].name))
+        # A manager of several teams gets the overview of them all, one button per team.
+        only = actor.managed[0].name if len(actor.managed) == 1 else ""
+        buttons.append(Button("summary", t.say("button_summary"), value=only))
     if actor.is_admin:
         buttons.append(Button("admin_panel", t.say("button_admin")))
     return Message(
@@ -148,9 +152,7 @@ def advice_sections(
             key, level, seed, count=1 if distress else 2, inclusive_only=distress
         )
         sections.append(
-            Section(
-                title=practice.name, text="\n\n".join(advice_piece(content, p) for p in pieces)
-            )
+            Section(title=practice.name, text="\n\n".join(advice_piece(content, p) for p in pieces))
         )
     return sections
 
@@ -321,10 +323,47 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{round(value * 100)}%"
 
 
-def _change(value: float | None) -> str:
+def _change(t: Copy, value: float | None) -> str:
+    """ "+0.3", "-0.7", "no change" for a difference that rounds to zero, "–" with nothing
+    earlier to compare with."""
     if value is None:
         return "–"
+    if round(value, 1) == 0:
+        return t.say("change_none")
     return f"{value:+.1f}"
+
+
+WEEK_PERIOD = re.compile(r"^\d{4}-(W\d{2})$")
+
+
+def _short_period(period: str) -> str:
+    """ "2026-W48" → "W48" under a chart (its span names the year); a month stays whole."""
+    match = WEEK_PERIOD.match(period)
+    return match.group(1) if match else period
+
+
+def trend_series(t: Copy, locale: str, trend: Sequence[Mapping[str, Any]]) -> TrendSeries:
+    """A summary's trend rows as a chart with its legend: the 1–5 scale, the dashed rut line,
+    and the withheld rounds named."""
+    content = load_content(locale)
+    return TrendSeries(
+        title=t.say("summary_trend"),
+        periods=tuple(p["period"] for p in trend),
+        lines=tuple(
+            TrendLine(
+                label=p.short,
+                points=tuple((row["means"] or {}).get(p.key) for row in trend),
+            )
+            for p in content.practices
+        ),
+        labels=tuple(_short_period(p["period"]) for p in trend),
+        withheld=tuple(i for i, row in enumerate(trend) if row.get("status") == "withheld"),
+        rut_line=IN_RUT_MEAN,
+        scale_label=t.say("trend_scale"),
+        rut_label=t.say("trend_rut_line"),
+        withheld_label=t.say("trend_withheld"),
+        withheld_short=t.say("trend_withheld_short"),
+    )
 
 
 def summary_message(t: Copy, locale: str, summary: Mapping[str, Any]) -> Message:
@@ -370,10 +409,11 @@ def summary_message(t: Copy, locale: str, summary: Mapping[str, Any]) -> Message
                     fields=(
                         (t.say("field_mean"), f"{row['mean']:.1f} / 5"),
                         (t.say("field_low"), _pct(row["low_share"])),
-                        (t.say("field_change"), _change(row["change"])),
+                        (t.say("field_change"), _change(t, row["change"])),
                     ),
                 )
             )
+        blocks.append(Paragraph(t.say("summary_fields_defined")))
         blocks.append(Paragraph(t.say("summary_in_rut", share=_pct(summary["in_rut_share"]))))
         blocks.append(
             Heading(t.say("summary_attention", practice=content.practice(attention).name))
@@ -388,19 +428,7 @@ def summary_message(t: Copy, locale: str, summary: Mapping[str, Any]) -> Message
             )
     trend = summary.get("trend") or []
     if len(trend) > 1:
-        blocks.append(
-            TrendSeries(
-                title=t.say("summary_trend"),
-                periods=tuple(p["period"] for p in trend),
-                lines=tuple(
-                    TrendLine(
-                        label=p.short,
-                        points=tuple((row["means"] or {}).get(p.key) for row in trend),
-                    )
-                    for p in content.practices
-                ),
-            )
-        )
+        blocks.append(trend_series(t, locale, trend))
     open_round = summary.get("open")
     if open_round:
         blocks.append(
@@ -422,25 +450,101 @@ def summary_message(t: Copy, locale: str, summary: Mapping[str, Any]) -> Message
     )
 
 
+def summary_overview(t: Copy, locale: str, summaries: Sequence[Mapping[str, Any]]) -> Message:
+    """`/rut summary` from a manager of several teams: per team the latest round's status,
+    its participation and the practice needing attention, and a button to open its summary."""
+    content = load_content(locale)
+    blocks: list[Any] = [
+        Heading(t.say("overview_title")),
+        Paragraph(t.say("overview_intro", count=len(summaries))),
+    ]
+    for summary in summaries:
+        team, status, period = summary["team"], summary["status"], summary["period"]
+        if status == "released":
+            latest = t.say("overview_released", period=period)
+        elif status == "withheld":
+            latest = t.say("overview_withheld", period=period)
+        else:
+            latest = t.say("overview_none")
+        fields = [(t.say("overview_latest"), latest)]
+        if status != "none":
+            fields.append(
+                (
+                    t.say("overview_answered"),
+                    t.say(
+                        "overview_answered_value",
+                        respondents=summary["respondents"],
+                        delivered=summary["delivered"],
+                        participation=_pct(summary["participation"]),
+                    ),
+                )
+            )
+        attention = summary.get("attention")
+        if attention:
+            fields.append((t.say("overview_attention"), content.practice(attention).name))
+        open_round = summary.get("open")
+        text = (
+            t.say(
+                "overview_open",
+                period=open_round["period"],
+                answered=open_round["answered"],
+                delivered=open_round["delivered"],
+            )
+            if open_round
+            else ""
+        )
+        blocks.append(Section(title=team, text=text, fields=tuple(fields)))
+        blocks.append(
+            Buttons((Button("summary", t.say("button_open_team", team=team), value=team),))
+        )
+    return Message(
+        fallback=t.say("overview_title"),
+        blocks=tuple(blocks),
+        surface="dialog",
+        title=t.say("summary_short"),
+        tags=("summary_overview",),
+    )
+
+
 def admin_panel(t: Copy, teams: Sequence[Mapping[str, Any]]) -> Message:
     blocks: list[Any] = [Heading(t.say("admin_title")), Paragraph(t.say("admin_intro"))]
     for team in teams:
         blocks.append(Section(title=team["name"], text=f"{team['state']}\n{team['schedule']}"))
         name = team["name"]
-        round_button = (
-            Button(
-                "admin_round", t.say("button_close_round"), value=f"close|{name}", style="primary"
+        # Only what can succeed: Close asks first (it cannot be undone); no Open for a
+        # period whose round is over (the row says when the next one opens).
+        buttons = []
+        if team["open"]:
+            buttons.append(
+                Button(
+                    "admin_round",
+                    t.say("button_close_round"),
+                    value=f"ask-close|{name}",
+                    style="primary",
+                )
             )
-            if team["open"]
-            else Button(
-                "admin_round", t.say("button_open_round"), value=f"open|{name}", style="primary"
+        elif team.get("can_open", True):
+            buttons.append(
+                Button(
+                    "admin_round", t.say("button_open_round"), value=f"open|{name}", style="primary"
+                )
             )
-        )
-        buttons = [round_button, Button("admin_schedule", t.say("button_schedule"), value=name)]
+        buttons.append(Button("admin_schedule", t.say("button_schedule"), value=name))
         blocks.append(Buttons(tuple(buttons)))
     if not teams:
         blocks.append(Paragraph(t.say("admin_no_teams")))
     return Message(fallback=t.say("admin_title"), blocks=tuple(blocks), tags=("admin_panel",))
+
+
+def close_confirmation(t: Copy, team: str, text: str) -> Message:
+    """Before an irreversible close: what will happen, and a button to go ahead."""
+    buttons = (
+        Button("admin_round", t.say("button_close_confirm"), value=f"close|{team}", style="danger"),
+        Button("admin_round", t.say("button_close_cancel"), value=f"panel|{team}"),
+    )
+    return Message(
+        fallback=text, blocks=(Paragraph(text), Buttons(buttons)), tags=("admin_close_confirm",)
+    )
 
 
 def schedule_form(t: Copy, team: str, current: Mapping[str, Any] | None) -> Message:

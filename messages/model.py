@@ -95,13 +95,29 @@ class TrendLine:
 
 @dataclass(frozen=True, slots=True)
 class TrendSeries:
-    """Means per period, oldest first, on the 1–5 scale; gaps are withheld rounds."""
+    """Means per period, oldest first, on the 1–5 scale; gaps are withheld rounds.
+
+    The legend travels with the data so every renderer can explain its drawing: `labels` are
+    the short names under each period (the x-axis), `withheld` the indexes of withheld rounds
+    (marked as such, not only left as gaps), `rut_line` the value drawn dashed, and the
+    `*_label` texts say what the scale, the dashed line and a withheld mark mean."""
 
     title: str
     periods: tuple[str, ...]
     lines: tuple[TrendLine, ...]
     low: float = 1.0
     high: float = 5.0
+    labels: tuple[str, ...] = ()
+    withheld: tuple[int, ...] = ()
+    rut_line: float | None = None
+    scale_label: str = ""
+    rut_label: str = ""
+    withheld_label: str = ""
+    withheld_short: str = ""
+
+    def label(self, index: int) -> str:
+        """The x-axis name of a period: its short label, else the period itself."""
+        return self.labels[index] if index < len(self.labels) else self.periods[index]
 
 
 Block = (

@@ -101,6 +101,17 @@ def withheld_summary() -> dict[str, Any]:
     return summary
 
 
+def overview_summaries() -> list[dict[str, Any]]:
+    """A manager of three teams: one released (with an open round), one withheld, one new."""
+    none: dict[str, Any] = {"team": "Mobile", "status": "none", "period": None, "trend": []}
+    none.update(respondents=None, delivered=None, participation=None, attention=None)
+    return [
+        released_summary(),
+        {**withheld_summary(), "team": "Design", "delivered": 8, "participation": 0.38},
+        none,
+    ]
+
+
 def admin_teams(*names: str) -> list[dict[str, Any]]:
     out = []
     for index, name in enumerate(names or ("Platform", "Design")):
@@ -150,6 +161,8 @@ def view_messages() -> dict[str, Message]:
             "en",
             {**released_summary(HOSTILE_TEAM), "comments": [HOSTILE, "plain & simple"]},
         ),
+        "summary_overview": views.summary_overview(T, "en", overview_summaries()),
+        "help_manager_of_several": views.help_message(T, actor(manages=("Platform", "Design"))),
         "admin_panel": views.admin_panel(T, admin_teams()),
         "admin_panel_hostile": views.admin_panel(T, admin_teams(HOSTILE_TEAM, "Design")),
         "admin_panel_empty": views.admin_panel(T, []),
@@ -198,7 +211,9 @@ async def engine_messages(ctx: Context) -> dict[str, Message]:
             out[name if index == 0 else f"{name}_{index}"] = reply
         return replies
 
-    async def press(name: str, user: str, action_id: str, value: str = "", private: str = "") -> None:
+    async def press(
+        name: str, user: str, action_id: str, value: str = "", private: str = ""
+    ) -> None:
         replies = await engine.handle(
             ActionInvoked(
                 event_id=ids.next_id(),
@@ -226,8 +241,13 @@ async def engine_messages(ctx: Context) -> dict[str, Message]:
             user_id=member,
             form_id="checkin",
             values={
-                "assess": "4", "routine": "1", "training": "2", "strengths": "5", "path": "3",
-                "comment": HOSTILE[:280], "share": "true",
+                "assess": "4",
+                "routine": "1",
+                "training": "2",
+                "strengths": "5",
+                "path": "3",
+                "comment": HOSTILE[:280],
+                "share": "true",
             },
         )
     )

@@ -73,8 +73,16 @@ def test_adapters_reach_data_only_through_the_bot() -> None:
         ("import storage", set(), {"storage"}),
         ("import storage.models as m", set(), {"storage.models"}),
         ("from storage import repositories as repo", set(), {"storage.repositories"}),
-        ("from storage.models import Person, Team", set(), {"storage.models.Person", "storage.models.Team"}),
-        ("def f():\n    from storage.db import create_engine\n", set(), {"storage.db.create_engine"}),
+        (
+            "from storage.models import Person, Team",
+            set(),
+            {"storage.models.Person", "storage.models.Team"},
+        ),
+        (
+            "def f():\n    from storage.db import create_engine\n",
+            set(),
+            {"storage.db.create_engine"},
+        ),
         ("async def f():\n    import storage.models\n", set(), {"storage.models"}),
         ("from storage.slack_store import BOTS_TABLE", {"storage.slack_store"}, set()),
         ("from storage import slack_store", {"storage.slack_store"}, set()),

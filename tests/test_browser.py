@@ -250,9 +250,58 @@ def test_checkin_close_and_summary(page: Page, tmp_path_factory: pytest.TempPath
     expect(dialog).to_contain_text(re.compile(r"\d{4}-W\d{2}: 6 of \d+ answered"))
     expect(dialog.locator(".rr-section h4", has_text="⚠")).not_to_have_count(0)
     expect(dialog).to_contain_text("Needs attention most")
-    expect(dialog.locator("figure.rr-trend svg")).to_have_count(5)  # one chart per practice
-    expect(dialog.locator("figure.rr-trend svg polyline").first).to_be_attached()
+    expect(dialog.locator(".rr-chart svg")).to_have_count(5)  # one chart per practice
+    expect(dialog.locator(".rr-chart svg polyline").first).to_be_attached()
+    # Two measures under two names, each defined where it is shown; charts with a legend.
+    expect(dialog.locator(".rr-section dt", has_text="Scored 1–2")).to_have_count(5)
+    expect(dialog).to_contain_text("Scored 1–2: the share of answers that were 1 or 2")
+    expect(dialog).to_contain_text("Stuck overall: ")
+    expect(dialog).not_to_contain_text("In a rut")
+    expect(dialog).not_to_contain_text("+0.0")
+    legend = dialog.locator("figure.rr-trend .rr-legend")
+    expect(legend).to_contain_text("Scale 1 (stuck) to 5 (thriving)")
+    expect(legend).to_contain_text("Dashed line: a mean of 2.5 or less, a rut")
+    expect(legend).to_contain_text("Withheld: too few answered (W")
+    expect(dialog.locator(".rr-chart svg text.rr-x-withheld")).to_have_count(5)
     page.screenshot(path=str(shots / "playground-summary.png"))
+    # The whole summary, scrolled through: its definitions and the charts with their legend.
+    dialog.locator("figure.rr-trend").scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "playground-summary-charts.png"))
+
+
+def test_a_manager_of_several_teams_gets_an_overview(
+    page: Page, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    transcript = page.locator("#transcript")
+    dialog = page.locator("#dialog")
+    # Radia makes Grace the manager of a second, new team too.
+    be(page, "Radia Perlman (admin)")
+    for command in ("/rut admin team add Mobile", "/rut admin team managers add Mobile U-grace"):
+        page.locator("#command").fill(command)
+        page.locator("#composer").get_by_role("button", name="Send").click()
+        expect(transcript.locator(".bubble.me").last).to_have_text(command)
+    expect(transcript.locator(".bubble.bot").last).to_contain_text("Mobile")
+    expect(transcript.locator(".bubble.error")).to_have_count(0)
+
+    be(page, "Grace Hopper (manager)")
+    page.get_by_role("button", name="Team summary").click()
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("h3").first).to_have_text("Your teams")
+    expect(dialog).to_contain_text("You manage 2 teams")
+    expect(dialog).not_to_contain_text("Which one")
+    rows = dialog.locator(".rr-section")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0).locator("h4")).to_have_text("Mobile")
+    expect(rows.nth(0)).to_contain_text("none closed yet")
+    expect(rows.nth(1).locator("h4")).to_have_text("Platform")
+    expect(rows.nth(1)).to_contain_text("Needs attention")
+    expect(rows.nth(1)).to_contain_text(re.compile(r"\d+ of \d+ \(\d+%\)"))
+    shots = screenshot_dir(tmp_path_factory)
+    page.screenshot(path=str(shots / "playground-overview.png"))
+
+    dialog.get_by_role("button", name="Open Platform").click()
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("h3").first).to_have_text("Platform: team check-in")
 
 
 def test_member_asking_for_a_summary_is_refused_politely(page: Page) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shlex
 import traceback
 from collections.abc import Iterator
@@ -398,7 +399,8 @@ def test_argparse_errors_exit_2_without_traceback(
     assert result.code == 2, result
     assert result.err.startswith("rutradar: ")
     assert "Traceback" not in result.err
-    assert "--help`" in result.err
+    assert "--help." in result.err and "`" not in result.err
+    assert "argument" not in result.err  # argparse's own wording is never shown
     assert result.out == ""
 
 
@@ -413,7 +415,7 @@ def test_argparse_errors_are_one_line(
 def test_no_arguments_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     result = run(capsys, "")
     assert result.code == 2
-    assert "required" in result.err and "--help`" in result.err
+    assert "Which command? Use serve, db, demo" in result.err and "rutradar --help." in result.err
     assert "Traceback" not in result.err
 
 
@@ -423,6 +425,78 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str], command: str) -> None:
     assert result.code == 0
     assert result.out.startswith("usage: rutradar")
     assert result.err == ""
+
+
+COMMAND_ERRORS = {
+    "round clos Platform": "rutradar: 'clos' is not a round action. Use open, close, skip or "
+    "list. For help: rutradar round --help.",
+    "frobnicate": "rutradar: 'frobnicate' is not a command. Use serve, db, demo, workspace, "
+    "admin, person, team, schedule, round, summary, export, audit, purge, secrets or teams. "
+    "For help: rutradar --help.",
+    "team": "rutradar: Which team action? Use add, remove, show, list, members or managers. "
+    "For help: rutradar team --help.",
+    "round open": "rutradar: rutradar round open needs NAME (the team's name; quote it if it "
+    "has spaces). For help: rutradar round open --help.",
+    "schedule set Platform --cadence weekly": "rutradar: rutradar schedule set needs --weekday "
+    "(mon, tue, … sun) and --time (local time, e.g. 09:30). For help: rutradar schedule set "
+    "--help.",
+    f"schedule set Platform {WEEKLY} --timezone UTC --member-local": "rutradar: Use "
+    "--timezone or --member-local, not both. For help: rutradar schedule set --help.",
+    "serve --port eighty": "rutradar: --port takes a whole number, not 'eighty'. For help: "
+    "rutradar serve --help.",
+    "workspace set --threshold": "rutradar: --threshold needs a value. For help: rutradar "
+    "workspace set --help.",
+    "round list Platform surplus": "rutradar: I don't know what to do with 'surplus' here. "
+    "For help: rutradar --help.",
+}
+
+
+@pytest.mark.parametrize("command", COMMAND_ERRORS, ids=COMMAND_ERRORS.values())
+def test_command_errors_are_plain_sentences_with_the_choices(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    assert assert_polite(run(capsys, command), 2) == COMMAND_ERRORS[command]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "serve --help",
+        "db upgrade --help",
+        "demo --help",
+        "workspace add --help",
+        "workspace set --help",
+        "admin add --help",
+        "person remove --help",
+        "team add --help",
+        "team members add --help",
+        "team managers add --help",
+        "schedule set --help",
+        "round close --help",
+        "summary --help",
+        "export --help",
+        "audit list --help",
+        "purge --help",
+        "secrets rotate --help",
+        "teams package --help",
+    ],
+)
+def test_every_commands_help_describes_its_arguments(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    result = run(capsys, command)
+    assert result.code == 0 and result.err == ""
+    arguments = result.out.partition("Arguments:\n")[2].splitlines()
+    for line in arguments:
+        name, _, text = line.strip().partition("  ")
+        assert text.strip(), f"{command}: {name} is not described"
+
+
+def test_help_shows_formats(capsys: pytest.CaptureFixture[str]) -> None:
+    out = ok(capsys, "summary --help").out
+    assert "--period 2026-W49" in out and "e.g. 2026-W49" in out
+    schedule = ok(capsys, "schedule set --help").out
+    assert "--time HH:MM" in schedule and "--remind-after DURATION" in schedule
 
 
 # --- rounds ------------------------------------------------------------------------------------
@@ -564,7 +638,17 @@ def test_demo_twice_and_its_summary(cli_db: str, capsys: pytest.CaptureFixture[s
     assert summary["open"]["answered"] == 5
     assert summary["open"]["answered"] <= summary["open"]["delivered"]
 
-    assert "PLATFORM" in ok(capsys, "summary Platform --workspace demo").out
+    text = ok(capsys, "summary Platform --workspace demo").out
+    assert "Platform: team check-in" in text and "PLATFORM" not in text  # no ALL CAPS headings
+    # The practice rows under their column headings, each measure defined under them.
+    assert re.search(r"^\s+Mean\s+Scored 1–2\s+Change$", text, re.M)
+    assert re.search(r"^  Overhaul your routine( ⚠)?\s+\d\.\d / 5\s+\d+%", text, re.M)
+    assert "Scored 1–2: the share of answers that were 1 or 2" in text
+    assert "Stuck overall: " in text and "average 2.5 or less" in text
+    assert "+0.0" not in text
+    # The trend as a table of rounds, the withheld one marked and explained.
+    assert re.search(r"^\s+W\d\d\s+W\d\d\s+W\d\d\*", text, re.M)
+    assert "* Withheld: too few answered" in text
 
 
 def test_demo_reset_and_several_workspaces(
@@ -652,3 +736,15 @@ def test_missing_postgres_database_is_a_polite_failure(
     missing = make_url(normalize_url(base)).set(database="rutradar_no_such_database")
     monkeypatch.setenv("RUTRADAR_DATABASE_URL", missing.render_as_string(hide_password=False))
     assert_polite(run(capsys, "team list"), 1)
+
+
+def test_the_cli_never_creates_a_stray_database(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    missing = tmp_path / "elsewhere" / "rutradar.db"
+    url = f"sqlite:///{missing}"
+    monkeypatch.setenv("RUTRADAR_DATABASE_URL", url)
+    for command in ("team list", "workspace list", "audit list", "summary Platform", "purge"):
+        message = assert_polite(run(capsys, command), 1)
+        assert f"there is no database at {url}" in message and "db upgrade" in message
+    assert not missing.exists() and not missing.parent.exists()

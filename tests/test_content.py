@@ -39,7 +39,9 @@ JARGON = re.compile(
     re.IGNORECASE,
 )
 # Urging rather than exploring, in any advice and above all for a new path.
-URGING = re.compile(r"\b(you should|you must|have to leave|quit|resign|hand in your notice)\b", re.I)
+URGING = re.compile(
+    r"\b(you should|you must|have to leave|quit|resign|hand in your notice)\b", re.I
+)
 ELSEWHERE = re.compile(
     r"\b(outside (your|the) (company|organisation)|another (company|employer)|elsewhere|"
     r"new job)\b",

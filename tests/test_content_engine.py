@@ -79,7 +79,9 @@ async def test_the_support_link_is_set_from_chat_and_shown_with_the_line(world: 
     engine = Engine(world.ctx)
     refused = await say(engine, "u0", f"/rut admin workspace set --support-url {LINK}")
     assert "admin" in refused.lower()
-    bad = await say(engine, "root", "/rut admin workspace set --support-url http://help.example.com")
+    bad = await say(
+        engine, "root", "/rut admin workspace set --support-url http://help.example.com"
+    )
     assert "https://" in bad
     saved = await say(engine, "root", f"/rut admin workspace set --support-url '{LINK}'")
     assert f"support url {LINK}" in saved

@@ -52,7 +52,7 @@ def test_the_teams_playground_is_manual_loopback_and_pinned() -> None:
     script = (ROOT / "deploy" / "teams" / "playground.sh").read_text(encoding="utf-8")
     assert "RUTRADAR_DEV=1 RUTRADAR_HOST=127.0.0.1" in script
     assert "@microsoft/m365agentsplayground@$VERSION" in script and "VERSION=0.2.28" in script
-    assert 'mktemp -d' in script and 'rm -rf "$WORK"' in script
+    assert "mktemp -d" in script and 'rm -rf "$WORK"' in script
     assert "--disable-telemetry" in script
     for default in ("${RUTRADAR_PORT:-3978}", "${PLAYGROUND_PORT:-3979}"):
         assert default in script

@@ -141,6 +141,59 @@ async def test_manager_sees_counts_while_open_and_scores_only_after_close(
     assert viewed.count("summary_viewed") == 2
 
 
+async def test_a_manager_of_several_teams_gets_an_overview_with_a_button_per_team(
+    world: World, ctx: Context
+) -> None:
+    engine = Engine(ctx)
+    async with ctx.sessions.begin() as session:
+        data = Team(workspace_id=world.workspace.id, name="Data")
+        session.add(data)
+        await session.flush()
+        session.add(Membership(person_id=world.manager.id, team_id=data.id, role="manager"))
+    await open_round(ctx, world.cli, world.team)
+    for user in ("u0", "u1", "u2", "u3", "u4"):
+        await engine.handle(checkin(user, routine=1))
+    await close_round(ctx, world.cli, world.team)
+
+    overview = (await engine.handle(command("boss", "/rut summary")))[0]
+    assert overview.surface == "dialog" and "summary_overview" in overview.tags
+    text = text_of(overview)
+    assert "Which one" not in text and "You manage 2 teams" in text
+    rows_shown = {b.title: dict(b.fields) for b in overview.blocks if isinstance(b, Section)}
+    assert list(rows_shown) == ["Data", "Platform"]
+    assert rows_shown["Platform"]["Needs attention"] == "Overhaul your routine"
+    assert rows_shown["Platform"]["Answered"].startswith("5 of 5")
+    assert rows_shown["Data"]["Latest round"] == "none closed yet"
+    buttons = [b for block in overview.blocks if isinstance(block, Buttons) for b in block.buttons]
+    assert [(b.action_id, b.value) for b in buttons] == [
+        ("summary", "Data"),
+        ("summary", "Platform"),
+    ]
+    # Each team's view is recorded, as a summary's is.
+    async with ctx.sessions() as session:
+        viewed = (
+            await session.scalars(
+                select(AuditEvent.team_id).where(AuditEvent.action == "summary_viewed")
+            )
+        ).all()
+    assert sorted(v or 0 for v in viewed) == sorted([world.team.id, data.id])
+
+    # A button opens that team's summary; the help card's button opens the overview.
+    opened = (await engine.handle(action("boss", "summary", "Platform")))[0]
+    assert "summary" in opened.tags and "Platform: team check-in" in text_of(opened)
+    help_card = (await engine.handle(command("boss", "/rut help")))[0]
+    summary_button = next(
+        b
+        for block in help_card.blocks
+        if isinstance(block, Buttons)
+        for b in block.buttons
+        if b.action_id == "summary"
+    )
+    assert summary_button.value == ""
+    again = (await engine.handle(action("boss", "summary", summary_button.value)))[0]
+    assert "summary_overview" in again.tags
+
+
 async def test_member_made_manager_mid_round_does_not_see_that_round(
     world: World, ctx: Context
 ) -> None:
@@ -198,6 +251,54 @@ async def test_admin_commands_in_chat_are_admin_only_and_audited(
     assert sorted(actions) == ["schedule_set", "team_added"]
 
 
+CHAT_COMMAND_ERRORS = {
+    "round clos Platform": "'clos' is not a round action. Use open, close, skip or list. "
+    "For help: /rut admin round --help.",
+    "frob": "'frob' is not an admin command. Use workspace, admin, person, team, schedule or "
+    "round. For help: /rut admin --help.",
+    "team members": "Which team members action? Use add or remove. For help: /rut admin team "
+    "members --help.",
+    "round open": "/rut admin round open needs NAME (the team's name; quote it if it has "
+    "spaces). For help: /rut admin round open --help.",
+    "schedule set Platform --weekday mon": "/rut admin schedule set needs --cadence (weekly, "
+    "biweekly or monthly) and --time (local time, e.g. 09:30). For help: /rut admin schedule "
+    "set --help.",
+    "workspace set --threshold": "--threshold needs a value. For help: /rut admin workspace "
+    "set --help.",
+    "round list Platform surplus": "I don't know what to do with 'surplus' here. For help: "
+    "/rut admin --help.",
+    "team add 'Data": "I couldn't read that: No closing quotation.",
+}
+
+
+async def test_admin_command_errors_in_chat_are_plain_sentences(world: World, ctx: Context) -> None:
+    engine = Engine(ctx)
+    for text, expected in CHAT_COMMAND_ERRORS.items():
+        [reply] = await engine.handle(command("root", f"/rut admin {text}"))
+        assert reply.tags == ("error",), text
+        assert reply.fallback == expected
+        assert "`" not in text_of(reply) and "argument" not in text_of(reply)
+
+
+async def test_admin_help_in_chat_is_formatted_help_not_an_error(
+    world: World, ctx: Context
+) -> None:
+    engine = Engine(ctx)
+    for text in ("help", "--help", "round --help", "round help", "team members help"):
+        [reply] = await engine.handle(command("root", f"/rut admin {text}"))
+        assert reply.tags == ("admin_help",), text
+        assert "error" not in reply.tags
+    [top] = await engine.handle(command("root", "/rut admin help"))
+    assert "round: open, close or skip a round by hand" in text_of(top)
+    [rnd] = await engine.handle(command("root", "/rut admin round --help"))
+    assert "close: close the open round now" in text_of(rnd)
+    assert "[-h]" not in text_of(rnd)
+    [add] = await engine.handle(command("root", "/rut admin team members add --help"))
+    assert "USER …: people, by user id or e-mail address" in text_of(add)
+    # `help` as a team's name, not in command position, is still a name
+    assert "no team 'help'" in await say(engine, "root", "/rut admin round open help")
+
+
 async def test_admin_panel_opens_and_closes_rounds(world: World, ctx: Context) -> None:
     engine = Engine(ctx)
     panel = (await engine.handle(command("root", "/rut admin")))[0]
@@ -208,14 +309,67 @@ async def test_admin_panel_opens_and_closes_rounds(world: World, ctx: Context) -
     refreshed = [
         b for block in opened[1].blocks if isinstance(block, Buttons) for b in block.buttons
     ]
-    assert ("admin_round", "close|Platform") in [(b.action_id, b.value) for b in refreshed]
+    assert ("admin_round", "ask-close|Platform") in [(b.action_id, b.value) for b in refreshed]
     assert ("admin_round", "open|Platform") not in [(b.action_id, b.value) for b in refreshed]
     assert "Schedule: none" in text_of(opened[1])
+    [ask] = await engine.handle(action("root", "admin_round", "ask-close|Platform"))
+    assert "admin_close_confirm" in ask.tags
+    assert ask.fallback == (
+        "Close Platform's round 2026-W48 now? 0 of 0 answered, threshold 5: the results will "
+        "be withheld, and the answers deleted. This cannot be undone."
+    )
+    confirm = [b for block in ask.blocks if isinstance(block, Buttons) for b in block.buttons]
+    assert [(b.value, b.style) for b in confirm] == [
+        ("close|Platform", "danger"),
+        ("panel|Platform", "default"),
+    ]
+    [back] = await engine.handle(action("root", "admin_round", "panel|Platform"))
+    assert "admin_panel" in back.tags  # "Not yet": the panel again, nothing closed
     closed = await engine.handle(action("root", "admin_round", "close|Platform"))
     assert "Withheld: 0 answered" in text_of(closed[0])
+    after = [b for block in closed[1].blocks if isinstance(block, Buttons) for b in block.buttons]
+    assert [b.action_id for b in after] == ["admin_schedule"]  # no Open for a closed period
+    assert "Round 2026-W48 is over. The next one can be opened from 2026-11-30." in text_of(
+        closed[1]
+    )
     assert "Only Rut Radar admins" in text_of(
         (await engine.handle(action("u0", "admin_round", "open|Platform")))[0]
     )
+
+
+async def test_close_confirmation_says_who_will_see_the_results(world: World, ctx: Context) -> None:
+    engine = Engine(ctx)
+    await open_round(ctx, world.cli, world.team)
+    for member in world.members[:5]:
+        await engine.handle(checkin(member.user_id))
+    [ask] = await engine.handle(action("root", "admin_round", "ask-close|Platform"))
+    assert "5 of" in ask.fallback and "threshold 5" in ask.fallback
+    assert "the results will be released to 1 manager, and the answers deleted" in ask.fallback
+    async with ctx.sessions.begin() as session:
+        root = await session.get(Person, world.admin.id)
+        assert root is not None
+        root.locale = "de"
+    [frage] = await engine.handle(action("root", "admin_round", "ask-close|Platform"))
+    assert "Die Ergebnisse gehen an 1 Manager" in frage.fallback
+
+
+async def test_admin_plurals_go_through_ngettext_in_both_locales(
+    world: World, ctx: Context
+) -> None:
+    engine = Engine(ctx)
+    assert "1 member added to Platform: u0." in await say(
+        engine, "root", "/rut admin team members add Platform u0"
+    )
+    assert "Platform: 6 members, 1 manager" in await say(engine, "root", "/rut admin team list")
+    async with ctx.sessions.begin() as session:
+        root = await session.get(Person, world.admin.id)
+        assert root is not None
+        root.locale = "de"
+    assert "1 Manager zu Platform hinzugefügt: u1." in await say(
+        engine, "root", "/rut admin team managers add Platform u1"
+    )
+    assert "Platform: 5 Mitglieder, 2 Manager" in await say(engine, "root", "/rut admin team list")
+    assert "1 Person ist jetzt Admin: u2." in await say(engine, "root", "/rut admin admin add u2")
 
 
 async def test_forget_me_erases_the_person_but_keeps_counts(world: World, ctx: Context) -> None:
@@ -294,3 +448,12 @@ async def test_advice_send_button_carries_what_it_needs(world: World) -> None:
     assert sent.surface == "chat" and "Overhaul your routine" in text_of(sent)
     forged = (await engine.handle(action("u0", "advice_send", "drop-table:rut|x")))[0]
     assert "no longer valid" in text_of(forged)
+
+
+async def test_e_mail_addresses_are_refused_where_the_platform_cannot_look_them_up(
+    world: World, ctx: Context
+) -> None:
+    engine = Engine(ctx)  # no adapter that can look people up (playground, Teams)
+    reply = await say(engine, "root", "/rut admin team members add Platform ada@example.com")
+    assert "I can't look up e-mail addresses" in reply and "ada@example.com" in reply
+    assert await rows(ctx, Person) == 9

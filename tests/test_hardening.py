@@ -274,7 +274,13 @@ def test_a_retention_past_the_calendar_is_refused(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("RUTRADAR_DATABASE_URL", sqlite_url)
-    assert main(["workspace", "add", "--platform", "slack", "--external-id", "T1"], clock=ManualClock(START)) == 0
+    assert (
+        main(
+            ["workspace", "add", "--platform", "slack", "--external-id", "T1"],
+            clock=ManualClock(START),
+        )
+        == 0
+    )
     assert main(["workspace", "set", "--retention-days", "1000000"], clock=ManualClock(START)) == 2
     assert "at most 36500 days" in capsys.readouterr().err
     assert main(["purge"], clock=ManualClock(START)) == 0

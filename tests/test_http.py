@@ -87,8 +87,13 @@ async def test_playground_check_in_over_http(
 
     carried = re.search(r'data-private="([^"]*)"', message["html"])
     assert carried and carried[1]
-    dm = await post_event(client, user_id="U-ada", kind="action", action_id="advice_send", private=carried[1])
-    assert dm["messages"][0]["surface"] == "chat" and "Overhaul your routine" in dm["messages"][0]["html"]
+    dm = await post_event(
+        client, user_id="U-ada", kind="action", action_id="advice_send", private=carried[1]
+    )
+    assert (
+        dm["messages"][0]["surface"] == "chat"
+        and "Overhaul your routine" in dm["messages"][0]["html"]
+    )
 
     await runtime.supervisor.drain()  # the prompt update runs in the app's task group
     after = await (
@@ -116,6 +121,14 @@ async def test_admin_closes_and_manager_sees_release(
     summary = await post_event(client, user_id="U-grace", kind="command", text="/rut summary")
     html = summary["messages"][0]["html"]
     assert "6 of 8 answered" in html and "<svg" in html
+    # The charts explain themselves: the 1–5 scale, the rounds under them (the demo's
+    # withheld one marked), and a legend for the dashed rut line and the withheld band.
+    assert html.count('class="rr-rut"') == 5 and html.count('class="rr-withheld"') == 5
+    assert '<text x="13" y="11.0" text-anchor="end" font-size="8" fill="#64748b">5</text>' in html
+    assert "rr-x rr-x-withheld" in html and ">W4" in html
+    assert "Dashed line: a mean of 2.5 or less, a rut" in html
+    assert "Withheld: too few answered (W" in html
+    assert "Scored 1–2" in html and "Stuck overall" in html
 
 
 async def test_html_escapes_user_text(client: TestClient[web.Request, web.Application]) -> None:

@@ -28,9 +28,13 @@ class Macro:
     name: str
     params: tuple[str, ...]
     msgid: str | None  # the macro's one gettext string, when it is nothing but `{{ _("…") }}`
+    counts: tuple[str, ...] = ()  # parameters that are an ngettext count: numbers
 
-    def dummy_values(self) -> dict[str, str]:
-        return {param: f"<{param}-value>" for param in self.params}
+    def dummy_values(self) -> dict[str, object]:
+        return {
+            param: 41 + index if param in self.counts else f"<{param}-value>"
+            for index, param in enumerate(self.params)
+        }
 
 
 def _only_gettext(body: list[nodes.Node]) -> str | None:
@@ -53,8 +57,25 @@ def template_macros() -> tuple[Macro, ...]:
     env = Environment(extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
     tree = env.parse((TEMPLATES / "copy.j2").read_text(encoding="utf-8"))
     return tuple(
-        Macro(macro.name, tuple(arg.name for arg in macro.args), _only_gettext(macro.body))
+        Macro(
+            macro.name,
+            tuple(arg.name for arg in macro.args),
+            _only_gettext(macro.body),
+            _plural_counts(macro),
+        )
         for macro in tree.find_all(nodes.Macro)
+    )
+
+
+def _plural_counts(macro: nodes.Macro) -> tuple[str, ...]:
+    """The parameters passed as the count of an `ngettext(singular, plural, count)`."""
+    return tuple(
+        call.args[2].name
+        for call in macro.find_all(nodes.Call)
+        if isinstance(call.node, nodes.Name)
+        and call.node.name == "ngettext"
+        and len(call.args) >= 3
+        and isinstance(call.args[2], nodes.Name)
     )
 
 
@@ -135,7 +156,7 @@ def test_every_macro_renders(locale: str) -> None:
             continue
         if not text.strip():
             failures.append(f"{macro.name}: rendered empty")
-        lost = [param for param, value in values.items() if value not in text]
+        lost = [param for param, value in values.items() if str(value) not in text]
         if lost:
             failures.append(f"{macro.name}: lost {lost} in {text!r}")
     assert not failures, "\n".join(failures)

@@ -465,7 +465,9 @@ def test_rule_12_oauth_without_a_key_or_with_a_bad_key_is_refused_in_one_line() 
         check_settings(Settings(**oauth))
     assert "RUTRADAR_SECRET_KEY" in str(missing.value) and "\n" not in str(missing.value)
     with pytest.raises(ConfigurationError, match="key 2 is not a Fernet key"):
-        check_settings(Settings(**oauth, RUTRADAR_SECRET_KEY=f"{Fernet.generate_key().decode()},nope"))
+        check_settings(
+            Settings(**oauth, RUTRADAR_SECRET_KEY=f"{Fernet.generate_key().decode()},nope")
+        )
     check_settings(Settings(**oauth, RUTRADAR_SECRET_KEY=Fernet.generate_key().decode()))
     check_settings(Settings(SLACK_SIGNING_SECRET="s", SLACK_BOT_TOKEN="xoxb-env"))  # nothing stored
 

@@ -97,7 +97,9 @@ async def checked_in_round(world: World) -> Round:
         comment = f"my-manager-must-not-know-{i}-{'x' * 12}"
         comments.append(comment)
         await engine.handle(
-            checkin(f"u{i}", comment=comment, share=True, **dict(zip(PRACTICES, scores, strict=True)))
+            checkin(
+                f"u{i}", comment=comment, share=True, **dict(zip(PRACTICES, scores, strict=True))
+            )
         )
     async with world.ctx.sessions() as session:
         ids = list((await session.scalars(select(Answer.id))).all())
@@ -143,7 +145,9 @@ async def raw_pages(engine: AsyncEngine, tables: Sequence[str]) -> dict[str, lis
             ).scalars()
             for relation in relations:
                 size = await auto.scalar(
-                    text("SELECT pg_relation_size(CAST(:r AS regclass)) / current_setting('block_size')::int"),
+                    text(
+                        "SELECT pg_relation_size(CAST(:r AS regclass)) / current_setting('block_size')::int"
+                    ),
                     {"r": relation},
                 )
                 pages[relation] = [
@@ -343,8 +347,13 @@ async def test_attack_access_log_of_a_real_server_names_no_size_timing_person_or
                 # The playground: a person's inbox poll names them in its query string.
                 for user, scores in (("U-ada", SCORES[0]), ("U-ken", SCORES[1])):
                     values = {k: str(v) for k, v in zip(PRACTICES, scores, strict=True)}
-                    event = {"workspace": "demo", "user_id": user, "kind": "form",
-                             "form_id": "checkin", "values": values}
+                    event = {
+                        "workspace": "demo",
+                        "user_id": user,
+                        "kind": "form",
+                        "form_id": "checkin",
+                        "values": values,
+                    }
                     async with http.post(f"{base}playground/api/events", json=event) as res:
                         assert res.status == 200, await res.text()
                         assert "Counted" in await res.text()
@@ -356,7 +365,9 @@ async def test_attack_access_log_of_a_real_server_names_no_size_timing_person_or
                 # Slack: a command, then the check-in modal submitted, for each member.
                 for user, scores in zip(SLACK_MEMBERS, SCORES[2:], strict=False):
                     for body in (
-                        slash_command("checkin", user_id=user, response_url=fake.response_url(user)),
+                        slash_command(
+                            "checkin", user_id=user, response_url=fake.response_url(user)
+                        ),
                         view_submission("checkin", slack_state(scores, "quiet"), user_id=user),
                     ):
                         headers = signed_headers(body, SECRET, datetime.now(UTC))
@@ -380,7 +391,9 @@ async def test_attack_access_log_of_a_real_server_names_no_size_timing_person_or
         assert "user=" not in line and "?" not in line.partition(" aiohttp.access: ")[2], line
         assert not re.search(r"\d\s*(ms|bytes|B)\b", line), line
     # Request counts and latencies live in /metrics instead, labelled by route, never a person.
-    assert 'rutradar_http_requests_total{method="POST",route="/slack/events",status="200"}' in exposed
+    assert (
+        'rutradar_http_requests_total{method="POST",route="/slack/events",status="200"}' in exposed
+    )
     assert "rutradar_http_request_duration_seconds_bucket" in exposed
     assert not any(p in exposed for p in people)
 
@@ -515,8 +528,12 @@ async def test_attack_no_platform_token_is_readable_in_the_database(
         fake.oauth_response.update(
             refresh_token=TOKENS[2],
             expires_in=43200,
-            incoming_webhook={"url": TOKENS[3], "channel": "#general", "channel_id": "C1",
-                              "configuration_url": "https://acme.slack.com/services/B0002"},
+            incoming_webhook={
+                "url": TOKENS[3],
+                "channel": "#general",
+                "channel_id": "C1",
+                "configuration_url": "https://acme.slack.com/services/B0002",
+            },
         )
         settings = slack_settings(
             db_url,
@@ -574,7 +591,9 @@ def around_the_button(message: Message) -> Iterator[str]:
                     yield near.text
 
 
-@pytest.mark.parametrize(("locale", "words"), [("en", "direct messages"), ("de", "Direktnachrichten")])
+@pytest.mark.parametrize(
+    ("locale", "words"), [("en", "direct messages"), ("de", "Direktnachrichten")]
+)
 async def test_attack_the_advice_sent_to_chat_stays_there_and_the_dialog_says_so(
     world: World, locale: str, words: str
 ) -> None:

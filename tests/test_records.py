@@ -25,7 +25,9 @@ async def released_round(world: World) -> None:
     engine = Engine(world.ctx)
     await open_round(world.ctx, world.cli, world.team)
     for i in range(5):
-        await engine.handle(checkin(f"u{i}", routine=1 + i % 2, comment="Fewer meetings", share=True))
+        await engine.handle(
+            checkin(f"u{i}", routine=1 + i % 2, comment="Fewer meetings", share=True)
+        )
     await close_round(world.ctx, world.cli, world.team)
 
 
@@ -35,7 +37,9 @@ async def test_export_holds_releases_only_and_is_audited(world: World) -> None:
     [release] = as_json["releases"]
     assert release["status"] == "released" and release["respondents"] == 5
     assert release["practices"]["routine"]["mean"] == 1.4
-    rows = list(csv.DictReader(io.StringIO(await export_releases(world.ctx, world.cli, "Platform", "csv"))))
+    rows = list(
+        csv.DictReader(io.StringIO(await export_releases(world.ctx, world.cli, "Platform", "csv")))
+    )
     assert rows[0]["routine_mean"] == "1.4" and rows[0]["attention"] == "routine"
     text = json.dumps(as_json) + str(rows)
     for user in ("u0", "u1", "U0"):
@@ -46,7 +50,9 @@ async def test_export_holds_releases_only_and_is_audited(world: World) -> None:
         await export_releases(world.ctx, world.cli, "Platform", "xml")
 
 
-async def test_retention_purges_old_releases_and_old_event_ids(world: World, clock: ManualClock) -> None:
+async def test_retention_purges_old_releases_and_old_event_ids(
+    world: World, clock: ManualClock
+) -> None:
     await released_round(world)
     async with world.ctx.sessions.begin() as session:
         session.add(ProcessedEvent(event_id="old", seen_at=clock.now()))

@@ -583,6 +583,35 @@ async def test_people_named_by_an_admin_are_prompted_before_they_ever_talk_to_th
     }
 
 
+async def test_people_are_named_by_e_mail_and_unknown_ids_refused(env: Env) -> None:
+    env.fake.add_user("UADA", real_name="Ada Lovelace", email="ada@example.com")
+    reply = await env.command("admin team members add Platform ada@example.com", user="UROOT")
+    assert "1 member added to Platform: UADA." in reply["text"]
+    assert [c.params["email"] for c in env.fake.calls_to("users.lookupByEmail")] == [
+        "ada@example.com"
+    ]
+    people = await env.count(Person)
+    unknown = await env.command("admin team members add Platform U-nobody", user="UROOT")
+    assert unknown["text"] == (
+        "Slack doesn't know the user U-nobody in this workspace. Nothing was changed."
+    )
+    nobody = await env.command("admin team managers add Platform bob@example.com", user="UROOT")
+    assert nobody["text"] == (
+        "Slack has no one with the e-mail address bob@example.com in this workspace. "
+        "Nothing was changed."
+    )
+    env.fake.add_user("UGONE", deleted=True)
+    gone = await env.command("admin admin add UGONE", user="UROOT")
+    assert "deactivated in Slack" in gone["text"]
+    assert await env.count(Person) == people  # nothing stored for any of them
+
+
+async def test_a_scope_the_installation_lacks_fails_the_call(env: Env) -> None:
+    env.fake.granted_scopes.discard("users:read.email")
+    reply = await env.command("admin team members add Platform ada@example.com", user="UROOT")
+    assert "missing_scope" in reply["text"] and "Nothing was changed." in reply["text"]
+
+
 async def test_a_channel_the_bot_cannot_see_gets_a_clear_answer(env: Env) -> None:
     env.fake.fail_next("conversations.members", error="channel_not_found")
     reply = await env.command("admin team add Secret --from-channel <#G0001|secret>", user="UROOT")

@@ -211,7 +211,7 @@ async def test_oauth_v2_access_exchanges_a_code_once(fake: FakeSlackAPI) -> None
 
     installed = AsyncWebClient(token="xoxb-installed", base_url=fake.base_url)
     assert (await installed.auth_test())["team_id"] == "T0002"
-    assert (await installed.team_info())["team"]["name"] == "Beta"
+    assert (await installed.auth_test())["team"] == "Beta"
 
 
 @BASIC_AUTH_DEPRECATED
@@ -229,10 +229,20 @@ async def test_auth_and_team_defaults(client: AsyncWebClient) -> None:
     auth = await client.auth_test()
     assert (auth["user_id"], auth["bot_id"], auth["team_id"]) == ("UBOT", "BBOT", "T0001")
     assert auth["url"] == "https://acme.slack.com/"
-    team = await client.team_info()
-    assert team["team"]["id"] == "T0001"
-    assert team["team"]["name"] == "Acme"
     assert (await client.api_call("reactions.add", json={"name": "x"}))["ok"] is True
+
+
+async def test_a_method_whose_scope_was_not_granted_is_missing_scope(
+    fake: FakeSlackAPI, client: AsyncWebClient
+) -> None:
+    # Rut Radar does not ask for team:read (nothing calls team.info): the fake refuses it.
+    with pytest.raises(SlackApiError) as refused:
+        await client.team_info()
+    assert refused.value.response["error"] == "missing_scope"
+    assert refused.value.response["needed"] == "team:read"
+    fake.granted_scopes.add("team:read")
+    team = await client.team_info()
+    assert (team["team"]["id"], team["team"]["name"]) == ("T0001", "Acme")
 
 
 async def test_views_and_home(fake: FakeSlackAPI, client: AsyncWebClient) -> None:

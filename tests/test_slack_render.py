@@ -195,6 +195,24 @@ def released_summary() -> dict[str, Any]:
     }
 
 
+def overview_summaries() -> list[dict[str, Any]]:
+    """A manager of three teams: one released (with an open round), one withheld, one new."""
+    withheld = {
+        **released_summary(),
+        "team": "Design",
+        "period": "2026-W47",
+        "status": "withheld",
+        "respondents": 3,
+        "participation": 0.38,
+        "practices": None,
+        "in_rut_share": None,
+        "attention": None,
+        "open": None,
+    }
+    none: dict[str, Any] = {"team": "Mobile", "status": "none", "period": None, "trend": []}
+    return [released_summary(), withheld, none]
+
+
 def admin_teams() -> list[dict[str, Any]]:
     return [
         {
@@ -224,6 +242,7 @@ CASES: dict[str, Callable[[], JSON]] = {
     "checkin_result": lambda: modal_view(checkin_result()),
     "prompt": lambda: message_payload(views.prompt_message(T, "Platform", "2026-W48")),
     "summary": lambda: modal_view(views.summary_message(T, "en", released_summary())),
+    "summary_overview": lambda: modal_view(views.summary_overview(T, "en", overview_summaries())),
     "admin_panel": lambda: message_payload(views.admin_panel(T, admin_teams())),
     "schedule_form": lambda: modal_view(
         views.schedule_form(
@@ -246,9 +265,7 @@ def test_golden(name: str) -> None:
     path = GOLDEN / f"{name}.json"
     if UPDATE:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
+        path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     assert path.exists(), f"missing golden {path}; run with RUTRADAR_UPDATE_GOLDEN=1"
     assert json.loads(path.read_text(encoding="utf-8")) == payload
 
@@ -259,7 +276,13 @@ def test_checkin_modal_shape() -> None:
     assert view["private_metadata"] == "2026-W48"
     inputs = [b for b in view["blocks"] if b["type"] == "input"]
     assert [b["block_id"] for b in inputs] == [
-        "assess", "routine", "training", "strengths", "path", "comment", "share",
+        "assess",
+        "routine",
+        "training",
+        "strengths",
+        "path",
+        "comment",
+        "share",
     ]
     assess = inputs[0]
     options = assess["element"]["options"]
@@ -299,12 +322,32 @@ def test_summary_trend_and_escaping() -> None:
     assert "2026-W48" in joined  # the open round's participation line
 
 
+def test_summary_names_and_defines_its_two_measures_and_its_legend() -> None:
+    summary = released_summary()
+    summary["practices"]["assess"]["change"] = 0.0
+    summary["practices"]["path"]["change"] = None
+    joined = "\n".join(texts(modal_view(views.summary_message(T, "en", summary))["blocks"]))
+    # Per practice: the share of answers of 1–2; overall: the share of people. Both defined.
+    assert "*Scored 1–2*\n17%" in joined and "In a rut" not in joined
+    assert "Scored 1–2: the share of answers that were 1 or 2" in joined
+    assert "Stuck overall: 33% of respondents, counting the people whose five answers" in joined
+    assert "*Change*\nno change" in joined and "+0.0" not in joined
+    assert "*Change*\n–" in joined  # nothing earlier to compare with
+    # The sparklines' legend: the rounds in order, the scale, the withheld round by name.
+    assert "2026-W45 → 2026-W47: W45 W46 W47" in joined
+    assert "▁ … █ Scale 1 (stuck) to 5 (thriving)" in joined
+    assert "· Withheld: too few answered (W46)" in joined
+
+
 def test_admin_panel_repeated_buttons_get_unique_ids() -> None:
     payload = CASES["admin_panel"]()
     ids = all_action_ids(payload["blocks"])
     assert ids == ["admin_round", "admin_schedule", "admin_round#2", "admin_schedule#2"]
     assert [parse_action_id(i) for i in ids] == [
-        "admin_round", "admin_schedule", "admin_round", "admin_schedule",
+        "admin_round",
+        "admin_schedule",
+        "admin_round",
+        "admin_schedule",
     ]
 
 
@@ -432,9 +475,7 @@ def test_eighty_paragraphs() -> None:
 
 def test_long_form_keeps_every_input() -> None:
     inputs = tuple(TextInput(f"q{i}", f"Question {i}") for i in range(10))
-    form = Form(
-        "big", "Big", "Send", inputs, intro=tuple(Paragraph(f"p{i}") for i in range(120))
-    )
+    form = Form("big", "Big", "Send", inputs, intro=tuple(Paragraph(f"p{i}") for i in range(120)))
     view = modal_view(Message(fallback="big", surface="dialog", form=form))
     validate_view(view)
     assert len(view["blocks"]) == 100
@@ -547,13 +588,23 @@ def slack_state(view: JSON, answers: dict[str, Any]) -> dict[str, Any]:
 def test_form_values_round_trip() -> None:
     view = CASES["checkin_form"]()
     answers = {
-        "assess": "4", "routine": "2", "training": "3", "strengths": "5", "path": "1",
-        "comment": "More pairing & <fewer> meetings", "share": True,
+        "assess": "4",
+        "routine": "2",
+        "training": "3",
+        "strengths": "5",
+        "path": "1",
+        "comment": "More pairing & <fewer> meetings",
+        "share": True,
     }
     values = form_values(slack_state(view, answers))
     assert values == {
-        "assess": "4", "routine": "2", "training": "3", "strengths": "5", "path": "1",
-        "comment": "More pairing & <fewer> meetings", "share": "1",
+        "assess": "4",
+        "routine": "2",
+        "training": "3",
+        "strengths": "5",
+        "path": "1",
+        "comment": "More pairing & <fewer> meetings",
+        "share": "1",
     }
     scores = Scores.parse(values)
     assert scores.values["strengths"] == 5
@@ -564,8 +615,13 @@ def test_form_values_unshared_and_empty() -> None:
     view = CASES["checkin_form"]()
     unshared = form_values(slack_state(view, {"assess": "3", "comment": "kept to myself"}))
     assert unshared == {
-        "assess": "3", "routine": "", "training": "", "strengths": "", "path": "",
-        "comment": "kept to myself", "share": "",
+        "assess": "3",
+        "routine": "",
+        "training": "",
+        "strengths": "",
+        "path": "",
+        "comment": "kept to myself",
+        "share": "",
     }
     nothing = form_values(slack_state(view, {}))
     assert set(nothing.values()) == {""} and len(nothing) == 7
@@ -577,8 +633,11 @@ def test_form_values_schedule_and_odd_input() -> None:
     view = CASES["schedule_form"]()
     answers = {"cadence": "monthly", "weekday": "fri", "time": "14:00", "week_of_month": "last"}
     assert form_values(slack_state(view, answers)) == {
-        "cadence": "monthly", "weekday": "fri", "time": "14:00",
-        "week_of_month": "last", "anchor": "",
+        "cadence": "monthly",
+        "weekday": "fri",
+        "time": "14:00",
+        "week_of_month": "last",
+        "anchor": "",
     }
     odd = {
         "b1": {"when": {"type": "datepicker", "selected_date": "2026-12-01"}},

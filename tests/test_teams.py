@@ -376,14 +376,19 @@ async def test_the_admin_panel_clicked_is_refreshed_in_place(env: Env) -> None:
         panel.activity_id,
     )
     assert edited.activity["id"] == panel.activity_id
-    assert submit_data(edited.cards[0], "admin_round")["rr_value"] == "close|Platform"
+    ask = submit_data(edited.cards[0], "admin_round")
+    assert ask["rr_value"] == "ask-close|Platform"  # closing asks first
+    await env.ok(ta.submit_click(env.url, "root", ask) | {"replyToId": panel.activity_id})
+    confirm = env.connector.sent[2]
+    assert "This cannot be undone." in confirm.text
 
     # Teams refuses the edit: the fresh panel is posted instead, nothing is lost.
     env.connector.fail_next("update", 404)
-    again = submit_data(edited.cards[0], "admin_round")
-    await env.ok(ta.submit_click(env.url, "root", again) | {"replyToId": panel.activity_id})
-    closed, fresh = env.connector.sent[2:]
-    assert "closed" in closed.text and submit_data(fresh.cards[0], "admin_round")
+    yes = submit_data(confirm.cards[0], "admin_round")
+    assert yes["rr_value"] == "close|Platform"
+    await env.ok(ta.submit_click(env.url, "root", yes) | {"replyToId": confirm.activity_id})
+    closed, fresh = env.connector.sent[3:]
+    assert "closed" in closed.text and submit_data(fresh.cards[0], "admin_schedule")
     # Other buttons (the help card's Admin) still answer with a new message.
     [help_card] = await env.say("root", "help")
     opener = submit_data(help_card.cards[0], "admin_panel")

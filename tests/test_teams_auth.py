@@ -168,6 +168,7 @@ MALFORMED: dict[str, bytes] = {
     "conversation without id": _with(conversation={"conversationType": "personal"}),
     "from not an object": _with(**{"from": "u0"}),
     "entities not a list": _with(entities={"type": "mention"}),
+    "a key given twice": b'{"serviceUrl": "http://127.0.0.1:9/other/", ' + _with()[1:],
 }
 
 

@@ -71,7 +71,9 @@ def checker() -> Checker:
 
 def needs_markdown() -> None:
     if not (MODULES / "markdown-it" / "package.json").is_file():
-        pytest.skip(f"{MODULES}/markdown-it is missing: the Markdown checks are skipped (`make test` installs it)")
+        pytest.skip(
+            f"{MODULES}/markdown-it is missing: the Markdown checks are skipped (`make test` installs it)"
+        )
 
 
 def rendered(messages: dict[str, Message]) -> dict[str, JSON]:

@@ -24,16 +24,52 @@ APP_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 # Top-level properties the v1.17 schema knows (it allows no others), and those it requires.
 KNOWN = {
-    "$schema", "manifestVersion", "version", "id", "packageName", "localizationInfo",
-    "developer", "name", "description", "icons", "accentColor", "configurableTabs",
-    "staticTabs", "bots", "connectors", "subscriptionOffer", "composeExtensions", "permissions",
-    "devicePermissions", "validDomains", "webApplicationInfo", "graphConnector",
-    "showLoadingIndicator", "isFullScreen", "activities", "configurableProperties",
-    "supportedChannelTypes", "defaultBlockUntilAdminAction", "publisherDocsUrl",
-    "defaultInstallScope", "defaultGroupCapability", "meetingExtensionDefinition",
-    "authorization", "extensions", "dashboardCards",
+    "$schema",
+    "manifestVersion",
+    "version",
+    "id",
+    "packageName",
+    "localizationInfo",
+    "developer",
+    "name",
+    "description",
+    "icons",
+    "accentColor",
+    "configurableTabs",
+    "staticTabs",
+    "bots",
+    "connectors",
+    "subscriptionOffer",
+    "composeExtensions",
+    "permissions",
+    "devicePermissions",
+    "validDomains",
+    "webApplicationInfo",
+    "graphConnector",
+    "showLoadingIndicator",
+    "isFullScreen",
+    "activities",
+    "configurableProperties",
+    "supportedChannelTypes",
+    "defaultBlockUntilAdminAction",
+    "publisherDocsUrl",
+    "defaultInstallScope",
+    "defaultGroupCapability",
+    "meetingExtensionDefinition",
+    "authorization",
+    "extensions",
+    "dashboardCards",
 }
-REQUIRED = {"manifestVersion", "version", "id", "developer", "name", "description", "icons", "accentColor"}
+REQUIRED = {
+    "manifestVersion",
+    "version",
+    "id",
+    "developer",
+    "name",
+    "description",
+    "icons",
+    "accentColor",
+}
 SCOPES = {"team", "personal", "groupChat"}
 
 
@@ -64,8 +100,15 @@ def check_manifest(manifest: dict[str, Any]) -> None:
     assert len(manifest["validDomains"]) <= 16
     (bot,) = manifest["bots"]
     assert set(bot) <= {
-        "botId", "configuration", "needsChannelSelector", "isNotificationOnly", "supportsFiles",
-        "supportsCalling", "supportsVideo", "scopes", "commandLists",
+        "botId",
+        "configuration",
+        "needsChannelSelector",
+        "isNotificationOnly",
+        "supportsFiles",
+        "supportsCalling",
+        "supportsVideo",
+        "scopes",
+        "commandLists",
     }
     assert set(bot["scopes"]) == SCOPES and len(bot["scopes"]) == 3
     assert bot["supportsFiles"] is False and bot["isNotificationOnly"] is False
@@ -118,7 +161,10 @@ def read_png(data: bytes) -> tuple[int, int, list[list[tuple[int, ...]]]]:
     raw, stride, rows = zlib.decompress(idat), width * 4, []
     previous = bytearray(stride)
     for y in range(height):
-        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
+        kind, line = (
+            raw[y * (stride + 1)],
+            bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)]),
+        )
         for i in range(stride):
             left = line[i - 4] if i >= 4 else 0
             up, corner = previous[i], previous[i - 4] if i >= 4 else 0
@@ -130,7 +176,9 @@ def read_png(data: bytes) -> tuple[int, int, list[list[tuple[int, ...]]]]:
                 line[i] = (line[i] + (left + up) // 2) & 0xFF
             elif kind == 4:
                 p = left + up - corner
-                best = min((abs(p - left), 0, left), (abs(p - up), 1, up), (abs(p - corner), 2, corner))
+                best = min(
+                    (abs(p - left), 0, left), (abs(p - up), 1, up), (abs(p - corner), 2, corner)
+                )
                 line[i] = (line[i] + best[2]) & 0xFF
         rows.append([tuple(line[x : x + 4]) for x in range(0, stride, 4)])
         previous = line
@@ -184,14 +232,18 @@ def test_png_reader_handles_filters() -> None:
                 left = line[i - 4] if i >= 4 else 0
                 up, corner = previous[i], previous[i - 4] if i >= 4 else 0
                 p = left + up - corner
-                best = min((abs(p - left), 0, left), (abs(p - up), 1, up), (abs(p - corner), 2, corner))
+                best = min(
+                    (abs(p - left), 0, left), (abs(p - up), 1, up), (abs(p - corner), 2, corner)
+                )
                 out.append((value - best[2]) & 0xFF)
             filtered = bytes(out)
         raw += bytes([kind]) + filtered
         previous = line
 
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
 
     data = (
         b"\x89PNG\r\n\x1a\n"
@@ -269,9 +321,10 @@ def test_refuses_what_is_not_an_app_id(tmp_path: Path, capsys: pytest.CaptureFix
     assert "'my-bot' is not a Microsoft app id" in capsys.readouterr().err
 
 
-def test_unwritable_out_is_a_plain_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unwritable_out_is_a_plain_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "missing" / "p.zip"
     assert main(["teams", "package", "--out", str(out), "--app-id", APP_ID]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"rutradar: could not write {out}") and "Traceback" not in err
-

@@ -70,7 +70,12 @@ UPDATE = os.environ.get("RUTRADAR_UPDATE_GOLDEN") == "1"
 JSON = dict[str, Any]
 
 ELEMENTS = {
-    "TextBlock", "Container", "FactSet", "ActionSet", "Input.ChoiceSet", "Input.Text",
+    "TextBlock",
+    "Container",
+    "FactSet",
+    "ActionSet",
+    "Input.ChoiceSet",
+    "Input.Text",
     "Input.Toggle",
 }
 INPUTS = {"Input.ChoiceSet", "Input.Text", "Input.Toggle"}
@@ -166,6 +171,7 @@ CASES: dict[str, Callable[[], JSON]] = {
     "checkin_form": lambda: dialog(MESSAGES["checkin_form"]),
     "checkin_result": lambda: dialog(MESSAGES["checkin_result"]),
     "summary": lambda: dialog(MESSAGES["summary"]),
+    "summary_overview": lambda: dialog(MESSAGES["summary_overview"]),
 }
 
 
@@ -176,9 +182,7 @@ def test_golden(name: str) -> None:
     path = GOLDEN / f"{name}.json"
     if UPDATE:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
+        path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     assert path.exists(), f"missing golden {path}; run with RUTRADAR_UPDATE_GOLDEN=1"
     assert json.loads(path.read_text(encoding="utf-8")) == payload
 
@@ -241,10 +245,12 @@ def test_admin_panel_buttons_stay_beside_their_team() -> None:
     kinds = [e["type"] for e in content["body"]]
     assert kinds == ["TextBlock", "TextBlock", "Container", "ActionSet", "Container", "ActionSet"]
     first, second = (e for e in content["body"] if e["type"] == "ActionSet")
-    assert first["actions"][0]["data"]["rr_value"] == "close|Platform"
+    assert first["actions"][0]["data"]["rr_value"] == "ask-close|Platform"
     assert second["actions"][0]["data"]["rr_value"] == "open|Design"
     assert first["actions"][1]["data"] == {
-        "rr_action": "admin_schedule", "rr_value": "Platform", "rr_private": "",
+        "rr_action": "admin_schedule",
+        "rr_value": "Platform",
+        "rr_private": "",
     }
 
 
@@ -261,7 +267,15 @@ def test_thirteen_buttons_make_three_rows() -> None:
 def test_checkin_dialog_inputs_and_submit() -> None:
     content = inner(dialog(MESSAGES["checkin_form"]))
     inputs = by_id(content)
-    assert list(inputs) == ["assess", "routine", "training", "strengths", "path", "comment", "share"]
+    assert list(inputs) == [
+        "assess",
+        "routine",
+        "training",
+        "strengths",
+        "path",
+        "comment",
+        "share",
+    ]
     assess = inputs["assess"]
     assert assess["type"] == "Input.ChoiceSet" and assess["style"] == "expanded"
     assert assess["isMultiSelect"] is False
@@ -275,7 +289,10 @@ def test_checkin_dialog_inputs_and_submit() -> None:
     assert comment["placeholder"] == T.say("comment_hint")
     share = inputs["share"]
     assert (share["type"], share["valueOn"], share["valueOff"], share["value"]) == (
-        "Input.Toggle", "true", "false", "false",
+        "Input.Toggle",
+        "true",
+        "false",
+        "false",
     )
     assert share["title"] == T.say("share_label")
     assert content["actions"] == [
@@ -353,14 +370,28 @@ def test_long_scale_becomes_compact_and_empty_choice_raises() -> None:
 
 def test_form_values_back_to_neutral() -> None:
     submitted = {
-        "rr_form": "checkin", "rr_private": PERIOD, "msteams": {"x": 1},
-        "assess": "4", "routine": "2", "training": "3", "strengths": "5", "path": "1",
-        "comment": "More pairing & <fewer> meetings", "share": "true", "note#2": None,
+        "rr_form": "checkin",
+        "rr_private": PERIOD,
+        "msteams": {"x": 1},
+        "assess": "4",
+        "routine": "2",
+        "training": "3",
+        "strengths": "5",
+        "path": "1",
+        "comment": "More pairing & <fewer> meetings",
+        "share": "true",
+        "note#2": None,
     }
     values = form_values(submitted)
     assert values == {
-        "assess": "4", "routine": "2", "training": "3", "strengths": "5", "path": "1",
-        "comment": "More pairing & <fewer> meetings", "share": "true", "note": "",
+        "assess": "4",
+        "routine": "2",
+        "training": "3",
+        "strengths": "5",
+        "path": "1",
+        "comment": "More pairing & <fewer> meetings",
+        "share": "true",
+        "note": "",
     }
     assert Scores.parse(values).comment == "More pairing & <fewer> meetings"
     assert Scores.parse({**values, "share": "false"}).comment is None
@@ -432,7 +463,9 @@ def test_user_text_is_escaped_wherever_it_lands() -> None:
     assert "\\*Ops\\* \\[x\\]" in "\n".join(texts(panel))
     schedule = inner(dialog(views.schedule_form(T, name, None)))
     assert schedule["actions"][0]["data"]["rr_private"] == name  # data, returned verbatim
-    buttons = card(Message(fallback="b", blocks=(Buttons((Button("go", "<Go> & *run*", "<v>&"),)),)))
+    buttons = card(
+        Message(fallback="b", blocks=(Buttons((Button("go", "<Go> & *run*", "<v>&"),)),))
+    )
     action = buttons["body"][0]["actions"][0]
     assert action["title"] == "<Go> & *run*" and action["data"]["rr_value"] == "<v>&"
 
@@ -485,8 +518,11 @@ def test_huge_message_is_cut_to_80_kb_with_a_note() -> None:
     body = content["body"]
     assert 70_000 < size_of(content) <= CARD_BYTES_MAX
     assert body[-1] == {
-        "type": "TextBlock", "text": escape_markdown(DEFAULT_MORE), "wrap": True,
-        "isSubtle": True, "size": "small",
+        "type": "TextBlock",
+        "text": escape_markdown(DEFAULT_MORE),
+        "wrap": True,
+        "isSubtle": True,
+        "size": "small",
     }
     assert body[0]["text"].startswith("p0 ") and len(body) < 200
     assert [b["text"].split()[0] for b in body[:-1]] == [f"p{i}" for i in range(len(body) - 1)]
@@ -554,15 +590,23 @@ def test_section_bullets_and_heading_shapes() -> None:
     check_card(content)
     heading, section, text_only, first, second = content["body"]
     assert heading == {
-        "type": "TextBlock", "text": "Title", "wrap": True, "weight": "bolder", "size": "medium",
+        "type": "TextBlock",
+        "text": "Title",
+        "wrap": True,
+        "weight": "bolder",
+        "size": "medium",
     }
     assert section == {
         "type": "Container",
         "items": [
             {"type": "TextBlock", "text": "Routine ⚠", "wrap": True, "weight": "bolder"},
-            {"type": "FactSet", "facts": [
-                {"title": "Mean", "value": "2.2 / 5"}, {"title": "Low", "value": "50%"},
-            ]},
+            {
+                "type": "FactSet",
+                "facts": [
+                    {"title": "Mean", "value": "2.2 / 5"},
+                    {"title": "Low", "value": "50%"},
+                ],
+            },
         ],
     }
     assert text_only["items"] == [{"type": "TextBlock", "text": "Only text", "wrap": True}]
@@ -583,7 +627,8 @@ def test_trend_is_a_factset_of_sparklines() -> None:
     title, facts, span = content["body"]
     assert title["text"] == "Trend" and title["weight"] == "bolder"
     assert facts["facts"] == [
-        {"title": "Routine", "value": "▁·█"}, {"title": "Path", "value": "·▅▃"},
+        {"title": "Routine", "value": "▁·█"},
+        {"title": "Path", "value": "·▅▃"},
     ]
     assert span["text"] == "2026-W44 → 2026-W46" and span["isSubtle"] is True
     summary = "\n".join(texts(card(MESSAGES["summary"])))

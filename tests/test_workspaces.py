@@ -216,7 +216,11 @@ async def test_platform_uninstalled_deletes_people_memberships_and_deliveries(wo
         0,
         0,
     )
-    assert (await count(ctx, Workspace), await count(ctx, Team), await count(ctx, Round)) == (1, 1, 1)
+    assert (await count(ctx, Workspace), await count(ctx, Team), await count(ctx, Round)) == (
+        1,
+        1,
+        1,
+    )
     async with ctx.sessions() as session:
         workspace = await session.get(Workspace, world.workspace.id)
         assert workspace is not None and workspace.installation is None
@@ -265,4 +269,3 @@ async def test_person_on_finds_one_person_or_none(world: World) -> None:
 async def build_other_platform(ctx: Context) -> None:
     await installed_by(ctx, "slack", "T0002", name="Beta", installer_user_id="UOTHER")
     assert await count(ctx, Workspace) == 2
-

@@ -46,41 +46,72 @@ def _kind(block: object) -> str:
     return kinds[type(block)]
 
 
-def trend_svg_paths(
-    series: TrendSeries, width: int = 360, height: int = 140
-) -> list[dict[str, Any]]:
-    """One chart's worth per practice: polylines per run of points (a withheld round, None,
-    breaks the line), the dots, and the latest value."""
-    pad = 8
-    n = max(len(series.periods) - 1, 1)
-    span = series.high - series.low
+# A chart's frame: room on the left for the 1–5 scale, underneath for the round names.
+CHART_WIDTH, CHART_HEIGHT = 200, 104
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 18, 14, 8, 18
 
-    def xy(i: int, v: float) -> str:
-        x = pad + i * (width - 2 * pad) / n
-        y = pad + (series.high - v) * (height - 2 * pad) / span
-        return f"{x:.1f},{y:.1f}"
 
-    out = []
+def trend_chart(
+    series: TrendSeries, width: int = CHART_WIDTH, height: int = CHART_HEIGHT
+) -> dict[str, Any]:
+    """The geometry every practice's chart shares: the scale's ticks (y), the rounds' names
+    (x) with the withheld ones flagged, a band over each withheld round, and the dashed rut
+    line; and per practice its polylines (a withheld round breaks the line), dots and latest
+    value."""
+    left, right = PAD_LEFT, width - PAD_RIGHT
+    top, bottom = PAD_TOP, height - PAD_BOTTOM
+    count = len(series.periods)
+    step = (right - left) / max(count - 1, 1)
+    span = (series.high - series.low) or 1.0
+
+    def x(i: int) -> float:
+        return round(left + i * step if count > 1 else (left + right) / 2, 1)
+
+    def y(v: float) -> float:
+        return round(top + (series.high - v) * (bottom - top) / span, 1)
+
+    withheld = set(series.withheld)
+    band = max(min(step * 0.6, 18.0), 8.0)
+    lines = []
     for index, line in enumerate(series.lines):
-        runs: list[list[str]] = [[]]
+        runs: list[list[tuple[float, float]]] = [[]]
         for i, value in enumerate(line.points):
             if value is None:
                 runs.append([])
             else:
-                runs[-1].append(xy(i, value))
-        out.append(
+                runs[-1].append((x(i), y(value)))
+        lines.append(
             {
                 "label": line.label,
                 "color": PALETTE[index % len(PALETTE)],
-                "runs": [" ".join(r) for r in runs if r],
-                "dots": [p for r in runs for p in r],
+                "runs": [" ".join(f"{px},{py}" for px, py in r) for r in runs if r],
+                "dots": [pt for r in runs for pt in r],
                 "last": next((v for v in reversed(line.points) if v is not None), None),
             }
         )
-    return out
+    levels = range(int(series.low), int(series.high) + 1)
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": right,
+        "top": top,
+        "bottom": bottom,
+        "y_ticks": [{"y": y(level), "label": str(level)} for level in levels],
+        "x_ticks": [
+            {"x": x(i), "label": series.label(i), "withheld": i in withheld} for i in range(count)
+        ],
+        "bands": [
+            {"x": round(x(i) - band / 2, 1), "width": round(band, 1)}
+            for i in sorted(withheld)
+            if i < count
+        ],
+        "rut": y(series.rut_line) if series.rut_line is not None else None,
+        "lines": lines,
+    }
 
 
 def render_message(message: Message) -> str:
     return _env.get_template("message.html").render(
-        message=message, kind=_kind, trend_paths=trend_svg_paths
+        message=message, kind=_kind, trend_chart=trend_chart
     )

@@ -45,7 +45,7 @@ from bot.events import (
     FormSubmitted,
     HomeOpened,
 )
-from bot.ports import DeliveryError, SentRef
+from bot.ports import DeliveryError, SentRef, UnknownPerson
 from bot.runtime import Runtime
 from bot.workspaces import installed_by, platform_uninstalled
 from messages.model import Message, Paragraph
@@ -85,7 +85,7 @@ SCOPES = (
     "im:write",
     "im:history",
     "users:read",
-    "team:read",
+    "users:read.email",
     "channels:read",
     "groups:read",
 )
@@ -118,7 +118,10 @@ JSON = dict[str, Any]
 METADATA_EVENT = "rutradar_delivery"
 INBOUND = "rutradar_request"  # the validated request, in Bolt's context
 R = TypeVar("R")
-RECOVERY_WINDOW = 20  # recent DM messages searched for a delivery id
+# Recent DM messages searched for a delivery id: one conversations.history call. 15 is the
+# most Slack returns per call (1 call a minute) to apps distributed outside the Marketplace
+# since May 2025; docs/slack.md says what recovery costs in that mode.
+RECOVERY_WINDOW = 15
 
 
 class _Clock:
@@ -650,6 +653,33 @@ class SlackAdapter:
         team_id, _, channel = ref.channel_id.partition(":")
         client = await self._client_for(team_id)
         await _call(client.chat_update, channel=channel, ts=ref.message_id, **message_payload(msg))
+
+    async def resolve_person(self, tenant_id: str, name: str) -> str:
+        """A user id or an e-mail address as a Slack user id that Slack knows (users.info;
+        users.lookupByEmail, which needs the users:read.email scope)."""
+        client = await self._client_for(tenant_id)
+        value = name.strip()
+        if "@" in value.lstrip("@"):
+            try:
+                response = await _call(client.users_lookupByEmail, email=value)
+            except DeliveryError as exc:
+                if exc.reason == "users_not_found":
+                    raise UnknownPerson(
+                        f"Slack has no one with the e-mail address {value} in this workspace."
+                    ) from None
+                raise
+            return str((response.get("user") or {}).get("id", ""))
+        try:
+            person = await self.people.get(client, tenant_id, value)
+        except SlackApiError as exc:
+            raise DeliveryError(str(exc.response.get("error", "")), permanent=False) from None
+        if person is None:
+            raise UnknownPerson(f"Slack doesn't know the user {value} in this workspace.")
+        if person.deleted:
+            raise UnknownPerson(f"{person.name or value} is deactivated in Slack.")
+        if person.is_bot:
+            raise UnknownPerson(f"{person.name or value} is a bot, not a person.")
+        return value
 
     async def channel_members(self, tenant_id: str, channel_id: str) -> list[str]:
         """Humans in a channel (conversations.members, paginated), bots and deactivated left out."""

@@ -42,6 +42,7 @@ VIEW_BLOCKS_MAX = 100
 FALLBACK_TEXT_MAX = 3000
 SECTION_TEXT_MAX = 3000
 SECTION_FIELDS_MAX = 10
+CONTEXT_ELEMENTS_MAX = 10
 FIELD_TEXT_MAX = 2000
 HEADER_TEXT_MAX = 150
 ACTIONS_ELEMENTS_MAX = 25
@@ -247,8 +248,28 @@ def sparkline(points: Sequence[float | None], low: float = 1.0, high: float = 5.
     return "".join(out)
 
 
+def trend_legend(block: TrendSeries) -> list[str]:
+    """What the sparklines mean, line by line: the rounds they span in order (the x-axis),
+    the scale from ▁ to █, and which rounds are withheld, marked `·`. There is no dashed line
+    in a sparkline, so the rut line's legend stays with the charts that draw one."""
+    out = []
+    if block.periods:
+        first, last = block.periods[0], block.periods[-1]
+        span = first if first == last else f"{first} → {last}"
+        # The rounds in order, one per mark, when they have short names (the x-axis).
+        labels = " ".join(block.labels)
+        out.append(f"{span}: {labels}" if len(block.periods) > 1 and labels else span)
+    if block.scale_label:
+        out.append(f"{SPARK_CHARS[0]} … {SPARK_CHARS[-1]} {block.scale_label}")
+    if block.withheld and block.withheld_label:
+        names = ", ".join(block.label(i) for i in block.withheld if i < len(block.periods))
+        out.append(f"{SPARK_GAP} {block.withheld_label} ({names})")
+    return out
+
+
 def _trend(block: TrendSeries) -> list[JSON]:
-    """Labels padded inside inline code so the sparklines line up in Slack's proportional font."""
+    """Labels padded inside inline code so the sparklines line up in Slack's proportional font;
+    the legend underneath in a context block."""
     width = max((len(line.label) for line in block.lines), default=0)
     rows = [f"*{escape_mrkdwn(block.title)}*"] if block.title else []
     rows += [
@@ -257,10 +278,17 @@ def _trend(block: TrendSeries) -> list[JSON]:
         for line in block.lines
     ]
     out = _sections("\n".join(rows)) if rows else []
-    if block.periods:
-        first, last = block.periods[0], block.periods[-1]
-        span = first if first == last else f"{first} → {last}"
-        out.append(_context(span))
+    legend = trend_legend(block)
+    if legend:
+        out.append(
+            {
+                "type": "context",
+                "elements": [
+                    _mrkdwn(_clip_mrkdwn(escape_mrkdwn(line), SECTION_TEXT_MAX))
+                    for line in legend[:CONTEXT_ELEMENTS_MAX]
+                ],
+            }
+        )
     return out
 
 

@@ -94,9 +94,26 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+class _RepeatedKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A key given twice is refused: the token's `serviceurl` check, botbuilder and we must
+    all read the same value, and `json.loads` would silently keep the last one."""
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise _RepeatedKey(key)
+        data[key] = value
+    return data
+
+
 def parse_activity(body: bytes) -> tuple[dict[str, Any], ActivityShape]:
     try:
-        data = json.loads(body.decode("utf-8"))
+        data = json.loads(body.decode("utf-8"), object_pairs_hook=_unique_keys)
+    except _RepeatedKey:
+        raise MalformedActivity("a key given twice") from None
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise MalformedActivity("not JSON") from None
     if not isinstance(data, dict):

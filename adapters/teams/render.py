@@ -400,8 +400,28 @@ def _bullets(block: Bullets) -> list[JSON]:
     return out
 
 
+def trend_legend(block: TrendSeries) -> list[str]:
+    """What the sparklines mean, line by line: the rounds they span in order (the x-axis),
+    the scale from ▁ to █, and which rounds are withheld, marked `·` (as the Slack renderer
+    says it; adapters do not import each other). A sparkline has no dashed line, so the rut
+    line's legend stays with the charts that draw one."""
+    out = []
+    if block.periods:
+        first, last = block.periods[0], block.periods[-1]
+        span = first if first == last else f"{first} → {last}"
+        # The rounds in order, one per mark, when they have short names (the x-axis).
+        labels = " ".join(block.labels)
+        out.append(f"{span}: {labels}" if len(block.periods) > 1 and labels else span)
+    if block.scale_label:
+        out.append(f"{SPARK_CHARS[0]} … {SPARK_CHARS[-1]} {block.scale_label}")
+    if block.withheld and block.withheld_label:
+        names = ", ".join(block.label(i) for i in block.withheld if i < len(block.periods))
+        out.append(f"{SPARK_GAP} {block.withheld_label} ({names})")
+    return out
+
+
 def _trend(block: TrendSeries) -> list[JSON]:
-    """A FactSet of label → sparkline, so the lines align, and the periods they span."""
+    """A FactSet of label → sparkline, so the lines align, and the legend in small print."""
     out: list[JSON] = []
     if block.title.strip():
         out += _text_blocks(block.title, weight="bolder")
@@ -414,10 +434,8 @@ def _trend(block: TrendSeries) -> list[JSON]:
     ]
     if facts:
         out.append({"type": "FactSet", "facts": facts, "spacing": "small"})
-    if block.periods:
-        first, last = block.periods[0], block.periods[-1]
-        span = first if first == last else f"{first} → {last}"
-        out += _text_blocks(span, isSubtle=True, size="small", spacing="small")
+    for line in trend_legend(block):
+        out += _text_blocks(line, isSubtle=True, size="small", spacing="small")
     return out
 
 

@@ -40,7 +40,21 @@ JSON_FIELDS = frozenset({"blocks", "attachments", "metadata", "view", "user_auth
 TOKENLESS_METHODS = frozenset({"api.test", "oauth.access", "oauth.v2.access", "oauth.v2.exchange"})
 RESPONSE_URL_PREFIX = "response_url/"
 
-DEFAULT_OAUTH_SCOPES = "commands,chat:write,im:write,users:read,team:read,channels:read,groups:read"
+DEFAULT_OAUTH_SCOPES = (
+    "commands,chat:write,im:write,im:history,users:read,users:read.email,channels:read,groups:read"
+)
+# The scope each method needs (Slack's method docs); a method whose scope the installation
+# lacks answers `missing_scope`, so a scope dropped by mistake fails a test.
+METHOD_SCOPES = {
+    "chat.postMessage": "chat:write",
+    "chat.update": "chat:write",
+    "conversations.open": "im:write",
+    "conversations.history": "im:history",
+    "users.info": "users:read",
+    "users.list": "users:read",
+    "users.lookupByEmail": "users:read.email",
+    "team.info": "team:read",
+}
 
 
 @dataclass(slots=True)
@@ -108,6 +122,7 @@ def make_user(
     is_owner: bool = False,
     is_bot: bool = False,
     locale: str | None = None,
+    email: str | None = None,
 ) -> JSONDict:
     """A ``users.info`` user object in Slack's shape."""
     name = name or user_id.lower()
@@ -133,6 +148,8 @@ def make_user(
     }
     if locale is not None:
         user["locale"] = locale
+    if email is not None:
+        user["profile"]["email"] = email
     return user
 
 
@@ -207,6 +224,8 @@ class FakeSlackAPI:
             "is_enterprise_install": False,
         }
 
+        # What the installation was granted (every token alike): the manifest's scopes.
+        self.granted_scopes: set[str] = set(DEFAULT_OAUTH_SCOPES.split(","))
         self._faults: defaultdict[str, deque[Fault]] = defaultdict(deque)
         self._overrides: dict[str, Handler] = {}
         self._used_codes: set[str] = set()
@@ -229,6 +248,7 @@ class FakeSlackAPI:
             "views.publish": self._views_publish,
             "users.info": self._users_info,
             "users.list": self._users_list,
+            "users.lookupByEmail": self._users_lookup_by_email,
             "team.info": self._team_info,
             "oauth.v2.access": self._oauth_v2_access,
         }
@@ -402,6 +422,13 @@ class FakeSlackAPI:
             call.response = {"ok": False, "error": "not_authed"}
         elif call.token in self.invalid_tokens:
             call.response = {"ok": False, "error": "invalid_auth"}
+        elif method in METHOD_SCOPES and METHOD_SCOPES[method] not in self.granted_scopes:
+            call.response = {
+                "ok": False,
+                "error": "missing_scope",
+                "needed": METHOD_SCOPES[method],
+                "provided": ",".join(sorted(self.granted_scopes)),
+            }
         else:
             handler = self._overrides.get(method) or self._handlers.get(method, _ok)
             call.response = handler(call)
@@ -561,6 +588,13 @@ class FakeSlackAPI:
         if user is None:
             return {"ok": False, "error": "user_not_found"}
         return {"ok": True, "user": dict(user)}
+
+    def _users_lookup_by_email(self, call: Call) -> JSONDict:
+        email = str(call.params.get("email", "")).lower()
+        for user in self.users.values():
+            if str((user.get("profile") or {}).get("email", "")).lower() == email and email:
+                return {"ok": True, "user": dict(user)}
+        return {"ok": False, "error": "users_not_found"}
 
     def _team_info(self, call: Call) -> JSONDict:
         team_id, team_name = self.team_for(call.token)
