@@ -212,14 +212,16 @@ async def dispatch(
             await open_round(ctx, world.cli, world.team)
             loop = asyncio.get_running_loop()
             start = loop.time()
-            task = asyncio.create_task(dispatcher.run())
-            while counted("sent") < members and loop.time() - start < give_up_after:
-                if task.done():
-                    break
-                await asyncio.sleep(POLL)
-            wall = loop.time() - start
-            dispatcher.stop()
-            await task
+            # As `rutradar serve` runs it: the adapter's Web API calls share one session.
+            async with runtime.adapters["slack"].http_session():  # type: ignore[attr-defined]
+                task = asyncio.create_task(dispatcher.run())
+                while counted("sent") < members and loop.time() - start < give_up_after:
+                    if task.done():
+                        break
+                    await asyncio.sleep(POLL)
+                wall = loop.time() - start
+                dispatcher.stop()
+                await task
 
             async with ctx.sessions() as session:
                 rows = await session.execute(

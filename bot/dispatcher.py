@@ -158,9 +158,6 @@ class Dispatcher:
         self._concurrency = max(1, concurrency)
         # This process's view of 429 pauses, for sends already past their slot.
         self._paused: dict[int, datetime] = {}
-        # SQLite takes one writer at a time; queueing writers here, rather than in SQLite's
-        # busy handler (which sleeps and retries), lets sends overlap without contention.
-        self._write_turn = asyncio.Lock() if ctx.engine.dialect.name == "sqlite" else None
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -237,12 +234,10 @@ class Dispatcher:
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncSession]:
-        """A write transaction; on SQLite, one at a time within this process."""
-        if self._write_turn is None:
-            async with self.ctx.sessions.begin() as session:
-                yield session
-            return
-        async with self._write_turn, self.ctx.sessions.begin() as session:
+        """A write transaction. On SQLite the session factory queues writers one at a time
+        within this process (`storage.db.Sessions.begin`); a second queue here would only
+        add a hand-over per transaction."""
+        async with self.ctx.sessions.begin() as session:
             yield session
 
     async def _gated(

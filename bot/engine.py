@@ -13,6 +13,7 @@ import logging
 import shlex
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
@@ -56,6 +57,63 @@ COMMANDS = (
     "admin",
 )
 
+# What a redelivery may repeat without harm (design privacy rule 12, issue 12 "reads never
+# write"): these answer from the database and write nothing, so an event id is claimed only
+# for the rest. A platform redelivers an event it got no answer for; answering a redelivered
+# `help` again is what it asked for, and claiming its id would be a write per read (and a
+# record of the contact) for nothing.
+READ_ONLY_COMMANDS = frozenset(
+    {"", "help", "advice", "checkin", "check-in", "privacy", "forget-me"}
+)  # `forget-me` only asks to confirm; `timezone` and `admin` alone only show
+READ_ONLY_ACTIONS = frozenset(
+    {"checkin_open", "advice", "advice_send", "forget_me_cancel", "admin_panel", "admin_schedule"}
+)
+
+
+def command_words(text: str) -> tuple[str, str]:
+    """`/rut pause until 2026-01-01` → ("pause", "until 2026-01-01")."""
+    text = text.strip()
+    if text.lower().startswith("/rut"):
+        text = text[4:].strip()
+    word, _, rest = text.partition(" ")
+    return word.lower(), rest.strip()
+
+
+def changes_state(event: Event) -> bool:
+    """Whether handling this event may write something a redelivery must not write twice:
+    a check-in, a pause, a forget-me, a time zone set, an admin command, a viewed summary
+    (audited). Unknown commands and actions only get an error reply. App Home is claimed: a
+    manager's Home audits the releases it shows (and Slack retries its Events API deliveries).
+    A person's first contact writes their row, which is idempotent (`person_for_event`)."""
+    if isinstance(event, CommandReceived):
+        word, rest = command_words(event.text)
+        if word in READ_ONLY_COMMANDS or word not in COMMANDS:
+            return False
+        return not (word in ("timezone", "admin") and not rest)
+    if isinstance(event, ActionInvoked):
+        return event.action_id not in READ_ONLY_ACTIONS
+    return True
+
+
+@lru_cache(maxsize=8)
+def _advice_menu(locale: str) -> Message:
+    return views.advice_menu(copy_for(locale), locale)
+
+
+@lru_cache(maxsize=4096)
+def _advice_topic(locale: str, topic: str, seed: str) -> Message:
+    """Advice on a topic is pure: content and copy are loaded once per process, and the same
+    locale, typed topic and seed (the person and the week) pick the same pieces. Kept for the
+    last few thousand answers (most of a `/rut advice` burst's cost was rendering them again;
+    messages are immutable). An unknown topic raises, and is not kept."""
+    t = copy_for(locale)
+    content = load_content(locale)
+    practice = content.find_practice(topic)
+    if practice is None:
+        topics = ", ".join(p.key for p in content.practices)
+        raise UsageError(t.say("unknown_topic", topic=topic, topics=topics))
+    return views.advice_topic(t, locale, practice.key, seed)
+
 
 class Engine:
     def __init__(
@@ -73,8 +131,13 @@ class Engine:
 
     async def handle(self, event: Event) -> list[Message]:
         """Handle one event; an event id seen before (a platform retry) has no effect. Only
-        events the platform may retry are claimed: the rest leave no trace of the contact."""
-        if event.platform_retries and not await self.first_time(event.event_id):
+        events the platform may retry *and* that change state (`changes_state`) are claimed:
+        the rest leave no trace of the contact, and a redelivered read is answered again."""
+        if (
+            event.platform_retries
+            and changes_state(event)
+            and not await self.first_time(event.event_id)
+        ):
             log.info("duplicate event ignored", extra={"event_kind": type(event).__name__})
             return []
         try:
@@ -141,11 +204,7 @@ class Engine:
     # --- commands ------------------------------------------------------------------------
 
     async def _command(self, event: CommandReceived, actor: Actor, t: Copy) -> list[Message]:
-        text = event.text.strip()
-        if text.lower().startswith("/rut"):
-            text = text[4:].strip()
-        word, _, rest = text.partition(" ")
-        word, rest = word.lower(), rest.strip()
+        word, rest = command_words(event.text)
         if word in ("", "help"):
             return [views.help_message(t, actor)]
         if word == "advice":
@@ -169,15 +228,9 @@ class Engine:
         raise UsageError(t.say("unknown_command", word=word, commands=", ".join(COMMANDS)))
 
     def _advice(self, actor: Actor, t: Copy, topic: str) -> Message:
-        locale = t.locale
         if not topic:
-            return views.advice_menu(t, locale)
-        content = load_content(locale)
-        practice = content.find_practice(topic)
-        if practice is None:
-            topics = ", ".join(p.key for p in content.practices)
-            raise UsageError(t.say("unknown_topic", topic=topic, topics=topics))
-        return views.advice_topic(t, locale, practice.key, self._seed(actor))
+            return _advice_menu(t.locale)
+        return _advice_topic(t.locale, topic, self._seed(actor))
 
     def _seed(self, actor: Actor, period: str | None = None) -> str:
         """Rotates advice per person and period without storing anything about it."""

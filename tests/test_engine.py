@@ -5,10 +5,19 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from bot.context import Context
-from bot.engine import Engine
+from bot.engine import Engine, changes_state
 from bot.rounds import close_round, open_round
 from messages.model import Buttons, Form, Section
-from storage.models import Answer, AuditEvent, Delivery, Membership, Person, Schedule, Team
+from storage.models import (
+    Answer,
+    AuditEvent,
+    Delivery,
+    Membership,
+    Person,
+    ProcessedEvent,
+    Schedule,
+    Team,
+)
 from tests.conftest import World
 from tests.helpers import action, checkin, command, text_of
 
@@ -397,6 +406,37 @@ async def test_retried_event_has_no_second_effect(world: World, ctx: Context) ->
     assert await engine.handle(event)
     assert await engine.handle(event) == []
     assert await rows(ctx, Answer) == 1
+
+
+def test_only_events_that_change_state_are_claimed() -> None:
+    reads = ("help", "/rut", "/rut advice routine", "privacy", "checkin", "forget-me", "timezone")
+    for text in (*reads, "admin", "frobnicate"):
+        assert not changes_state(command("u0", text)), text
+    writes = (
+        "pause",
+        "resume",
+        "timezone Europe/Paris",
+        "summary",
+        "admin team list",
+        "/rut pause",
+    )
+    for text in writes:
+        assert changes_state(command("u0", text)), text
+    assert not changes_state(action("u0", "advice", "routine"))
+    assert not changes_state(action("u0", "checkin_open"))
+    for write in ("forget_me_confirm", "pause", "resume", "summary", "admin_round", "new"):
+        assert changes_state(action("u0", write)), write
+    assert changes_state(checkin("u0"))
+
+
+async def test_a_redelivered_read_is_answered_again_and_leaves_no_record(
+    world: World, ctx: Context
+) -> None:
+    engine = Engine(ctx)
+    event = command("u0", "advice routine")
+    first = await engine.handle(event)
+    assert first and await engine.handle(event) == first
+    assert await rows(ctx, ProcessedEvent) == 0
 
 
 async def test_advice_send_button_carries_what_it_needs(world: World) -> None:

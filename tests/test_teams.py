@@ -21,7 +21,7 @@ from bot.config import Settings
 from bot.events import ConversationRef
 from bot.rounds import open_round
 from bot.runtime import Runtime
-from storage.models import Answer, Delivery, Person, Workspace
+from storage.models import Answer, Delivery, Person, ProcessedEvent, Workspace
 from tests.conftest import World, _truncate_all, build_world
 from tests.fakes import teams_activities as ta
 from tests.fakes.bot_connector import FakeBotConnector, Posted, member, personal_conversation
@@ -461,11 +461,22 @@ def test_production_settings_use_botbuilders_public_cloud_path() -> None:
 
 
 async def test_redeliveries_team_installs_and_upgrades_change_nothing(env: Env) -> None:
-    # Teams redelivers an activity it got no answer for: the same id has no second effect.
-    activity = ta.message(env.url, "u0", "help")
+    # Teams redelivers an activity it got no answer for: the same id has no second effect on
+    # what it changes (the pause is confirmed once, its id claimed on any replica)...
+    activity = ta.message(env.url, "u0", "pause")
     await env.ok(activity)
     await env.ok(activity)
     assert len(env.connector.sent) == 1
+    # ...while a redelivered read is answered again, as Teams asked, and leaves no record
+    # (reads never write: no event id is claimed for it).
+    async with env.runtime.ctx.sessions() as session:
+        claimed = await session.scalar(select(func.count()).select_from(ProcessedEvent))
+    read = ta.message(env.url, "u0", "help")
+    await env.ok(read)
+    await env.ok(read)
+    assert len(env.connector.sent) == 3
+    async with env.runtime.ctx.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(ProcessedEvent)) == claimed
     # Installed into a team: nobody's 1:1 reference, no welcome.
     await env.ok(ta.installation_update(env.url, "u1", "add", personal=False))
     await env.ok(ta.conversation_update(env.url, "u1", personal=False))
@@ -473,7 +484,7 @@ async def test_redeliveries_team_installs_and_upgrades_change_nothing(env: Env) 
     await env.ok(ta.installation_update(env.url, "u1", "remove-upgrade"))
     person = await env.person("u1")
     assert person is not None and person.conversation_ref == personal_ref(env, "u1")
-    assert len(env.connector.sent) == 1
+    assert len(env.connector.sent) == 3
     # Invokes the bot does not serve are "not implemented", not an error.
     other = ta.task_fetch(env.url, "u1", {})
     other["name"] = "composeExtension/query"
@@ -516,3 +527,35 @@ async def test_every_card_the_adapter_sends_is_valid(env: Env, checker: Checker)
     }
     assert len(cards) > 12
     assert_clean(cards, checker(cards))
+
+
+def test_a_reply_built_as_json_is_what_botbuilder_would_send() -> None:
+    """The 1:1 reply skips msrest's models (`reply_json`): the body must be the one
+    `TurnContext.send_activity` → `reply_to_activity` serialises, field for field."""
+    from botbuilder.core import TurnContext
+    from botbuilder.schema import Activity
+    from botframework.connector.aio import ConnectorClient
+    from msrest.authentication import BasicTokenAuthentication
+
+    from adapters.teams.adapter import TeamsAdapter, reply_json
+    from messages.model import Message
+    from tests.teams_messages import checkin_result
+
+    serializer = ConnectorClient(
+        BasicTokenAuthentication({"access_token": "x"}), base_url="https://smba.example/"
+    ).conversations._serialize
+    adapter = TeamsAdapter.__new__(TeamsAdapter)  # the two builders use no state
+    for raw in (
+        ta.message("https://smba.example/", "u0", "help"),
+        ta.message("https://smba.example/", "u1", "advice", personal=False),
+        ta.submit_click("https://smba.example/", "u2", {"rr_action": "advice"}),
+    ):
+        incoming = Activity().deserialize(raw)
+        for message in (checkin_result(), Message.text("Hello <b>there</b>")):
+            activity = adapter._chat_activity(message)
+            reference = TurnContext.get_conversation_reference(incoming)
+            TurnContext.apply_conversation_reference(activity, reference)
+            activity.input_hint = activity.input_hint or "acceptingInput"
+            expected = serializer.body(activity, "Activity")
+            got = json.loads(json.dumps(reply_json(incoming, adapter._chat_json(message))))
+            assert got == expected

@@ -10,12 +10,13 @@ listeners read the typed request from Bolt's context, never the raw body.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import aiohttp
@@ -194,6 +195,7 @@ class SlackAdapter:
 
     def install(self, app: web.Application) -> None:
         app.router.add_post("/slack/events", self.events)
+        app.cleanup_ctx.append(self._http_session)
         if self.oauth:
             app.router.add_get("/slack/install", self.oauth_start)
             app.router.add_get("/slack/oauth_redirect", self.oauth_redirect)
@@ -309,6 +311,25 @@ class SlackAdapter:
             body="", query=request.query_string, headers=dict(request.headers)
         )
         return await to_aiohttp_response(await self.bolt.oauth_flow.handle_callback(bolt_request))
+
+    async def _http_session(self, _app: web.Application) -> Any:
+        """One aiohttp session (and its keep-alive connections) for every Web API call while
+        the app serves: without one, slack_sdk opens a new session, and a new connection,
+        per call (`views.open` for every `/rut advice`, each post of a fan-out)."""
+        async with self.http_session():
+            yield
+
+    @contextlib.asynccontextmanager
+    async def http_session(self) -> AsyncIterator[aiohttp.ClientSession]:
+        """The Web API clients share one session inside this block (the dispatcher's sends,
+        Bolt's per-request clients, which copy `self.client.session`)."""
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.client.timeout))
+        self.client.session = session
+        try:
+            yield session
+        finally:
+            self.client.session = None
+            await session.close()
 
     async def _socket_mode(self, _app: web.Application) -> Any:
         from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -586,7 +607,9 @@ class SlackAdapter:
         )
         if bot is None:
             raise DeliveryError("no installation for this workspace", permanent=True)
-        return AsyncWebClient(token=bot.bot_token, base_url=self.api_url)
+        return AsyncWebClient(
+            token=bot.bot_token, base_url=self.api_url, session=self.client.session
+        )
 
     async def send(self, to: ConversationRef, msg: Message, *, key: str | None = None) -> SentRef:
         client = await self._client_for(to.tenant_id)

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from functools import partial
 from http import HTTPStatus
 from typing import Any, ClassVar, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 import requests
@@ -33,6 +34,7 @@ from botbuilder.schema import (
     ConversationAccount,
     ConversationParameters,
     ConversationReference,
+    DeliveryModes,
 )
 from botframework.connector.aio import ConnectorClient
 from msrest.exceptions import ClientRequestError, HttpOperationError
@@ -51,6 +53,7 @@ from .auth import (
     CachedCredentials,
     TeamsAuthentication,
     metadata_urls,
+    post_activity,
     use_off_loop_keys,
     warm_keys,
 )
@@ -311,16 +314,23 @@ class TeamsAdapter:
     ) -> None:
         """Into the 1:1 chat the activity came from, or, from a channel, a 1:1 chat opened
         (or found again) for the sender, with a short note in the channel."""
-        outgoing = [self._chat_activity(m) for m in messages]
-        if not outgoing:
+        if not messages:
             return
+        if facts.personal and reply:
+            # A reply in the 1:1 chat, posted as JSON built here (the wire form botbuilder's
+            # `send_activity` would produce, tests/test_teams.py compares them) instead of
+            # through msrest's models and serialiser.
+            try:
+                for message in messages:
+                    await self._reply(tc, message)
+            except TRANSPORT_ERRORS as exc:
+                log.warning("teams reply not delivered: %s", _delivery_error(exc).reason)
+            return
+        outgoing = [self._chat_activity(m) for m in messages]
         try:
             if facts.personal:
                 for activity in outgoing:
-                    if reply:
-                        await tc.send_activity(activity)
-                    else:
-                        await _post(_connector(tc), tc.activity, activity)
+                    await _post(_connector(tc), tc.activity, activity)
                 return
         except TRANSPORT_ERRORS as exc:
             log.warning("teams reply not delivered: %s", _delivery_error(exc).reason)
@@ -342,6 +352,32 @@ class TeamsAdapter:
             await tc.send_activity(MessageFactory.text(note))
         except TRANSPORT_ERRORS as exc:
             log.warning("teams channel note not delivered: %s", _delivery_error(exc).reason)
+
+    async def _reply(self, tc: TurnContext, msg: Message) -> None:
+        incoming = tc.activity
+        if incoming.delivery_mode == DeliveryModes.expect_replies:
+            await tc.send_activity(self._chat_activity(msg))  # buffered into the response
+            return
+        body = reply_json(incoming, self._chat_json(msg))
+        path = "/v3/conversations/{}/activities".format(quote(incoming.conversation.id, safe=""))
+        if incoming.id:
+            path += "/" + quote(incoming.id, safe="")
+        await post_activity(self._session(), _connector(tc), path, body)
+
+    def _chat_json(self, msg: Message) -> dict[str, Any]:
+        """`_chat_activity` in its wire form."""
+        shown = _for_chat(msg)
+        return {
+            "type": ActivityTypes.message,
+            "attachmentLayout": "list",
+            "summary": render.teams_wording(shown.fallback),
+            "attachments": [
+                {
+                    "contentType": render.CARD_CONTENT_TYPE,
+                    "content": _opening_dialogs(render.card(shown)),
+                }
+            ],
+        }
 
     def _chat_activity(self, msg: Message) -> Activity:
         shown = _for_chat(msg)
@@ -521,6 +557,49 @@ def _without_mention(tc: TurnContext) -> str:
 
 def _connector(tc: TurnContext) -> ConnectorClient:
     return tc.turn_state[tc.adapter.BOT_CONNECTOR_CLIENT_KEY]
+
+
+_ACCOUNT_KEYS = (
+    ("id", "id"),
+    ("name", "name"),
+    ("aad_object_id", "aadObjectId"),
+    ("role", "role"),
+    ("properties", "properties"),
+)
+_CONVERSATION_KEYS = (
+    ("is_group", "isGroup"),
+    ("conversation_type", "conversationType"),
+    *_ACCOUNT_KEYS[:4],
+    ("tenant_id", "tenantId"),
+    ("properties", "properties"),
+)
+
+
+def _wire(model: object, keys: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    out = {}
+    for attr, key in keys:
+        value = getattr(model, attr, None)
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def reply_json(incoming: Activity, body: dict[str, Any]) -> dict[str, Any]:
+    """`body` addressed as a reply to `incoming`: what botbuilder's `TurnContext.send_activity`
+    does (`apply_conversation_reference`: the channel, the service URL, the conversation, the
+    bot as sender, the person as recipient, the incoming id replied to, its locale), here on
+    plain JSON."""
+    reply = dict(body)
+    reply["channelId"] = incoming.channel_id
+    reply["serviceUrl"] = incoming.service_url
+    reply["conversation"] = _wire(incoming.conversation, _CONVERSATION_KEYS)
+    reply["from"] = _wire(incoming.recipient, _ACCOUNT_KEYS)
+    reply["recipient"] = _wire(incoming.from_property, _ACCOUNT_KEYS)
+    if incoming.locale is not None:
+        reply["locale"] = incoming.locale
+    reply["replyToId"] = incoming.id
+    reply.setdefault("inputHint", "acceptingInput")
+    return {k: v for k, v in reply.items() if v is not None}
 
 
 def _address(activity: Activity, context: Activity) -> None:

@@ -322,17 +322,54 @@ class _Bearer(SansIOHTTPPolicy):
         self._credentials = credentials
 
     def on_request(self, request: Request, **kwargs: Any) -> None:
-        credentials = self._credentials
-        if isinstance(credentials, _ClientCredentials):
-            if credentials._token is None:
-                raise PermissionError("no access token yet: ready() was not awaited")
-            token: str | None = credentials._token
-        elif isinstance(credentials, AppCredentials) and credentials.microsoft_app_id:
-            token = credentials.get_access_token()  # MSAL's cache, warmed off the loop
-        else:
-            token = None  # authentication disabled (RUTRADAR_DEV on loopback)
+        token = access_token(self._credentials)
         if token:
             request.http_request.headers["Authorization"] = f"Bearer {token}"
+
+
+def access_token(credentials: Authentication) -> str | None:
+    """The connector's access token, made ready by `create_credentials`; None when
+    authentication is disabled (RUTRADAR_DEV on loopback)."""
+    if isinstance(credentials, _ClientCredentials):
+        if credentials._token is None:
+            raise PermissionError("no access token yet: ready() was not awaited")
+        return credentials._token
+    if isinstance(credentials, AppCredentials) and credentials.microsoft_app_id:
+        return str(credentials.get_access_token())  # MSAL's cache, warmed off the loop
+    return None
+
+
+class ConnectorRefused(ClientRequestError):
+    """The Bot Connector answered a direct post (`post_activity`) with an error status."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"http {status}")
+        self.status = status
+
+
+async def post_activity(
+    http: aiohttp.ClientSession, client: ConnectorClient, path: str, body: dict[str, Any]
+) -> None:
+    """POST an activity already in its wire form (camelCase JSON) to the connector the turn
+    uses, with its credentials' token, over the shared session: what msrest does for a reply,
+    without building, validating and serialising its models (a third of a Teams turn's CPU)."""
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    token = access_token(client.config.credentials)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    url = client.config.base_url.rstrip("/") + path
+    try:
+        async with http.post(
+            url,
+            data=json.dumps(body, separators=(",", ":")).encode(),
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT),
+        ) as response:
+            await response.read()
+            if response.status >= 400:
+                raise ConnectorRefused(response.status)
+    except aiohttp.ClientError as exc:
+        raise ClientRequestError(f"connection: {type(exc).__name__}") from None
 
 
 class _AioHttpSender(AsyncHTTPSender):
