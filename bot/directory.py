@@ -13,12 +13,29 @@ from storage import repositories as repo
 from storage.models import AuditEvent, Person, Team, Workspace
 
 
+def person_changes(person: Person, event: Event) -> dict[str, object]:
+    """What this event teaches about its sender that the row does not say yet: empty for
+    almost every event, which is how a read stays a read (no write transaction at all)."""
+    learned: dict[str, object] = {"stub": False}
+    if event.personal:  # a channel command (Teams) never replaces the 1:1 reference
+        learned["conversation_ref"] = event.where.to_json()
+    if event.display_name:
+        learned["display_name"] = event.display_name
+    if event.timezone and not person.timezone:
+        learned["timezone"] = event.timezone
+    if event.locale and not person.locale:
+        learned["locale"] = event.locale
+    if event.grants_admin and person.role != "admin":
+        learned["role"] = "admin"
+    return {name: value for name, value in learned.items() if getattr(person, name) != value}
+
+
 async def person_for_event(
     session: AsyncSession, workspace: Workspace, event: Event, now: datetime
 ) -> Person:
     """The sender, created on first contact; a CLI-made stub is completed here.
 
-    Reads never write (privacy rule 12): each attribute is compared before it is assigned, so
+    Reads never write (privacy rule 12): only what `person_changes` finds new is assigned, so
     a row nothing new was learned about is not rewritten. A rewritten row would date the
     person's every contact (PostgreSQL's `xmin` names the writing transaction, a neighbour of
     the check-in's). SQLAlchemy happens to skip equal values too, but this does not rest on it.
@@ -27,17 +44,8 @@ async def person_for_event(
     if person is None:
         person = Person(workspace_id=workspace.id, user_id=event.user_id, role="member")
         session.add(person)
-    updates: dict[str, object] = {"stub": False}
-    if event.personal:  # a channel command (Teams) never replaces the 1:1 reference
-        updates["conversation_ref"] = event.where.to_json()
-    if event.display_name:
-        updates["display_name"] = event.display_name
-    if event.timezone and not person.timezone:
-        updates["timezone"] = event.timezone
-    if event.locale and not person.locale:
-        updates["locale"] = event.locale
-    if event.grants_admin and person.role != "admin":
-        updates["role"] = "admin"
+    changes = person_changes(person, event)
+    if changes.get("role") == "admin":
         session.add(
             AuditEvent(
                 workspace_id=workspace.id,
@@ -48,9 +56,8 @@ async def person_for_event(
                 detail={"user": person.user_id},
             )
         )
-    for name, value in updates.items():
-        if getattr(person, name) != value:
-            setattr(person, name, value)
+    for name, value in changes.items():
+        setattr(person, name, value)
     await session.flush()
     return person
 

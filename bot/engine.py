@@ -23,7 +23,13 @@ from bot import admin, audit, views
 from bot.actor import Actor
 from bot.checkin import Outcome, Scores, record_checkin
 from bot.context import Context
-from bot.directory import actor_for, normalize_user_id, person_for_event, require_team
+from bot.directory import (
+    actor_for,
+    normalize_user_id,
+    person_changes,
+    person_for_event,
+    require_team,
+)
 from bot.errors import NotAllowed, RutRadarError, UsageError
 from bot.events import ActionInvoked, CommandReceived, Event, FormSubmitted, HomeOpened
 from bot.grammar import HelpRequested, parse_chat_admin, run_admin
@@ -176,6 +182,17 @@ class Engine:
         return actor
 
     async def _sender(self, event: Event) -> tuple[Workspace, Person]:
+        """The sender's workspace and person. Read first, without a write transaction (on
+        SQLite that would queue behind every other writer): only first contact, or something
+        new about the person, opens one."""
+        async with self.ctx.sessions() as session:
+            workspace = await repo.workspace_by_external_id(
+                session, event.where.tenant_id, event.where.platform
+            )
+            if workspace is not None:
+                known = await repo.person_by_user_id(session, workspace.id, event.user_id)
+                if known is not None and not person_changes(known, event):
+                    return workspace, known
         async with self.ctx.sessions.begin() as session:
             workspace = await repo.workspace_by_external_id(
                 session, event.where.tenant_id, event.where.platform
