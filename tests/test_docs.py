@@ -39,7 +39,10 @@ def _printf(text: str) -> str:
 
 
 def _fstring(node: ast.JoinedStr) -> str:
-    return "".join(re.escape(v.value) if isinstance(v, ast.Constant) else WILD for v in node.values)
+    return "".join(
+        re.escape(v.value) if isinstance(v, ast.Constant) and isinstance(v.value, str) else WILD
+        for v in node.values
+    )
 
 
 @cache
@@ -47,8 +50,8 @@ def _patterns() -> tuple[re.Pattern[str], ...]:
     found: list[str] = []
     with (ROOT / "messages" / "messages.pot").open("rb") as handle:
         for message in read_po(handle):
-            ids = message.id if isinstance(message.id, tuple) else (message.id,)
-            found += [_printf(i) for i in ids if i]
+            ids = message.id if isinstance(message.id, (tuple, list)) else (message.id,)
+            found += [_printf(str(i)) for i in ids if i]
     for folder in ("bot", "adapters"):
         for path in sorted((ROOT / folder).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
