@@ -15,6 +15,7 @@ import signal
 import sys
 import zipfile
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -547,11 +548,29 @@ async def _audit(ctx: Context, ns: argparse.Namespace) -> int:
     async with ctx.sessions() as session:
         workspace = await require_workspace(session, ns.workspace)
     rows = await audit_list(ctx, workspace)
-    text = "\n".join(
-        f"{r['at']}  {r['actor']:<20} {r['action']:<22} {r['team'] or ''}" for r in rows
+    # Times to the second in UTC, and the period an event concerns (a round, a view).
+    table = _table(
+        ["When (UTC)", "Who", "What", "Team", "Period"],
+        [
+            [
+                _to_the_second(r["at"]),
+                r["actor"],
+                r["action"],
+                r["team"] or "–",
+                str((r["detail"] or {}).get("period") or "–"),
+            ]
+            for r in rows
+        ],
     )
-    _print(rows, ns.json, text or "No audit events yet.")
+    _print(rows, ns.json, "\n".join(table) if rows else "No audit events yet.")
     return 0
+
+
+def _to_the_second(iso: str) -> str:
+    at = datetime.fromisoformat(iso)
+    if at.tzinfo is not None:
+        at = at.astimezone(UTC)
+    return at.strftime("%Y-%m-%d %H:%M:%S")
 
 
 async def _secrets(ctx: Context, _ns: argparse.Namespace) -> int:

@@ -263,12 +263,19 @@ class Engine:
         """The five questions; but a prompt's button for a round that has closed since says so
         at once, before anyone answers five questions for nothing, and offers advice."""
         period = None
+        answered = False
         if actor.home_team is not None:
             async with self.ctx.sessions() as session:
                 rnd = await repo.open_round(session, actor.home_team.id)
                 period = rnd.period if rnd else None
+                if rnd is not None and actor.person is not None:
+                    prompt = await repo.prompt_delivery(session, rnd.id, actor.person.id)
+                    answered = prompt is not None and prompt.answered
         if prompted_for and prompted_for != period:
             return views.round_closed_dialog(t, t.locale, prompted_for)
+        if answered and period is not None:
+            # Counted already: say so before anyone answers five questions for nothing.
+            return Message.text(t.say("checkin_done_before", period=period))
         return views.checkin_form(t, t.locale, period)
 
     async def _pause(self, actor: Actor, t: Copy, rest: str) -> Message:
@@ -538,6 +545,8 @@ class Engine:
             zone = team_zone(actor.home_team, actor.workspace)
             day = result.counted_from.astimezone(ZoneInfo(zone)).date().isoformat()
             line = t.say("checkin_moved", team=actor.home_team.name, day=day)
+        elif result.outcome is Outcome.NO_TEAM and actor.is_admin and actor.person is not None:
+            line = t.say("checkin_no_team_admin", user_id=actor.person.user_id)
         elif result.outcome is Outcome.NO_TEAM:
             line = t.say("checkin_no_team")
         else:

@@ -42,7 +42,11 @@ async def home_messages(ctx: Context, actor: Actor, t: Copy) -> list[Message]:
 async def _member_home(ctx: Context, actor: Actor, t: Copy) -> Message:
     blocks: list[object] = [Heading(t.say("home_title"))]
     buttons = [Button("checkin_open", t.say("button_checkin"), style="primary")]
-    if actor.home_team is None:
+    if actor.home_team is None and actor.is_admin and actor.person is not None:
+        # An admin in no team: no check-in is due, and they can add themselves to a team.
+        blocks.append(Paragraph(t.say("home_admin_no_team", user_id=actor.person.user_id)))
+        buttons = []
+    elif actor.home_team is None:
         blocks.append(Paragraph(t.say("home_no_team")))
     else:
         async with ctx.sessions() as session:

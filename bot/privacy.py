@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -49,10 +50,10 @@ async def privacy_message(ctx: Context, actor: Actor, t: Copy) -> Message:
                 .where(
                     AuditEvent.team_id == actor.home_team.id, AuditEvent.action == "summary_viewed"
                 )
-                .order_by(AuditEvent.at.desc())
-                .limit(20)
+                .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+                .limit(200)
             )
-            viewers = [f"{e.actor_label}, {e.at:%Y-%m-%d %H:%M} UTC" for e in views]
+            viewers = _viewers(t, views.all())
     paused = (
         t.say("privacy_not_paused")
         if person.paused_until is None
@@ -61,7 +62,7 @@ async def privacy_message(ctx: Context, actor: Actor, t: Copy) -> Message:
     stored = [
         t.say("privacy_name", name=person.display_name or person.user_id, user_id=person.user_id),
         t.say("privacy_zone", zone=person.timezone or actor.workspace.timezone),
-        t.say("privacy_role", role=person.role),
+        t.say("privacy_role", role=_role(t, actor)),
         t.say("privacy_team", team=actor.home_team.name if actor.home_team else "–"),
         paused,
         t.say("privacy_deliveries", pending=pending),
@@ -86,6 +87,35 @@ async def privacy_message(ctx: Context, actor: Actor, t: Copy) -> Message:
         ),
         tags=("privacy",),
     )
+
+
+def _role(t: Copy, actor: Actor) -> str:
+    """Every role the person holds: admin, manager (of any team), member (of a home team)."""
+    roles = []
+    if actor.is_admin:
+        roles.append(t.say("role_admin"))
+    if actor.managed:
+        roles.append(t.say("role_manager"))
+    if actor.home_team is not None or not roles:
+        roles.append(t.say("role_member"))
+    return ", ".join(roles)
+
+
+def _viewers(t: Copy, events: Sequence[AuditEvent], most: int = 20) -> list[str]:
+    """Who saw the team's results, newest first: each viewer once per ISO week (the week
+    of the view, never the day or the time)."""
+    out: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for event in events:
+        year, week, _ = event.at.isocalendar()
+        key = (event.actor_label, f"{year}-W{week:02d}")
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(t.say("privacy_viewer", viewer=key[0], week=key[1]))
+        if len(out) == most:
+            break
+    return out
 
 
 async def forget_person(ctx: Context, actor: Actor) -> None:

@@ -43,8 +43,13 @@ ADVICE_PRACTICES_MAX = 3
 
 
 def help_message(t: Copy, actor: Actor) -> Message:
+    # An admin in no team has no team check-in to answer: they are told how to join one
+    # instead of being offered a check-in as if they were a member.
+    no_team_admin = actor.is_admin and actor.home_team is None and actor.person is not None
     lines = [
-        t.say("help_checkin"),
+        t.say("help_checkin_admin_no_team", user_id=actor.person.user_id)
+        if no_team_admin and actor.person is not None
+        else t.say("help_checkin"),
         t.say("help_advice"),
         t.say("help_pause"),
         t.say("help_timezone"),
@@ -55,10 +60,10 @@ def help_message(t: Copy, actor: Actor) -> Message:
         lines.append(t.say("help_summary"))
     if actor.is_admin:
         lines.append(t.say("help_admin"))
-    buttons = [
-        Button("checkin_open", t.say("button_checkin"), style="primary"),
-        Button("advice", t.say("button_advice")),
-    ]
+    buttons = (
+        [] if no_team_admin else [Button("checkin_open", t.say("button_checkin"), style="primary")]
+    )
+    buttons.append(Button("advice", t.say("button_advice")))
     if actor.managed:
         # A manager of several teams gets the overview of them all, one button per team.
         only = actor.managed[0].name if len(actor.managed) == 1 else ""

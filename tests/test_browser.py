@@ -320,3 +320,65 @@ def test_member_asking_for_a_summary_is_refused_politely(page: Page) -> None:
     expect(reply).not_to_contain_text("Traceback")
     expect(reply).not_to_contain_text("Something went wrong")
     expect(page.locator("#dialog")).to_be_hidden()
+
+
+PHONE: ViewportSize = {"width": 390, "height": 844}
+
+
+def test_a_phone_a_reload_and_an_empty_chat(
+    browser: Browser, server: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """At 390 px the page fits without sideways scrolling; a reload keeps the person; an empty
+    chat says what will arrive there; the check-in's submit button is off while sending."""
+    context = browser.new_context(viewport=PHONE, base_url=server)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.set_default_timeout(WAIT_MS)
+    shots = screenshot_dir(tmp_path_factory)
+    try:
+        page.goto("/")
+        # Radia, an admin in no team: no member check-in offered, and told what arrives here.
+        be(page, "Radia Perlman (admin)")
+        quick = page.locator("#quick button[data-command]")
+        expect(quick.filter(has_text="Admin panel")).to_have_count(1)
+        expect(quick.filter(has_text="Check in")).to_have_count(0)
+        expect(quick.filter(has_text="Privacy")).to_have_count(1)
+        expect(page.locator("#transcript .empty")).to_contain_text("no check-in prompts arrive")
+        page.screenshot(path=str(shots / "playground-phone-chat.png"))
+
+        page.reload()
+        expect(page.locator("#who")).to_contain_text("U-radia")
+        expect(page.locator("#person option:checked")).to_have_text("Radia Perlman (admin)")
+
+        # Ken, a member: his check-in form at phone width, sent once however often he clicks.
+        be(page, "Ken Thompson (member)")
+        page.reload()
+        expect(page.locator("#who")).to_contain_text("U-ken")
+        page.locator("#quick button", has_text="Check in").click()
+        dialog = page.locator("#dialog")
+        expect(dialog.locator("form.rr-form")).to_be_visible()
+        for practice in ("assess", "routine", "training", "strengths", "path"):
+            dialog.locator(f'input[name="{practice}"][value="3"]').check(force=True)
+        page.screenshot(path=str(shots / "playground-phone.png"))
+        fits = page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+        assert fits, "the page scrolls sideways at 390 px"
+        sent: list[str] = []
+        page.on(
+            "request",
+            lambda r: sent.append(r.url) if r.url.endswith("/playground/api/events") else None,
+        )
+        disabled = page.evaluate(
+            """() => {
+              const form = document.querySelector("#dialog form.rr-form");
+              form.requestSubmit(); form.requestSubmit();
+              return form.querySelector("button[type=submit]").disabled;
+            }"""
+        )
+        assert disabled, "the submit button stays enabled while sending"
+        expect(dialog).not_to_contain_text("already counted")
+        expect(dialog.locator("form.rr-form")).to_have_count(0)
+        assert len(sent) == 1, sent
+    finally:
+        context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"

@@ -748,3 +748,16 @@ def test_the_cli_never_creates_a_stray_database(
         message = assert_polite(run(capsys, command), 1)
         assert f"there is no database at {url}" in message and "db upgrade" in message
     assert not missing.exists() and not missing.parent.exists()
+
+
+def test_audit_list_shows_the_period_and_times_to_the_second(
+    acme: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ok(capsys, "round open Platform")
+    ok(capsys, "summary Platform")
+    out = ok(capsys, "audit list").out
+    lines = out.splitlines()
+    assert lines[0].split() == ["When", "(UTC)", "Who", "What", "Team", "Period"]
+    opened = next(line for line in lines if "round_opened" in line)
+    assert START.strftime("%Y-%m-%d %H:%M:%S") in opened and PERIOD in opened
+    assert "summary_viewed" in out and "+00:00" not in out

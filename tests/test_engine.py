@@ -457,3 +457,70 @@ async def test_e_mail_addresses_are_refused_where_the_platform_cannot_look_them_
     reply = await say(engine, "root", "/rut admin team members add Platform ada@example.com")
     assert "I can't look up e-mail addresses" in reply and "ada@example.com" in reply
     assert await rows(ctx, Person) == 9
+
+
+async def test_an_admin_in_no_team_is_told_how_to_join_one_not_offered_a_check_in(
+    world: World, ctx: Context
+) -> None:
+    from bot.events import HomeOpened
+    from tests.helpers import where
+
+    engine = Engine(ctx)
+    [help_reply] = await engine.handle(command("root", "/rut help"))
+    buttons = [
+        b.action_id for blk in help_reply.blocks if isinstance(blk, Buttons) for b in blk.buttons
+    ]
+    assert "checkin_open" not in buttons and "admin_panel" in buttons
+    assert "/rut admin team members add TEAM root" in text_of(help_reply)
+    # A member (in a team or not) is still offered the check-in.
+    [member_help] = await engine.handle(command("u0", "/rut help"))
+    assert "checkin_open" in [
+        b.action_id for blk in member_help.blocks if isinstance(blk, Buttons) for b in blk.buttons
+    ]
+    home = await engine.handle(
+        HomeOpened(event_id="home-root", where=where("root"), user_id="root")
+    )
+    member_home = next(m for m in home if "home_member" in m.tags)
+    assert "checkin_open" not in [
+        b.action_id for blk in member_home.blocks if isinstance(blk, Buttons) for b in blk.buttons
+    ]
+    assert "members add TEAM root" in text_of(member_home)
+    # Checking in anyway: nothing stored, and the admin is told how to add themselves.
+    reply = text_of((await engine.handle(checkin("root")))[0])
+    assert "nothing was stored" in reply and "/rut admin team members add TEAM root" in reply
+    assert "Ask a Rut Radar admin" not in reply
+    assert "Ask a Rut Radar admin" in text_of((await engine.handle(checkin("stranger")))[0])
+
+
+async def test_privacy_names_the_role_and_the_week_of_each_view_never_the_time(
+    world: World, ctx: Context
+) -> None:
+    from datetime import timedelta
+
+    engine = Engine(ctx)
+    assert "Role: manager" in await say(engine, "boss", "/rut privacy")
+    assert "Role: admin" in await say(engine, "root", "/rut privacy")
+    assert "Role: member" in await say(engine, "u0", "/rut privacy")
+    await say(engine, "boss", "/rut summary")
+    await say(engine, "boss", "/rut summary")  # the same week: listed once
+    ctx.clock.advance(timedelta(days=7))  # type: ignore[attr-defined]
+    await say(engine, "boss", "/rut summary")
+    text = await say(engine, "u0", "/rut privacy")
+    assert "Boss, week 2026-W49" in text and "Boss, week 2026-W48" in text
+    assert text.index("2026-W49") < text.index("2026-W48")  # newest first
+    assert text.count("Boss, week") == 2
+    assert "UTC" not in text and "09:00" not in text  # never finer than the week
+
+
+async def test_check_in_after_checking_in_says_so_before_the_form(world: World) -> None:
+    engine = Engine(world.ctx)
+    await open_round(world.ctx, world.cli, world.team)  # prompt deliveries for the team
+    first = (await engine.handle(command("u0", "/rut checkin")))[0]
+    assert isinstance(first.form, Form)
+    await engine.handle(checkin("u0"))
+    again = (await engine.handle(command("u0", "/rut checkin")))[0]
+    assert again.form is None and "already checked in for 2026-W48" in text_of(again)
+    button = (await engine.handle(action("u0", "checkin_open", "2026-W48")))[0]
+    assert button.form is None and "already checked in" in text_of(button)
+    # Someone else in the team still gets the form.
+    assert isinstance((await engine.handle(command("u1", "/rut checkin")))[0].form, Form)

@@ -1,8 +1,8 @@
 """Neutral messages → Slack Block Kit payloads, and view submissions back into plain values.
 
 Pure functions, no I/O: the Slack adapter sends what these return. Every limit of Block Kit
-(../shared/platforms.md §5) is enforced here rather than left to the API, because Slack
-answers an oversized payload with `invalid_blocks` and the person sees nothing at all. Text is
+(from Slack's Block Kit reference: the constants below) is enforced here rather than left to
+the API, because Slack answers an oversized payload with `invalid_blocks` and the person sees nothing at all. Text is
 clipped or split where losing a tail is harmless (prose); data that must round-trip intact
 (button values, option values, private_metadata) raises instead of being silently cut.
 
