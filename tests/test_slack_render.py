@@ -31,7 +31,7 @@ from adapters.slack.render import (
 from bot import views
 from bot.actor import Actor
 from bot.checkin import Scores
-from messages.content import Level, load_content
+from messages.content import Level
 from messages.copy import copy_for
 from messages.model import (
     Button,
@@ -49,6 +49,7 @@ from messages.model import (
     TrendSeries,
 )
 from storage.models import Workspace
+from tests import teams_messages
 
 GOLDEN = Path(__file__).parent / "golden" / "slack"
 UPDATE = os.environ.get("RUTRADAR_UPDATE_GOLDEN") == "1"
@@ -160,39 +161,9 @@ def actor() -> Actor:
 
 
 def released_summary() -> dict[str, Any]:
-    """The shape bot.summary.team_summary returns: W47 released, W46 withheld, W48 open."""
-    means = [
-        {"assess": 3.2, "routine": 2.6, "training": 3.0, "strengths": 3.8, "path": 3.1},
-        None,
-        {"assess": 3.4, "routine": 2.2, "training": 3.3, "strengths": 4.0, "path": 2.9},
-    ]
-    return {
-        "team": "Platform <R&D>",
-        "workspace": "T1",
-        "period": "2026-W47",
-        "status": "released",
-        "respondents": 6,
-        "delivered": 8,
-        "participation": 0.75,
-        "threshold": 5,
-        "practices": {
-            "assess": {"mean": 3.4, "low_share": 0.17, "change": 0.2, "low_streak": 0},
-            "routine": {"mean": 2.2, "low_share": 0.5, "change": -0.4, "low_streak": 2},
-            "training": {"mean": 3.3, "low_share": 0.17, "change": 0.3, "low_streak": 0},
-            "strengths": {"mean": 4.0, "low_share": 0.0, "change": 0.2, "low_streak": 0},
-            "path": {"mean": 2.9, "low_share": 0.33, "change": -0.2, "low_streak": 0},
-        },
-        "in_rut_share": 0.33,
-        "attention": "routine",
-        "actions": list(load_content("en").actions["routine"][:3]),
-        "comments": ["More pairing, fewer status meetings", "Time for a course & a <mentor>"],
-        "trend": [
-            {"period": "2026-W45", "status": "released", "means": means[0]},
-            {"period": "2026-W46", "status": "withheld", "means": means[1]},
-            {"period": "2026-W47", "status": "released", "means": means[2]},
-        ],
-        "open": {"period": "2026-W48", "answered": 3, "delivered": 8},
-    }
+    """The shape bot.summary.team_summary returns: W47 released, W46 withheld, W48 open (the
+    same summary the Teams renderer's tests draw)."""
+    return teams_messages.released_summary()
 
 
 def overview_summaries() -> list[dict[str, Any]]:
