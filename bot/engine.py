@@ -40,7 +40,7 @@ from bot.privacy import forget_person, privacy_message
 from bot.rounds import team_zone
 from bot.summary import team_summary
 from bot.validate import iso_date
-from messages.content import LEVELS, in_distress, load_content
+from messages.content import LEVELS, Advice, in_distress, load_content
 from messages.copy import Copy, copy_for
 from messages.model import Message
 from storage import repositories as repo
@@ -106,19 +106,23 @@ def _advice_menu(locale: str) -> Message:
     return views.advice_menu(copy_for(locale), locale)
 
 
-@lru_cache(maxsize=4096)
 def _advice_topic(locale: str, topic: str, seed: str) -> Message:
-    """Advice on a topic is pure: content and copy are loaded once per process, and the same
-    locale, typed topic and seed (the person and the week) pick the same pieces. Kept for the
-    last few thousand answers (most of a `/rut advice` burst's cost was rendering them again;
-    messages are immutable). An unknown topic raises, and is not kept."""
-    t = copy_for(locale)
+    """Advice on a typed topic. The pieces are picked per person and week (cheap); the
+    rendering is kept by the pieces alone (`_topic_message`), so the cache holds nothing
+    about who asked for which practice. An unknown topic raises."""
     content = load_content(locale)
     practice = content.find_practice(topic)
     if practice is None:
         topics = ", ".join(p.key for p in content.practices)
-        raise UsageError(t.say("unknown_topic", topic=topic, topics=topics))
-    return views.advice_topic(t, locale, practice.key, seed)
+        raise UsageError(copy_for(locale).say("unknown_topic", topic=topic, topics=topics))
+    return _topic_message(locale, practice.key, views.topic_pieces(locale, practice.key, seed))
+
+
+@lru_cache(maxsize=1024)
+def _topic_message(locale: str, key: str, pieces: tuple[Advice, ...]) -> Message:
+    """Most of a `/rut advice` burst's cost was rendering the same pieces again; messages are
+    immutable and depend only on their pieces."""
+    return views.advice_topic_of(copy_for(locale), locale, key, pieces)
 
 
 class Engine:

@@ -228,14 +228,23 @@ def advice_message(
 
 
 def advice_topic(t: Copy, locale: str, key: str, seed: str) -> Message:
+    return advice_topic_of(t, locale, key, topic_pieces(locale, key, seed))
+
+
+def topic_pieces(locale: str, key: str, seed: str) -> tuple[Advice, ...]:
+    """The piece shown for each level of a practice, in the rotation this seed picks."""
+    content = load_content(locale)
+    return tuple(content.pick_advice(key, level, seed)[0] for level in LEVELS)
+
+
+def advice_topic_of(t: Copy, locale: str, key: str, pieces: tuple[Advice, ...]) -> Message:
+    """A practice's advice for every level, from pieces already chosen: it depends only on
+    the pieces, never on who asked, so it may be kept and shared."""
     content = load_content(locale)
     practice = content.practice(key)
     sections = tuple(
-        Section(
-            title=t.say(f"level_{level}"),
-            text=advice_piece(content, content.pick_advice(key, level, seed)[0]),
-        )
-        for level in LEVELS
+        Section(title=t.say(f"level_{level}"), text=advice_piece(content, piece))
+        for level, piece in zip(LEVELS, pieces, strict=True)
     )
     return Message(
         fallback=practice.name,
