@@ -24,6 +24,7 @@ from typing import Any, Self
 from aiohttp import web
 
 from tests.fakes.bot_openid import FakeIdentity
+from tests.fakes.loopback import Loopback
 from tests.fakes.teams_activities import TENANT, personal_conversation_id
 
 JSONDict = dict[str, Any]
@@ -106,19 +107,14 @@ class FakeBotConnector:
         self._faults: defaultdict[str, deque[Fault]] = defaultdict(deque)
         self._ids = itertools.count(1)
         self._arrived = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._port = 0
+        self._server = Loopback()
 
     # --- lifecycle -----------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._route)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        await self._server.start(app)
         return self
 
     async def __aexit__(
@@ -127,13 +123,12 @@ class FakeBotConnector:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._server.stop()
 
     @property
     def service_url(self) -> str:
         """As Teams gives it: with a trailing slash (e.g. https://smba.trafficmanager.net/amer/)."""
-        return f"http://127.0.0.1:{self._port}/teams/"
+        return f"http://127.0.0.1:{self._server.port}/teams/"
 
     # --- test controls -------------------------------------------------------------------
 

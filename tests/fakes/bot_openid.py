@@ -29,6 +29,8 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from tests.fakes.loopback import Loopback
+
 ISSUER = "https://api.botframework.com"
 KEY_ID = "rutradar-test-key"
 
@@ -73,8 +75,7 @@ class FakeIdentity:
     key_fetches: int = 0
 
     def __post_init__(self) -> None:
-        self._runner: web.AppRunner | None = None
-        self._port = 0
+        self._server = Loopback()
         self._counter = itertools.count(1)
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -84,11 +85,7 @@ class FakeIdentity:
         app.router.add_get("/.well-known/openidconfiguration", self._metadata)
         app.router.add_get("/keys", self._keys)
         app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        await self._server.start(app)
         return self
 
     async def __aexit__(
@@ -97,12 +94,11 @@ class FakeIdentity:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._server.stop()
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._port}/"
+        return f"http://127.0.0.1:{self._server.port}/"
 
     @property
     def metadata_url(self) -> str:
