@@ -54,6 +54,7 @@ test-future: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 # Performance targets (docs/benchmarks.md): ratios against a baseline measured in the same run.

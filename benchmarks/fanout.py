@@ -34,9 +34,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
 from benchmarks import sqlite_database, table
-from bot.app import build_runtime
-from bot.config import Settings
-from bot.rounds import open_round
+from bot.rounds.lifecycle import open_round
+from bot.server.app import build_runtime
+from bot.server.config import Settings
 from storage.models import Delivery, Person
 from tests.conftest import build_world
 from tests.fakes.slack_api import FakeSlackAPI
@@ -231,7 +231,7 @@ async def dispatch(
                 )
                 status = {user: state for user, state in rows}
         finally:
-            await ctx.engine.dispose()
+            await ctx.database.dispose()
 
         posts = fake.accepted_posts()
         expected = {p.user_id for p in world.members}

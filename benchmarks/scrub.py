@@ -27,12 +27,12 @@ from typing import Any
 from sqlalchemy import insert, text
 
 from benchmarks import postgres_base_url, postgres_database, table
-from bot.actor import cli_actor
-from bot.clock import SystemClock
-from bot.context import Context
-from bot.engine import Engine
-from bot.events import ConversationRef, FormSubmitted
-from bot.rounds import close_round, open_round
+from bot.chat.engine import ChatEngine
+from bot.core.actor import cli_actor
+from bot.core.clock import SystemClock
+from bot.core.context import Context
+from bot.core.events import ConversationRef, FormSubmitted
+from bot.rounds.lifecycle import close_round, open_round
 from storage.db import create_engine, create_session_factory
 from storage.models import Delivery, Membership, Person, Round, Team, Workspace, random_id
 
@@ -60,14 +60,22 @@ async def _seed(ctx: Context, open_deliveries: int) -> Team:
         workspace = Workspace(platform="playground", external_id="bench", name="Bench")
         session.add(workspace)
         await session.flush()
-        teams = [Team(workspace_id=workspace.id, name=f"Team {i}") for i in range(open_deliveries // OTHER_TEAM_SIZE)]
+        teams = [
+            Team(workspace_id=workspace.id, name=f"Team {i}")
+            for i in range(open_deliveries // OTHER_TEAM_SIZE)
+        ]
         closing = Team(workspace_id=workspace.id, name="Closing")
         session.add_all([*teams, closing])
         await session.flush()
         for team in teams:
             rnd = Round(
-                team_id=team.id, period="2026-W48", opens_at=now, closes_at=now,
-                threshold=5, comment_threshold=5, status="open",
+                team_id=team.id,
+                period="2026-W48",
+                opens_at=now,
+                closes_at=now,
+                threshold=5,
+                comment_threshold=5,
+                status="open",
             )
             session.add(rnd)
             await session.flush()
@@ -75,22 +83,35 @@ async def _seed(ctx: Context, open_deliveries: int) -> Team:
                 {"workspace_id": workspace.id, "user_id": f"t{team.id}-u{i}", "role": "member"}
                 for i in range(OTHER_TEAM_SIZE)
             ]
-            ids = (await session.execute(insert(Person).returning(Person.id), people)).scalars().all()
+            ids = (
+                (await session.execute(insert(Person).returning(Person.id), people)).scalars().all()
+            )
             await session.execute(
-                insert(Membership), [{"person_id": p, "team_id": team.id, "role": "member"} for p in ids]
+                insert(Membership),
+                [{"person_id": p, "team_id": team.id, "role": "member"} for p in ids],
             )
             await session.execute(
                 insert(Delivery),
                 [
-                    {"id": random_id(), "round_id": rnd.id, "person_id": p, "kind": "prompt",
-                     "not_before": now, "status": "pending", "attempts": 0, "lookups": 0,
-                     "answered": False}
+                    {
+                        "id": random_id(),
+                        "round_id": rnd.id,
+                        "person_id": p,
+                        "kind": "prompt",
+                        "not_before": now,
+                        "status": "pending",
+                        "attempts": 0,
+                        "lookups": 0,
+                        "answered": False,
+                    }
                     for p in ids
                 ],
             )
         for i in range(CLOSING_TEAM):
             person = Person(
-                workspace_id=workspace.id, user_id=f"c{i}", role="member",
+                workspace_id=workspace.id,
+                user_id=f"c{i}",
+                role="member",
                 conversation_ref=ConversationRef("playground", "bench", f"c{i}").to_json(),
             )
             session.add(person)
@@ -107,7 +128,7 @@ async def _timed(conn: Any, sql: str) -> float:
 
 async def measure(url: str, open_deliveries: int) -> ScrubResult:
     engine = create_engine(url)
-    ctx = Context(engine=engine, sessions=create_session_factory(engine), clock=SystemClock())
+    ctx = Context(database=engine, sessions=create_session_factory(engine), clock=SystemClock())
     try:
         closing = await _seed(ctx, open_deliveries)
         async with ctx.sessions() as session:
@@ -115,14 +136,21 @@ async def measure(url: str, open_deliveries: int) -> ScrubResult:
         assert workspace is not None
         actor = cli_actor(workspace)
         await open_round(ctx, actor, closing)
-        bot = Engine(ctx)
+        bot = ChatEngine(ctx)
         for i in range(CLOSING_TEAM):
-            values = {k: str(1 + (i + j) % 5) for j, k in enumerate(
-                ("assess", "routine", "training", "strengths", "path"))}
-            await bot.handle(FormSubmitted(
-                event_id=f"bench-{i}", where=ConversationRef("playground", "bench", f"c{i}"),
-                user_id=f"c{i}", form_id="checkin", values={**values, "comment": "x" * 80, "share": "1"},
-            ))
+            values = {
+                k: str(1 + (i + j) % 5)
+                for j, k in enumerate(("assess", "routine", "training", "strengths", "path"))
+            }
+            await bot.handle(
+                FormSubmitted(
+                    event_id=f"bench-{i}",
+                    where=ConversationRef("playground", "bench", f"c{i}"),
+                    user_id=f"c{i}",
+                    form_id="checkin",
+                    values={**values, "comment": "x" * 80, "share": "1"},
+                )
+            )
         started = time.perf_counter()
         outcome = await close_round(ctx, actor, closing)
         close_ms = (time.perf_counter() - started) * 1000
@@ -158,8 +186,10 @@ async def _blocked_query(engine: Any) -> float:
         auto = await vac.execution_options(isolation_level="AUTOCOMMIT")
         rewrite = asyncio.ensure_future(auto.exec_driver_sql("VACUUM (FULL) deliveries"))
         while not await other.scalar(
-            text("SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND granted"
-                 " AND relation = 'deliveries'::regclass")
+            text(
+                "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND granted"
+                " AND relation = 'deliveries'::regclass"
+            )
         ):
             if rewrite.done():
                 break
@@ -189,15 +219,33 @@ def report(results: list[ScrubResult]) -> str:
         )
         return "\n".join(lines)
     rows = [
-        [r.open_deliveries, r.deliveries_mb, r.close_ms, r.vacuum_full_deliveries_ms,
-         r.vacuum_full_answers_ms, r.vacuum_deliveries_ms, r.blocked_query_ms, r.ratio]
+        [
+            r.open_deliveries,
+            r.deliveries_mb,
+            r.close_ms,
+            r.vacuum_full_deliveries_ms,
+            r.vacuum_full_answers_ms,
+            r.vacuum_deliveries_ms,
+            r.blocked_query_ms,
+            r.ratio,
+        ]
         for r in results
     ]
-    lines.append(table(
-        ["open deliveries", "deliveries MB", "close", "FULL deliveries", "FULL answers",
-         "VACUUM deliveries", "query waited", "FULL/VACUUM"],
-        rows,
-    ))
+    lines.append(
+        table(
+            [
+                "open deliveries",
+                "deliveries MB",
+                "close",
+                "FULL deliveries",
+                "FULL answers",
+                "VACUUM deliveries",
+                "query waited",
+                "FULL/VACUUM",
+            ],
+            rows,
+        )
+    )
     return "\n".join(lines)
 
 

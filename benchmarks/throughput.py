@@ -22,12 +22,12 @@ from aiohttp import web
 from sqlalchemy import func, select, text
 
 from benchmarks import postgres_base_url, postgres_database, sqlite_database, table
-from bot.clock import SystemClock
-from bot.context import Context
-from bot.dispatcher import BATCH, Dispatcher
-from bot.events import ConversationRef
-from bot.ports import SentRef
-from bot.rounds import open_round
+from bot.core.clock import SystemClock
+from bot.core.context import Context
+from bot.core.events import ConversationRef
+from bot.core.ports import SentRef
+from bot.delivery.dispatcher import BATCH, Dispatcher
+from bot.rounds.lifecycle import open_round
 from messages.model import Message
 from storage.db import create_engine, create_session_factory
 from storage.models import Delivery
@@ -86,7 +86,7 @@ async def _round_trips(ctx: Context, first: int, count: int) -> float:
 
 async def measure(url: str, backend: str, deliveries: int = DELIVERIES) -> ThroughputResult:
     engine = create_engine(url)
-    ctx = Context(engine=engine, sessions=create_session_factory(engine), clock=SystemClock())
+    ctx = Context(database=engine, sessions=create_session_factory(engine), clock=SystemClock())
     try:
         async with engine.begin() as conn:
             await conn.execute(

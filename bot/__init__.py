@@ -1,1 +1,1 @@
-"""The conversation engine, its ports, the scheduler/dispatcher and the composition root."""
+"""Rut Radar's product, in floors that import only downwards: core → rounds → admin → chat → delivery → server."""

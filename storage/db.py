@@ -149,7 +149,7 @@ class Sessions(async_sessionmaker[AsyncSession]):
         self._writer = async_sessionmaker(
             engine, expire_on_commit=False, sync_session_class=sync_class
         )
-        # Called after a commit with the names of the tables it changed (bot/lookups.py).
+        # Called after a commit with the names of the tables it changed (bot/core/lookups.py).
         self.on_commit: list[Callable[[frozenset[str]], None]] = []
         event.listen(sync_class, "after_flush", _flushed)
         event.listen(sync_class, "do_orm_execute", _executed)

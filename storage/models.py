@@ -38,6 +38,7 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes on every backend (SQLite would hand back naive ones)."""
 
@@ -197,9 +198,7 @@ class Delivery(Base):
     # claimed: leased by a dispatcher, not yet on the wire. sending: its platform call is in
     # flight (or was, when a process died), so a retake must look before sending again.
     status: Mapped[str] = mapped_column(
-        Enum(
-            "pending", "claimed", "sending", "sent", "failed", "skipped", name="delivery_status"
-        ),
+        Enum("pending", "claimed", "sending", "sent", "failed", "skipped", name="delivery_status"),
         default="pending",
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -276,7 +275,7 @@ class SendWindow(Base):
 
 class ProcessedEvent(Base):
     """Inbound platform event ids already handled, so a retry has no second effect. Only
-    events a platform retries are kept, only while it may retry them (bot/records.py), and
+    events a platform retries are kept, only while it may retry them (bot/admin/records.py), and
     `seen_at` only to the minute."""
 
     __tablename__ = "processed_events"

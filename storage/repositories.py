@@ -98,11 +98,17 @@ async def round_for(session: AsyncSession, team_id: int, period: str) -> Round |
     )
 
 
-async def open_round(session: AsyncSession, team_id: int, *, lock: str | None = None) -> Round | None:
+async def open_round(
+    session: AsyncSession, team_id: int, *, lock: str | None = None
+) -> Round | None:
     """The team's open round. `lock="share"` (a check-in) or `"update"` (a close) orders the
     two on PostgreSQL, so an answer is never committed into a round that closed meanwhile;
     SQLite's BEGIN IMMEDIATE already serialises them."""
-    query = select(Round).where(Round.team_id == team_id, Round.status == "open").order_by(Round.opens_at.desc())
+    query = (
+        select(Round)
+        .where(Round.team_id == team_id, Round.status == "open")
+        .order_by(Round.opens_at.desc())
+    )
     if lock == "share":
         query = query.with_for_update(read=True)
     elif lock == "update":

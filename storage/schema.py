@@ -6,4 +6,8 @@ from storage import slack_store
 from storage.models import Base
 
 metadata = Base.metadata
-HOSTED_TABLES = (slack_store.BOTS_TABLE, slack_store.INSTALLATIONS_TABLE, slack_store.OAUTH_STATES_TABLE)
+HOSTED_TABLES = (
+    slack_store.BOTS_TABLE,
+    slack_store.INSTALLATIONS_TABLE,
+    slack_store.OAUTH_STATES_TABLE,
+)

@@ -42,8 +42,12 @@ BOT_SECRETS = ("bot_token", "bot_refresh_token")
 INSTALLATION_SECRETS = (*BOT_SECRETS, "user_token", "user_refresh_token", "incoming_webhook_url")
 
 slack_bots = SQLAlchemyInstallationStore.build_bots_table(Base.metadata, BOTS_TABLE)
-slack_installations = SQLAlchemyInstallationStore.build_installations_table(Base.metadata, INSTALLATIONS_TABLE)
-slack_oauth_states = SQLAlchemyOAuthStateStore.build_oauth_states_table(Base.metadata, OAUTH_STATES_TABLE)
+slack_installations = SQLAlchemyInstallationStore.build_installations_table(
+    Base.metadata, INSTALLATIONS_TABLE
+)
+slack_oauth_states = SQLAlchemyOAuthStateStore.build_oauth_states_table(
+    Base.metadata, OAUTH_STATES_TABLE
+)
 SECRET_COLUMNS: dict[Table, tuple[str, ...]] = {
     slack_bots: BOT_SECRETS,
     slack_installations: INSTALLATION_SECRETS,

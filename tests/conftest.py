@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from bot.actor import Actor, cli_actor
-from bot.clock import ManualClock, SystemClock
-from bot.context import Context
-from bot.directory import actor_for
-from bot.events import ConversationRef
+from bot.admin.identities import actor_for
+from bot.core.actor import Actor, cli_actor
+from bot.core.clock import ManualClock, SystemClock
+from bot.core.context import Context
+from bot.core.events import ConversationRef
 from storage.db import create_engine, create_session_factory, normalize_url
 from storage.migrate import upgrade
 from storage.models import Membership, Person, Team, Workspace
@@ -115,17 +115,17 @@ def clock() -> ManualClock:
 
 
 async def _truncate_all(ctx: Context) -> None:
-    if ctx.engine.dialect.name != "postgresql":
+    if ctx.database.dialect.name != "postgresql":
         return
     tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-    async with ctx.engine.begin() as conn:
+    async with ctx.database.begin() as conn:
         await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture
 async def ctx(db_url: str, clock: ManualClock) -> AsyncIterator[Context]:
     engine = create_engine(db_url)
-    context = Context(engine=engine, sessions=create_session_factory(engine), clock=clock)
+    context = Context(database=engine, sessions=create_session_factory(engine), clock=clock)
     await _truncate_all(context)
     try:
         yield context

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from bot.events import ActionInvoked, CommandReceived, ConversationRef, FormSubmitted
+from bot.core.events import ActionInvoked, CommandReceived, ConversationRef, FormSubmitted
 from messages.model import Message, Paragraph, Section
 
 _ids = itertools.count(1)

@@ -1,4 +1,4 @@
-"""Every message the bot renders, for the Teams renderer's tests: built by bot/views.py from
+"""Every message the bot renders, for the Teams renderer's tests: built by bot/chat/views.py from
 fixed data, and asked of the engine over the demo workspace (a team with released history,
 a withheld round and an open round), including hostile names and comments."""
 
@@ -6,12 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import views
-from bot.actor import Actor
-from bot.context import Context
-from bot.demo import seed_demo
-from bot.engine import Engine
-from bot.events import ActionInvoked, CommandReceived, ConversationRef, FormSubmitted, HomeOpened
+from bot.chat import views
+from bot.chat.engine import ChatEngine
+from bot.core.actor import Actor
+from bot.core.context import Context
+from bot.core.events import (
+    ActionInvoked,
+    CommandReceived,
+    ConversationRef,
+    FormSubmitted,
+    HomeOpened,
+)
+from bot.server.demo import seed_demo
 from messages.content import Level, load_content
 from messages.copy import copy_for
 from messages.model import Message
@@ -49,7 +55,7 @@ def actor(*, admin: bool = False, manages: tuple[str, ...] = ()) -> Actor:
 
 
 def released_summary(team: str = "Platform <R&D>") -> dict[str, Any]:
-    """The shape bot.summary.team_summary returns: W47 released, W46 withheld, W48 open."""
+    """The shape bot.rounds.summary.team_summary returns: W47 released, W46 withheld, W48 open."""
     means = [
         {"assess": 3.2, "routine": 2.6, "training": 3.0, "strengths": 3.8, "path": 3.1},
         None,
@@ -199,7 +205,7 @@ class _Events:
 async def engine_messages(ctx: Context) -> dict[str, Message]:
     """What the engine answers to each command, button and form over the demo workspace."""
     await seed_demo(ctx)
-    engine = Engine(ctx)
+    engine = ChatEngine(ctx)
     ids = _Events()
     out: dict[str, Message] = {}
 

@@ -13,7 +13,7 @@ FORBIDDEN = {
     "storage": {"bot", "adapters", "messages"},
     "messages": {"bot", "adapters", "storage"},
 }
-# Adapters reach data only through the bot's ports (bot/workspaces.py, the engine). The one
+# Adapters reach data only through the bot's ports (bot/admin/workspaces.py, the engine). The one
 # exception: slack_sdk's own installation and OAuth-state tables, which its
 # AsyncSQLAlchemyInstallationStore reads and writes itself, used from the Slack package.
 ADAPTER_STORAGE_EXCEPTIONS = {"slack": {"storage.slack_store"}}
@@ -89,7 +89,7 @@ def test_adapters_reach_data_only_through_the_bot() -> None:
         ("import storage.slack_store", {"storage.slack_store"}, set()),
         ("from storage import slack_store, models", {"storage.slack_store"}, {"storage.models"}),
         ("from storage import slack_store", set(), {"storage.slack_store"}),
-        ("import storagebox\nfrom bot.workspaces import installed_by", set(), set()),
+        ("import storagebox\nfrom bot.admin.workspaces import installed_by", set(), set()),
         ("from . import storage\nfrom .storage import x", set(), set()),
     ],
 )
@@ -104,3 +104,63 @@ def test_adapters_are_registered_as_entry_points() -> None:
 
     names = {ep.name for ep in entry_points(group="rutradar.adapters")}
     assert "playground" in names
+
+
+# bot/'s own floors, lowest first: a package may import only the packages below it (and
+# itself). The order is the architecture: rounds stand on core, administration on rounds, the
+# chat engine on administration, delivery on the chat views, the process on everything.
+BOT_FLOORS = ["core", "rounds", "admin", "chat", "delivery", "server"]
+
+
+def bot_floor_of(name: str) -> str | None:
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == "bot" and parts[1] in BOT_FLOORS else None
+
+
+def upward_imports(package: str, tree: ast.AST) -> set[str]:
+    """The imports of a module in bot/<package> that reach a floor above its own."""
+    level = BOT_FLOORS.index(package)
+    return {
+        name
+        for name in imported_modules(tree)
+        if (floor := bot_floor_of(name)) is not None and BOT_FLOORS.index(floor) > level
+    }
+
+
+def test_bot_is_only_its_floors() -> None:
+    """Every module of bot/ lives in one of the floors: no loose module beside them."""
+    loose = [
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "bot").rglob("*.py"))
+        if path.relative_to(ROOT / "bot").parts[0] not in {*BOT_FLOORS, "__init__.py"}
+    ]
+    assert loose == []
+    for floor in BOT_FLOORS:
+        init = ast.parse((ROOT / "bot" / floor / "__init__.py").read_text(encoding="utf-8"))
+        assert ast.get_docstring(init), f"bot/{floor}/__init__.py says what the floor is for"
+
+
+@pytest.mark.parametrize("package", BOT_FLOORS)
+def test_bot_floors_import_only_downwards(package: str) -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {sorted(found)}"
+        for path in sorted((ROOT / "bot" / package).rglob("*.py"))
+        if (found := upward_imports(package, ast.parse(path.read_text(encoding="utf-8"))))
+    ]
+    assert offenders == []
+
+
+@pytest.mark.parametrize(
+    ("package", "source", "expected"),
+    [
+        ("core", "from bot.rounds.release import x", {"bot.rounds.release.x"}),
+        ("core", "import bot.server.app", {"bot.server.app"}),
+        ("rounds", "def f():\n    from bot.chat import views\n", {"bot.chat.views"}),
+        ("rounds", "from bot.core.clock import Clock\nfrom bot.rounds import periods", set()),
+        ("delivery", "from bot.chat.views import render", set()),
+        ("chat", "from bot.delivery.tasks import Supervisor", {"bot.delivery.tasks.Supervisor"}),
+        ("server", "from bot.core import errors", set()),
+    ],
+)
+def test_the_floor_rule_sees_upward_imports(package: str, source: str, expected: set[str]) -> None:
+    assert upward_imports(package, ast.parse(source)) == expected

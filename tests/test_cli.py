@@ -1,4 +1,4 @@
-"""`rutradar` driven in-process through `bot.cli.main`: the design's command-line contract.
+"""`rutradar` driven in-process through `bot.server.cli.main`: the design's command-line contract.
 
 Exit codes: 0 for success and idempotent repeats, 2 for bad arguments or unknown names, 1 for
 state conflicts and other failures; errors are one polite line on stderr, never a traceback,
@@ -24,9 +24,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-import bot.cli
-from bot.clock import ManualClock
-from bot.context import Context
+import bot.server.cli
+from bot.core.clock import ManualClock
+from bot.core.context import Context
 from storage.db import create_engine, normalize_url
 from storage.models import AuditEvent, Base
 from tests.conftest import PG_ENV, PG_SKIP, START
@@ -70,7 +70,7 @@ def run(capsys: pytest.CaptureFixture[str], command: str) -> Run:
     capsys.readouterr()
     tb = ""
     try:
-        code: Any = bot.cli.main(shlex.split(command), clock=ManualClock(START))
+        code: Any = bot.server.cli.main(shlex.split(command), clock=ManualClock(START))
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except Exception:

@@ -18,15 +18,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, update
 
-from bot import admin
-from bot.app import RUNTIME, build_app
-from bot.checkin import Outcome, Scores, record_checkin
-from bot.clock import ManualClock
-from bot.config import Settings
-from bot.dispatcher import MAX_ATTEMPTS, Dispatcher
-from bot.events import ConversationRef
-from bot.ports import DeliveryError, SentRef
-from bot.rounds import close_round, open_round
+from bot.admin import operations as admin
+from bot.core.clock import ManualClock
+from bot.core.events import ConversationRef
+from bot.core.ports import DeliveryError, SentRef
+from bot.delivery.dispatcher import MAX_ATTEMPTS, Dispatcher
+from bot.rounds.checkin import Outcome, Scores, record_checkin
+from bot.rounds.lifecycle import close_round, open_round
+from bot.server.app import RUNTIME, build_app
+from bot.server.config import Settings
 from messages.model import Buttons, Message
 from storage.models import Delivery, Workspace
 from tests.conftest import World, build_world

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from bot import views
+from bot.chat import views
 from messages.content import (
     LEVELS,
     PIECES_MIN,

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from bot import views
-from bot.engine import Engine
-from bot.rounds import open_round
+from bot.chat import views
+from bot.chat.engine import ChatEngine
+from bot.rounds.lifecycle import open_round
 from messages.copy import copy_for
 from messages.model import Buttons, Message, Paragraph
 from storage.schema import metadata
@@ -24,7 +24,7 @@ LINK = "https://help.example.com/eap?lang=en&from=rutradar"
 ALL_ONES = {k: 1 for k in ("assess", "routine", "training", "strengths", "path")}
 
 
-async def say(engine: Engine, user: str, text: str) -> str:
+async def say(engine: ChatEngine, user: str, text: str) -> str:
     return "\n".join(text_of(r) for r in await engine.handle(command(user, text)))
 
 
@@ -32,7 +32,9 @@ def distress_lines(message: Message) -> list[str]:
     return [b.text for b in message.blocks if isinstance(b, Paragraph) and LINE in b.text]
 
 
-async def check_in_and_send(engine: Engine, user: str, **scores: int) -> tuple[Message, Message]:
+async def check_in_and_send(
+    engine: ChatEngine, user: str, **scores: int
+) -> tuple[Message, Message]:
     """A check-in, then the result dialog's "Send me this advice" button."""
     (result,) = await engine.handle(
         checkin(
@@ -50,7 +52,7 @@ async def check_in_and_send(engine: Engine, user: str, **scores: int) -> tuple[M
 
 
 async def test_all_ones_bring_the_distress_line_to_the_result_and_the_dm(world: World) -> None:
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     await open_round(world.ctx, world.cli, world.team)
     for member in world.members:  # each its own rotation of the advice
         result, sent = await check_in_and_send(engine, member.user_id, **ALL_ONES)
@@ -63,7 +65,7 @@ async def test_all_ones_bring_the_distress_line_to_the_result_and_the_dm(world: 
 
 
 async def test_three_practices_at_1_are_enough_and_mild_lows_are_not(world: World) -> None:
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     result, sent = await check_in_and_send(
         engine, "u0", assess=1, routine=1, training=1, strengths=5, path=5
     )
@@ -76,7 +78,7 @@ async def test_three_practices_at_1_are_enough_and_mild_lows_are_not(world: Worl
 
 
 async def test_the_support_link_is_set_from_chat_and_shown_with_the_line(world: World) -> None:
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     refused = await say(engine, "u0", f"/rut admin workspace set --support-url {LINK}")
     assert "admin" in refused.lower()
     bad = await say(
@@ -97,7 +99,7 @@ async def test_the_support_link_is_set_from_chat_and_shown_with_the_line(world: 
 
 
 async def test_german_members_read_the_line_in_german(world: World) -> None:
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     await say(engine, "root", "/rut admin workspace set --locale de")
     result, sent = await check_in_and_send(engine, "u0", **ALL_ONES)
     german = copy_for("de").say("distress_line")
@@ -107,7 +109,7 @@ async def test_german_members_read_the_line_in_german(world: World) -> None:
 
 
 async def test_a_forged_flag_is_refused(world: World) -> None:
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     for private in ("routine:rut|2026-W48|drop", "routine:rut|2026-W48|care|x", "routine:x"):
         (reply,) = await engine.handle(action("u0", "advice_send", private=private))
         assert "no longer valid" in text_of(reply), private
@@ -135,14 +137,14 @@ def logged() -> Iterator[list[str]]:
 
 
 async def test_the_line_is_neither_stored_nor_logged(world: World, logged: list[str]) -> None:
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     await open_round(world.ctx, world.cli, world.team)
     await engine.handle(command("u0", "/rut help"))  # first contact already happened
 
     async def snapshot() -> dict[str, Any]:
         skip = {"answers", "deliveries", "processed_events", "alembic_version"}
         out: dict[str, Any] = {}
-        async with world.ctx.engine.connect() as conn:
+        async with world.ctx.database.connect() as conn:
             for table in metadata.sorted_tables:
                 if table.name not in skip:
                     rows = (await conn.execute(table.select())).all()

@@ -3,7 +3,7 @@ submit, a summary refused to a member and a closed round's prompt behave the sam
 Microsoft Teams and the playground.
 
 Each test runs once per platform through a driver (tests/contract/) that speaks the platform's
-own protocol over real HTTP to the app `bot.app.build_app` builds, with only that platform's
+own protocol over real HTTP to the app `bot.server.app.build_app` builds, with only that platform's
 fakes on the other side, and reads back what the person would see as a neutral `Reply`. The
 assertions are the same words, from the same copy, for every platform; where a platform shows
 something in another place (a Slack modal, a Teams chat card, a playground dialog), the
@@ -20,8 +20,8 @@ from contextlib import AbstractAsyncContextManager
 
 import pytest
 
-from bot import admin
-from bot.clock import ManualClock
+from bot.admin import operations as admin
+from bot.core.clock import ManualClock
 from messages.content import load_content
 from messages.copy import copy_for
 from tests.contract import Platform

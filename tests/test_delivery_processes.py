@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from bot.cli import main
+from bot.server.cli import main
 from storage.db import create_engine
 from storage.models import Delivery, Person
 from storage.schema import metadata

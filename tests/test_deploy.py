@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from bot.config import Settings
+from bot.server.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "deploy" / "k8s"

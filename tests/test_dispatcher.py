@@ -12,11 +12,11 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select, update
 
-from bot.clock import ManualClock
-from bot.dispatcher import Dispatcher, backoff
-from bot.events import ConversationRef
-from bot.ports import DeliveryError, SentRef
-from bot.rounds import open_round
+from bot.core.clock import ManualClock
+from bot.core.events import ConversationRef
+from bot.core.ports import DeliveryError, SentRef
+from bot.delivery.dispatcher import Dispatcher, backoff
+from bot.rounds.lifecycle import open_round
 from messages.model import Message
 from storage.models import Delivery, Person
 from tests.conftest import World

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from bot.context import Context
-from bot.engine import Engine, changes_state
-from bot.rounds import close_round, open_round
+from bot.chat.engine import ChatEngine, changes_state
+from bot.core.context import Context
+from bot.rounds.lifecycle import close_round, open_round
 from messages.model import Buttons, Form, Section
 from storage.models import (
     Answer,
@@ -27,14 +27,14 @@ async def rows(ctx: Context, model: type) -> int:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
-async def say(engine: Engine, user: str, text: str) -> str:
+async def say(engine: ChatEngine, user: str, text: str) -> str:
     replies = await engine.handle(command(user, text))
     assert len(replies) >= 1
     return "\n".join(text_of(r) for r in replies)
 
 
 async def test_help_lists_what_this_person_may_do(world: World) -> None:
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     member = await say(engine, "u0", "/rut help")
     assert "/rut checkin" in member and "/rut admin" not in member and "/rut summary" not in member
     assert "/rut summary" in await say(engine, "boss", "help")
@@ -44,7 +44,7 @@ async def test_help_lists_what_this_person_may_do(world: World) -> None:
 async def test_advice_understands_synonyms_and_refuses_unknown_topics_politely(
     world: World,
 ) -> None:
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     assert "Seek new training" in await say(engine, "u0", "/rut advice learning")
     assert "Consider a new path" in await say(engine, "u0", "/rut advice new path")
     unknown = await say(engine, "u0", "/rut advice knitting")
@@ -54,12 +54,12 @@ async def test_advice_understands_synonyms_and_refuses_unknown_topics_politely(
 
 
 async def test_unknown_command_is_explained(world: World) -> None:
-    reply = await say(Engine(world.ctx), "u0", "/rut dance")
+    reply = await say(ChatEngine(world.ctx), "u0", "/rut dance")
     assert "dance" in reply and "checkin" in reply
 
 
 async def test_checkin_in_open_round_is_counted_and_advice_targets_the_lowest(world: World) -> None:
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     await open_round(world.ctx, world.cli, world.team)
     form = (await engine.handle(command("u0", "/rut checkin")))[0]
     assert form.surface == "dialog" and isinstance(form.form, Form)
@@ -84,14 +84,14 @@ async def test_checkin_in_open_round_is_counted_and_advice_targets_the_lowest(wo
 
 
 async def test_checkin_without_round_or_team_stores_nothing_and_says_so(world: World) -> None:
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     assert "nothing was stored" in text_of((await engine.handle(checkin("u0")))[0])
     assert "not in a team" in text_of((await engine.handle(checkin("stranger")))[0])
     assert await rows(world.ctx, Answer) == 0
 
 
 async def test_unshared_comment_is_never_stored(world: World) -> None:
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     await open_round(world.ctx, world.cli, world.team)
     await engine.handle(checkin("u0", comment="my secret"))
     await engine.handle(checkin("u1", comment="for the team", share=True))
@@ -101,7 +101,7 @@ async def test_unshared_comment_is_never_stored(world: World) -> None:
 
 
 async def test_malformed_checkin_is_refused_and_writes_nothing(world: World) -> None:
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     await open_round(world.ctx, world.cli, world.team)
     bad = checkin("u0")
     bad.values["routine"] = "9"  # type: ignore[index]
@@ -111,7 +111,7 @@ async def test_malformed_checkin_is_refused_and_writes_nothing(world: World) -> 
 
 
 async def test_summary_is_for_managers_of_that_team_only(world: World, ctx: Context) -> None:
-    engine = Engine(ctx)
+    engine = ChatEngine(ctx)
     assert "managers" in await say(engine, "u0", "/rut summary")
     async with ctx.sessions.begin() as session:
         other = Team(workspace_id=world.workspace.id, name="Data")
@@ -126,7 +126,7 @@ async def test_summary_is_for_managers_of_that_team_only(world: World, ctx: Cont
 async def test_manager_sees_counts_while_open_and_scores_only_after_close(
     world: World, ctx: Context
 ) -> None:
-    engine = Engine(ctx)
+    engine = ChatEngine(ctx)
     await open_round(ctx, world.cli, world.team)
     for user in ("u0", "u1", "u2", "u3", "u4"):
         await engine.handle(checkin(user, routine=1))
@@ -144,7 +144,7 @@ async def test_manager_sees_counts_while_open_and_scores_only_after_close(
 async def test_a_manager_of_several_teams_gets_an_overview_with_a_button_per_team(
     world: World, ctx: Context
 ) -> None:
-    engine = Engine(ctx)
+    engine = ChatEngine(ctx)
     async with ctx.sessions.begin() as session:
         data = Team(workspace_id=world.workspace.id, name="Data")
         session.add(data)
@@ -197,7 +197,7 @@ async def test_a_manager_of_several_teams_gets_an_overview_with_a_button_per_tea
 async def test_member_made_manager_mid_round_does_not_see_that_round(
     world: World, ctx: Context
 ) -> None:
-    engine = Engine(ctx)
+    engine = ChatEngine(ctx)
     await open_round(ctx, world.cli, world.team)
     for user in ("u0", "u1", "u2", "u3", "u4"):
         await engine.handle(checkin(user))
@@ -210,7 +210,7 @@ async def test_member_made_manager_mid_round_does_not_see_that_round(
 
 
 async def test_pause_resume_and_timezone_validate_their_arguments(world: World) -> None:
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     assert "paused until 2026-12-24" in await say(engine, "u0", "/rut pause until 2026-12-24")
     assert "YYYY-MM-DD" in await say(engine, "u0", "/rut pause until tomorrow")
     assert "already passed" in await say(engine, "u0", "/rut pause until 2020-01-01")
@@ -223,7 +223,7 @@ async def test_pause_resume_and_timezone_validate_their_arguments(world: World) 
 async def test_admin_commands_in_chat_are_admin_only_and_audited(
     world: World, ctx: Context
 ) -> None:
-    engine = Engine(ctx)
+    engine = ChatEngine(ctx)
     refused = await say(engine, "u0", "/rut admin team add Data")
     assert "Only Rut Radar admins" in refused
     assert "Team Data created" in await say(engine, "root", "/rut admin team add Data")
@@ -272,7 +272,7 @@ CHAT_COMMAND_ERRORS = {
 
 
 async def test_admin_command_errors_in_chat_are_plain_sentences(world: World, ctx: Context) -> None:
-    engine = Engine(ctx)
+    engine = ChatEngine(ctx)
     for text, expected in CHAT_COMMAND_ERRORS.items():
         [reply] = await engine.handle(command("root", f"/rut admin {text}"))
         assert reply.tags == ("error",), text
@@ -283,7 +283,7 @@ async def test_admin_command_errors_in_chat_are_plain_sentences(world: World, ct
 async def test_admin_help_in_chat_is_formatted_help_not_an_error(
     world: World, ctx: Context
 ) -> None:
-    engine = Engine(ctx)
+    engine = ChatEngine(ctx)
     for text in ("help", "--help", "round --help", "round help", "team members help"):
         [reply] = await engine.handle(command("root", f"/rut admin {text}"))
         assert reply.tags == ("admin_help",), text
@@ -300,7 +300,7 @@ async def test_admin_help_in_chat_is_formatted_help_not_an_error(
 
 
 async def test_admin_panel_opens_and_closes_rounds(world: World, ctx: Context) -> None:
-    engine = Engine(ctx)
+    engine = ChatEngine(ctx)
     panel = (await engine.handle(command("root", "/rut admin")))[0]
     buttons = [b for block in panel.blocks if isinstance(block, Buttons) for b in block.buttons]
     assert ("admin_round", "open|Platform") in [(b.action_id, b.value) for b in buttons]
@@ -338,7 +338,7 @@ async def test_admin_panel_opens_and_closes_rounds(world: World, ctx: Context) -
 
 
 async def test_close_confirmation_says_who_will_see_the_results(world: World, ctx: Context) -> None:
-    engine = Engine(ctx)
+    engine = ChatEngine(ctx)
     await open_round(ctx, world.cli, world.team)
     for member in world.members[:5]:
         await engine.handle(checkin(member.user_id))
@@ -356,7 +356,7 @@ async def test_close_confirmation_says_who_will_see_the_results(world: World, ct
 async def test_admin_plurals_go_through_ngettext_in_both_locales(
     world: World, ctx: Context
 ) -> None:
-    engine = Engine(ctx)
+    engine = ChatEngine(ctx)
     assert "1 member added to Platform: u0." in await say(
         engine, "root", "/rut admin team members add Platform u0"
     )
@@ -373,7 +373,7 @@ async def test_admin_plurals_go_through_ngettext_in_both_locales(
 
 
 async def test_forget_me_erases_the_person_but_keeps_counts(world: World, ctx: Context) -> None:
-    engine = Engine(ctx)
+    engine = ChatEngine(ctx)
     await open_round(ctx, world.cli, world.team)
     await engine.handle(checkin("u0"))
     confirm = await say(engine, "u0", "/rut forget-me")
@@ -392,7 +392,7 @@ async def test_forget_me_erases_the_person_but_keeps_counts(world: World, ctx: C
 
 
 async def test_privacy_shows_what_is_stored_and_who_looked(world: World, ctx: Context) -> None:
-    engine = Engine(ctx)
+    engine = ChatEngine(ctx)
     await say(engine, "boss", "/rut summary")
     text = await say(engine, "u0", "/rut privacy")
     assert "Home team: Platform" in text and "U0" in text
@@ -400,7 +400,7 @@ async def test_privacy_shows_what_is_stored_and_who_looked(world: World, ctx: Co
 
 
 async def test_retried_event_has_no_second_effect(world: World, ctx: Context) -> None:
-    engine = Engine(ctx)
+    engine = ChatEngine(ctx)
     await open_round(ctx, world.cli, world.team)
     event = checkin("u0")
     assert await engine.handle(event)
@@ -432,7 +432,7 @@ def test_only_events_that_change_state_are_claimed() -> None:
 async def test_a_redelivered_read_is_answered_again_and_leaves_no_record(
     world: World, ctx: Context
 ) -> None:
-    engine = Engine(ctx)
+    engine = ChatEngine(ctx)
     event = command("u0", "advice routine")
     first = await engine.handle(event)
     assert first and await engine.handle(event) == first
@@ -440,7 +440,7 @@ async def test_a_redelivered_read_is_answered_again_and_leaves_no_record(
 
 
 async def test_advice_send_button_carries_what_it_needs(world: World) -> None:
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     result = (await engine.handle(checkin("u0", routine=1)))[0]
     button = next(b for block in result.blocks if isinstance(block, Buttons) for b in block.buttons)
     assert button.value == "" and result.private  # carried by the dialog, not stored
@@ -453,7 +453,7 @@ async def test_advice_send_button_carries_what_it_needs(world: World) -> None:
 async def test_e_mail_addresses_are_refused_where_the_platform_cannot_look_them_up(
     world: World, ctx: Context
 ) -> None:
-    engine = Engine(ctx)  # no adapter that can look people up (playground, Teams)
+    engine = ChatEngine(ctx)  # no adapter that can look people up (playground, Teams)
     reply = await say(engine, "root", "/rut admin team members add Platform ada@example.com")
     assert "I can't look up e-mail addresses" in reply and "ada@example.com" in reply
     assert await rows(ctx, Person) == 9
@@ -462,10 +462,10 @@ async def test_e_mail_addresses_are_refused_where_the_platform_cannot_look_them_
 async def test_an_admin_in_no_team_is_told_how_to_join_one_not_offered_a_check_in(
     world: World, ctx: Context
 ) -> None:
-    from bot.events import HomeOpened
+    from bot.core.events import HomeOpened
     from tests.helpers import where
 
-    engine = Engine(ctx)
+    engine = ChatEngine(ctx)
     [help_reply] = await engine.handle(command("root", "/rut help"))
     buttons = [
         b.action_id for blk in help_reply.blocks if isinstance(blk, Buttons) for b in blk.buttons
@@ -497,7 +497,7 @@ async def test_privacy_names_the_role_and_the_week_of_each_view_never_the_time(
 ) -> None:
     from datetime import timedelta
 
-    engine = Engine(ctx)
+    engine = ChatEngine(ctx)
     assert "Role: manager" in await say(engine, "boss", "/rut privacy")
     assert "Role: admin" in await say(engine, "root", "/rut privacy")
     assert "Role: member" in await say(engine, "u0", "/rut privacy")
@@ -513,7 +513,7 @@ async def test_privacy_names_the_role_and_the_week_of_each_view_never_the_time(
 
 
 async def test_check_in_after_checking_in_says_so_before_the_form(world: World) -> None:
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     await open_round(world.ctx, world.cli, world.team)  # prompt deliveries for the team
     first = (await engine.handle(command("u0", "/rut checkin")))[0]
     assert isinstance(first.form, Form)

@@ -12,17 +12,17 @@ import pytest
 from aiohttp import web
 from sqlalchemy import func, select, text, update
 
-from bot import admin
-from bot.checkin import Outcome, Scores, record_checkin
-from bot.cli import main
-from bot.clock import ManualClock
-from bot.dispatcher import MAX_ATTEMPTS, Dispatcher
-from bot.events import ConversationRef
-from bot.ports import DeliveryError, SentRef
-from bot.records import audit_list
-from bot.rounds import close_round, open_round, skip_round
-from bot.scheduler import RoundScheduler
-from bot.summary import team_summary
+from bot.admin import operations as admin
+from bot.admin.records import audit_list
+from bot.core.clock import ManualClock
+from bot.core.events import ConversationRef
+from bot.core.ports import DeliveryError, SentRef
+from bot.delivery.dispatcher import MAX_ATTEMPTS, Dispatcher
+from bot.delivery.scheduler import RoundScheduler
+from bot.rounds.checkin import Outcome, Scores, record_checkin
+from bot.rounds.lifecycle import close_round, open_round, skip_round
+from bot.rounds.summary import team_summary
+from bot.server.cli import main
 from messages.model import Message
 from storage import repositories as repo
 from storage.models import Answer, Delivery, Person, Round, Team, Workspace
@@ -89,8 +89,8 @@ async def test_a_check_in_racing_a_close_is_counted_or_not_stored_never_left_beh
         await holding.wait()
         repo.mark_answered = original
         closing = asyncio.get_running_loop().create_task(close_round(ctx, world.cli, world.team))
-        if ctx.engine.dialect.name == "postgresql":
-            async with ctx.engine.connect() as conn:  # until the close waits on the round's lock
+        if ctx.database.dialect.name == "postgresql":
+            async with ctx.database.connect() as conn:  # until the close waits on the round's lock
                 for _ in range(10_000):
                     waiting = await conn.scalar(
                         text("SELECT count(*) FROM pg_locks WHERE NOT granted")

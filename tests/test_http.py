@@ -13,11 +13,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import RUNTIME, ConfigurationError, build_app, check_settings
-from bot.clock import ManualClock
-from bot.config import Settings
-from bot.demo import seed_demo
-from bot.logs import REDACTED, RedactingFilter, configure_logging
+from bot.core.clock import ManualClock
+from bot.server.app import RUNTIME, ConfigurationError, build_app, check_settings
+from bot.server.config import Settings
+from bot.server.demo import seed_demo
+from bot.server.logs import REDACTED, RedactingFilter, configure_logging
 from storage.migrate import head_revision
 
 

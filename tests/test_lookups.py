@@ -1,4 +1,4 @@
-"""The per-process cache of actors (bot/lookups.py): served within its TTL of the injected
+"""The per-process cache of actors (bot/core/lookups.py): served within its TTL of the injected
 clock, emptied by this process's own writes, never used for an event that changes its sender.
 No timings here: the benchmarks measure what it saves."""
 
@@ -8,10 +8,10 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from bot.clock import ManualClock
-from bot.context import Context
-from bot.engine import Engine
-from bot.lookups import Lookups
+from bot.chat.engine import ChatEngine
+from bot.core.clock import ManualClock
+from bot.core.context import Context
+from bot.core.lookups import Lookups
 from storage.db import create_session_factory
 from storage.models import Person
 from tests.conftest import World
@@ -22,16 +22,16 @@ TTL = 10.0
 
 def cached_context(world: World, clock: ManualClock) -> Context:
     """This process: the same database, its own sessions, the cache on."""
-    engine = world.ctx.engine
+    engine = world.ctx.database
     return Context(
-        engine=engine,
+        database=engine,
         sessions=create_session_factory(engine),
         clock=clock,
         lookups=Lookups(clock, ttl=TTL),
     )
 
 
-async def say(engine: Engine, user: str, text: str) -> str:
+async def say(engine: ChatEngine, user: str, text: str) -> str:
     return "\n".join(text_of(r) for r in await engine.handle(command(user, text)))
 
 
@@ -45,7 +45,7 @@ async def test_a_role_changed_elsewhere_takes_effect_within_the_ttl(
 ) -> None:
     ctx = cached_context(world, clock)
     assert ctx.lookups is not None
-    engine = Engine(ctx)
+    engine = ChatEngine(ctx)
     assert "/rut admin" not in await say(engine, "u0", "help")
     assert "/rut admin" not in await say(engine, "u0", "help")
     assert ctx.lookups.hits == 1
@@ -60,7 +60,7 @@ async def test_a_role_changed_elsewhere_takes_effect_within_the_ttl(
 async def test_this_process_s_own_writes_empty_the_cache(world: World, clock: ManualClock) -> None:
     ctx = cached_context(world, clock)
     assert ctx.lookups is not None
-    engine = Engine(ctx)
+    engine = ChatEngine(ctx)
     assert "/rut admin" not in await say(engine, "u0", "help")
     generation = ctx.lookups.generation
 
@@ -80,7 +80,7 @@ async def test_writes_to_other_tables_and_rollbacks_keep_the_cache(
 ) -> None:
     ctx = cached_context(world, clock)
     assert ctx.lookups is not None
-    engine = Engine(ctx)
+    engine = ChatEngine(ctx)
     await say(engine, "u0", "help")
     generation = ctx.lookups.generation
     await say(engine, "u0", "pause")  # writes the person: emptied

@@ -10,14 +10,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from bot.context import Context
+from bot.core.context import Context
 from storage.db import create_engine
 from storage.migrate import alembic_config, head_revision, upgrade
 from storage.schema import metadata
 
 
 async def test_upgrade_to_head_creates_every_table(ctx: Context) -> None:
-    async with ctx.engine.connect() as conn:
+    async with ctx.database.connect() as conn:
         tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
     assert {t.name for t in metadata.sorted_tables} <= tables
     assert "alembic_version" in tables
@@ -28,7 +28,7 @@ async def test_models_match_migrations(ctx: Context) -> None:
         mc = MigrationContext.configure(sync_conn, opts={"compare_type": True})  # type: ignore[arg-type]
         return list(compare_metadata(mc, metadata))
 
-    async with ctx.engine.connect() as conn:
+    async with ctx.database.connect() as conn:
         changes = await conn.run_sync(diff)
     assert changes == [], f"models differ from migrations: {changes}"
 

@@ -8,13 +8,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot import admin
-from bot.checkin import Outcome, Scores, record_checkin
-from bot.engine import Engine
-from bot.errors import ConflictError
-from bot.events import ActionInvoked, ConversationRef
-from bot.rounds import close_round, open_round
-from bot.summary import team_summary
+from bot.admin import operations as admin
+from bot.chat.engine import ChatEngine
+from bot.core.errors import ConflictError
+from bot.core.events import ActionInvoked, ConversationRef
+from bot.rounds.checkin import Outcome, Scores, record_checkin
+from bot.rounds.lifecycle import close_round, open_round
+from bot.rounds.summary import team_summary
 from storage.models import Delivery, Person, Team, Workspace
 from tests.conftest import World
 
@@ -158,7 +158,7 @@ async def test_an_old_prompt_button_after_close_says_so_before_any_question(worl
     await open_round(world.ctx, world.cli, world.team)
     await close_round(world.ctx, world.cli, world.team)
     member = world.members[0]
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     [reply] = await engine.handle(
         ActionInvoked(
             event_id="old-click",

@@ -18,18 +18,18 @@ from hypothesis import strategies as st
 from sqlalchemy import DateTime, func, select, text
 from sqlalchemy.engine import make_url
 
-from bot.admin import round_action, round_list, set_members, workspace_set
-from bot.app import RUNTIME, ConfigurationError, build_app, check_settings
-from bot.cli import main as cli_main
-from bot.clock import ManualClock
-from bot.config import Settings
-from bot.context import Context
-from bot.engine import Engine
-from bot.errors import UsageError
-from bot.logs import RedactingFilter, configure_logging
-from bot.release import compute_release
-from bot.rounds import close_round, open_round
-from bot.scheduler import RoundScheduler
+from bot.admin.operations import round_action, round_list, set_members, workspace_set
+from bot.chat.engine import ChatEngine
+from bot.core.clock import ManualClock
+from bot.core.context import Context
+from bot.core.errors import UsageError
+from bot.delivery.scheduler import RoundScheduler
+from bot.rounds.lifecycle import close_round, open_round
+from bot.rounds.release import compute_release
+from bot.server.app import RUNTIME, ConfigurationError, build_app, check_settings
+from bot.server.cli import main as cli_main
+from bot.server.config import Settings
+from bot.server.logs import RedactingFilter, configure_logging
 from messages.content import PRACTICE_KEYS, load_content
 from messages.copy import copy_for
 from storage import maintenance
@@ -79,7 +79,7 @@ def test_rule_1_schema_answers_reach_no_person_or_delivery_and_carry_no_time() -
 
 
 async def test_rule_1_answer_ids_are_random_and_say_nothing_of_order(world: World) -> None:
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     extra = [f"x{i}" for i in range(14)]
     await set_members(world.ctx, world.cli, "Platform", extra, role="member", add=True)
     await open_round(world.ctx, world.cli, world.team)
@@ -91,7 +91,7 @@ async def test_rule_1_answer_ids_are_random_and_say_nothing_of_order(world: Worl
     assert len(inserted) == len(set(inserted)) == 20
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in inserted)
     assert inserted != sorted(inserted)  # ids carry no order (20! to 1 against by chance)
-    if world.ctx.engine.dialect.name == "sqlite":  # WITHOUT ROWID: stored by id, not by arrival
+    if world.ctx.database.dialect.name == "sqlite":  # WITHOUT ROWID: stored by id, not by arrival
         assert await answer_ids(world.ctx) == sorted(inserted)
 
 
@@ -101,7 +101,7 @@ async def test_rule_1_answer_ids_are_random_and_say_nothing_of_order(world: Worl
 async def test_rule_2_after_close_no_answers_no_flags_and_nothing_in_the_files(
     world: World, db_url: str
 ) -> None:
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     await open_round(world.ctx, world.cli, world.team)
     for i in range(6):
         await engine.handle(checkin(f"u{i}", routine=2, comment=f"line {i}", share=True))
@@ -114,7 +114,7 @@ async def test_rule_2_after_close_no_answers_no_flags_and_nothing_in_the_files(
         assert (await session.scalars(select(Round.scrub_pending))).all() == [False]
     assert await count(world.ctx, Answer) == 0
     assert await count(world.ctx, Delivery, Delivery.kind != "summary") == 0  # no answered flags
-    if world.ctx.engine.dialect.name == "sqlite":
+    if world.ctx.database.dialect.name == "sqlite":
         database = Path(make_url(db_url).database or "")
         for path in (database, database.with_name(database.name + "-wal")):
             if path.exists():
@@ -128,9 +128,9 @@ async def test_rule_2_after_close_no_answers_no_flags_and_nothing_in_the_files(
 
 async def relation_files(ctx: Context) -> dict[str, int]:
     """PostgreSQL: the file number of each scrubbed table (a rewrite gives it a new one)."""
-    if ctx.engine.dialect.name != "postgresql":
+    if ctx.database.dialect.name != "postgresql":
         return {}
-    async with ctx.engine.connect() as conn:
+    async with ctx.database.connect() as conn:
         rows = await conn.execute(
             text(
                 "SELECT relname, relfilenode FROM pg_class WHERE relname IN ('answers', 'deliveries')"
@@ -175,7 +175,7 @@ def captured_logs() -> Iterator[list[str]]:
 async def test_rule_3_a_whole_round_logs_nothing_tying_a_score_or_advice_to_a_person(
     world: World, captured_logs: list[str]
 ) -> None:
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     await open_round(world.ctx, world.cli, world.team)
     for i in range(6):
         await engine.handle(checkin(f"u{i}", routine=1, path=2, comment="secret line"))
@@ -186,7 +186,7 @@ async def test_rule_3_a_whole_round_logs_nothing_tying_a_score_or_advice_to_a_pe
     for name in ("sqlalchemy.engine.Engine", "slack_bolt.App", "slack_sdk.web.async_base_client"):
         logging.getLogger(name).debug("INSERT INTO answers (routine) VALUES (%s, %s)", "u0", 1)
     # ...and the redacting filter must drop a body that reaches any logger at all.
-    logging.getLogger("bot.engine").info(
+    logging.getLogger("bot.chat.engine").info(
         'received payload={"user": "u0", "values": {"routine": "1"}}'
     )
     people = [f"u{i}" for i in range(6)]
@@ -201,14 +201,14 @@ async def test_rule_3_a_whole_round_logs_nothing_tying_a_score_or_advice_to_a_pe
 
 
 async def test_rule_4_a_check_in_changes_nothing_about_the_person(world: World) -> None:
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     await open_round(world.ctx, world.cli, world.team)
     await engine.handle(command("u0", "/rut help"))  # first contact already happened
 
     async def snapshot() -> dict[str, list[tuple[Any, ...]]]:
         skip = {"answers", "deliveries", "processed_events", "alembic_version"}
         out: dict[str, list[tuple[Any, ...]]] = {}
-        async with world.ctx.engine.connect() as conn:
+        async with world.ctx.database.connect() as conn:
             for table in metadata.sorted_tables:
                 if table.name not in skip:
                     out[table.name] = sorted(
@@ -226,7 +226,7 @@ async def test_rule_4_a_check_in_changes_nothing_about_the_person(world: World) 
 
 
 async def test_rule_5_open_rounds_show_counts_only_and_k_minus_1_is_withheld(world: World) -> None:
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     await open_round(world.ctx, world.cli, world.team)
     for i in range(4):  # k − 1 with k = 5
         await engine.handle(checkin(f"u{i}", routine=1))
@@ -263,7 +263,7 @@ async def test_rule_5_managers_are_not_counted_and_new_managers_do_not_see_their
             ).all()
         )
     assert world.manager.id not in population
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     for i in range(6):
         await engine.handle(checkin(f"u{i}"))
     await set_members(world.ctx, world.cli, "Platform", ["u0"], role="manager", add=True)
@@ -284,7 +284,7 @@ async def test_rule_5_managers_are_not_counted_and_new_managers_do_not_see_their
 async def test_rule_6_non_managers_and_other_teams_managers_are_refused_politely(
     world: World,
 ) -> None:
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     async with world.ctx.sessions.begin() as session:
         other = Team(workspace_id=world.workspace.id, name="Data")
         session.add(other)
@@ -303,7 +303,7 @@ async def test_rule_6_non_managers_and_other_teams_managers_are_refused_politely
 async def test_rule_7_unshared_lines_never_stored_shared_only_at_the_comment_threshold(
     world: World,
 ) -> None:
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     await workspace_set(world.ctx, world.cli, comment_threshold="6")
     await open_round(world.ctx, world.cli, world.team)
     await engine.handle(checkin("u0", comment="kept to myself"))
@@ -318,7 +318,7 @@ async def test_rule_7_unshared_lines_never_stored_shared_only_at_the_comment_thr
 
 
 async def test_rule_7_below_the_comment_threshold_lines_are_dropped(world: World) -> None:
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     await workspace_set(world.ctx, world.cli, comment_threshold="7")
     await open_round(world.ctx, world.cli, world.team)
     for i in range(6):
@@ -391,7 +391,7 @@ async def test_rule_3_sqlite_scrub_pending_is_logged_once_counted_and_retried(
     runtime = app[RUNTIME]
     world = await build_world(runtime.ctx)
     await open_round(world.ctx, world.cli, world.team)
-    await Engine(world.ctx).handle(checkin("u0"))
+    await ChatEngine(world.ctx).handle(checkin("u0"))
     reader = sqlite3.connect(make_url(sqlite_url).database or "", isolation_level=None)
     reader.execute("BEGIN")
     reader.execute("SELECT count(*) FROM answers").fetchone()
@@ -425,11 +425,11 @@ async def test_rule_3_postgres_waits_for_transactions_older_than_the_close(
 ) -> None:
     """VACUUM FULL keeps rows an open snapshot may still see: it runs only once none is older
     than the close, and it never queues long for its lock."""
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     await open_round(world.ctx, world.cli, world.team)
     for i in range(6):
         await engine.handle(checkin(f"u{i}", comment=f"kept until the scrub {i}", share=True))
-    other = create_engine(world.ctx.engine.url.render_as_string(hide_password=False))
+    other = create_engine(world.ctx.database.url.render_as_string(hide_password=False))
     try:
         async with other.connect() as old:  # a report someone left open before the close
             await old.execute(text("SELECT count(*) FROM teams"))
@@ -442,7 +442,7 @@ async def test_rule_3_postgres_waits_for_transactions_older_than_the_close(
             # A newer transaction holding a lock on deliveries: the rewrite gives up quickly.
             monkeypatch.setattr(maintenance, "LOCK_TIMEOUT_MS", 50)
             await old.execute(text("SELECT count(*) FROM deliveries"))
-            result = await maintenance.scrub(world.ctx.engine)
+            result = await maintenance.scrub(world.ctx.database)
             assert not result.done and "VACUUM FULL could not run" in result.reason
             await old.rollback()
     finally:

@@ -31,16 +31,16 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.admin import round_list, workspace_set
-from bot.app import RUNTIME, build_app
-from bot.cli import main
-from bot.clock import ManualClock
-from bot.config import Settings
-from bot.context import Context
-from bot.engine import Engine
-from bot.rounds import close_round, open_round
-from bot.runtime import Runtime
-from bot.scheduler import RoundScheduler
+from bot.admin.operations import round_list, workspace_set
+from bot.chat.engine import ChatEngine
+from bot.core.clock import ManualClock
+from bot.core.context import Context
+from bot.delivery.scheduler import RoundScheduler
+from bot.rounds.lifecycle import close_round, open_round
+from bot.server.app import RUNTIME, build_app
+from bot.server.cli import main
+from bot.server.config import Settings
+from bot.server.runtime import Runtime
 from messages.copy import copy_for
 from messages.model import Buttons, Message, Paragraph
 from storage.models import Answer, Delivery, Person
@@ -90,7 +90,7 @@ class Round:
 
 async def checked_in_round(world: World) -> Round:
     """Six members of the team check in, each with their own scores and a shared line."""
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     outcome = await open_round(world.ctx, world.cli, world.team)
     comments = []
     for i, scores in enumerate(SCORES):
@@ -205,7 +205,7 @@ def traces(pages: dict[str, list[bytes]], rnd: Round, prompt_kind: int) -> list[
 async def test_attack_raw_postgres_pages_after_close_hold_no_answer_and_no_answered_delivery(
     world: World,
 ) -> None:
-    db = world.ctx.engine
+    db = world.ctx.database
     rnd = await checked_in_round(world)
     prompt = await enum_oid(db, "delivery_kind", "prompt")
     before = traces(await raw_pages(db, ("answers", "deliveries")), rnd, prompt)
@@ -279,7 +279,7 @@ async def test_attack_sqlite_wal_with_a_reader_open_during_the_close(
         listed = (await round_list(world.ctx, world.cli, "Platform")).text
         if leaked:  # the clean-up could not finish: it must say so, not fail silently
             assert "scrub pending" in listed, (listed, leaked)
-            async with world.ctx.engine.connect() as conn:
+            async with world.ctx.database.connect() as conn:
                 pending = await conn.scalar(text("SELECT count(*) FROM rounds WHERE scrub_pending"))
             assert pending == 1
     finally:
@@ -462,7 +462,7 @@ async def test_attack_nothing_dates_a_members_last_contact_after_the_retry_windo
     slack: SlackEnv,
 ) -> None:
     await open_round(slack.runtime.ctx, slack.world.cli, slack.world.team)
-    db = slack.runtime.ctx.engine
+    db = slack.runtime.ctx.database
     # First contact (Events API), then the member's ordinary day: a command and a check-in.
     await slack.post(event_callback(app_home_opened("U0"), event_id="Ev-home-1"))
     first = await person_xmin(db, "U0")
@@ -557,19 +557,19 @@ async def test_attack_no_platform_token_is_readable_in_the_database(
             assert done.status == 200, await done.text()
 
             # The attacker reads every table; on SQLite the files themselves too.
-            dumped = await every_value(ctx.engine)
+            dumped = await every_value(ctx.database)
             assert "T0002" in dumped  # the install is there to find
             assert [t for t in TOKENS if t in dumped] == []
             assert not re.search(r"xox[bpea]-", dumped)
-            if ctx.engine.dialect.name == "sqlite":
+            if ctx.database.dialect.name == "sqlite":
                 assert b"xox" not in on_disk(db_url) and b"webhook-secret" not in on_disk(db_url)
             else:
-                pages = await raw_pages(ctx.engine, ("slack_bots", "slack_installations"))
+                pages = await raw_pages(ctx.database, ("slack_bots", "slack_installations"))
                 assert not [r for r, ps in pages.items() for p in ps if b"xox" in p]
 
             # The server itself still reads its tokens.
             from adapters.slack.adapter import SlackAdapter
-            from bot.events import ConversationRef
+            from bot.core.events import ConversationRef
 
             adapter = app[RUNTIME].adapters["slack"]
             assert isinstance(adapter, SlackAdapter)
@@ -601,7 +601,7 @@ async def test_attack_the_advice_sent_to_chat_stays_there_and_the_dialog_says_so
         person = await session.get(Person, world.members[0].id)
         assert person is not None
         person.locale = locale
-    [result] = await Engine(world.ctx).handle(checkin("u0", routine=1))
+    [result] = await ChatEngine(world.ctx).handle(checkin("u0", routine=1))
     assert result.surface == "dialog"
     notes = list(around_the_button(result))
     assert notes == [copy_for(locale).say("advice_send_note")]

@@ -13,15 +13,15 @@ from datetime import UTC, datetime
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.admin import schedule_set
-from bot.app import build_app
-from bot.clock import ManualClock
-from bot.config import Settings
-from bot.dispatcher import Dispatcher
-from bot.logs import AccessLog, configure_logging
-from bot.ports import DeliveryError
-from bot.rounds import open_round
-from bot.scheduler import RoundScheduler, Ticker
+from bot.admin.operations import schedule_set
+from bot.core.clock import ManualClock
+from bot.core.ports import DeliveryError
+from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.scheduler import RoundScheduler, Ticker
+from bot.rounds.lifecycle import open_round
+from bot.server.app import build_app
+from bot.server.config import Settings
+from bot.server.logs import AccessLog, configure_logging
 from tests.conftest import World
 from tests.test_dispatcher import FakeAdapter
 
@@ -78,7 +78,7 @@ async def test_ticks_log_no_apscheduler_lines(
     ticker.stop()
     await asyncio.wait_for(task, timeout=10)
     assert [r.getMessage() for r in caplog.records if r.name.startswith("apscheduler")] == []
-    assert info_lines(caplog, "bot.scheduler") == []  # idle passes: nothing to say
+    assert info_lines(caplog, "bot.delivery.scheduler") == []  # idle passes: nothing to say
 
 
 async def test_a_scheduler_pass_logs_one_line_when_it_opens_and_none_when_idle(
@@ -92,15 +92,15 @@ async def test_a_scheduler_pass_logs_one_line_when_it_opens_and_none_when_idle(
     caplog.set_level(logging.INFO)
 
     assert (await scheduler.run_once()).opened == []
-    assert info_lines(caplog, "bot.scheduler") == []
+    assert info_lines(caplog, "bot.delivery.scheduler") == []
 
     clock.set(at("2026-11-30T09:00"))  # 10:00 in Berlin
     assert (await scheduler.run_once()).opened == ["Platform 2026-W49"]
-    assert info_lines(caplog, "bot.scheduler") == ["scheduler pass: opened 1"]
+    assert info_lines(caplog, "bot.delivery.scheduler") == ["scheduler pass: opened 1"]
 
     caplog.clear()
     assert (await scheduler.run_once()).opened == []  # the same period again: idle
-    assert info_lines(caplog, "bot.scheduler") == []
+    assert info_lines(caplog, "bot.delivery.scheduler") == []
 
 
 async def test_a_dispatcher_pass_logs_sent_and_failed_once_and_nothing_when_idle(
@@ -112,15 +112,15 @@ async def test_a_dispatcher_pass_logs_sent_and_failed_once_and_nothing_when_idle
     caplog.set_level(logging.INFO)
 
     assert await dispatcher.run_once() == 0
-    assert info_lines(caplog, "bot.dispatcher") == []
+    assert info_lines(caplog, "bot.delivery.dispatcher") == []
 
     await open_round(world.ctx, world.cli, world.team)
     assert await dispatcher.run_once() == 5
-    assert info_lines(caplog, "bot.dispatcher") == ["dispatcher pass: sent 5, failed 1"]
+    assert info_lines(caplog, "bot.delivery.dispatcher") == ["dispatcher pass: sent 5, failed 1"]
 
     caplog.clear()
     assert await dispatcher.run_once() == 0  # nothing due any more
-    assert info_lines(caplog, "bot.dispatcher") == []
+    assert info_lines(caplog, "bot.delivery.dispatcher") == []
 
 
 async def test_the_access_log_leaves_out_the_playground_poll_and_every_size(

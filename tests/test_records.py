@@ -10,19 +10,19 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot.admin import remove_people, workspace_set
-from bot.clock import ManualClock
-from bot.engine import Engine
-from bot.errors import ConflictError, UsageError
-from bot.records import audit_list, export_releases, purge
-from bot.rounds import close_round, open_round
+from bot.admin.operations import remove_people, workspace_set
+from bot.admin.records import audit_list, export_releases, purge
+from bot.chat.engine import ChatEngine
+from bot.core.clock import ManualClock
+from bot.core.errors import ConflictError, UsageError
+from bot.rounds.lifecycle import close_round, open_round
 from storage.models import AuditEvent, Delivery, Person, ProcessedEvent, Release, Round
 from tests.conftest import World
 from tests.helpers import checkin
 
 
 async def released_round(world: World) -> None:
-    engine = Engine(world.ctx)
+    engine = ChatEngine(world.ctx)
     await open_round(world.ctx, world.cli, world.team)
     for i in range(5):
         await engine.handle(
@@ -71,7 +71,7 @@ async def test_retention_purges_old_releases_and_old_event_ids(
 
 async def test_an_admin_removing_a_person_erases_them_like_forget_me(world: World) -> None:
     await open_round(world.ctx, world.cli, world.team)
-    await Engine(world.ctx).handle(checkin("u3"))
+    await ChatEngine(world.ctx).handle(checkin("u3"))
     admin = await world.actor(world.admin)
     result = await remove_people(world.ctx, admin, ["u3"])
     assert "Erased u3" in result.text

@@ -19,11 +19,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, update
 
-from bot.app import RUNTIME, build_app
-from bot.clock import ManualClock
-from bot.config import Settings
-from bot.rounds import open_round
-from bot.runtime import Runtime
+from bot.core.clock import ManualClock
+from bot.rounds.lifecycle import open_round
+from bot.server.app import RUNTIME, build_app
+from bot.server.config import Settings
+from bot.server.runtime import Runtime
 from storage.models import Delivery, Person
 from tests.conftest import World, build_world
 from tests.fakes.slack_api import FakeSlackAPI
@@ -115,7 +115,7 @@ async def test_a_lookup_that_keeps_failing_is_decided_within_the_bound(
     bound = env.runtime.settings.recovery_lookups
     assert bound == 3  # the documented default
 
-    caplog.set_level(logging.INFO, logger="bot.dispatcher")
+    caplog.set_level(logging.INFO, logger="bot.delivery.dispatcher")
     passes = 0
     while (await status_of(env, delivery_id))[0] == "sending":
         passes += 1

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.release import compute_release, with_trend
+from bot.rounds.release import compute_release, with_trend
 from messages.content import PRACTICE_KEYS
 
 

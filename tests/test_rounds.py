@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from bot.checkin import Outcome, Scores, record_checkin
-from bot.clock import ManualClock
-from bot.context import Context
-from bot.errors import ConflictError
-from bot.rounds import close_round, open_round, skip_round
+from bot.core.clock import ManualClock
+from bot.core.context import Context
+from bot.core.errors import ConflictError
+from bot.rounds.checkin import Outcome, Scores, record_checkin
+from bot.rounds.lifecycle import close_round, open_round, skip_round
 from storage.models import Answer, Delivery, Membership, Person, Release, Round
 from tests.conftest import World
 
@@ -139,7 +139,7 @@ async def test_close_below_threshold_withholds(world: World, ctx: Context) -> No
 
 async def test_threshold_is_frozen_at_open(world: World, ctx: Context) -> None:
     await open_round(ctx, world.cli, world.team)
-    from bot.admin import workspace_set
+    from bot.admin.operations import workspace_set
 
     await workspace_set(ctx, world.cli, threshold="3")
     for person in world.members[:4]:

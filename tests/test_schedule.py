@@ -1,5 +1,5 @@
 """Schedule arithmetic: DST, biweekly parity, monthly Nth/last weekday, ISO weeks, member-local
-fan-out and the no-overlap rule. Reference answers are computed independently of bot.schedule
+fan-out and the no-overlap rule. Reference answers are computed independently of bot.rounds.cadence
 (by brute force over days, or written out by hand) so a wrong implementation fails here."""
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.periods import weekly_period
-from bot.schedule import (
+from bot.rounds.cadence import (
     Cadence,
     cadence_length,
     local_moment,
@@ -30,6 +29,7 @@ from bot.schedule import (
     round_window,
     validate_close_after,
 )
+from bot.rounds.periods import weekly_period
 from storage.models import Schedule
 
 MONDAY, WEDNESDAY, FRIDAY = 0, 2, 4
@@ -46,7 +46,7 @@ def days(start: date, end: date) -> list[date]:
 
 
 def reference_occurs(cadence: Cadence, day: date) -> bool:
-    """Brute-force definition, written without any of bot.schedule's helpers."""
+    """Brute-force definition, written without any of bot.rounds.cadence's helpers."""
     if day.weekday() != cadence.weekday:
         return False
     if cadence.kind == "weekly":

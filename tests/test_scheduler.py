@@ -13,14 +13,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select, update
 
-from bot.admin import round_list, schedule_set
-from bot.app import RUNTIME, build_app, drain
-from bot.clock import ManualClock
-from bot.config import Settings
-from bot.dispatcher import Dispatcher
-from bot.events import ConversationRef
-from bot.ports import SentRef
-from bot.scheduler import RoundScheduler, Ticker
+from bot.admin.operations import round_list, schedule_set
+from bot.core.clock import ManualClock
+from bot.core.events import ConversationRef
+from bot.core.ports import SentRef
+from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.scheduler import RoundScheduler, Ticker
+from bot.server.app import RUNTIME, build_app, drain
+from bot.server.config import Settings
 from messages.model import Message
 from storage.models import Delivery, Person, Round
 from tests.conftest import World
@@ -203,7 +203,7 @@ async def test_an_edit_through_another_replica_takes_effect_without_restart(
 
 
 async def test_disabled_schedules_open_nothing(world: World, clock: ManualClock) -> None:
-    from bot.admin import schedule_enable
+    from bot.admin.operations import schedule_enable
 
     clock.set(at("2026-11-29T12:00"))
     await weekly(world)
@@ -245,7 +245,7 @@ async def test_stopping_releases_claimed_but_unsent_deliveries(world: World) -> 
             self.dispatcher.stop()  # SIGTERM arrives during the first send
             return await super().send(to, msg, key=key)
 
-    from bot.rounds import open_round
+    from bot.rounds.lifecycle import open_round
 
     recorder = Stopper()
     dispatcher = Dispatcher(world.ctx, {"playground": recorder}, concurrency=1)
@@ -265,7 +265,7 @@ async def test_stopping_releases_claimed_but_unsent_deliveries(world: World) -> 
 
 @pytest.mark.parametrize("close_after", ["7d", "8d"])
 async def test_close_after_must_be_shorter_than_the_cadence(world: World, close_after: str) -> None:
-    from bot.errors import UsageError
+    from bot.core.errors import UsageError
 
     with pytest.raises(UsageError, match="never overlap"):
         await weekly(world, close_after=close_after)

@@ -22,12 +22,12 @@ from slack_sdk.models.views import View
 from sqlalchemy import func, select
 
 from adapters.slack.adapter import SCOPES, SlackAdapter
-from bot.app import RUNTIME, build_app
-from bot.clock import ManualClock
-from bot.config import Settings
-from bot.dispatcher import Dispatcher
-from bot.rounds import open_round
-from bot.runtime import Runtime
+from bot.core.clock import ManualClock
+from bot.delivery.dispatcher import Dispatcher
+from bot.rounds.lifecycle import open_round
+from bot.server.app import RUNTIME, build_app
+from bot.server.config import Settings
+from bot.server.runtime import Runtime
 from storage.models import Answer, Delivery, Membership, Person, Team, Workspace
 from storage.slack_store import slack_bots
 from tests.conftest import World, build_world
@@ -457,7 +457,7 @@ async def test_oauth_install_round_trip(sqlite_url: str, clock: ManualClock) -> 
             adapter = runtime.adapters["slack"]
             assert isinstance(adapter, SlackAdapter)
             fake.add_user("UINSTALLER", team_id="T0002")
-            from bot.events import ConversationRef
+            from bot.core.events import ConversationRef
             from messages.model import Message
 
             await adapter.send(

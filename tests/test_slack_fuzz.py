@@ -26,9 +26,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bot.app import RUNTIME, build_app
-from bot.clock import ManualClock
-from bot.rounds import open_round
+from bot.core.clock import ManualClock
+from bot.rounds.lifecycle import open_round
+from bot.server.app import RUNTIME, build_app
 from storage.models import Person, ProcessedEvent, Team, Workspace
 from tests.conftest import _truncate_all, build_world
 from tests.fakes.slack_api import FakeSlackAPI

@@ -21,10 +21,10 @@ from sqlalchemy import func, select
 
 from adapters.slack.adapter import SlackAdapter
 from adapters.slack.payloads import MAX_DEPTH, MalformedPayload, json_depth, parse_request
-from bot.app import RUNTIME, build_app
-from bot.clock import ManualClock
-from bot.rounds import open_round
-from bot.workspaces import installed_by
+from bot.admin.workspaces import installed_by
+from bot.core.clock import ManualClock
+from bot.rounds.lifecycle import open_round
+from bot.server.app import RUNTIME, build_app
 from storage.models import Delivery, Membership, Person, ProcessedEvent, Workspace
 from storage.slack_store import slack_bots, slack_installations
 from tests.conftest import World, build_world

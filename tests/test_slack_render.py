@@ -28,9 +28,9 @@ from adapters.slack.render import (
     parse_action_id,
     sparkline,
 )
-from bot import views
-from bot.actor import Actor
-from bot.checkin import Scores
+from bot.chat import views
+from bot.core.actor import Actor
+from bot.rounds.checkin import Scores
 from messages.content import Level
 from messages.copy import copy_for
 from messages.model import (
@@ -161,7 +161,7 @@ def actor() -> Actor:
 
 
 def released_summary() -> dict[str, Any]:
-    """The shape bot.summary.team_summary returns: W47 released, W46 withheld, W48 open (the
+    """The shape bot.rounds.summary.team_summary returns: W47 released, W46 withheld, W48 open (the
     same summary the Teams renderer's tests draw)."""
     return teams_messages.released_summary()
 

@@ -13,11 +13,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from slack_sdk.models.blocks import Block
 from sqlalchemy import select
 
-from bot import admin
-from bot.app import RUNTIME, build_app
-from bot.cli import main
-from bot.clock import ManualClock
-from bot.config import Settings
+from bot.admin import operations as admin
+from bot.core.clock import ManualClock
+from bot.server.app import RUNTIME, build_app
+from bot.server.cli import main
+from bot.server.config import Settings
 from storage.models import Delivery, Round
 from tests.conftest import build_world
 from tests.fakes.slack_api import FakeSlackAPI

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.scheduler import RoundScheduler, Ticker
+from bot.delivery.scheduler import RoundScheduler, Ticker
 from tests.conftest import World
 from tests.fakes.processes import (
     RUTRADAR,
@@ -77,7 +77,7 @@ def assert_calm(err: str) -> None:
     assert "Traceback" not in err, err
     assert "Error" not in err and " ERROR " not in err, err
     assert "apscheduler" not in err, err  # its INFO lines ("Scheduler started", …) are clamped
-    assert err.rstrip().endswith("bot.server: stopped"), err  # the drain ran to its end
+    assert err.rstrip().endswith("bot.server.runner: stopped"), err  # the drain ran to its end
 
 
 async def get(url: str) -> tuple[int, dict[str, str]]:

@@ -1,5 +1,5 @@
 """The Teams app end to end: activities with real RS256 tokens posted over HTTP to the app that
-bot/app.py builds, a fake Bot Connector and a fake identity platform (real aiohttp servers on
+bot/server/app.py builds, a fake Bot Connector and a fake identity platform (real aiohttp servers on
 127.0.0.1) on the other side, time from the injected clock."""
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
-from bot.app import RUNTIME, build_app
-from bot.clock import ManualClock
-from bot.config import Settings
-from bot.events import ConversationRef
-from bot.rounds import open_round
-from bot.runtime import Runtime
+from bot.core.clock import ManualClock
+from bot.core.events import ConversationRef
+from bot.rounds.lifecycle import open_round
+from bot.server.app import RUNTIME, build_app
+from bot.server.config import Settings
+from bot.server.runtime import Runtime
 from storage.models import Answer, Delivery, Person, ProcessedEvent, Workspace
 from tests.conftest import World, _truncate_all, build_world
 from tests.fakes import teams_activities as ta

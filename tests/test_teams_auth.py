@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.teams.auth import _OffLoopKeys
-from bot.app import RUNTIME, build_app
-from bot.clock import ManualClock
-from bot.config import Settings
+from bot.core.clock import ManualClock
+from bot.server.app import RUNTIME, build_app
+from bot.server.config import Settings
 from storage.models import Person
 from tests.fakes import teams_activities as ta
 from tests.fakes.bot_connector import FakeBotConnector

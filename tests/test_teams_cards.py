@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from adapters.teams.render import CARD_BYTES_MAX, card, dialog, size_of
-from bot.clock import ManualClock
-from bot.context import Context
+from bot.core.clock import ManualClock
+from bot.core.context import Context
 from messages.model import Message
 from storage.db import create_engine, create_session_factory
 from tests.teams_messages import HOSTILE, HOSTILE_TEAM, engine_messages, view_messages
@@ -129,7 +129,7 @@ def test_every_view_is_a_valid_card(checker: Checker) -> None:
 @pytest.fixture
 async def demo_ctx(sqlite_url: str, clock: ManualClock) -> Any:
     engine = create_engine(sqlite_url)
-    ctx = Context(engine=engine, sessions=create_session_factory(engine), clock=clock)
+    ctx = Context(database=engine, sessions=create_session_factory(engine), clock=clock)
     try:
         yield ctx
     finally:

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from bot.cli import main
-from bot.engine import COMMANDS
+from bot.chat.engine import COMMANDS
+from bot.server.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 TEAMS = ROOT / "deploy" / "teams"

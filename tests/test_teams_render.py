@@ -35,8 +35,8 @@ from adapters.teams.render import (
     sparkline,
     teams_wording,
 )
-from bot import views
-from bot.checkin import Scores
+from bot.chat import views
+from bot.rounds.checkin import Scores
 from messages.copy import copy_for
 from messages.model import (
     Bullets,

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.admin import round_list, schedule_set
-from bot.rounds import open_round
+from bot.admin.operations import round_list, schedule_set
+from bot.rounds.lifecycle import open_round
 from storage.models import Delivery, Person
 from tests.fakes import teams_activities as ta
 from tests.fakes.bot_connector import Posted, personal_conversation

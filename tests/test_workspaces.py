@@ -1,4 +1,4 @@
-"""bot/workspaces.py: the port adapters use for workspace life events and the people directory."""
+"""bot/admin/workspaces.py: the port adapters use for workspace life events and the people directory."""
 
 from __future__ import annotations
 
@@ -6,11 +6,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from bot.checkin import Scores, record_checkin
-from bot.context import Context
-from bot.events import ConversationRef
-from bot.rounds import open_round
-from bot.workspaces import (
+from bot.admin.workspaces import (
     PersonEntry,
     TeamRole,
     installed_by,
@@ -20,6 +16,10 @@ from bot.workspaces import (
     platform_uninstalled,
     workspace_installed,
 )
+from bot.core.context import Context
+from bot.core.events import ConversationRef
+from bot.rounds.checkin import Scores, record_checkin
+from bot.rounds.lifecycle import open_round
 from storage.models import AuditEvent, Delivery, Membership, Person, Round, Team, Workspace
 from tests.conftest import START, World
 

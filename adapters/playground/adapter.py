@@ -16,11 +16,11 @@ from typing import Any, ClassVar, Literal
 from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
 
-from bot.events import ActionInvoked, CommandReceived, ConversationRef, Event, FormSubmitted
-from bot.logs import unlogged
-from bot.ports import SentRef
-from bot.runtime import Runtime
-from bot.workspaces import PersonEntry, people_on, person_on
+from bot.admin.workspaces import PersonEntry, people_on, person_on
+from bot.core.events import ActionInvoked, CommandReceived, ConversationRef, Event, FormSubmitted
+from bot.core.ports import SentRef
+from bot.server.logs import unlogged
+from bot.server.runtime import Runtime
 from messages.model import Message
 
 from .render import _env, render_message
@@ -145,7 +145,7 @@ class PlaygroundAdapter:
             )
         event = self._to_event(body, person.display_name)
         self.runtime.metrics.events.labels(PLATFORM, body.kind).inc()
-        messages = await self.runtime.engine.handle(event)
+        messages = await self.runtime.chat.handle(event)
         if body.kind == "form":
             # A refused form is answered in its dialog, as Slack (the modal's errors) and Teams
             # (the task module) answer it: in the chat, behind the open dialog, the person

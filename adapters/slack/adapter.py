@@ -37,7 +37,8 @@ from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStor
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.events import (
+from bot.admin.workspaces import installed_by, platform_uninstalled
+from bot.core.events import (
     ActionInvoked,
     CommandReceived,
     ConversationRef,
@@ -45,9 +46,8 @@ from bot.events import (
     FormSubmitted,
     HomeOpened,
 )
-from bot.ports import DeliveryError, SentRef, UnknownPerson
-from bot.runtime import Runtime
-from bot.workspaces import installed_by, platform_uninstalled
+from bot.core.ports import DeliveryError, SentRef, UnknownPerson
+from bot.server.runtime import Runtime
 from messages.model import Message, Paragraph
 from storage.slack_store import OAUTH_STATES_TABLE, EncryptedInstallationStore
 
@@ -156,7 +156,7 @@ class SlackAdapter:
         oauth_settings = None
         if self.oauth:
             assert settings.slack_client_id and settings.slack_client_secret
-            engine = runtime.ctx.engine
+            engine = runtime.ctx.database
             # slack_sdk's store and tables; tokens encrypted with RUTRADAR_SECRET_KEY (the
             # composition root refuses OAuth without one, so no token is stored in clear).
             self.installations = EncryptedInstallationStore(
@@ -568,7 +568,7 @@ class SlackAdapter:
         event = envelope.event
         if isinstance(event, TokensRevoked) and not event.tokens.bot:
             return  # only user tokens went; the bot still works
-        if not await self.runtime.engine.first_time(f"slack:{envelope.event_id}"):
+        if not await self.runtime.chat.first_time(f"slack:{envelope.event_id}"):
             return
         installation = envelope.installation
         if isinstance(event, TeamAccessRevoked):
@@ -591,7 +591,7 @@ class SlackAdapter:
 
     async def _handle(self, event: Event) -> list[Message]:
         self.runtime.metrics.events.labels(PLATFORM, type(event).__name__).inc()
-        return await self.runtime.engine.handle(event)
+        return await self.runtime.chat.handle(event)
 
     # --- outbound (the Adapter port) -----------------------------------------------------
 

@@ -40,7 +40,7 @@ from pydantic import (
     ValidationInfo,
 )
 
-from bot.events import ConversationRef
+from bot.core.events import ConversationRef
 
 PLATFORM = "slack"
 JSON = dict[str, Any]

@@ -12,7 +12,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.clock import Clock
+from bot.core.clock import Clock
 
 FRESH_FOR = timedelta(hours=1)
 CACHE_MAX = 10_000

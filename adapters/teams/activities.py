@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.events import ActionInvoked, CommandReceived, ConversationRef, FormSubmitted
+from bot.core.events import ActionInvoked, CommandReceived, ConversationRef, FormSubmitted
 
 from .render import form_values
 

@@ -39,10 +39,10 @@ from botbuilder.schema import (
 from botframework.connector.aio import ConnectorClient
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
-from bot.events import ActionInvoked, ConversationRef, Event
-from bot.ports import DeliveryError, SentRef
-from bot.runtime import Runtime
-from bot.workspaces import known_service_url, person_uninstalled
+from bot.admin.workspaces import known_service_url, person_uninstalled
+from bot.core.events import ActionInvoked, ConversationRef, Event
+from bot.core.ports import DeliveryError, SentRef
+from bot.server.runtime import Runtime
 from messages.copy import copy_for
 from messages.model import Bullets, Button, Buttons, Heading, Message, Paragraph
 
@@ -205,7 +205,7 @@ class TeamsAdapter:
 
     async def _handle(self, event: Event) -> list[Message]:
         self.runtime.metrics.events.labels(PLATFORM, type(event).__name__).inc()
-        return await self.runtime.engine.handle(event)
+        return await self.runtime.chat.handle(event)
 
     async def _on_message(self, tc: TurnContext, shape: act.ActivityShape, facts: Facts) -> None:
         if (shape.from_.role or "").lower() == "bot":
@@ -259,7 +259,7 @@ class TeamsAdapter:
             messages = await self._handle(act.command(facts, "help"))
             if action == "add":
                 await self._to_person(tc, facts, messages, reply=False)
-        elif action == "remove" and await self.runtime.engine.first_time(facts.event_id):
+        elif action == "remove" and await self.runtime.chat.first_time(facts.event_id):
             await person_uninstalled(
                 self.runtime.ctx, PLATFORM, facts.tenant_id or "", facts.user_id or ""
             )

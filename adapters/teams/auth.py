@@ -66,8 +66,8 @@ from msrest.pipeline.universal import RawDeserializer
 from msrest.universal_http.aiohttp import AioHttpClientResponse
 from urllib3.util.retry import Retry
 
-from bot.clock import Clock
-from bot.config import Settings
+from bot.core.clock import Clock
+from bot.server.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -355,7 +355,6 @@ def _bullets(block: Bullets) -> list[JSON]:
     return out
 
 
-
 def _trend(block: TrendSeries) -> list[JSON]:
     """A FactSet of label → sparkline, so the lines align, and the legend in small print."""
     out: list[JSON] = []
@@ -487,7 +486,7 @@ def form_values(data: Mapping[str, Any]) -> dict[str, str]:
     """An Action.Submit's `value` (or a `task/submit`'s `data`) → the neutral `{input_id:
     value}`: the `rr_*` keys and Teams' own `msteams` key are dropped, repeated ids lose their
     `#n`, and every value is a string ("" for a missing one). A toggle gives "true"/"false",
-    which `bot.checkin.Scores.parse` reads."""
+    which `bot.rounds.checkin.Scores.parse` reads."""
     out: dict[str, str] = {}
     for key, value in data.items():
         if key.startswith("rr_") or key == "msteams":

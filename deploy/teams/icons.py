@@ -88,7 +88,9 @@ def draw(size: int, radius: float, background: tuple[int, int, int] | None) -> l
             if background is None:
                 row.append((*WHITE, round(255 * cover)))
             else:
-                mixed = tuple(round(b + (w - b) * cover) for b, w in zip(background, WHITE, strict=True))
+                mixed = tuple(
+                    round(b + (w - b) * cover) for b, w in zip(background, WHITE, strict=True)
+                )
                 row.append((mixed[0], mixed[1], mixed[2], 255))
         rows.append(row)
     return rows

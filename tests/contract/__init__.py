@@ -1,7 +1,7 @@
 """The adapter contract: what a person sees of Rut Radar is the same on every platform.
 
 `Platform` is the small protocol `tests/test_contract.py` drives; `tests/contract/slack.py`,
-`teams.py` and `playground.py` implement it over real HTTP against the app `bot.app.build_app`
+`teams.py` and `playground.py` implement it over real HTTP against the app `bot.server.app.build_app`
 builds (with an injected clock and no background tasks), each with only its platform's fakes
 on the other side. A driver turns what its platform shows a person (Block Kit, Adaptive Cards,
 the playground's HTML) into a neutral `Reply`: the text the person reads, with the platform's
@@ -35,9 +35,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from bot.clock import ManualClock
-from bot.rounds import close_round, open_round
-from bot.runtime import Runtime
+from bot.core.clock import ManualClock
+from bot.rounds.lifecycle import close_round, open_round
+from bot.server.runtime import Runtime
 from storage.models import Answer, Person
 from tests.conftest import World
 

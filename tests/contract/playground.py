@@ -11,10 +11,10 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import RUNTIME, build_app
-from bot.clock import ManualClock
-from bot.config import Settings
-from bot.events import ConversationRef
+from bot.core.clock import ManualClock
+from bot.core.events import ConversationRef
+from bot.server.app import RUNTIME, build_app
+from bot.server.config import Settings
 from storage.models import Person
 from tests.conftest import _truncate_all, build_world
 from tests.contract import Button, Client, Driver, Reply, lines

@@ -15,8 +15,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 
 from adapters.slack.render import parse_action_id
-from bot.app import RUNTIME, build_app
-from bot.clock import ManualClock
+from bot.core.clock import ManualClock
+from bot.server.app import RUNTIME, build_app
 from tests.conftest import _truncate_all, build_world
 from tests.contract import Button, Driver, Reply, Surface, lines, unescape_mrkdwn
 from tests.fakes.slack_api import Call, FakeSlackAPI, dm_channel

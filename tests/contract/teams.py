@@ -13,8 +13,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 
 from adapters.teams.render import parse_input_id, teams_wording
-from bot.app import RUNTIME, build_app
-from bot.clock import ManualClock
+from bot.core.clock import ManualClock
+from bot.server.app import RUNTIME, build_app
 from tests.conftest import _truncate_all
 from tests.contract import Button, Driver, Reply, Surface, lines, unescape_markdown
 from tests.fakes import teams_activities as ta

@@ -32,9 +32,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("workspace_id", name=op.f("pk_send_windows")),
     )
     with op.batch_alter_table("schedules", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("created_at", sa.DateTime(timezone=True), nullable=True)
-        )
+        batch_op.add_column(sa.Column("created_at", sa.DateTime(timezone=True), nullable=True))
 
     # ### end Alembic commands ###
 

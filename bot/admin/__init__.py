@@ -1,0 +1,1 @@
+"""Administration: teams, managers, schedules, people, workspaces, records and erasure."""

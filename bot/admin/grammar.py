@@ -1,0 +1,436 @@
+"""One grammar for the admin commands, shared by the CLI and `/rut admin …` in chat.
+
+argparse is made to raise instead of exiting, so a wrong argument becomes a polite
+UsageError in chat and exit code 2 on the CLI, with no traceback either way. argparse's own
+wording ("invalid choice: …", "the following arguments are required: …") is never shown:
+`Parser.error` says the same as a plain sentence with the valid choices. `--help` (and, in
+chat, a trailing `help`) is a `HelpRequested` carrying the help as structured lines, which
+chat renders as a message and the CLI prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from bot.admin import operations as admin
+from bot.core.actor import Actor
+from bot.core.context import Context
+from bot.core.errors import RutRadarError, UsageError
+from messages.model import Bullets, Heading, Message, Paragraph
+
+PERIOD_EXAMPLE = "2026-W49"
+
+
+@dataclass(frozen=True)
+class HelpText:
+    """A command's help: what it does, how to call it, and its choices or arguments."""
+
+    title: str
+    usage: str
+    description: str = ""
+    commands: tuple[tuple[str, str], ...] = ()
+    arguments: tuple[tuple[str, str], ...] = ()
+
+    def message(self) -> Message:
+        """The help as a chat message: a heading, the usage, and one bullet per choice."""
+        blocks: list[Any] = [Heading(self.title)]
+        if self.description:
+            blocks.append(Paragraph(self.description))
+        blocks.append(Paragraph(f"Usage: {self.usage}"))
+        for title, rows in (("Commands", self.commands), ("Arguments", self.arguments)):
+            if rows:
+                items = tuple(f"{name}: {text}" if text else name for name, text in rows)
+                blocks += [Paragraph(f"{title}:"), Bullets(items)]
+        return Message(fallback=self.plain(), blocks=tuple(blocks), tags=("admin_help",))
+
+    def plain(self) -> str:
+        lines = [f"usage: {self.usage}"]
+        if self.description:
+            lines += ["", self.description]
+        if self.commands:
+            lines += ["", "Commands:"]
+            lines += [f"  {name:<22}  {text}".rstrip() for name, text in self.commands]
+        if self.arguments:
+            lines += ["", "Arguments:"]
+            lines += [f"  {name:<22}  {text}".rstrip() for name, text in self.arguments]
+        return "\n".join(lines) + "\n"
+
+
+class HelpRequested(RutRadarError):
+    """`--help`: not an error. Chat shows `help` as a message; the CLI prints it, exit 0."""
+
+    exit_code = 0
+
+    def __init__(self, help_text: HelpText) -> None:
+        super().__init__(help_text.plain())
+        self.help = help_text
+
+
+def _or_list(items: list[str], word: str = "or") -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + f" {word} " + items[-1]
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are sentences and whose help is a `HelpRequested`."""
+
+    def _subcommands(self) -> argparse._SubParsersAction | None:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return action
+        return None
+
+    def _what(self) -> str:
+        """What a word after this parser is: 'round action', 'admin command'…"""
+        words = self.prog.split()
+        root = 2 if words[:1] == ["/rut"] else 1
+        path = words[root:]
+        if path:
+            return " ".join(path) + " action"
+        return "admin command" if root == 2 else "command"
+
+    def help_text(self) -> HelpText:
+        usage = " ".join(self.format_usage().split()).removeprefix("usage: ").replace(" [-h]", "")
+        commands: list[tuple[str, str]] = []
+        arguments: list[tuple[str, str]] = []
+        for action in self._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            if isinstance(action, argparse._SubParsersAction):
+                helps = {choice.dest: choice.help or "" for choice in action._choices_actions}
+                commands += [(name, helps.get(name, "")) for name in action.choices]
+                continue
+            if action.option_strings:
+                name = action.option_strings[-1]
+                if action.nargs != 0:
+                    name += f" {action.metavar or action.dest.upper()}"
+            else:
+                name = str(action.metavar or action.dest)
+                if action.nargs in ("+", "*"):
+                    name += " …"
+            text = action.help or ""
+            if action.required and action.option_strings:
+                text = f"{text} (required)".strip()
+            if action.default not in (None, False, argparse.SUPPRESS) and action.nargs != 0:
+                text = f"{text} (default {action.default})".strip()
+            arguments.append((name, text))
+        return HelpText(
+            title=self.prog,
+            usage=usage,
+            description=self.description or "",
+            commands=tuple(commands),
+            arguments=tuple(arguments),
+        )
+
+    def print_help(self, file: Any = None) -> None:
+        raise HelpRequested(self.help_text())
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise UsageError((message or "").strip() or f"See {self.prog} --help.")
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self._sentence(message)} For help: {self.prog} --help.")
+
+    def _sentence(self, message: str) -> str:
+        """argparse's message as a plain sentence with the valid choices."""
+        m = re.match(r"argument (\S+): invalid choice: '?(.*?)'? \(choose from (.*)\)$", message)
+        if m:
+            choices = [c.strip(" '") for c in m[3].split(",")]
+            what = self._what()
+            article = "an" if what[:1] in "aeiou" else "a"
+            return f"'{m[2]}' is not {article} {what}. Use {_or_list(choices)}."
+        m = re.match(r"the following arguments are required: (.*)$", message)
+        if m:
+            missing = [word.strip() for word in m[1].split(",")]
+            sub = self._subcommands()
+            if sub is not None and sub.dest in missing:
+                return f"Which {self._what()}? Use {_or_list(list(sub.choices))}."
+            named = [self._describe(word) for word in missing]
+            return f"{self.prog} needs {_or_list(named, 'and')}."
+        m = re.match(r"unrecognized arguments: (.*)$", message)
+        if m:
+            return f"I don't know what to do with '{m[1]}' here."
+        m = re.match(r"argument (\S+): not allowed with argument (\S+)$", message)
+        if m:
+            return f"Use {m[2]} or {m[1]}, not both."
+        m = re.match(r"argument (\S+): expected one argument$", message)
+        if m:
+            return f"{m[1]} needs a value."
+        m = re.match(r"argument (\S+): invalid (\w+) value: '(.*)'$", message)
+        if m:
+            kind = "a whole number" if m[2] == "int" else f"a {m[2]}"
+            return f"{m[1]} takes {kind}, not '{m[3]}'."
+        return message[:1].upper() + message[1:].rstrip(".") + "."
+
+    def _describe(self, word: str) -> str:
+        """A missing argument named with what it is: 'NAME (the team)'."""
+        for action in self._actions:
+            names = {str(action.metavar or ""), action.dest, *action.option_strings}
+            names |= {"/".join(action.option_strings)}
+            if word in names and action.help:
+                return f"{word} ({action.help})"
+        return word
+
+
+USER_HELP = "people, by user id or e-mail address: U012ABC or ada@example.com"
+TEAM_HELP = "the team's name; quote it if it has spaces"
+
+
+def add_admin_commands(sub: Any, *, cli: bool = False) -> None:
+    """The subcommands an admin may run from chat as well as from the CLI (plus CLI-only ones)."""
+    ws = sub.add_parser(
+        "workspace", help="workspace settings", description="Settings of this workspace."
+    ).add_subparsers(dest="action", required=True)
+    if cli:
+        ws_add = ws.add_parser(
+            "add",
+            help="add or update a workspace (idempotent)",
+            description="Add a workspace, or update its name and time zone if it is there.",
+        )
+        ws_add.add_argument("--platform", required=True, help="slack, teams or playground")
+        ws_add.add_argument(
+            "--external-id", required=True, metavar="ID", help="the platform's id, e.g. T012ABC"
+        )
+        ws_add.add_argument("--name", help="a name people recognise")
+        ws_add.add_argument("--timezone", metavar="ZONE", help="e.g. Europe/Berlin (default UTC)")
+        ws.add_parser("list", help="list workspaces", description="Every workspace.")
+    ws_set = ws.add_parser(
+        "set",
+        help="threshold, comment threshold, retention, zone, locale, support link",
+        description="Change one or more workspace settings.",
+    )
+    ws_set.add_argument(
+        "--threshold", metavar="N", help="answers needed before results are shown (3 or more)"
+    )
+    ws_set.add_argument(
+        "--comment-threshold",
+        metavar="N",
+        help="answers needed before comments are shown (at least the threshold)",
+    )
+    ws_set.add_argument(
+        "--retention-days", metavar="DAYS", help="how long released results are kept"
+    )
+    ws_set.add_argument("--timezone", metavar="ZONE", help="e.g. Europe/Berlin")
+    ws_set.add_argument("--locale", metavar="LOCALE", help="en or de")
+    ws_set.add_argument(
+        "--support-url",
+        metavar="URL",
+        help="https link to the organisation's support programme, shown after very low "
+        "answers; none removes it",
+    )
+
+    adm = sub.add_parser(
+        "admin", help="grant or remove admin", description="Grant or remove the admin role."
+    ).add_subparsers(dest="action", required=True)
+    for action, text in (("add", "make people admins"), ("remove", "take the admin role away")):
+        adm.add_parser(
+            action, help=text, description=text[:1].upper() + text[1:] + "."
+        ).add_argument("user_ids", nargs="+", metavar="USER", help=USER_HELP)
+
+    person = sub.add_parser(
+        "person",
+        help="erase people (as /rut forget-me does)",
+        description="Erase people, as /rut forget-me does.",
+    ).add_subparsers(dest="action", required=True)
+    person.add_parser(
+        "remove", help="erase people", description="Erase what Rut Radar knows about people."
+    ).add_argument("user_ids", nargs="+", metavar="USER", help=USER_HELP)
+
+    team = sub.add_parser(
+        "team", help="teams, members and managers", description="Teams, members and managers."
+    ).add_subparsers(dest="action", required=True)
+    team_add = team.add_parser("add", help="create a team", description="Create a team.")
+    team_add.add_argument("name", metavar="NAME", help=TEAM_HELP)
+    team_add.add_argument(
+        "--from-channel",
+        metavar="CHANNEL",
+        help="in chat only: the channel's members join, e.g. #platform",
+    )
+    for action, text in (
+        ("remove", "delete a team"),
+        ("show", "a team's people, schedule and rounds"),
+    ):
+        team.add_parser(
+            action, help=text, description=text[:1].upper() + text[1:] + "."
+        ).add_argument("name", metavar="NAME", help=TEAM_HELP)
+    team.add_parser("list", help="every team", description="Every team, with its head counts.")
+    for group in ("members", "managers"):
+        grp = team.add_parser(
+            group, help=f"add or remove {group}", description=f"Add or remove a team's {group}."
+        ).add_subparsers(dest="group_action", required=True)
+        for action in ("add", "remove"):
+            p = grp.add_parser(
+                action,
+                help=f"{action} {group}",
+                description=f"{'Add' if action == 'add' else 'Remove'} {group}.",
+            )
+            p.add_argument("name", metavar="NAME", help=TEAM_HELP)
+            p.add_argument("user_ids", nargs="+", metavar="USER", help=USER_HELP)
+            if group == "managers" and action == "add":
+                p.add_argument(
+                    "--with-history",
+                    action="store_true",
+                    help="they were never in this team: show them its earlier releases",
+                )
+
+    sched = sub.add_parser(
+        "schedule", help="when a team checks in", description="When a team checks in."
+    ).add_subparsers(dest="action", required=True)
+    s_set = sched.add_parser(
+        "set", help="set a team's schedule", description="Set when a team's rounds open and close."
+    )
+    s_set.add_argument("name", metavar="NAME", help=TEAM_HELP)
+    s_set.add_argument("--cadence", required=True, help="weekly, biweekly or monthly")
+    s_set.add_argument("--weekday", required=True, metavar="DAY", help="mon, tue, … sun")
+    s_set.add_argument("--time", required=True, metavar="HH:MM", help="local time, e.g. 09:30")
+    s_set.add_argument("--week-of-month", metavar="N", help="monthly only: 1 to 4, or last")
+    s_set.add_argument("--anchor", metavar="YYYY-MM-DD", help="biweekly only: a date in an on-week")
+    zone = s_set.add_mutually_exclusive_group()
+    zone.add_argument(
+        "--timezone", metavar="ZONE", help="e.g. Europe/Berlin (default: the workspace's)"
+    )
+    zone.add_argument(
+        "--member-local", action="store_true", help="each member at that time in their own zone"
+    )
+    s_set.add_argument(
+        "--remind-after", default="24h", metavar="DURATION", help="e.g. 24h, 90m or 2d"
+    )
+    s_set.add_argument("--close-after", default="72h", metavar="DURATION", help="e.g. 72h or 3d")
+    for action, text in (
+        ("enable", "rounds open on schedule again"),
+        ("disable", "stop opening rounds on schedule"),
+        ("show", "the team's schedule"),
+    ):
+        sched.add_parser(
+            action, help=text, description=text[:1].upper() + text[1:] + "."
+        ).add_argument("name", metavar="NAME", help=TEAM_HELP)
+
+    rnd = sub.add_parser(
+        "round",
+        help="open, close or skip a round by hand",
+        description="Open, close or skip a team's round by hand, or list its rounds.",
+    ).add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("open", "open this period's round now"),
+        ("close", "close the open round now and release or withhold its results"),
+        ("skip", "skip this period"),
+        ("list", "the team's rounds"),
+    ):
+        rnd.add_parser(
+            action, help=text, description=text[:1].upper() + text[1:] + "."
+        ).add_argument("name", metavar="NAME", help=TEAM_HELP)
+
+
+def admin_parser() -> Parser:
+    parser = Parser(
+        prog="/rut admin",
+        description="Teams, schedules, rounds and settings. Type /rut admin alone for the panel.",
+    )
+    add_admin_commands(parser.add_subparsers(dest="command", required=True, parser_class=Parser))
+    return parser
+
+
+def parse_chat_admin(text: str) -> argparse.Namespace:
+    """`/rut admin …` as a Namespace; `help` alone or after a command is `--help`."""
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise UsageError(f"I couldn't read that: {exc}.") from None
+    parser = admin_parser()
+    if words and words[-1].lower() == "help" and _is_command_path(parser, words[:-1]):
+        words[-1] = "--help"
+    return parser.parse_args(words)
+
+
+def _is_command_path(parser: Parser, words: list[str]) -> bool:
+    """Whether `words` only names (sub)commands that take a further subcommand, so a `help`
+    after them asks for help (after a leaf, `help` is an argument: a team may be called so)."""
+    current: Parser = parser
+    for word in words:
+        sub = current._subcommands()
+        if sub is None or word not in sub.choices:
+            return False
+        current = sub.choices[word]
+    return current._subcommands() is not None
+
+
+async def run_admin(
+    ctx: Context,
+    actor: Actor,
+    ns: argparse.Namespace,
+    *,
+    channel_members: list[str] | None = None,
+) -> admin.Result:
+    """Run a parsed admin command; `channel_members` is what the platform said of a channel."""
+    command, action = ns.command, getattr(ns, "action", None)
+    if command == "workspace" and action == "set":
+        return await admin.workspace_set(
+            ctx,
+            actor,
+            threshold=ns.threshold,
+            comment_threshold=ns.comment_threshold,
+            retention_days=ns.retention_days,
+            timezone=ns.timezone,
+            locale=ns.locale,
+            support_url=ns.support_url,
+        )
+    if command == "person":
+        return await admin.remove_people(ctx, actor, ns.user_ids)
+    if command == "admin":
+        return await admin.set_admins(ctx, actor, ns.user_ids, grant=action == "add")
+    if command == "team":
+        if action == "add":
+            if ns.from_channel and channel_members is None:
+                raise UsageError(
+                    "--from-channel works in chat, where the platform can list a channel's members."
+                )
+            if ns.from_channel and not channel_members:
+                raise UsageError(
+                    "That channel has no members I can see. Is Rut Radar in the channel?"
+                )
+            return await admin.team_add(ctx, actor, ns.name, members=channel_members)
+        if action == "remove":
+            return await admin.team_remove(ctx, actor, ns.name)
+        if action == "show":
+            return await admin.team_show(ctx, actor, ns.name)
+        if action == "list":
+            return await admin.team_list(ctx, actor)
+        role = "member" if action == "members" else "manager"
+        return await admin.set_members(
+            ctx,
+            actor,
+            ns.name,
+            ns.user_ids,
+            role=role,
+            add=ns.group_action == "add",
+            with_history=bool(getattr(ns, "with_history", False)),
+        )
+    if command == "schedule":
+        if action == "set":
+            return await admin.schedule_set(
+                ctx,
+                actor,
+                ns.name,
+                cadence=ns.cadence,
+                weekday=ns.weekday,
+                time=ns.time,
+                week_of_month=ns.week_of_month,
+                anchor=ns.anchor,
+                timezone=ns.timezone,
+                member_local=ns.member_local,
+                remind_after=ns.remind_after,
+                close_after=ns.close_after,
+            )
+        if action == "show":
+            return await admin.schedule_show(ctx, actor, ns.name)
+        return await admin.schedule_enable(ctx, actor, ns.name, enabled=action == "enable")
+    if command == "round":
+        if action == "list":
+            return await admin.round_list(ctx, actor, ns.name)
+        return await admin.round_action(ctx, actor, ns.name, str(action))
+    raise UsageError(f"Unknown admin command '{command}'.")

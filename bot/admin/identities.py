@@ -1,0 +1,134 @@
+"""Finding and creating workspaces and people, and resolving an Actor for an event."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.actor import Actor
+from bot.core.errors import UsageError
+from bot.core.events import Event
+from storage import repositories as repo
+from storage.models import AuditEvent, Person, Team, Workspace
+
+
+def person_changes(person: Person, event: Event) -> dict[str, object]:
+    """What this event teaches about its sender that the row does not say yet: empty for
+    almost every event, which is how a read stays a read (no write transaction at all)."""
+    learned: dict[str, object] = {"stub": False}
+    if event.personal:  # a channel command (Teams) never replaces the 1:1 reference
+        learned["conversation_ref"] = event.where.to_json()
+    if event.display_name:
+        learned["display_name"] = event.display_name
+    if event.timezone and not person.timezone:
+        learned["timezone"] = event.timezone
+    if event.locale and not person.locale:
+        learned["locale"] = event.locale
+    if event.grants_admin and person.role != "admin":
+        learned["role"] = "admin"
+    return {name: value for name, value in learned.items() if getattr(person, name) != value}
+
+
+async def person_for_event(
+    session: AsyncSession, workspace: Workspace, event: Event, now: datetime
+) -> Person:
+    """The sender, created on first contact; a CLI-made stub is completed here.
+
+    Reads never write (privacy rule 12): only what `person_changes` finds new is assigned, so
+    a row nothing new was learned about is not rewritten. A rewritten row would date the
+    person's every contact (PostgreSQL's `xmin` names the writing transaction, a neighbour of
+    the check-in's). SQLAlchemy happens to skip equal values too, but this does not rest on it.
+    """
+    person = await repo.person_by_user_id(session, workspace.id, event.user_id)
+    if person is None:
+        person = Person(workspace_id=workspace.id, user_id=event.user_id, role="member")
+        session.add(person)
+    changes = person_changes(person, event)
+    if changes.get("role") == "admin":
+        session.add(
+            AuditEvent(
+                workspace_id=workspace.id,
+                at=now,
+                actor_person_id=None,
+                actor_label=f"{workspace.platform} workspace admin",
+                action="admin_granted_by_platform",
+                detail={"user": person.user_id},
+            )
+        )
+    for name, value in changes.items():
+        setattr(person, name, value)
+    await session.flush()
+    return person
+
+
+async def actor_for(session: AsyncSession, workspace: Workspace, person: Person) -> Actor:
+    home: Team | None = None
+    managed: list[Team] = []
+    for membership in await repo.memberships_of(session, person.id):
+        team = await session.get(Team, membership.team_id)
+        if team is None:
+            continue
+        if membership.role == "member":
+            home = team
+        else:
+            managed.append(team)
+    return Actor(
+        workspace=workspace,
+        person=person,
+        is_admin=person.role == "admin",
+        home_team=home,
+        managed=tuple(sorted(managed, key=lambda t: t.name)),
+    )
+
+
+async def require_workspace(session: AsyncSession, external_id: str | None) -> Workspace:
+    """`--workspace` may be left out when there is exactly one workspace."""
+    if external_id:
+        workspace = await repo.workspace_by_external_id(session, external_id)
+        if workspace is None:
+            raise UsageError(
+                f"There is no workspace '{external_id}'. See `rutradar workspace list`."
+            )
+        return workspace
+    workspaces = await repo.all_workspaces(session)
+    if len(workspaces) == 1:
+        return workspaces[0]
+    if not workspaces:
+        raise UsageError(
+            "There is no workspace yet. Create one with `rutradar workspace add` or `rutradar demo`."
+        )
+    ids = ", ".join(w.external_id for w in workspaces)
+    raise UsageError(f"There are several workspaces; pick one with --workspace ({ids}).")
+
+
+async def require_team(session: AsyncSession, workspace: Workspace, name: str) -> Team:
+    team = await repo.team_by_name(session, workspace.id, name)
+    if team is None:
+        names = ", ".join(t.name for t in await repo.teams_in(session, workspace.id)) or "none yet"
+        raise UsageError(f"There is no team '{name}'. Teams: {names}.")
+    return team
+
+
+def normalize_user_id(raw: str) -> str:
+    """Accept `U123`, `@U123` and Slack's `<@U123|name>` mention syntax."""
+    value = raw.strip()
+    if value.startswith("<@") and value.endswith(">"):
+        value = value[2:-1].split("|", 1)[0]
+    return value.lstrip("@")
+
+
+async def require_person(
+    session: AsyncSession, workspace: Workspace, raw_user_id: str, *, create_stub: bool = False
+) -> Person:
+    user_id = normalize_user_id(raw_user_id)
+    if not user_id:
+        raise UsageError("A user id is needed, e.g. U0123ABCD.")
+    person = await repo.person_by_user_id(session, workspace.id, user_id)
+    if person is None:
+        if not create_stub:
+            raise UsageError(f"I don't know the user '{user_id}' in this workspace.")
+        person = Person(workspace_id=workspace.id, user_id=user_id, role="member", stub=True)
+        session.add(person)
+        await session.flush()
+    return person

@@ -1,0 +1,716 @@
+"""Admin operations shared by `/rut admin …`, the CLI and the playground.
+
+Every change is one transaction with its audit event: a failed command writes nothing.
+Each operation returns a `Result` with a line for people and data for `--json`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.admin import validate
+from bot.admin.identities import require_person, require_team
+from bot.admin.privacy import erase_person
+from bot.core import audit
+from bot.core.actor import Actor
+from bot.core.context import Context
+from bot.core.errors import ConflictError, UsageError
+from bot.rounds.cadence import Cadence, openings, validate_close_after
+from bot.rounds.lifecycle import (
+    close_round,
+    in_open_population,
+    manual_plan,
+    open_round,
+    skip_round,
+    summary_audience,
+    team_zone,
+)
+from bot.rounds.notices import next_opening
+from bot.rounds.periods import period_end, resolve_zone
+from messages.copy import Copy, available_locales, copy_for
+from storage import repositories as repo
+from storage.models import Delivery, Membership, Person, Schedule, Team, Workspace
+
+
+@dataclass(frozen=True)
+class Result:
+    text: str
+    data: Any = field(default=None)
+
+
+def _copy(actor: Actor) -> Copy:
+    """The copy in the actor's language (the workspace's on the CLI)."""
+    person_locale = actor.person.locale if actor.person is not None else None
+    return copy_for(person_locale or actor.workspace.locale)
+
+
+async def _workspace(session: AsyncSession, actor: Actor) -> Workspace:
+    workspace = await session.get(Workspace, actor.workspace.id)
+    assert workspace is not None
+    return workspace
+
+
+# --- workspace -------------------------------------------------------------------------------
+
+
+async def workspace_set(
+    ctx: Context,
+    actor: Actor,
+    *,
+    threshold: str | None = None,
+    comment_threshold: str | None = None,
+    retention_days: str | None = None,
+    timezone: str | None = None,
+    locale: str | None = None,
+    support_url: str | None = None,
+) -> Result:
+    """Change workspace settings; `support_url="none"` removes the support link."""
+    actor.require_admin()
+    changes: dict[str, Any] = {}
+    if threshold is not None:
+        changes["threshold"] = validate.threshold(threshold)
+    if comment_threshold is not None:
+        changes["comment_threshold"] = validate.threshold(comment_threshold)
+    if retention_days is not None:
+        changes["retention_days"] = validate.retention_days(retention_days)
+    if timezone is not None:
+        changes["timezone"] = resolve_zone(timezone)
+    if locale is not None:
+        if locale not in available_locales():
+            raise UsageError(
+                f"'{locale}' is not a supported locale. Use one of: {', '.join(available_locales())}."
+            )
+        changes["locale"] = locale
+    if support_url is not None:
+        changes["support_url"] = validate.support_url(support_url)
+    if not changes:
+        raise UsageError(
+            "Nothing to change. Use --threshold, --comment-threshold, --retention-days, "
+            "--timezone, --locale or --support-url."
+        )
+    async with ctx.sessions.begin() as session:
+        workspace = await _workspace(session, actor)
+        new_threshold = changes.get("threshold", workspace.threshold)
+        new_comment = changes.get(
+            "comment_threshold", max(workspace.comment_threshold, new_threshold)
+        )
+        if new_comment < new_threshold:
+            raise UsageError(
+                f"The comment threshold cannot be below the anonymity threshold ({new_threshold})."
+            )
+        if new_comment != workspace.comment_threshold:
+            changes["comment_threshold"] = new_comment
+        for key, value in changes.items():
+            setattr(workspace, key, value)
+        audit.record(session, actor, "workspace_set", ctx.clock.now(), **changes)
+    shown = ", ".join(
+        f"{k.replace('_', ' ')} {'none' if v is None else v}" for k, v in changes.items()
+    )
+    return Result(f"Workspace settings saved: {shown}.", changes)
+
+
+# --- admins ----------------------------------------------------------------------------------
+
+
+async def set_admins(ctx: Context, actor: Actor, user_ids: list[str], *, grant: bool) -> Result:
+    actor.require_admin()
+    done: list[str] = []
+    async with ctx.sessions.begin() as session:
+        workspace = await _workspace(session, actor)
+        for raw in user_ids:
+            person = await require_person(session, workspace, raw, create_stub=grant)
+            if not grant and actor.person is not None and person.id == actor.person.id:
+                raise ConflictError("You cannot remove your own admin role; ask another admin.")
+            person.role = "admin" if grant else "member"
+            done.append(person.user_id)
+        audit.record(
+            session,
+            actor,
+            "admin_added" if grant else "admin_removed",
+            ctx.clock.now(),
+            users=done,
+        )
+    key = "admins_added" if grant else "admins_removed"
+    text = _copy(actor).say(key, count=len(done), users=", ".join(done))
+    return Result(text, {"users": done, "admin": grant})
+
+
+# --- teams -----------------------------------------------------------------------------------
+
+
+def _valid_team_name(name: str) -> str:
+    cleaned = " ".join(name.split())
+    if not cleaned or len(cleaned) > 100:
+        raise UsageError("A team name needs 1 to 100 characters.")
+    return cleaned
+
+
+async def team_add(
+    ctx: Context, actor: Actor, name: str, *, members: list[str] | None = None
+) -> Result:
+    """Create a team; with `members` (a channel's people, in chat) fill it in the same step."""
+    actor.require_admin()
+    name = _valid_team_name(name)
+    now = ctx.clock.now()
+    async with ctx.sessions.begin() as session:
+        workspace = await _workspace(session, actor)
+        existing = await repo.team_by_name(session, workspace.id, name)
+        if existing is not None and not members:
+            return Result(f"The team {existing.name} already exists.", {"team": existing.name})
+        team = existing or Team(workspace_id=workspace.id, name=name)
+        if existing is None:
+            session.add(team)
+            await session.flush()
+            audit.record(session, actor, "team_added", now, team_id=team.id, team=name)
+        changed: list[str] = []
+        notes: list[str] = []
+        if members:
+            changed, notes = await _apply_members(
+                session, workspace, team, members, role="member", add=True, now=now
+            )
+            audit.record(session, actor, "team_members_added", now, team_id=team.id, users=changed)
+    if members:
+        return _members_result(_copy(actor), team, changed, notes, role="member", add=True)
+    return Result(
+        f"Team {name} created. Add people with `team members add {name} USER_ID…`.", {"team": name}
+    )
+
+
+async def team_remove(ctx: Context, actor: Actor, name: str) -> Result:
+    actor.require_admin()
+    async with ctx.sessions.begin() as session:
+        workspace = await _workspace(session, actor)
+        team = await require_team(session, workspace, name)
+        audit.record(session, actor, "team_removed", ctx.clock.now(), team=team.name)
+        await session.delete(team)
+    return Result(
+        f"Team {team.name} removed, with its schedule, rounds and releases.", {"team": team.name}
+    )
+
+
+async def team_list(ctx: Context, actor: Actor) -> Result:
+    actor.require_admin()
+    async with ctx.sessions() as session:
+        rows = []
+        for team in await repo.teams_in(session, actor.workspace.id):
+            members = await repo.team_people(session, team.id, "member")
+            managers = await repo.team_people(session, team.id, "manager")
+            rows.append({"team": team.name, "members": len(members), "managers": len(managers)})
+    if not rows:
+        return Result("No teams yet. Create one with `team add NAME`.", [])
+    t = _copy(actor)
+    text = "\n".join(
+        t.say("team_counts", team=r["team"], members=r["members"], managers=r["managers"])
+        for r in rows
+    )
+    return Result(text, rows)
+
+
+async def team_show(ctx: Context, actor: Actor, name: str) -> Result:
+    actor.require_admin()
+    async with ctx.sessions() as session:
+        workspace = await _workspace(session, actor)
+        team = await require_team(session, workspace, name)
+        members = await repo.team_people(session, team.id, "member")
+        managers = await repo.team_people(session, team.id, "manager")
+        schedule = await repo.schedule_of(session, team.id)
+        rounds = await repo.rounds_of(session, team.id)
+        data: dict[str, Any] = {
+            "team": team.name,
+            "timezone": team_zone(team, workspace),
+            "members": [_person_json(p) for p in members],
+            "managers": [_person_json(p) for p in managers],
+            "schedule": schedule_json(schedule, team, workspace),
+            "rounds": [{"period": r.period, "status": r.status} for r in rounds],
+        }
+    lines = [
+        f"{team.name} ({data['timezone']})",
+        "Members: " + (", ".join(_person_label(p) for p in members) or "none"),
+        "Managers: " + (", ".join(_person_label(p) for p in managers) or "none"),
+        "Schedule: " + describe_schedule(data["schedule"]),
+        "Rounds: " + (", ".join(f"{r['period']} {r['status']}" for r in data["rounds"]) or "none"),
+    ]
+    return Result("\n".join(lines), data)
+
+
+def _person_json(person: Person) -> dict[str, Any]:
+    return {"user_id": person.user_id, "name": person.display_name}
+
+
+def _person_label(person: Person) -> str:
+    return person.display_name or person.user_id
+
+
+async def set_members(
+    ctx: Context,
+    actor: Actor,
+    name: str,
+    user_ids: list[str],
+    *,
+    role: str,
+    add: bool,
+    with_history: bool = False,
+) -> Result:
+    """Add or remove members or managers. A person has one home team; adding moves them."""
+    actor.require_admin()
+    now = ctx.clock.now()
+    async with ctx.sessions.begin() as session:
+        workspace = await _workspace(session, actor)
+        team = await require_team(session, workspace, name)
+        changed, notes = await _apply_members(
+            session,
+            workspace,
+            team,
+            user_ids,
+            role=role,
+            add=add,
+            now=now,
+            with_history=with_history,
+        )
+        audit.record(
+            session,
+            actor,
+            f"team_{role}s_{'added' if add else 'removed'}",
+            now,
+            team_id=team.id,
+            users=changed,
+        )
+    return _members_result(_copy(actor), team, changed, notes, role=role, add=add)
+
+
+async def _apply_members(
+    session: AsyncSession,
+    workspace: Workspace,
+    team: Team,
+    user_ids: list[str],
+    *,
+    role: str,
+    add: bool,
+    now: datetime,
+    with_history: bool = False,
+) -> tuple[list[str], list[str]]:
+    notes: list[str] = []
+    changed: list[str] = []
+    for raw in user_ids:
+        person = await require_person(session, workspace, raw, create_stub=add)
+        memberships = list(await repo.memberships_of(session, person.id))
+        here = next((m for m in memberships if m.team_id == team.id), None)
+        label = _person_label(person)
+        if not add:
+            if here is None or here.role != role:
+                raise UsageError(f"{label} is not a {role} of {team.name}.")
+            await session.delete(here)
+            changed.append(person.user_id)
+            continue
+        if role == "member":
+            if here is not None and here.role == "manager":
+                raise ConflictError(
+                    f"{label} manages {team.name}, and a team's managers are never counted "
+                    "in it. Remove them as manager first."
+                )
+            counted_from: datetime | None = None
+            for other in memberships:
+                if other.role == "member" and other.team_id != team.id:
+                    moved_from = await session.get(Team, other.team_id)
+                    assert moved_from is not None
+                    counted_from = await _counted_from_after_move(
+                        session, workspace, moved_from, other, person, now
+                    )
+                    await session.delete(other)
+                    note = f"{label} moved from {moved_from.name}"
+                    if counted_from is not None:
+                        note += (
+                            f" (already in its check-in for this period, so counted in "
+                            f"{team.name} from {counted_from:%Y-%m-%d})"
+                        )
+                    notes.append(note)
+            if here is None:
+                session.add(
+                    Membership(
+                        person_id=person.id,
+                        team_id=team.id,
+                        role="member",
+                        counted_from=counted_from,
+                    )
+                )
+        else:
+            if with_history and await in_open_population(session, team.id, person.id):
+                raise ConflictError(
+                    f"{label} is in the population of {team.name}'s open round, so they may "
+                    "not see its results or its history. Add them without --with-history: "
+                    "they will see results from the next round on."
+                )
+            if here is not None and here.role == "member":
+                # They were in this team's populations: they see only later rounds.
+                here.role = "manager"
+                here.results_from = now
+                notes.append(f"{label} is no longer counted as a member")
+            elif here is None:
+                # Whether someone was ever in this team's past populations is not kept (that
+                # would itself be a trace), so a new manager sees rounds from now on, unless
+                # an admin vouches they never were (`--with-history`).
+                session.add(
+                    Membership(
+                        person_id=person.id,
+                        team_id=team.id,
+                        role="manager",
+                        results_from=None if with_history else now,
+                    )
+                )
+        changed.append(person.user_id)
+    await session.flush()
+    return changed, notes
+
+
+async def _counted_from_after_move(
+    session: AsyncSession,
+    workspace: Workspace,
+    old_team: Team,
+    old: Membership,
+    person: Person,
+    now: datetime,
+) -> datetime | None:
+    """When a member moving out of `old_team` may first be counted in another team: after
+    the period of the old team's latest round they were (or may have been) in. An open round
+    tells from its prompts; a closed one no longer can (its rows are gone), so one that
+    closed in a period not yet over counts as theirs. Carries an earlier move's limit too."""
+    limit = old.counted_from if old.counted_from and old.counted_from > now else None
+    rounds = [r for r in await repo.rounds_of(session, old_team.id) if r.status != "skipped"]
+    latest = max(rounds, key=lambda r: r.opens_at, default=None)
+    if latest is None or latest.opens_at > now:
+        return limit
+    if latest.status == "open" and not await in_open_population(session, old_team.id, person.id):
+        return limit
+    end = max(period_end(latest.period, team_zone(old_team, workspace)), latest.closes_at)
+    if end <= now:
+        return limit
+    return max(end, limit) if limit else end
+
+
+def _members_result(
+    t: Copy, team: Team, changed: list[str], notes: list[str], *, role: str, add: bool
+) -> Result:
+    key = f"{role}s_{'added' if add else 'removed'}"
+    text = t.say(key, count=len(changed), team=team.name, users=", ".join(changed))
+    if notes:
+        text += " (" + "; ".join(notes) + ".)"
+    return Result(text, {"team": team.name, "role": role, "users": changed, "added": add})
+
+
+# --- schedules -------------------------------------------------------------------------------
+
+
+def schedule_json(
+    schedule: Schedule | None, team: Team, workspace: Workspace
+) -> dict[str, Any] | None:
+    if schedule is None:
+        return None
+    return {
+        "cadence": schedule.cadence,
+        "weekday": validate.WEEKDAYS[schedule.weekday],
+        "time": schedule.local_time,
+        "week_of_month": ("last" if schedule.week_of_month == -1 else schedule.week_of_month),
+        "anchor": schedule.anchor.isoformat() if schedule.anchor else None,
+        "timezone": None
+        if schedule.member_local
+        else (schedule.timezone or team_zone(team, workspace)),
+        "member_local": schedule.member_local,
+        "remind_after": validate.format_duration(schedule.remind_after_minutes),
+        "close_after": validate.format_duration(schedule.close_after_minutes),
+        "enabled": schedule.enabled,
+    }
+
+
+def describe_schedule(data: dict[str, Any] | None) -> str:
+    if data is None:
+        return "none (rounds are opened by hand)"
+    when = f"{data['cadence']} on {data['weekday']}"
+    if data["cadence"] == "monthly":
+        when = f"monthly on the {data['week_of_month']} {data['weekday']}"
+    elif data["cadence"] == "biweekly":
+        when += f" from {data['anchor']}"
+    zone = "each member's own time zone" if data["member_local"] else data["timezone"]
+    state = "" if data["enabled"] else " (disabled)"
+    return (
+        f"{when} at {data['time']} ({zone}), reminder after {data['remind_after']}, "
+        f"closes after {data['close_after']}{state}"
+    )
+
+
+async def schedule_set(
+    ctx: Context,
+    actor: Actor,
+    name: str,
+    *,
+    cadence: str,
+    weekday: str,
+    time: str,
+    week_of_month: str | None = None,
+    anchor: str | None = None,
+    timezone: str | None = None,
+    member_local: bool = False,
+    remind_after: str = "24h",
+    close_after: str = "72h",
+) -> Result:
+    actor.require_admin()
+    kind = validate.cadence(cadence)
+    day = validate.weekday(weekday)
+    at = validate.local_time(time)
+    week = validate.week_of_month(week_of_month) if week_of_month is not None else None
+    if kind == "monthly" and week is None:
+        raise UsageError("A monthly schedule needs --week-of-month 1, 2, 3, 4 or last.")
+    start: date | None = validate.iso_date(anchor, "anchor date") if anchor else None
+    if kind == "biweekly" and start is None:
+        raise UsageError("A biweekly schedule needs --anchor DATE, a day in a week when it runs.")
+    if timezone is not None and member_local:
+        raise UsageError("Use either --timezone or --member-local, not both.")
+    zone = resolve_zone(timezone) if timezone else None
+    remind = validate.duration(remind_after, "--remind-after")
+    close = validate.duration(close_after, "--close-after")
+    try:
+        validate_close_after(kind, close, member_local)
+    except ValueError:
+        raise UsageError(
+            f"--close-after must be shorter than the {kind} cadence"
+            + (" with a day to spare in member-local mode" if member_local else "")
+            + ", so rounds never overlap."
+        ) from None
+    if remind >= close:
+        raise UsageError("--remind-after must come before --close-after.")
+    async with ctx.sessions.begin() as session:
+        workspace = await _workspace(session, actor)
+        team = await require_team(session, workspace, name)
+        schedule = await repo.schedule_of(session, team.id)
+        if schedule is None:
+            schedule = Schedule(
+                team_id=team.id,
+                cadence=kind,
+                weekday=day,
+                local_time=at,
+                created_at=ctx.clock.now(),
+            )
+            session.add(schedule)
+        schedule.cadence = kind
+        schedule.weekday = day
+        schedule.local_time = at
+        schedule.week_of_month = week if kind == "monthly" else None
+        schedule.anchor = start if kind == "biweekly" else None
+        schedule.timezone = zone
+        schedule.member_local = member_local
+        schedule.remind_after_minutes = int(remind.total_seconds() // 60)
+        schedule.close_after_minutes = int(close.total_seconds() // 60)
+        schedule.enabled = True
+        await session.flush()
+        data = schedule_json(schedule, team, workspace)
+        audit.record(
+            session, actor, "schedule_set", ctx.clock.now(), team_id=team.id, schedule=data
+        )
+    return Result(f"Schedule for {team.name}: {describe_schedule(data)}.", data)
+
+
+async def schedule_enable(ctx: Context, actor: Actor, name: str, *, enabled: bool) -> Result:
+    actor.require_admin()
+    async with ctx.sessions.begin() as session:
+        workspace = await _workspace(session, actor)
+        team = await require_team(session, workspace, name)
+        schedule = await repo.schedule_of(session, team.id)
+        if schedule is None:
+            raise UsageError(
+                f"{team.name} has no schedule yet. Set one with `schedule set {team.name} …`."
+            )
+        schedule.enabled = enabled
+        audit.record(
+            session,
+            actor,
+            "schedule_enabled" if enabled else "schedule_disabled",
+            ctx.clock.now(),
+            team_id=team.id,
+        )
+        data = schedule_json(schedule, team, workspace)
+    return Result(f"Schedule for {team.name} {'enabled' if enabled else 'disabled'}.", data)
+
+
+async def schedule_show(ctx: Context, actor: Actor, name: str) -> Result:
+    """The schedule and its next three openings, in the team's zone."""
+    actor.require_admin()
+    async with ctx.sessions() as session:
+        workspace = await _workspace(session, actor)
+        team = await require_team(session, workspace, name)
+        schedule = await repo.schedule_of(session, team.id)
+        data = schedule_json(schedule, team, workspace)
+    text = f"Schedule for {team.name}: {describe_schedule(data)}."
+    if schedule is not None and data is not None:
+        zone = schedule.timezone or team_zone(team, workspace)
+        upcoming = openings(Cadence.from_row(schedule), zone, ctx.clock.now(), count=3)
+        local = [moment.astimezone(ZoneInfo(zone)) for moment in upcoming]
+        data["next"] = [moment.isoformat() for moment in local]
+        shown = ", ".join(f"{m:%a %Y-%m-%d %H:%M}" for m in local)
+        text += f"\nNext openings ({zone}): {shown}" + (
+            "" if schedule.enabled else " (disabled: none will open)"
+        )
+    return Result(text, data)
+
+
+# --- rounds ----------------------------------------------------------------------------------
+
+
+async def round_action(ctx: Context, actor: Actor, name: str, action: str) -> Result:
+    actor.require_admin()
+    async with ctx.sessions() as session:
+        team = await require_team(session, await _workspace(session, actor), name)
+    if action == "open":
+        outcome = await open_round(ctx, actor, team)
+        text = (
+            f"Round {outcome.round.period} for {team.name} is open; check-in prompts are on their way."
+            if outcome.changed
+            else f"Round {outcome.round.period} for {team.name} was already open."
+        )
+    elif action == "close":
+        outcome = await close_round(ctx, actor, team)
+        release = outcome.release
+        result = ""
+        if release is not None:
+            result = (
+                f" Released: {release.respondents} of {release.delivered} answered."
+                if release.status == "released"
+                else f" Withheld: {release.respondents} answered, fewer than the {release.threshold} needed."
+            )
+        text = (
+            f"Round {outcome.round.period} for {team.name} is closed.{result}"
+            if outcome.changed
+            else f"Round {outcome.round.period} for {team.name} was already closed.{result}"
+        )
+        if outcome.scrub_pending:
+            text += (
+                " Scrub pending: the deleted answers may linger in the database's files until "
+                "a scheduler pass finishes the clean-up (`round list` shows when it has)."
+            )
+    elif action == "skip":
+        outcome = await skip_round(ctx, actor, team)
+        text = f"Round {outcome.round.period} for {team.name} is skipped."
+    else:
+        raise UsageError(f"'{action}' is not a round action. Use open, close or skip.")
+    return Result(
+        text,
+        {
+            "team": team.name,
+            "period": outcome.round.period,
+            "status": outcome.round.status,
+            "changed": outcome.changed,
+        },
+    )
+
+
+async def panel_round_state(
+    session: AsyncSession, t: Copy, team: Team, workspace: Workspace, now: datetime
+) -> dict[str, Any]:
+    """The admin panel's row for a team's round: what it says, and which buttons can succeed
+    (no Open for a period whose round is already closed or skipped: when the next opens)."""
+    rnd = await repo.open_round(session, team.id)
+    if rnd is not None:
+        answered, delivered = await repo.participation(session, rnd.id)
+        state = t.say("admin_round_open", period=rnd.period, answered=answered, delivered=delivered)
+        return {"open": True, "can_open": False, "state": state}
+    plan = await manual_plan(session, team, workspace, now)
+    done = await repo.round_for(session, team.id, plan.period)
+    if done is None:
+        return {"open": False, "can_open": True, "state": t.say("admin_round_none")}
+    zone = team_zone(team, workspace)
+    upcoming = next_opening(await repo.schedule_of(session, team.id), zone, done)
+    if upcoming is not None:
+        state = t.say("admin_round_done_next", period=done.period, day=upcoming.isoformat())
+    else:
+        day = period_end(done.period, zone).date().isoformat()
+        state = t.say("admin_round_done", period=done.period, day=day)
+    return {"open": False, "can_open": False, "state": state}
+
+
+async def close_preview(ctx: Context, actor: Actor, name: str) -> str:
+    """What closing the team's open round now will do, said before it is done."""
+    actor.require_admin()
+    t = _copy(actor)
+    async with ctx.sessions() as session:
+        team = await require_team(session, await _workspace(session, actor), name)
+        rnd = await repo.open_round(session, team.id)
+        if rnd is None:
+            raise ConflictError(f"{team.name} has no open round to close.")
+        answered, delivered = await repo.participation(session, rnd.id)
+        values = {
+            "team": team.name,
+            "period": rnd.period,
+            "answered": answered,
+            "delivered": delivered,
+            "threshold": rnd.threshold,
+        }
+        if answered < rnd.threshold:
+            return t.say("admin_close_withhold", **values)
+        audience = await summary_audience(session, team, rnd)
+        return t.say("admin_close_release", managers=len(audience), **values)
+
+
+async def round_list(ctx: Context, actor: Actor, name: str) -> Result:
+    actor.require_admin()
+    async with ctx.sessions() as session:
+        team = await require_team(session, await _workspace(session, actor), name)
+        rows = []
+        for rnd in await repo.rounds_of(session, team.id):
+            release = await repo.release_of(session, rnd.id)
+            rows.append(
+                {
+                    "period": rnd.period,
+                    "status": rnd.status,
+                    "opens": rnd.opens_at.isoformat(),
+                    "closes": rnd.closes_at.isoformat(),
+                    "respondents": release.respondents if release else None,
+                    "delivered": release.delivered if release else None,
+                    "unreachable": await _unreachable(session, rnd.id)
+                    if rnd.status == "open"
+                    else None,
+                    "scrub_pending": rnd.scrub_pending,
+                }
+            )
+    if not rows:
+        return Result(f"{team.name} has had no rounds yet.", [])
+    text = "\n".join(
+        f"{r['period']}: {r['status']}"
+        + (f" ({r['respondents']} of {r['delivered']})" if r["respondents"] is not None else "")
+        + (f", {r['unreachable']} could not be reached" if r["unreachable"] else "")
+        + (", closed, scrub pending" if r["scrub_pending"] else "")
+        for r in rows
+    )
+    return Result(text, rows)
+
+
+async def _unreachable(session: AsyncSession, round_id: int) -> int:
+    """Prompts of an open round that failed for good (a person the platform cannot reach,
+    e.g. Teams without the app installed for them): a count, never names."""
+    count = await session.scalar(
+        select(func.count()).where(
+            Delivery.round_id == round_id, Delivery.kind == "prompt", Delivery.status == "failed"
+        )
+    )
+    return int(count or 0)
+
+
+async def remove_people(ctx: Context, actor: Actor, user_ids: list[str]) -> Result:
+    """An admin removing a person: the same erasure as `/rut forget-me` (design "Deletion")."""
+    actor.require_admin()
+    removed: list[str] = []
+    async with ctx.sessions.begin() as session:
+        workspace = await _workspace(session, actor)
+        for raw in user_ids:
+            person = await require_person(session, workspace, raw)
+            if actor.person is not None and person.id == actor.person.id:
+                raise ConflictError("To erase yourself, use /rut forget-me.")
+            removed.append(person.user_id)
+            await erase_person(session, workspace.id, person.id, ctx.clock.now(), by=actor.label)
+    return Result(
+        f"Erased {', '.join(removed)}: their memberships are gone; anonymous answers stay in releases.",
+        {"removed": removed},
+    )

@@ -1,0 +1,112 @@
+"""The home surface (Slack App Home): what each role needs at a glance, as neutral messages."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.admin import operations as admin
+from bot.chat import views
+from bot.core import audit
+from bot.core.actor import Actor
+from bot.core.context import Context
+from bot.rounds.summary import team_summary
+from messages.copy import Copy
+from messages.model import Bullets, Button, Buttons, Heading, Message, Paragraph
+from storage import repositories as repo
+from storage.models import Delivery
+
+
+async def home_messages(ctx: Context, actor: Actor, t: Copy) -> list[Message]:
+    """Member: the next check-in, pause/resume, privacy. Manager: each team's latest release.
+    Admin: teams, schedules and the threshold. Viewing releases here is audited like any view."""
+    out = [await _member_home(ctx, actor, t)]
+    for team in actor.managed:
+        async with ctx.sessions.begin() as session:
+            summary = await team_summary(session, actor.workspace, team, viewer_id=actor.person_id)
+            audit.record(
+                session,
+                actor,
+                "summary_viewed",
+                ctx.clock.now(),
+                team_id=team.id,
+                period=summary["period"],
+                via="home",
+            )
+        message = views.summary_message(t, t.locale, summary)
+        out.append(
+            Message(fallback=message.fallback, blocks=message.blocks, tags=("home_summary",))
+        )
+    if actor.is_admin:
+        out.append(await _admin_home(ctx, actor, t))
+    return out
+
+
+async def _member_home(ctx: Context, actor: Actor, t: Copy) -> Message:
+    blocks: list[object] = [Heading(t.say("home_title"))]
+    buttons = [Button("checkin_open", t.say("button_checkin"), style="primary")]
+    if actor.home_team is None and actor.is_admin and actor.person is not None:
+        # An admin in no team: no check-in is due, and they can add themselves to a team.
+        blocks.append(Paragraph(t.say("home_admin_no_team", user_id=actor.person.user_id)))
+        buttons = []
+    elif actor.home_team is None:
+        blocks.append(Paragraph(t.say("home_no_team")))
+    else:
+        async with ctx.sessions() as session:
+            rnd = await repo.open_round(session, actor.home_team.id)
+            pending = None
+            if rnd is not None and actor.person is not None:
+                pending = await session.scalar(
+                    select(Delivery.answered).where(
+                        Delivery.round_id == rnd.id,
+                        Delivery.person_id == actor.person.id,
+                        Delivery.kind == "prompt",
+                    )
+                )
+            schedule = admin.schedule_json(
+                await repo.schedule_of(session, actor.home_team.id),
+                actor.home_team,
+                actor.workspace,
+            )
+        if rnd is not None and pending is False:
+            blocks.append(
+                Paragraph(t.say("home_round_open", team=actor.home_team.name, period=rnd.period))
+            )
+        elif rnd is not None and pending:
+            blocks.append(Paragraph(t.say("home_round_done", period=rnd.period)))
+        else:
+            blocks.append(Paragraph(t.say("home_next", schedule=admin.describe_schedule(schedule))))
+    person = actor.person
+    if person is not None and person.paused_until is not None:
+        blocks.append(Paragraph(t.say("privacy_paused", date=person.paused_until.isoformat())))
+        buttons.append(Button("resume", t.say("button_resume")))
+    else:
+        buttons.append(Button("pause", t.say("button_pause")))
+    buttons.append(Button("advice", t.say("button_advice")))
+    blocks.append(Buttons(tuple(buttons)))
+    blocks.append(Heading(t.say("privacy_title")))
+    blocks.append(Bullets(tuple(t.say(f"privacy_rule_{i}") for i in range(1, 6))))
+    return Message(fallback=t.say("home_title"), blocks=tuple(blocks), tags=("home_member",))  # type: ignore[arg-type]
+
+
+async def _admin_home(ctx: Context, actor: Actor, t: Copy) -> Message:
+    rows = []
+    async with ctx.sessions() as session:
+        workspace = actor.workspace
+        for team in await repo.teams_in(session, workspace.id):
+            schedule = admin.schedule_json(
+                await repo.schedule_of(session, team.id), team, workspace
+            )
+            rows.append(f"{team.name}: {admin.describe_schedule(schedule)}")
+    blocks = (
+        Heading(t.say("admin_title")),
+        Paragraph(
+            t.say(
+                "home_threshold",
+                threshold=actor.workspace.threshold,
+                comment_threshold=actor.workspace.comment_threshold,
+            )
+        ),
+        Bullets(tuple(rows)) if rows else Paragraph(t.say("admin_no_teams")),
+        Buttons((Button("admin_panel", t.say("button_admin")),)),
+    )
+    return Message(fallback=t.say("admin_title"), blocks=blocks, tags=("home_admin",))

@@ -1,0 +1,620 @@
+"""Builders of neutral messages from domain data. No I/O, no platform knowledge."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from babel.dates import format_date
+
+from bot.admin.validate import CADENCES, WEEKDAYS
+from bot.core.actor import Actor
+from bot.rounds.release import IN_RUT_MEAN
+from messages.content import (
+    LEVELS,
+    PRACTICE_KEYS,
+    Advice,
+    Content,
+    Level,
+    level_for,
+    load_content,
+)
+from messages.copy import Copy, copy_for
+from messages.model import (
+    Bullets,
+    Button,
+    Buttons,
+    Checkbox,
+    ChoiceQuestion,
+    Form,
+    Heading,
+    Message,
+    Option,
+    Paragraph,
+    Section,
+    TextInput,
+    TrendLine,
+    TrendSeries,
+)
+
+ADVICE_PRACTICES_MAX = 3
+
+
+def help_message(t: Copy, actor: Actor) -> Message:
+    # An admin in no team has no team check-in to answer: they are told how to join one
+    # instead of being offered a check-in as if they were a member.
+    no_team_admin = actor.is_admin and actor.home_team is None and actor.person is not None
+    lines = [
+        t.say("help_checkin_admin_no_team", user_id=actor.person.user_id)
+        if no_team_admin and actor.person is not None
+        else t.say("help_checkin"),
+        t.say("help_advice"),
+        t.say("help_pause"),
+        t.say("help_timezone"),
+        t.say("help_privacy"),
+        t.say("help_forget"),
+    ]
+    if actor.managed:
+        lines.append(t.say("help_summary"))
+    if actor.is_admin:
+        lines.append(t.say("help_admin"))
+    buttons = (
+        [] if no_team_admin else [Button("checkin_open", t.say("button_checkin"), style="primary")]
+    )
+    buttons.append(Button("advice", t.say("button_advice")))
+    if actor.managed:
+        # A manager of several teams gets the overview of them all, one button per team.
+        only = actor.managed[0].name if len(actor.managed) == 1 else ""
+        buttons.append(Button("summary", t.say("button_summary"), value=only))
+    if actor.is_admin:
+        buttons.append(Button("admin_panel", t.say("button_admin")))
+    return Message(
+        fallback=t.say("help_title"),
+        blocks=(
+            Heading(t.say("help_title")),
+            Paragraph(t.say("help_intro")),
+            Bullets(tuple(lines)),
+            Buttons(tuple(buttons)),
+        ),
+        tags=("help",),
+    )
+
+
+def checkin_form(t: Copy, locale: str, period: str | None) -> Message:
+    content = load_content(locale)
+    questions = tuple(
+        ChoiceQuestion(
+            input_id=p.key,
+            label=p.question,
+            options=tuple(Option(str(v), str(v)) for v in range(1, 6)),
+            low_label=p.low_label,
+            high_label=p.high_label,
+        )
+        for p in content.practices
+    )
+    form = Form(
+        form_id="checkin",
+        title=t.say("checkin_title"),
+        submit_label=t.say("checkin_submit"),
+        intro=(Paragraph(t.say("checkin_intro")),),
+        inputs=(
+            *questions,
+            TextInput(
+                "comment", t.say("comment_label"), hint=t.say("comment_hint"), multiline=True
+            ),
+            Checkbox("share", t.say("share_label"), hint=t.say("share_hint")),
+        ),
+        private=period or "",
+    )
+    return Message(
+        fallback=t.say("checkin_title"),
+        surface="dialog",
+        form=form,
+        title=t.say("checkin_title"),
+        tags=("checkin_form",),
+    )
+
+
+def advice_targets(scores: Mapping[str, int]) -> list[tuple[str, Level]]:
+    """The practices to advise on: every rut (≤ 2), lowest first; else the single lowest."""
+    ordered = sorted(PRACTICE_KEYS, key=lambda k: (scores[k], PRACTICE_KEYS.index(k)))
+    ruts = [k for k in ordered if scores[k] <= 2][:ADVICE_PRACTICES_MAX]
+    chosen = ruts or ordered[:1]
+    return [(k, level_for(scores[k])) for k in chosen]
+
+
+# Carried in the result dialog's `private` after the targets and the period when the answers
+# were very low, so the advice DM shows the distress line too: nothing is stored to look up.
+DISTRESS_FLAG = "care"
+
+
+def advice_piece(content: Content, piece: Advice) -> str:
+    """A piece of advice, and for a rut its one-line follow-up for a week later, introduced in
+    the language the advice is written in (English advice keeps "After a week" in English)."""
+    if not piece.after_a_week:
+        return piece.text
+    label = copy_for(content.locale).say("after_a_week", followup=piece.after_a_week)
+    return f"{piece.text}\n{label}"
+
+
+def advice_sections(
+    t: Copy,
+    locale: str,
+    targets: Sequence[tuple[str, Level]],
+    seed: str,
+    *,
+    distress: bool = False,
+) -> list[Section]:
+    """Two pieces per practice, at least one of them doable by anyone in ten minutes; after
+    very low answers one such piece per practice: people first, fewer tips."""
+    content = load_content(locale)
+    sections = []
+    for key, level in targets:
+        practice = content.practice(key)
+        pieces = content.pick_advice(
+            key, level, seed, count=1 if distress else 2, inclusive_only=distress
+        )
+        sections.append(
+            Section(title=practice.name, text="\n\n".join(advice_piece(content, p) for p in pieces))
+        )
+    return sections
+
+
+def distress_line(t: Copy, support_url: str | None) -> Paragraph:
+    """The warm line pointing to people, and to the workspace's support link when it has one.
+    Shown whenever the answers are very low, whatever the rotation picked."""
+    text = t.say("distress_line")
+    if support_url:
+        text = f"{text} {t.say('distress_support', url=support_url)}"
+    return Paragraph(text)
+
+
+def carried_advice(targets: Sequence[tuple[str, Level]], period: str, distress: bool) -> str:
+    """What the result dialog carries for "Send me this advice": targets, period, flag."""
+    carried = ";".join(f"{k}:{lvl}" for k, lvl in targets) + "|" + period
+    return carried + f"|{DISTRESS_FLAG}" if distress else carried
+
+
+def checkin_result(
+    t: Copy,
+    locale: str,
+    status_line: str,
+    targets: Sequence[tuple[str, Level]],
+    seed: str,
+    period: str,
+    *,
+    distress: bool = False,
+    support_url: str | None = None,
+) -> Message:
+    sections = advice_sections(t, locale, targets, seed, distress=distress)
+    care = (distress_line(t, support_url),) if distress else ()
+    return Message(
+        fallback=status_line,
+        surface="dialog",
+        title=t.say("advice_title"),
+        blocks=(
+            Paragraph(status_line),
+            *care,
+            Heading(t.say("advice_heading")),
+            *sections,
+            # Next to the button: what it leaves behind (the member's choice, made knowingly).
+            Paragraph(t.say("advice_send_note")),
+            Buttons((Button("advice_send", t.say("button_send_advice")),)),
+        ),
+        private=carried_advice(targets, period, distress),
+        tags=("advice", "checkin_result"),
+    )
+
+
+def advice_message(
+    t: Copy,
+    locale: str,
+    targets: Sequence[tuple[str, Level]],
+    seed: str,
+    *,
+    distress: bool = False,
+    support_url: str | None = None,
+) -> Message:
+    """Advice sent into the chat at the member's own request (the DM button)."""
+    sections = advice_sections(t, locale, targets, seed, distress=distress)
+    care = (distress_line(t, support_url),) if distress else ()
+    return Message(
+        fallback=t.say("advice_heading"),
+        blocks=(Heading(t.say("advice_heading")), *care, *sections),
+        tags=("advice",),
+    )
+
+
+def advice_topic(t: Copy, locale: str, key: str, seed: str) -> Message:
+    return advice_topic_of(t, locale, key, topic_pieces(locale, key, seed))
+
+
+def topic_pieces(locale: str, key: str, seed: str) -> tuple[Advice, ...]:
+    """The piece shown for each level of a practice, in the rotation this seed picks."""
+    content = load_content(locale)
+    return tuple(content.pick_advice(key, level, seed)[0] for level in LEVELS)
+
+
+def advice_topic_of(t: Copy, locale: str, key: str, pieces: tuple[Advice, ...]) -> Message:
+    """A practice's advice for every level, from pieces already chosen: it depends only on
+    the pieces, never on who asked, so it may be kept and shared."""
+    content = load_content(locale)
+    practice = content.practice(key)
+    sections = tuple(
+        Section(title=t.say(f"level_{level}"), text=advice_piece(content, piece))
+        for level, piece in zip(LEVELS, pieces, strict=True)
+    )
+    return Message(
+        fallback=practice.name,
+        surface="dialog",
+        title=practice.short,
+        blocks=(Heading(practice.name), Paragraph(practice.question), *sections),
+        tags=("advice", f"advice:{key}"),
+    )
+
+
+def advice_menu(t: Copy, locale: str) -> Message:
+    content = load_content(locale)
+    return Message(
+        fallback=t.say("advice_menu"),
+        blocks=(
+            Paragraph(t.say("advice_menu")),
+            Buttons(tuple(Button("advice", p.name, value=p.key) for p in content.practices)),
+        ),
+        tags=("advice_menu",),
+    )
+
+
+def round_closed_dialog(t: Copy, locale: str, period: str) -> Message:
+    """Answer to an old prompt's button: the round closed; private advice instead."""
+    menu = advice_menu(t, locale)
+    return Message(
+        fallback=t.say("checkin_round_closed", period=period),
+        surface="dialog",
+        title=t.say("checkin_title"),
+        blocks=(Paragraph(t.say("checkin_round_closed", period=period)), *menu.blocks),
+        tags=("round_closed",),
+    )
+
+
+def prompt_message(t: Copy, team: str, period: str) -> Message:
+    return _invitation(t, "prompt", team, period)
+
+
+def reminder_message(t: Copy, team: str, period: str) -> Message:
+    return _invitation(t, "reminder", team, period)
+
+
+def _invitation(t: Copy, kind: str, team: str, period: str) -> Message:
+    """A prompt or a reminder: one line and the button that opens the check-in."""
+    text = t.say(kind, team=team, period=period)
+    button = Button("checkin_open", t.say("button_checkin"), value=period, style="primary")
+    return Message(fallback=text, blocks=(Paragraph(text), Buttons((button,))), tags=(kind,))
+
+
+def checked_in_message(t: Copy, period: str) -> Message:
+    return Message.text(t.say("prompt_done", period=period))
+
+
+def closed_notice_message(
+    t: Copy, period: str, closed_on: date, next_opening: date | None
+) -> Message:
+    """What a prompt of a closed round becomes: the same for everyone, answered or not (so the
+    edit reveals nothing), and no button, since the check-in it opened would store nothing."""
+    closed = _day(t, closed_on)
+    text = (
+        t.say("round_closed_next", period=period, closed=closed, next=_day(t, next_opening))
+        if next_opening is not None
+        else t.say("round_closed", period=period, closed=closed)
+    )
+    return Message(fallback=text, blocks=(Paragraph(text),), tags=("closed_notice",))
+
+
+def _day(t: Copy, day: date) -> str:
+    """A short day in the copy's locale ("Thu 3 Dec", "Do. 3. Dez."): the pattern is copy."""
+    return format_date(day, t.say("day_format"), locale=t.locale)
+
+
+def confirm_forget(t: Copy) -> Message:
+    return Message(
+        fallback=t.say("forget_confirm"),
+        blocks=(
+            Paragraph(t.say("forget_confirm")),
+            Buttons(
+                (
+                    Button("forget_me_confirm", t.say("button_forget"), style="danger"),
+                    Button("forget_me_cancel", t.say("button_keep")),
+                )
+            ),
+        ),
+        tags=("forget_confirm",),
+    )
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{round(value * 100)}%"
+
+
+def _change(t: Copy, value: float | None) -> str:
+    """ "+0.3", "-0.7", "no change" for a difference that rounds to zero, "–" with nothing
+    earlier to compare with."""
+    if value is None:
+        return "–"
+    if round(value, 1) == 0:
+        return t.say("change_none")
+    return f"{value:+.1f}"
+
+
+WEEK_PERIOD = re.compile(r"^\d{4}-(W\d{2})$")
+
+
+def _short_period(period: str) -> str:
+    """ "2026-W48" → "W48" under a chart (its span names the year); a month stays whole."""
+    match = WEEK_PERIOD.match(period)
+    return match.group(1) if match else period
+
+
+def trend_series(t: Copy, locale: str, trend: Sequence[Mapping[str, Any]]) -> TrendSeries:
+    """A summary's trend rows as a chart with its legend: the 1–5 scale, the dashed rut line,
+    and the withheld rounds named."""
+    content = load_content(locale)
+    return TrendSeries(
+        title=t.say("summary_trend"),
+        periods=tuple(p["period"] for p in trend),
+        lines=tuple(
+            TrendLine(
+                label=p.short,
+                points=tuple((row["means"] or {}).get(p.key) for row in trend),
+            )
+            for p in content.practices
+        ),
+        labels=tuple(_short_period(p["period"]) for p in trend),
+        withheld=tuple(i for i, row in enumerate(trend) if row.get("status") == "withheld"),
+        rut_line=IN_RUT_MEAN,
+        scale_label=t.say("trend_scale"),
+        rut_label=t.say("trend_rut_line"),
+        withheld_label=t.say("trend_withheld"),
+        withheld_short=t.say("trend_withheld_short"),
+    )
+
+
+def summary_message(t: Copy, locale: str, summary: Mapping[str, Any]) -> Message:
+    content = load_content(locale)
+    team = summary["team"]
+    blocks: list[Any] = [Heading(t.say("summary_title", team=team))]
+    status = summary["status"]
+    if status == "none":
+        blocks.append(Paragraph(t.say("summary_none")))
+    elif status == "withheld":
+        blocks.append(
+            Paragraph(
+                t.say(
+                    "summary_withheld",
+                    period=summary["period"],
+                    respondents=summary["respondents"],
+                    delivered=summary["delivered"],
+                    threshold=summary["threshold"],
+                )
+            )
+        )
+    else:
+        blocks.append(
+            Paragraph(
+                t.say(
+                    "summary_released",
+                    period=summary["period"],
+                    respondents=summary["respondents"],
+                    delivered=summary["delivered"],
+                    participation=_pct(summary["participation"]),
+                )
+            )
+        )
+        blocks.append(Paragraph(t.say("summary_no_guessing")))
+        attention = summary["attention"]
+        practices = summary["practices"]
+        for practice in content.practices:
+            row = practices[practice.key]
+            marker = " ⚠" if practice.key == attention else ""
+            blocks.append(
+                Section(
+                    title=practice.name + marker,
+                    fields=(
+                        (t.say("field_mean"), f"{row['mean']:.1f} / 5"),
+                        (t.say("field_low"), _pct(row["low_share"])),
+                        (t.say("field_change"), _change(t, row["change"])),
+                    ),
+                )
+            )
+        blocks.append(Paragraph(t.say("summary_fields_defined")))
+        blocks.append(Paragraph(t.say("summary_in_rut", share=_pct(summary["in_rut_share"]))))
+        blocks.append(
+            Heading(t.say("summary_attention", practice=content.practice(attention).name))
+        )
+        blocks.append(Bullets(tuple(summary["actions"] or ())))
+        if summary["comments"]:
+            blocks.append(
+                Section(
+                    title=t.say("summary_comments"),
+                    text="\n".join(f"“{c}”" for c in summary["comments"]),
+                )
+            )
+    trend = summary.get("trend") or []
+    if len(trend) > 1:
+        blocks.append(trend_series(t, locale, trend))
+    open_round = summary.get("open")
+    if open_round:
+        blocks.append(
+            Paragraph(
+                t.say(
+                    "summary_open",
+                    period=open_round["period"],
+                    answered=open_round["answered"],
+                    delivered=open_round["delivered"],
+                )
+            )
+        )
+    return Message(
+        fallback=t.say("summary_title", team=team),
+        blocks=tuple(blocks),
+        surface="dialog",
+        title=t.say("summary_short"),
+        tags=("summary",),
+    )
+
+
+def summary_overview(t: Copy, locale: str, summaries: Sequence[Mapping[str, Any]]) -> Message:
+    """`/rut summary` from a manager of several teams: per team the latest round's status,
+    its participation and the practice needing attention, and a button to open its summary."""
+    content = load_content(locale)
+    blocks: list[Any] = [
+        Heading(t.say("overview_title")),
+        Paragraph(t.say("overview_intro", count=len(summaries))),
+    ]
+    for summary in summaries:
+        team, status, period = summary["team"], summary["status"], summary["period"]
+        if status == "released":
+            latest = t.say("overview_released", period=period)
+        elif status == "withheld":
+            latest = t.say("overview_withheld", period=period)
+        else:
+            latest = t.say("overview_none")
+        fields = [(t.say("overview_latest"), latest)]
+        if status != "none":
+            fields.append(
+                (
+                    t.say("overview_answered"),
+                    t.say(
+                        "overview_answered_value",
+                        respondents=summary["respondents"],
+                        delivered=summary["delivered"],
+                        participation=_pct(summary["participation"]),
+                    ),
+                )
+            )
+        attention = summary.get("attention")
+        if attention:
+            fields.append((t.say("overview_attention"), content.practice(attention).name))
+        open_round = summary.get("open")
+        text = (
+            t.say(
+                "overview_open",
+                period=open_round["period"],
+                answered=open_round["answered"],
+                delivered=open_round["delivered"],
+            )
+            if open_round
+            else ""
+        )
+        blocks.append(Section(title=team, text=text, fields=tuple(fields)))
+        blocks.append(
+            Buttons((Button("summary", t.say("button_open_team", team=team), value=team),))
+        )
+    return Message(
+        fallback=t.say("overview_title"),
+        blocks=tuple(blocks),
+        surface="dialog",
+        title=t.say("summary_short"),
+        tags=("summary_overview",),
+    )
+
+
+def admin_panel(t: Copy, teams: Sequence[Mapping[str, Any]]) -> Message:
+    blocks: list[Any] = [Heading(t.say("admin_title")), Paragraph(t.say("admin_intro"))]
+    for team in teams:
+        blocks.append(Section(title=team["name"], text=f"{team['state']}\n{team['schedule']}"))
+        name = team["name"]
+        # Only what can succeed: Close asks first (it cannot be undone); no Open for a
+        # period whose round is over (the row says when the next one opens).
+        buttons = []
+        if team["open"]:
+            buttons.append(
+                Button(
+                    "admin_round",
+                    t.say("button_close_round"),
+                    value=f"ask-close|{name}",
+                    style="primary",
+                )
+            )
+        elif team.get("can_open", True):
+            buttons.append(
+                Button(
+                    "admin_round", t.say("button_open_round"), value=f"open|{name}", style="primary"
+                )
+            )
+        buttons.append(Button("admin_schedule", t.say("button_schedule"), value=name))
+        blocks.append(Buttons(tuple(buttons)))
+    if not teams:
+        blocks.append(Paragraph(t.say("admin_no_teams")))
+    return Message(fallback=t.say("admin_title"), blocks=tuple(blocks), tags=("admin_panel",))
+
+
+def close_confirmation(t: Copy, team: str, text: str) -> Message:
+    """Before an irreversible close: what will happen, and a button to go ahead."""
+    buttons = (
+        Button("admin_round", t.say("button_close_confirm"), value=f"close|{team}", style="danger"),
+        Button("admin_round", t.say("button_close_cancel"), value=f"panel|{team}"),
+    )
+    return Message(
+        fallback=text, blocks=(Paragraph(text), Buttons(buttons)), tags=("admin_close_confirm",)
+    )
+
+
+def schedule_form(t: Copy, team: str, current: Mapping[str, Any] | None) -> Message:
+    form = Form(
+        form_id="schedule",
+        title=t.say("schedule_title"),
+        submit_label=t.say("schedule_submit"),
+        private=team,
+        intro=(Paragraph(t.say("schedule_intro", team=team)),),
+        inputs=(
+            ChoiceQuestion(
+                "cadence",
+                t.say("schedule_cadence"),
+                tuple(Option(c, c) for c in CADENCES),
+                style="select",
+                initial=(current or {}).get("cadence", "weekly"),
+            ),
+            ChoiceQuestion(
+                "weekday",
+                t.say("schedule_weekday"),
+                tuple(Option(d, d) for d in WEEKDAYS),
+                style="select",
+                initial=(current or {}).get("weekday", "mon"),
+            ),
+            TextInput(
+                "time",
+                t.say("schedule_time"),
+                hint="HH:MM",
+                optional=False,
+                initial=(current or {}).get("time", "09:30"),
+                max_length=5,
+            ),
+            TextInput(
+                "week_of_month",
+                t.say("schedule_week_of_month"),
+                hint="1, 2, 3, 4, last",
+                initial=str((current or {}).get("week_of_month") or ""),
+                max_length=4,
+            ),
+            TextInput(
+                "anchor",
+                t.say("schedule_anchor"),
+                hint="YYYY-MM-DD",
+                initial=(current or {}).get("anchor") or "",
+                max_length=10,
+            ),
+        ),
+    )
+    return Message(
+        fallback=t.say("schedule_title"),
+        surface="dialog",
+        form=form,
+        title=t.say("schedule_title"),
+        tags=("schedule_form",),
+    )
+
+
+def error_message(text: str) -> Message:
+    return Message(fallback=text, blocks=(Paragraph(text),), tags=("error",))

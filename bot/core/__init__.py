@@ -1,0 +1,1 @@
+"""The floor everything stands on: events, ports, errors, the clock, the actor, audit."""

@@ -1,0 +1,94 @@
+"""The ports adapters implement. bot/ never imports adapters/: they are found by entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar, Protocol, runtime_checkable
+
+from aiohttp import web
+
+from bot.core.events import ConversationRef
+from messages.model import Message
+
+# Each entry point names a class built as `cls(runtime)` that satisfies `Adapter`.
+ENTRY_POINT_GROUP = "rutradar.adapters"
+
+
+@dataclass(frozen=True, slots=True)
+class SentRef:
+    """The platform's reference to a message we sent, kept on the delivery to edit it later."""
+
+    platform: str
+    channel_id: str
+    message_id: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "platform": self.platform,
+            "channel_id": self.channel_id,
+            "message_id": self.message_id,
+        }
+
+    @staticmethod
+    def from_json(data: Mapping[str, object]) -> SentRef:
+        return SentRef(str(data["platform"]), str(data["channel_id"]), str(data["message_id"]))
+
+
+class DeliveryError(Exception):
+    """A send failed. `permanent` ones (user gone, bot removed) are never retried."""
+
+    def __init__(self, reason: str, *, permanent: bool, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+class Adapter(Protocol):
+    platform: ClassVar[str]
+
+    def install(self, app: web.Application) -> None:
+        """Add this platform's routes to the one aiohttp app."""
+
+    async def send(self, to: ConversationRef, msg: Message, *, key: str | None = None) -> SentRef:
+        """Send proactively. `key` (the delivery id) travels with the message where the
+        platform allows (Slack metadata), so recovery can find a send it did not record."""
+
+    async def update(self, ref: SentRef, msg: Message) -> None: ...
+
+
+@runtime_checkable
+class Addressable(Protocol):
+    """Platforms that can reach a person from ids alone (Slack: a DM to the user id), so a
+    person named by an admin gets prompts before they ever talk to the bot."""
+
+    def address(self, tenant_id: str, user_id: str) -> ConversationRef: ...
+
+
+@runtime_checkable
+class Recoverable(Protocol):
+    """Platforms where a sent message can be found again by the key it carried."""
+
+    async def find_sent(self, to: ConversationRef, key: str) -> SentRef | None: ...
+
+
+@runtime_checkable
+class Directory(Protocol):
+    """What some platforms can tell about their workspace (Slack: conversations.members)."""
+
+    async def channel_members(self, tenant_id: str, channel_id: str) -> list[str]: ...
+
+
+class UnknownPerson(Exception):
+    """The platform does not know this person (or this e-mail address); the message says why."""
+
+
+@runtime_checkable
+class PeopleLookup(Protocol):
+    """Platforms that can say who a person is (Slack: users.info, users.lookupByEmail), so an
+    admin may name people by e-mail and an id the platform does not know is never stored."""
+
+    async def resolve_person(self, tenant_id: str, name: str) -> str:
+        """The platform's user id for a user id or an e-mail address; `UnknownPerson` when the
+        platform does not know them, `DeliveryError` when it could not be asked."""

@@ -1,0 +1,1 @@
+"""Delivery: the outbox dispatcher, the ticking scheduler and the task group that runs them."""

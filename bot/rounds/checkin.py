@@ -1,0 +1,85 @@
+"""Storing a check-in, exactly as the design's "When a check-in is stored" table says."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from sqlalchemy import select
+
+from bot.core.actor import Actor
+from bot.core.context import Context
+from bot.core.errors import UsageError
+from bot.rounds.lifecycle import is_paused
+from messages.content import PRACTICE_KEYS
+from storage import repositories as repo
+from storage.models import Answer, Membership
+
+COMMENT_MAX = 280
+
+
+class Outcome(Enum):
+    STORED = "stored"  # counted for the round
+    ALREADY = "already"  # already counted this round: nothing stored
+    PRIVATE = "private"  # no round for this person right now: a private reflection
+    MOVED = "moved"  # moved teams mid-period: counted in the new team from `counted_from`
+    NO_TEAM = "no_team"  # not in any team: nothing stored
+
+
+@dataclass(frozen=True)
+class CheckinResult:
+    outcome: Outcome
+    period: str | None
+    prompt_ref: dict[str, object] | None = None  # the prompt message to mark "checked in"
+    counted_from: datetime | None = None  # for MOVED
+
+
+@dataclass(frozen=True)
+class Scores:
+    values: Mapping[str, int]
+    comment: str | None  # only when the member ticked "share"; otherwise never kept
+
+    @staticmethod
+    def parse(form: Mapping[str, str]) -> Scores:
+        """Validate a submitted check-in form; a missing or odd score is a polite error."""
+        values: dict[str, int] = {}
+        for key in PRACTICE_KEYS:
+            raw = (form.get(key) or "").strip()
+            if raw not in {"1", "2", "3", "4", "5"}:
+                raise UsageError("Please answer all five questions with a number from 1 to 5.")
+            values[key] = int(raw)
+        comment = (form.get("comment") or "").strip()
+        shared = (form.get("share") or "").lower() in {"1", "true", "on", "yes", "share"}
+        if len(comment) > COMMENT_MAX:
+            raise UsageError(f"The shared line can be at most {COMMENT_MAX} characters.")
+        return Scores(values, comment if (comment and shared) else None)
+
+
+async def record_checkin(ctx: Context, actor: Actor, scores: Scores) -> CheckinResult:
+    """Answer and delivery-answered in one transaction, or nothing at all."""
+    now = ctx.clock.now()
+    if actor.person is None or actor.home_team is None:
+        return CheckinResult(Outcome.NO_TEAM, None)
+    async with ctx.sessions.begin() as session:
+        rnd = await repo.open_round(session, actor.home_team.id, lock="share")
+        if rnd is None:
+            return CheckinResult(Outcome.PRIVATE, None)
+        delivery = await repo.prompt_delivery(session, rnd.id, actor.person.id)
+        if delivery is None:
+            counted_from = await session.scalar(
+                select(Membership.counted_from).where(
+                    Membership.person_id == actor.person.id,
+                    Membership.team_id == actor.home_team.id,
+                )
+            )
+            if counted_from is not None and counted_from > rnd.opens_at:
+                return CheckinResult(Outcome.MOVED, rnd.period, counted_from=counted_from)
+        paused = is_paused(actor.person.paused_until, now)
+        if delivery is None or delivery.status in ("skipped", "failed") or paused:
+            return CheckinResult(Outcome.PRIVATE, rnd.period)
+        if delivery.answered or not await repo.mark_answered(session, delivery.id):
+            return CheckinResult(Outcome.ALREADY, rnd.period)
+        session.add(Answer(round_id=rnd.id, comment=scores.comment, **dict(scores.values)))
+        return CheckinResult(Outcome.STORED, rnd.period, delivery.message_ref)

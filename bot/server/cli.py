@@ -1,0 +1,614 @@
+"""`rutradar`: the command line of the design, with its exit codes.
+
+0 success (and idempotent repeats), 2 bad arguments or unknown names, 1 state conflicts and
+other failures. Errors go to stderr as one plain sentence, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import re
+import signal
+import sys
+import zipfile
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from bot.admin.grammar import PERIOD_EXAMPLE, HelpRequested, Parser, add_admin_commands, run_admin
+from bot.admin.identities import require_team, require_workspace
+from bot.admin.records import audit_list, export_releases, purge
+from bot.core.actor import cli_actor
+from bot.core.audit import record
+from bot.core.clock import Clock, SystemClock
+from bot.core.context import Context
+from bot.core.errors import RutRadarError, UsageError
+from bot.rounds.periods import resolve_zone
+from bot.server.config import Settings
+from storage import repositories as repo
+from storage.db import UnsupportedDatabase, create_engine, create_session_factory, normalize_url
+from storage.models import Workspace
+
+PLATFORMS = ("slack", "teams", "playground")
+TEAMS_TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "teams"
+TEAMS_PACKAGE = "rutradar-teams.zip"
+TEAMS_FILES = ("manifest.json", "color.png", "outline.png")
+GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+SHARED_COMMANDS = ("workspace", "admin", "person", "team", "schedule", "round")
+
+
+class CliParser(Parser):
+    """The chat parser's grammar and sentences; `main` prints `--help` and exits 0."""
+
+
+def build_parser() -> CliParser:
+    parser = CliParser(
+        prog="rutradar", description="Rut Radar: anonymous career check-ins for teams."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=CliParser)
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the HTTP server (Slack, Teams, playground)",
+        description="Run the HTTP server until Ctrl+C.",
+    )
+    serve.add_argument("--host", help="the address to listen on (default RUTRADAR_HOST)")
+    serve.add_argument(
+        "--port", type=int, metavar="PORT", help="the port to listen on (default RUTRADAR_PORT)"
+    )
+
+    db = sub.add_parser(
+        "db", help="database schema", description="The database schema."
+    ).add_subparsers(dest="action", required=True)
+    db.add_parser(
+        "upgrade",
+        help="create the database or migrate it to the latest schema",
+        description="Create the database named by RUTRADAR_DATABASE_URL, or migrate it.",
+    )
+
+    demo = sub.add_parser(
+        "demo",
+        help="seed the playground demo workspace (once)",
+        description="Seed the playground's demo workspace (creates the database if needed).",
+    )
+    demo.add_argument("--reset", action="store_true", help="delete and seed the demo again")
+
+    add_admin_commands(sub, cli=True)
+
+    summary = sub.add_parser(
+        "summary", help="a team's latest results", description="A team's released results."
+    )
+    summary.add_argument("name", metavar="NAME", help="the team's name")
+    summary.add_argument(
+        "--period",
+        metavar=PERIOD_EXAMPLE,
+        help=f"the ISO week of a closed round, e.g. {PERIOD_EXAMPLE} (default: the latest)",
+    )
+
+    export = sub.add_parser(
+        "export",
+        help="a team's releases as CSV or JSON (never raw answers)",
+        description="A team's releases as CSV or JSON, to stdout. Never raw answers.",
+    )
+    export.add_argument("name", metavar="NAME", help="the team's name")
+    export.add_argument("--format", required=True, metavar="FORMAT", help="csv or json")
+
+    audit_parser = sub.add_parser(
+        "audit", help="the audit trail", description="The audit trail."
+    ).add_subparsers(dest="action", required=True)
+    audit_parser.add_parser("list", help="admin changes and every showing of a team's results")
+
+    sub.add_parser(
+        "purge",
+        help="apply release retention now",
+        description="Delete releases older than the workspace's retention now.",
+    )
+
+    secrets = sub.add_parser(
+        "secrets", help="RUTRADAR_SECRET_KEY, which encrypts stored platform tokens"
+    ).add_subparsers(dest="action", required=True)
+    secrets.add_parser("generate", help="print a new key (needs no database)")
+    secrets.add_parser(
+        "rotate",
+        help="re-encrypt every stored token with the first key in RUTRADAR_SECRET_KEY "
+        "(and encrypt any stored in clear)",
+    )
+
+    teams = sub.add_parser("teams", help="Microsoft Teams").add_subparsers(
+        dest="action", required=True
+    )
+    package = teams.add_parser(
+        "package", help="write the Teams app package (manifest and icons) as a zip to upload"
+    )
+    package.add_argument("--out", default=TEAMS_PACKAGE, help=f"the zip to write ({TEAMS_PACKAGE})")
+    package.add_argument("--app-id", help="the bot's Microsoft app id (default: MICROSOFT_APP_ID)")
+
+    for name in (*SHARED_COMMANDS, "summary", "export", "audit"):
+        _add_to_leaves(sub.choices[name])
+    return parser
+
+
+def _add_to_leaves(parser: argparse.ArgumentParser) -> None:
+    """`--workspace` and `--json` on every leaf, so they may follow the subcommand."""
+    subparsers = getattr(parser, "_subparsers", None)
+    if subparsers is not None:
+        for action in subparsers._group_actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    _add_to_leaves(child)
+                return
+    parser.add_argument(
+        "--workspace", help="the platform's workspace id (optional with one workspace)"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:
+    """Run one command. `clock` is where time comes from (the system clock unless a caller,
+    such as a test, injects another): every timestamp the command writes reads it."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        ns = build_parser().parse_args(args)
+    except HelpRequested as exc:
+        print(exc.help.plain(), end="")
+        return 0
+    except UsageError as exc:
+        print(f"rutradar: {exc}", file=sys.stderr)
+        return 2
+    settings = Settings()
+    try:
+        if ns.command == "serve":
+            return serve(settings, ns, clock)
+        if ns.command == "teams":
+            return teams_package(settings, ns)
+        if ns.command == "secrets" and ns.action == "generate":
+            from storage.crypto import generate_key
+
+            print(generate_key())
+            return 0
+        if ns.command == "db":
+            from storage.migrate import upgrade
+
+            upgrade(settings.database_url)
+            print("Database is at the latest schema.")
+            return 0
+        return asyncio.run(_run(settings, ns, clock or SystemClock()))
+    except RutRadarError as exc:
+        print(f"rutradar: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except UnsupportedDatabase as exc:
+        print(f"rutradar: RUTRADAR_DATABASE_URL: {exc}.", file=sys.stderr)
+        return 2
+    except (DBAPIError, OSError) as exc:
+        print(f"rutradar: the database is not ready ({_database_hint(exc)}).", file=sys.stderr)
+        return 1
+    except Exception as exc:  # never a traceback at the person; the details are for the log
+        logging.getLogger(__name__).debug("command failed", exc_info=True)
+        print(
+            f"rutradar: the command failed unexpectedly ({type(exc).__name__}); nothing was changed.",
+            file=sys.stderr,
+        )
+        return 1
+    except KeyboardInterrupt:
+        # Ctrl+C where no handler of ours catches it (before `serve` has installed its own,
+        # or after they are gone): for `serve`, stopping when asked is success.
+        return 0 if ns.command == "serve" else 130
+
+
+def _database_hint(exc: BaseException) -> str:
+    text = str(exc)
+    if "no such table" in text or ("relation" in text and "does not exist" in text):
+        return "run `rutradar db upgrade` first"
+    if "database" in text and "does not exist" in text:
+        return "the database named in RUTRADAR_DATABASE_URL does not exist; create it first"
+    return "is the database reachable?"
+
+
+def serve(settings: Settings, ns: argparse.Namespace, clock: Clock | None = None) -> int:
+    """Exit 0 on SIGINT (Ctrl+C, also under `make run`) and SIGTERM alike: stopping when
+    asked is success. `bot.server.runner` has the order of the stop."""
+    from bot.server.app import ConfigurationError, build_app
+    from bot.server.logs import configure_logging
+    from bot.server.runner import serve as serve_app
+
+    if ns.host:
+        settings.host = ns.host
+    if ns.port:
+        settings.port = ns.port
+    configure_logging(settings.log_level)
+    try:
+        app = build_app(settings, clock=clock)
+    except ConfigurationError as exc:
+        print(f"rutradar: {exc}", file=sys.stderr)
+        return 2
+    shown = "localhost" if settings.binds_loopback else settings.host
+    where = f"http://{shown}:{settings.port}/"
+    announce = f"Rut Radar is listening on {where}" + (
+        " (playground)" if settings.playground_enabled else ""
+    )
+
+    def ready() -> None:
+        # Called once the socket is bound and start-up has run: the line means "ready", so
+        # scripts and tests can wait for it instead of polling.
+        print(announce, flush=True)
+
+    try:
+        asyncio.run(serve_app(app, host=settings.host, port=settings.port, ready=ready))
+    finally:
+        # Stopped: a further Ctrl+C (the second press of an impatient hand) has nothing left
+        # to stop, and must not turn a clean exit into death by SIGINT while Python exits.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+    return 0
+
+
+def teams_package(settings: Settings, ns: argparse.Namespace) -> int:
+    """`rutradar teams package`: deploy/teams/ as the zip Teams uploads, with the bot's app id
+    (and this release's version) filled into the manifest. Needs no database."""
+    app_id = (ns.app_id or settings.microsoft_app_id or "").strip()
+    if not app_id:
+        print(
+            "rutradar: MICROSOFT_APP_ID is not set: set it to the bot's Microsoft app id "
+            "(the Azure Bot resource's app id), or pass --app-id.",
+            file=sys.stderr,
+        )
+        return 2
+    if not GUID.match(app_id):
+        print(
+            f"rutradar: '{app_id}' is not a Microsoft app id, which looks like "
+            "00000000-0000-0000-0000-000000000000.",
+            file=sys.stderr,
+        )
+        return 2
+    if not all((TEAMS_TEMPLATE / name).is_file() for name in TEAMS_FILES):
+        print(
+            f"rutradar: the Teams app template is not in {TEAMS_TEMPLATE}: run this command from "
+            "a checkout of Rut Radar.",
+            file=sys.stderr,
+        )
+        return 1
+    template = (TEAMS_TEMPLATE / "manifest.json").read_text(encoding="utf-8")
+    filled = template.replace("{{MICROSOFT_APP_ID}}", app_id.lower()).replace(
+        "{{VERSION}}", _release_version()
+    )
+    manifest = json.loads(filled)  # the template is ours: a failure here is a bug, not input
+    out = Path(ns.out)
+    try:
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as package:
+            for name in TEAMS_FILES:
+                data = (
+                    json.dumps(manifest, indent=2, ensure_ascii=False).encode()
+                    if name == "manifest.json"
+                    else (TEAMS_TEMPLATE / name).read_bytes()
+                )
+                # A fixed timestamp: the same inputs make the same zip, byte for byte.
+                info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                package.writestr(info, data)
+    except OSError as exc:
+        print(f"rutradar: could not write {out} ({exc.strerror or exc}).", file=sys.stderr)
+        return 1
+    print(
+        f"Wrote {out} for app id {app_id.lower()} (version {manifest['version']}). Upload it in "
+        "Teams (Apps → Manage your apps → Upload an app) or in the Teams admin center."
+    )
+    return 0
+
+
+def _release_version() -> str:
+    """This release's version for the manifest (Teams wants a new one for each upload that
+    changes the package); 0.0.0 when Rut Radar is run from a tree that was never installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        raw = version("rutradar")
+    except PackageNotFoundError:
+        return "0.0.0"
+    match = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?", raw)
+    if match is None:
+        return "0.0.0"
+    return ".".join(str(int(part or 0)) for part in match.groups())
+
+
+def _require_existing_database(url: str) -> None:
+    """Outside `db upgrade` and `demo`, a missing SQLite file is an error naming the URL: opening
+    it would create an empty database wherever the command happens to run."""
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() != "sqlite":
+        return
+    path = parsed.database or ""
+    if not path or path == ":memory:" or path.startswith("file:") or parsed.query.get("uri"):
+        return
+    if not Path(path).exists():
+        raise RutRadarError(
+            f"there is no database at {url} (the file {Path(path).resolve()} does not exist). "
+            "Run this from the folder that has it, set RUTRADAR_DATABASE_URL, or create it "
+            "with `rutradar db upgrade`."
+        )
+
+
+async def _run(settings: Settings, ns: argparse.Namespace, clock: Clock) -> int:
+    if ns.command != "demo":
+        _require_existing_database(settings.database_url)
+    engine = create_engine(settings.database_url)
+    ctx = Context(database=engine, sessions=create_session_factory(engine), clock=clock)
+    try:
+        handler = _HANDLERS.get(ns.command)
+        if handler is not None:
+            return await handler(ctx, ns)
+        return await _shared(ctx, ns)
+    finally:
+        await engine.dispose()
+
+
+def _print(result: Any, as_json: bool, text: str) -> None:
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(text)
+
+
+async def _demo(ctx: Context, ns: argparse.Namespace) -> int:
+    from bot.server.demo import seed_demo
+
+    result = await seed_demo(ctx, reset=ns.reset)
+    print(
+        "Demo workspace seeded."
+        if result.created
+        else "Demo workspace already there (use --reset to seed again)."
+    )
+    return 0
+
+
+async def _shared(ctx: Context, ns: argparse.Namespace) -> int:
+    if ns.command == "workspace" and ns.action in ("add", "list"):
+        return await _workspace(ctx, ns)
+    async with ctx.sessions() as session:
+        workspace = await require_workspace(session, ns.workspace)
+    result = await run_admin(ctx, cli_actor(workspace), ns)
+    _print(result.data, ns.json, result.text)
+    return 0
+
+
+async def _workspace(ctx: Context, ns: argparse.Namespace) -> int:
+    if ns.action == "list":
+        async with ctx.sessions() as session:
+            rows = [
+                {
+                    "platform": w.platform,
+                    "external_id": w.external_id,
+                    "name": w.name,
+                    "timezone": w.timezone,
+                    "threshold": w.threshold,
+                    "support_url": w.support_url,
+                }
+                for w in await repo.all_workspaces(session)
+            ]
+        text = "\n".join(
+            f"{r['external_id']} ({r['platform']}) {r['name']}, k={r['threshold']}, {r['timezone']}"
+            + (f", support {r['support_url']}" if r["support_url"] else "")
+            for r in rows
+        )
+        _print(rows, ns.json, text or "No workspaces yet.")
+        return 0
+    if ns.platform not in PLATFORMS:
+        raise UsageError(f"'{ns.platform}' is not a platform. Use one of: {', '.join(PLATFORMS)}.")
+    zone = resolve_zone(ns.timezone) if ns.timezone else None
+    async with ctx.sessions.begin() as session:
+        workspace = await repo.workspace_by_external_id(session, ns.external_id, ns.platform)
+        created = workspace is None
+        if workspace is None:
+            workspace = Workspace(
+                platform=ns.platform,
+                external_id=ns.external_id,
+                name=ns.name or ns.external_id,
+                timezone=zone or "UTC",
+            )
+            session.add(workspace)
+        else:
+            if ns.name:
+                workspace.name = ns.name
+            if zone:
+                workspace.timezone = zone
+        await session.flush()
+        record(
+            session,
+            cli_actor(workspace),
+            "workspace_added" if created else "workspace_updated",
+            ctx.clock.now(),
+            platform=ns.platform,
+            external_id=ns.external_id,
+        )
+    verb = "added" if created else "updated"
+    _print(
+        {"external_id": ns.external_id, "created": created},
+        ns.json,
+        f"Workspace {ns.external_id} {verb}.",
+    )
+    return 0
+
+
+async def _summary(ctx: Context, ns: argparse.Namespace) -> int:
+    from bot.chat.views import summary_message
+    from bot.rounds.summary import team_summary
+
+    async with ctx.sessions.begin() as session:
+        workspace = await require_workspace(session, ns.workspace)
+        team = await require_team(session, workspace, ns.name)
+        summary = await team_summary(session, workspace, team, ns.period)
+        if ns.period and summary["period"] != ns.period:
+            raise UsageError(f"{team.name} has no closed round for the period '{ns.period}'.")
+        record(
+            session,
+            cli_actor(workspace),
+            "summary_viewed",
+            ctx.clock.now(),
+            team_id=team.id,
+            period=summary["period"],
+            via="cli",
+        )
+    if ns.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        from messages.copy import copy_for
+
+        print(_plain(summary_message(copy_for(workspace.locale), workspace.locale, summary)))
+    return 0
+
+
+def _plain(message: Any) -> str:
+    """A neutral message as terminal text: headings as written (underlined, never upper-cased),
+    a run of sections with the same fields as a table under its column headings, and a trend
+    as a table of rounds."""
+    from messages import model
+
+    lines: list[str] = []
+    blocks = list(message.blocks)
+    index = 0
+    while index < len(blocks):
+        block = blocks[index]
+        if isinstance(block, model.Section) and block.fields:
+            names = [name for name, _ in block.fields]
+            run = [block]
+            while (
+                index + len(run) < len(blocks)
+                and isinstance(nxt := blocks[index + len(run)], model.Section)
+                and [name for name, _ in nxt.fields] == names
+                and not nxt.text
+                and not block.text
+            ):
+                run.append(nxt)
+            index += len(run)
+            if len(run) > 1:
+                rows = [[s.title, *(v for _, v in s.fields)] for s in run]
+                lines += ["", *_table(["", *names], rows)]
+                continue
+            fields = "  ".join(f"{k}: {v}" for k, v in block.fields)
+            lines.append(f"- {block.title}  {fields}" + (f"\n  {block.text}" if block.text else ""))
+            continue
+        index += 1
+        if isinstance(block, model.Heading):
+            lines += ["", block.text, "─" * len(block.text)]
+        elif isinstance(block, model.Paragraph):
+            lines.append(block.text)
+        elif isinstance(block, model.Section):
+            lines.append(f"- {block.title}" + (f"\n  {block.text}" if block.text else ""))
+        elif isinstance(block, model.Bullets):
+            lines += [f"  * {item}" for item in block.items]
+        elif isinstance(block, model.TrendSeries):
+            lines += ["", block.title]
+            withheld = set(block.withheld)
+            heads = [
+                block.label(i) + ("*" if i in withheld else "") for i in range(len(block.periods))
+            ]
+            rows = [
+                [line.label, *("–" if p is None else f"{p:.1f}" for p in line.points)]
+                for line in block.lines
+            ]
+            lines += _table(["", *heads], rows, right=True)
+            notes = [block.scale_label] if block.scale_label else []
+            if withheld and block.withheld_label:
+                notes.append(f"* {block.withheld_label}")
+            lines += [f"  {note}" for note in notes]
+    return "\n".join(lines).strip()
+
+
+def _table(head: list[str], rows: list[list[str]], *, right: bool = False) -> list[str]:
+    """Rows under column headings, each column as wide as its widest cell; the first column
+    left-aligned, the others left-aligned too unless `right` (numbers)."""
+    widths = [max(len(r[c]) for r in [head, *rows]) for c in range(len(head))]
+
+    def line(cells: list[str]) -> str:
+        out = [cells[0].ljust(widths[0])]
+        out += [
+            cell.rjust(w) if right else cell.ljust(w)
+            for cell, w in zip(cells[1:], widths[1:], strict=True)
+        ]
+        return ("  " + "  ".join(out)).rstrip()
+
+    return [line(head), *(line(r) for r in rows)]
+
+
+async def _export(ctx: Context, ns: argparse.Namespace) -> int:
+    async with ctx.sessions() as session:
+        workspace = await require_workspace(session, ns.workspace)
+    print(await export_releases(ctx, cli_actor(workspace), ns.name, ns.format), end="")
+    return 0
+
+
+async def _audit(ctx: Context, ns: argparse.Namespace) -> int:
+    async with ctx.sessions() as session:
+        workspace = await require_workspace(session, ns.workspace)
+    rows = await audit_list(ctx, workspace)
+    # Times to the second in UTC, and the period an event concerns (a round, a view).
+    table = _table(
+        ["When (UTC)", "Who", "What", "Team", "Period"],
+        [
+            [
+                _to_the_second(r["at"]),
+                r["actor"],
+                r["action"],
+                r["team"] or "–",
+                str((r["detail"] or {}).get("period") or "–"),
+            ]
+            for r in rows
+        ],
+    )
+    _print(rows, ns.json, "\n".join(table) if rows else "No audit events yet.")
+    return 0
+
+
+def _to_the_second(iso: str) -> str:
+    at = datetime.fromisoformat(iso)
+    if at.tzinfo is not None:
+        at = at.astimezone(UTC)
+    return at.strftime("%Y-%m-%d %H:%M:%S")
+
+
+async def _secrets(ctx: Context, _ns: argparse.Namespace) -> int:
+    """`rutradar secrets rotate`: step 2 of a key rotation (docs/privacy.md)."""
+    from storage.crypto import NO_KEY, SecretBox, SecretKeyError
+    from storage.slack_store import reencrypt_tokens
+
+    try:
+        box = SecretBox.from_setting(Settings().secret_key)
+        if box is None:
+            raise UsageError(NO_KEY)
+        counts = await reencrypt_tokens(ctx.database, box)
+    except SecretKeyError as exc:
+        raise UsageError(str(exc)) from None
+    total = sum(counts.values())
+    print(
+        f"Re-encrypted {total} stored token{'s' if total != 1 else ''} with the first of "
+        f"{box.key_count} key{'s' if box.key_count != 1 else ''}; keys after the first may now "
+        "be dropped from RUTRADAR_SECRET_KEY."
+    )
+    return 0
+
+
+async def _purge(ctx: Context, _ns: argparse.Namespace) -> int:
+    removed = await purge(ctx)
+    print(f"Purged {removed['rounds']} rounds past their workspace's retention.")
+    return 0
+
+
+_HANDLERS: dict[str, Callable[[Context, argparse.Namespace], Awaitable[int]]] = {
+    "demo": _demo,
+    "summary": _summary,
+    "export": _export,
+    "audit": _audit,
+    "purge": _purge,
+    "secrets": _secrets,
+}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,116 @@
+"""Logging set up for privacy (design rule 4) and for reading: library loggers that print
+bodies (or chatter on every tick) are clamped at WARNING whatever the project's level, a
+redacting filter on the root handlers drops any record that still looks like a payload, and
+the access log names remote, method, path and status only — never a size, a duration, a query
+string or a header — and leaves out the routes marked `unlogged` (the playground's 1.5 s inbox
+poll). Request counts and latencies are Prometheus metrics instead (bot/server/metrics.py)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web import BaseRequest, StreamResponse
+
+CLAMPED_LOGGERS = (
+    "slack_bolt",
+    "slack_sdk",
+    "sqlalchemy",
+    "sqlalchemy.engine",
+    "aiosqlite",
+    "asyncpg",
+    "botbuilder",
+    "botframework",
+    "msrest",
+    "urllib3",
+    "alembic",
+    # "Running job …" and "Job … executed successfully" on every tick (two lines per 30 s);
+    # its warnings (a missed run, a job that raised) still come through.
+    "apscheduler",
+)
+
+# Shapes of payloads: Slack/Teams JSON keys, form bodies, our own form values.
+_BODY_MARKERS = re.compile(
+    r"(\"|')(blocks|view|state|values|actions|private_metadata|payload|attachments|value|text)(\"|')\s*:"
+    r"|payload=|&text=|\btext=|\bbody\b\s*[:=]",
+    re.IGNORECASE,
+)
+REDACTED = "[redacted: a request or response body was withheld from the log]"
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            rendered = record.getMessage()
+        except Exception:
+            rendered = str(record.msg)
+        if _BODY_MARKERS.search(rendered):
+            record.msg = REDACTED
+            record.args = ()
+        return True
+
+
+def clamp_library_loggers() -> None:
+    for name in CLAMPED_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    root = logging.getLogger()
+    root.setLevel(level.upper())
+    if not any(getattr(h, "_rutradar", False) for h in root.handlers):
+        ours = logging.StreamHandler(sys.stderr)
+        ours.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        ours._rutradar = True  # type: ignore[attr-defined]
+        root.addHandler(ours)
+    for handler in root.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
+    clamp_library_loggers()
+
+
+# --- the access log ----------------------------------------------------------------------------
+
+_UNLOGGED = "_rutradar_unlogged"
+Handler = TypeVar("Handler", bound=Callable[..., object])
+
+
+def unlogged(handler: Handler) -> Handler:
+    """Mark a route handler whose requests the access log leaves out: something a page polls
+    every second or two, whose lines would bury everything else. Works on methods too (a bound
+    method reads its function's attributes)."""
+    setattr(handler, _UNLOGGED, True)
+    return handler
+
+
+class AccessLog(AbstractAccessLogger):
+    """One INFO line per request: remote, method, path, status. Nothing else.
+
+    Built field by field rather than from aiohttp's format string, whose default carries `%b`:
+    privacy rule 4 forbids even a response's byte size in a log (a check-in dialog's size
+    tells which advice it showed, and so which practices the person scored low). The time a
+    request took is left out for the same reason (rendering differs with the advice), and so
+    are the query string and the headers (an OAuth `code`, a person's id in the playground's
+    poll). No route carries a person in its path. Counts and latencies, by route and without
+    a person, are metrics (`rutradar_http_requests_total`, `…_duration_seconds`)."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        # A request that failed before routing has no match_info; it is logged.
+        handler = getattr(getattr(request, "match_info", None), "handler", None)
+        if getattr(handler, _UNLOGGED, False):
+            return
+        self.logger.info(
+            '%s "%s %s" %d',
+            request.remote or "-",
+            request.method,
+            request.rel_url.raw_path,
+            response.status,
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
