@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat.views import closed_notice_message, prompt_message, reminder_message, summary_message
@@ -45,6 +43,7 @@ from bot.rounds.notices import closed_on, next_opening
 from bot.rounds.summary import team_summary
 from messages.copy import copy_for
 from messages.model import Message
+from storage import repositories as repo
 from storage.models import (
     Delivery,
     Membership,
@@ -695,12 +694,11 @@ class Dispatcher:
 
     async def _window(self, session: AsyncSession, workspace_id: int, now: datetime) -> SendWindow:
         """The row, locked for this transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: FOR UPDATE)."""
-        dialect = self.ctx.database.dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        await session.execute(
-            insert(SendWindow)
-            .values(workspace_id=workspace_id, next_slot_at=now)
-            .on_conflict_do_nothing(index_elements=["workspace_id"])
+        await repo.insert_unless_present(
+            session,
+            SendWindow,
+            {"workspace_id": workspace_id, "next_slot_at": now},
+            unique=["workspace_id"],
         )
         window = await session.scalar(
             select(SendWindow)

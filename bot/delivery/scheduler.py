@@ -17,8 +17,6 @@ from zoneinfo import ZoneInfo
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from bot.admin.records import purge
@@ -238,23 +236,22 @@ class RoundScheduler:
                 due.append({"round_id": round_id, "person_id": person_id, "not_before": at})
         if not due:
             return 0
-        insert = pg_insert if self.ctx.database.dialect.name == "postgresql" else sqlite_insert
         created = 0
         async with self.ctx.sessions.begin() as session:
             for row in due:
-                result = await session.execute(
-                    insert(Delivery)
-                    .values(
-                        kind="reminder",
-                        status="pending",
-                        attempts=0,
-                        answered=False,
-                        id=random_id(),
+                created += await repo.insert_unless_present(
+                    session,
+                    Delivery,
+                    {
+                        "kind": "reminder",
+                        "status": "pending",
+                        "attempts": 0,
+                        "answered": False,
+                        "id": random_id(),
                         **row,
-                    )
-                    .on_conflict_do_nothing(index_elements=["round_id", "person_id", "kind"])
+                    },
+                    unique=["round_id", "person_id", "kind"],
                 )
-                created += int(getattr(result, "rowcount", 0) or 0)
         if created:
             self.ctx.wake_dispatcher()
         return created
