@@ -29,7 +29,7 @@ from bot.rounds.cadence import (
     previous_occurrence,
     round_window,
 )
-from bot.rounds.lifecycle import RoundPlan, close_round, open_round, team_zone
+from bot.rounds.lifecycle import RoundPlan, close_round, open_round, skipped_round, team_zone
 from storage import repositories as repo
 from storage.maintenance import scrub
 from storage.models import Delivery, Membership, Person, Round, Schedule, Team, Workspace, random_id
@@ -188,17 +188,7 @@ class RoundScheduler:
                 continue
             try:
                 async with self.ctx.sessions.begin() as session:
-                    session.add(
-                        Round(
-                            team_id=team.id,
-                            period=period,
-                            opens_at=opens_at,
-                            closes_at=closes_at,
-                            threshold=workspace.threshold,
-                            comment_threshold=workspace.comment_threshold,
-                            status="skipped",
-                        )
-                    )
+                    session.add(skipped_round(team, workspace, period, opens_at, closes_at))
                 report.skipped.append(f"{team.name} {period}")
             except IntegrityError:
                 pass  # another replica recorded it
