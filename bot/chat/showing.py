@@ -22,8 +22,6 @@ from messages.copy import Copy
 from messages.model import Message
 from storage.models import Team
 
-VIEWED = "summary_viewed"
-
 
 async def view_summary(
     session: AsyncSession,
@@ -42,7 +40,7 @@ async def view_summary(
     audit.record(
         session,
         actor,
-        VIEWED,
+        "summary_viewed",
         at,
         team_id=team.id,
         period=period or summary["period"],
