@@ -18,42 +18,26 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-from aiohttp import web
 from sqlalchemy import func, select, text
 
 from benchmarks import postgres_base_url, postgres_database, sqlite_database, table
 from bot.core.clock import SystemClock
 from bot.core.context import Context
-from bot.core.events import ConversationRef
-from bot.core.ports import SentRef
 from bot.delivery.dispatcher import BATCH, Dispatcher
 from bot.rounds.lifecycle import open_round
-from messages.model import Message
 from storage.db import create_engine, create_session_factory
 from storage.models import Delivery
 from tests.conftest import build_world
+from tests.fakes.adapter import FakeAdapter
 
 DELIVERIES = 5000
 SCRATCH = "bench_round_trips"
 
 
-class NoopAdapter:
-    """Accepts every message at once: the platform costs nothing."""
+class NoopAdapter(FakeAdapter):
+    """Accepts every message at once: the platform costs nothing (a list append)."""
 
     platform: ClassVar[str] = "slack"
-
-    def __init__(self) -> None:
-        self.sent = 0
-
-    def install(self, app: web.Application) -> None:
-        return None
-
-    async def send(self, to: ConversationRef, msg: Message, *, key: str | None = None) -> SentRef:
-        self.sent += 1
-        return SentRef("slack", to.channel_id, f"m{self.sent}")
-
-    async def update(self, ref: SentRef, msg: Message) -> None:
-        return None
 
 
 @dataclass
@@ -123,7 +107,7 @@ async def measure(url: str, backend: str, deliveries: int = DELIVERIES) -> Throu
         baseline_per_s=deliveries / baseline,
         ratio=elapsed / baseline,
         sent=int(sent or 0),
-        adapter_calls=adapter.sent,
+        adapter_calls=len(adapter.sent),
     )
 
 

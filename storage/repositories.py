@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import case, delete, func, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -21,6 +24,20 @@ from storage.models import (
     Team,
     Workspace,
 )
+
+
+async def insert_unless_present(
+    session: AsyncSession, model: type[Any], values: Mapping[str, Any], *, unique: Sequence[str]
+) -> int:
+    """`INSERT … ON CONFLICT (unique) DO NOTHING` in the dialect of the session's database
+    (PostgreSQL's, else SQLite's): the row, unless one with the same `unique` columns is there
+    already, here or written by another replica. Returns how many rows it added (0 or 1)."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    result = await session.execute(
+        insert(model).values(**values).on_conflict_do_nothing(index_elements=list(unique))
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def workspace_by_external_id(

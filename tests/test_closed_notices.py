@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -20,45 +20,18 @@ from sqlalchemy import select, update
 
 from bot.admin import operations as admin
 from bot.core.clock import ManualClock
-from bot.core.events import ConversationRef
 from bot.core.ports import DeliveryError, SentRef
 from bot.delivery.dispatcher import MAX_ATTEMPTS, Dispatcher
 from bot.rounds.checkin import Outcome, Scores, record_checkin
 from bot.rounds.lifecycle import close_round, open_round
 from bot.server.app import RUNTIME, build_app
 from bot.server.config import Settings
-from messages.model import Buttons, Message
+from messages.model import Buttons
 from storage.models import Delivery, Workspace
 from tests.conftest import World, build_world
+from tests.fakes.adapter import FakeAdapter
 
 CLOSED = "The 2026-W48 check-in closed on Wed 25 Nov."
-
-
-class RecordingAdapter:
-    """Sends and edits, recorded; `update` can be made to fail per message."""
-
-    platform: ClassVar[str] = "playground"
-
-    def __init__(self) -> None:
-        self.sent: dict[str, SentRef] = {}  # user -> the reference of their prompt
-        self.updates: list[tuple[SentRef, Message]] = []
-        self.refuse: set[str] = set()  # users whose prompt cannot be sent
-        self.update_faults: list[DeliveryError] = []
-
-    def install(self, app: web.Application) -> None:
-        return None
-
-    async def send(self, to: ConversationRef, msg: Message, *, key: str | None = None) -> SentRef:
-        if to.channel_id in self.refuse:
-            raise DeliveryError("user_not_found", permanent=True)
-        ref = SentRef("playground", f"T0001/{to.channel_id}", f"m-{to.channel_id}")
-        self.sent[to.channel_id] = ref
-        return ref
-
-    async def update(self, ref: SentRef, msg: Message) -> None:
-        if self.update_faults:
-            raise self.update_faults.pop(0)
-        self.updates.append((ref, msg))
 
 
 def scores() -> Scores:
@@ -80,12 +53,13 @@ def columns(delivery: Delivery, *, leave_out: tuple[str, ...]) -> dict[str, Any]
 
 async def test_each_sent_prompt_is_edited_once_and_the_notices_link_no_one(world: World) -> None:
     ctx = world.ctx
-    adapter = RecordingAdapter()
-    adapter.refuse.add("u5")  # never reached: nothing on the platform to edit
+    adapter = FakeAdapter()
+    # u5 is never reached: nothing on the platform to edit.
+    adapter.failures["u5"] = DeliveryError("user_not_found", permanent=True)
     dispatcher = Dispatcher(ctx, {"playground": adapter})
     await open_round(ctx, world.cli, world.team)
     assert await dispatcher.run_once() == 5
-    prompts = set(adapter.sent.values())
+    prompts = {s.ref for s in adapter.sent}
     for person in world.members[:2]:  # u0 and u1 answer
         result = await record_checkin(ctx, await world.actor(person), scores())
         assert result.outcome is Outcome.STORED
@@ -126,7 +100,7 @@ async def test_the_next_opening_comes_from_the_schedule_in_the_workspace_locale(
     await admin.schedule_set(
         ctx, world.cli, "Platform", cadence="weekly", weekday="mon", time="10:00"
     )
-    adapter = RecordingAdapter()
+    adapter = FakeAdapter()
     dispatcher = Dispatcher(ctx, {"playground": adapter})
     await open_round(ctx, world.cli, world.team)  # by hand, Wed 25 Nov: period 2026-W48
     await dispatcher.run_once()
@@ -144,7 +118,7 @@ async def test_a_refused_edit_is_dropped_and_a_transient_one_retried(
     world: World, clock: ManualClock
 ) -> None:
     ctx = world.ctx
-    adapter = RecordingAdapter()
+    adapter = FakeAdapter()
     dispatcher = Dispatcher(ctx, {"playground": adapter})
     await open_round(ctx, world.cli, world.team)
     await dispatcher.run_once()
@@ -165,7 +139,7 @@ async def test_a_refused_edit_is_dropped_and_a_transient_one_retried(
 
 async def test_an_edit_that_keeps_failing_is_given_up(world: World, clock: ManualClock) -> None:
     ctx = world.ctx
-    adapter = RecordingAdapter()
+    adapter = FakeAdapter()
     dispatcher = Dispatcher(ctx, {"playground": adapter})
     await open_round(ctx, world.cli, world.team)
     await dispatcher.run_once()

@@ -6,10 +6,8 @@ import asyncio
 import contextlib
 import random
 from datetime import timedelta
-from typing import ClassVar
 
 import pytest
-from aiohttp import web
 from sqlalchemy import select, update
 
 from bot.core.clock import ManualClock
@@ -20,26 +18,7 @@ from bot.rounds.lifecycle import open_round
 from messages.model import Message
 from storage.models import Delivery, Person
 from tests.conftest import World
-
-
-class FakeAdapter:
-    platform: ClassVar[str] = "playground"
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-        self.failures: dict[str, DeliveryError] = {}
-
-    def install(self, app: web.Application) -> None:
-        return None
-
-    async def send(self, to: ConversationRef, msg: Message, *, key: str | None = None) -> SentRef:
-        if to.channel_id in self.failures:
-            raise self.failures[to.channel_id]
-        self.sent.append((to.channel_id, msg.fallback))
-        return SentRef("playground", to.channel_id, f"m{len(self.sent)}")
-
-    async def update(self, ref: SentRef, msg: Message) -> None:
-        return None
+from tests.fakes.adapter import FakeAdapter, RecoverableFakeAdapter
 
 
 async def statuses(world: World) -> dict[str, str]:
@@ -56,8 +35,8 @@ async def test_prompts_are_sent_once_with_their_reference(world: World) -> None:
     await open_round(world.ctx, world.cli, world.team)
     assert await dispatcher.run_once() == 6
     assert await dispatcher.run_once() == 0
-    assert sorted(user for user, _ in adapter.sent) == [f"u{i}" for i in range(6)]
-    assert all("Platform check-in (2026-W48)" in text for _, text in adapter.sent)
+    assert adapter.to() == [f"u{i}" for i in range(6)]
+    assert all("Platform check-in (2026-W48)" in s.message.fallback for s in adapter.sent)
     async with world.ctx.sessions() as session:
         refs = (await session.scalars(select(Delivery.message_ref))).all()
     assert all(ref and ref["platform"] == "playground" for ref in refs)
@@ -152,7 +131,7 @@ async def test_a_retaken_batch_is_not_sent_twice(world: World, clock: ManualCloc
     clock.sleep = sleep  # type: ignore[method-assign]
     await open_round(world.ctx, world.cli, world.team)
     await first.run_once()
-    recipients = [user for user, _ in adapter.sent]
+    recipients = [s.user for s in adapter.sent]
     assert sorted(recipients) == [f"u{i}" for i in range(6)]  # each exactly once
     assert set((await statuses(world)).values()) == {"sent"}
 
@@ -164,7 +143,7 @@ async def test_concurrent_sends_still_send_each_once_at_the_rate(
     dispatcher = Dispatcher(world.ctx, {"playground": adapter}, rates=lambda _p: 0.0, concurrency=4)
     await open_round(world.ctx, world.cli, world.team)
     assert await dispatcher.run_once() == 6
-    assert sorted(user for user, _ in adapter.sent) == [f"u{i}" for i in range(6)]
+    assert adapter.to() == [f"u{i}" for i in range(6)]
     assert await dispatcher.run_once() == 0
 
 
@@ -187,18 +166,6 @@ class StallingAdapter(FakeAdapter):
         return await super().send(to, msg, key=key)
 
 
-class LookingAdapter(FakeAdapter):
-    """A platform that can be asked whether a delivery went out (it never did)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.looked_up: list[str] = []
-
-    async def find_sent(self, to: ConversationRef, key: str) -> SentRef | None:
-        self.looked_up.append(to.channel_id)
-        return None
-
-
 async def test_a_claim_is_not_a_send_only_the_rows_in_flight_are_in_doubt(
     world: World, clock: ManualClock
 ) -> None:
@@ -218,9 +185,9 @@ async def test_a_claim_is_not_a_send_only_the_rows_in_flight_are_in_doubt(
         await work
 
     clock.advance(timedelta(minutes=3))  # past the lease
-    second = LookingAdapter()
+    second = RecoverableFakeAdapter()  # it never went out: nothing to find
     assert await Dispatcher(world.ctx, {"playground": second}).run_once() == 4
     assert sorted(second.looked_up) == sorted(first.hanging)  # only the rows in doubt
-    reached = [user for user, _ in first.sent + second.sent]
+    reached = [s.user for s in first.sent + second.sent]
     assert sorted(reached) == [f"u{i}" for i in range(6)]  # each exactly once
     assert set((await statuses(world)).values()) == {"sent"}

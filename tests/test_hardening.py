@@ -5,64 +5,32 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from sqlalchemy import func, select, text, update
 
 from bot.admin import operations as admin
 from bot.admin.records import audit_list
 from bot.core.clock import ManualClock
-from bot.core.events import ConversationRef
-from bot.core.ports import DeliveryError, SentRef
+from bot.core.ports import DeliveryError
 from bot.delivery.dispatcher import MAX_ATTEMPTS, Dispatcher
 from bot.delivery.scheduler import RoundScheduler
 from bot.rounds.checkin import Outcome, Scores, record_checkin
 from bot.rounds.lifecycle import close_round, open_round, skip_round
 from bot.rounds.summary import team_summary
 from bot.server.cli import main
-from messages.model import Message
 from storage import repositories as repo
 from storage.models import Answer, Delivery, Person, Round, Team, Workspace
 from tests.conftest import START, World
+from tests.fakes.adapter import FakeAdapter, RecoverableFakeAdapter
 
 
 def scores(**values: int) -> Scores:
     return Scores(
         {k: values.get(k, 3) for k in ("assess", "routine", "training", "strengths", "path")}, None
     )
-
-
-class Adapter:
-    """A platform that can fail in the ways transports do, and can be asked what it has."""
-
-    platform: ClassVar[str] = "playground"
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-        self.broken: set[str] = set()
-        self.lookups = 0
-        self.has: set[str] = set()
-
-    def install(self, app: web.Application) -> None:
-        return None
-
-    async def send(self, to: ConversationRef, msg: Message, *, key: str | None = None) -> SentRef:
-        if to.channel_id in self.broken:
-            raise aiohttp.ServerDisconnectedError()
-        self.sent.append(to.channel_id)
-        return SentRef("playground", to.channel_id, str(len(self.sent)))
-
-    async def update(self, ref: SentRef, msg: Message) -> None:
-        return None
-
-    async def find_sent(self, to: ConversationRef, key: str) -> SentRef | None:
-        self.lookups += 1
-        if self.lookups == 1:
-            raise DeliveryError("connection: TimeoutError", permanent=False)
-        return SentRef("playground", to.channel_id, "found") if key in self.has else None
 
 
 async def test_a_check_in_racing_a_close_is_counted_or_not_stored_never_left_behind(
@@ -166,12 +134,12 @@ async def test_a_hidden_round_does_not_leak_through_change_or_streak(
 async def test_an_unexpected_transport_error_neither_cancels_the_batch_nor_loops_forever(
     world: World, clock: ManualClock
 ) -> None:
-    adapter = Adapter()
-    adapter.broken.add("u0")
+    adapter = FakeAdapter()
+    adapter.failures["u0"] = aiohttp.ServerDisconnectedError()
     dispatcher = Dispatcher(world.ctx, {"playground": adapter})
     await open_round(world.ctx, world.cli, world.team)
     assert await dispatcher.run_once() == 5
-    assert sorted(adapter.sent) == [f"u{i}" for i in range(1, 6)]
+    assert adapter.to() == [f"u{i}" for i in range(1, 6)]
     for _ in range(MAX_ATTEMPTS + 2):
         clock.advance(timedelta(hours=1))
         await dispatcher.run_once()
@@ -187,7 +155,8 @@ async def test_an_unexpected_transport_error_neither_cancels_the_batch_nor_loops
 async def test_a_failed_recovery_lookup_looks_again_before_sending(
     world: World, clock: ManualClock
 ) -> None:
-    adapter = Adapter()
+    adapter = RecoverableFakeAdapter()
+    adapter.lookup_faults.append(DeliveryError("connection: TimeoutError", permanent=False))
     dispatcher = Dispatcher(world.ctx, {"playground": adapter})
     await open_round(world.ctx, world.cli, world.team)
     async with world.ctx.sessions.begin() as session:
@@ -205,7 +174,7 @@ async def test_a_failed_recovery_lookup_looks_again_before_sending(
     await dispatcher.run_once()  # the first lookup times out
     clock.advance(timedelta(minutes=5))
     await dispatcher.run_once()
-    assert adapter.lookups == 2 and "u0" not in adapter.sent
+    assert len(adapter.looked_up) == 2 and "u0" not in adapter.to()
 
 
 async def test_no_summary_for_someone_no_longer_managing(world: World) -> None:
@@ -213,9 +182,9 @@ async def test_no_summary_for_someone_no_longer_managing(world: World) -> None:
     await open_round(ctx, world.cli, world.team)
     await close_round(ctx, world.cli, world.team)
     await admin.set_members(ctx, world.cli, "Platform", ["boss"], role="manager", add=False)
-    adapter = Adapter()
+    adapter = FakeAdapter()
     await Dispatcher(ctx, {"playground": adapter}).run_once()
-    assert "boss" not in adapter.sent
+    assert "boss" not in adapter.to()
 
 
 async def test_member_local_prompts_and_the_round_window_use_one_fallback_zone(

@@ -23,7 +23,7 @@ from bot.server.app import build_app
 from bot.server.config import Settings
 from bot.server.logs import AccessLog, configure_logging
 from tests.conftest import World
-from tests.test_dispatcher import FakeAdapter
+from tests.fakes.adapter import FakeAdapter
 
 APSCHEDULER = ("apscheduler", "apscheduler.scheduler", "apscheduler.executors.default")
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select, update
 
@@ -24,26 +23,7 @@ from bot.server.config import Settings
 from messages.model import Message
 from storage.models import Delivery, Person, Round
 from tests.conftest import World
-
-
-class Recorder:
-    platform: ClassVar[str] = "playground"
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, tuple[str, ...]]] = []
-
-    def install(self, app: web.Application) -> None:
-        return None
-
-    async def send(self, to: ConversationRef, msg: Message, *, key: str | None = None) -> SentRef:
-        self.sent.append((to.channel_id, msg.tags))
-        return SentRef("playground", to.channel_id, str(len(self.sent)))
-
-    async def update(self, ref: SentRef, msg: Message) -> None:
-        return None
-
-    def to(self, tag: str) -> list[str]:
-        return sorted(user for user, tags in self.sent if tag in tags)
+from tests.fakes.adapter import FakeAdapter
 
 
 async def weekly(world: World, **extra: Any) -> None:
@@ -67,7 +47,7 @@ async def test_a_weekly_round_opens_reminds_once_closes_and_summarises(
 ) -> None:
     clock.set(at("2026-11-29T12:00"))  # a Sunday: the schedule is set before its first Monday
     await weekly(world)
-    scheduler, recorder = RoundScheduler(world.ctx), Recorder()
+    scheduler, recorder = RoundScheduler(world.ctx), FakeAdapter()
     dispatcher = Dispatcher(world.ctx, {"playground": recorder})
 
     clock.set(at("2026-11-30T08:59"))  # 09:59 in Berlin
@@ -162,7 +142,7 @@ async def test_member_local_fan_out_across_five_zones(world: World, clock: Manua
             )
     clock.set(at("2026-11-25T12:00"))
     await weekly(world, time="09:00", member_local=True, close_after="48h")
-    scheduler, recorder = RoundScheduler(world.ctx), Recorder()
+    scheduler, recorder = RoundScheduler(world.ctx), FakeAdapter()
     dispatcher = Dispatcher(world.ctx, {"playground": recorder})
 
     clock.set(at("2026-11-29T20:00"))  # Monday 09:00 in Auckland
@@ -236,7 +216,7 @@ async def test_readyz_answers_503_while_draining(sqlite_url: str, clock: ManualC
 
 
 async def test_stopping_releases_claimed_but_unsent_deliveries(world: World) -> None:
-    class Stopper(Recorder):
+    class Stopper(FakeAdapter):
         dispatcher: Dispatcher
 
         async def send(

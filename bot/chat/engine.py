@@ -17,7 +17,6 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.admin import operations as admin
 from bot.admin.grammar import HelpRequested, parse_chat_admin, run_admin
@@ -32,7 +31,7 @@ from bot.admin.privacy import forget_person, privacy_message
 from bot.admin.validate import iso_date
 from bot.chat import views
 from bot.chat.home import home_messages
-from bot.core import audit
+from bot.chat.showing import show_summary, view_summary
 from bot.core.actor import Actor
 from bot.core.context import Context
 from bot.core.errors import NotAllowed, RutRadarError, UsageError
@@ -41,7 +40,6 @@ from bot.core.ports import Adapter, DeliveryError, Directory, PeopleLookup, Sent
 from bot.rounds.checkin import Outcome, Scores, record_checkin
 from bot.rounds.lifecycle import team_zone
 from bot.rounds.periods import resolve_zone, weekly_period
-from bot.rounds.summary import team_summary
 from messages.content import LEVELS, Advice, in_distress, load_content
 from messages.copy import Copy, copy_for
 from messages.model import Message
@@ -329,42 +327,25 @@ class ChatEngine:
     async def _summary(self, actor: Actor, t: Copy, rest: str) -> Message:
         if not actor.managed:
             raise NotAllowed(t.say("summary_not_manager"))
-        async with self.ctx.sessions.begin() as session:
-            if rest:
+        if rest:
+            async with self.ctx.sessions() as session:
                 team = await require_team(session, actor.workspace, " ".join(shlex.split(rest)))
-                actor.require_manager_of(team)
-            elif len(actor.managed) == 1:
-                team = actor.managed[0]
-            else:
-                return await self._summary_overview(session, actor, t)
-            summary = await team_summary(session, actor.workspace, team, viewer_id=actor.person_id)
-            audit.record(
-                session,
-                actor,
-                "summary_viewed",
-                self.ctx.clock.now(),
-                team_id=team.id,
-                period=summary["period"],
-                via="chat",
-            )
-        return views.summary_message(t, t.locale, summary)
+            actor.require_manager_of(team)
+        elif len(actor.managed) == 1:
+            team = actor.managed[0]
+        else:
+            return await self._summary_overview(actor, t)
+        return await show_summary(self.ctx, actor, team, t, via="chat")
 
-    async def _summary_overview(self, session: AsyncSession, actor: Actor, t: Copy) -> Message:
+    async def _summary_overview(self, actor: Actor, t: Copy) -> Message:
         """Every team the manager manages, each as its viewer may see it. The overview shows
         a released round's practice needing attention, so each team's view is audited."""
         summaries = []
-        for team in sorted(actor.managed, key=lambda team: team.name.casefold()):
-            summary = await team_summary(session, actor.workspace, team, viewer_id=actor.person_id)
-            audit.record(
-                session,
-                actor,
-                "summary_viewed",
-                self.ctx.clock.now(),
-                team_id=team.id,
-                period=summary["period"],
-                via="chat",
-            )
-            summaries.append(summary)
+        async with self.ctx.sessions.begin() as session:
+            for team in sorted(actor.managed, key=lambda team: team.name.casefold()):
+                summaries.append(
+                    await view_summary(session, actor, team, self.ctx.clock.now(), via="chat")
+                )
         return views.summary_overview(t, t.locale, summaries)
 
     async def _admin(self, actor: Actor, t: Copy, rest: str) -> Message:

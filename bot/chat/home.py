@@ -5,11 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.admin import operations as admin
-from bot.chat import views
-from bot.core import audit
+from bot.chat.showing import show_summary
 from bot.core.actor import Actor
 from bot.core.context import Context
-from bot.rounds.summary import team_summary
 from messages.copy import Copy
 from messages.model import Bullets, Button, Buttons, Heading, Message, Paragraph
 from storage import repositories as repo
@@ -21,21 +19,7 @@ async def home_messages(ctx: Context, actor: Actor, t: Copy) -> list[Message]:
     Admin: teams, schedules and the threshold. Viewing releases here is audited like any view."""
     out = [await _member_home(ctx, actor, t)]
     for team in actor.managed:
-        async with ctx.sessions.begin() as session:
-            summary = await team_summary(session, actor.workspace, team, viewer_id=actor.person_id)
-            audit.record(
-                session,
-                actor,
-                "summary_viewed",
-                ctx.clock.now(),
-                team_id=team.id,
-                period=summary["period"],
-                via="home",
-            )
-        message = views.summary_message(t, t.locale, summary)
-        out.append(
-            Message(fallback=message.fallback, blocks=message.blocks, tags=("home_summary",))
-        )
+        out.append(await show_summary(ctx, actor, team, t, via="home", tag="home_summary"))
     if actor.is_admin:
         out.append(await _admin_home(ctx, actor, t))
     return out

@@ -29,12 +29,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.chat.views import closed_notice_message, prompt_message, reminder_message, summary_message
-from bot.core import audit
+from bot.chat.showing import show_summary
+from bot.chat.views import closed_notice_message, prompt_message, reminder_message
 from bot.core.actor import Actor
 from bot.core.context import Context
 from bot.core.events import ConversationRef
@@ -42,9 +40,9 @@ from bot.core.ports import Adapter, Addressable, DeliveryError, Recoverable, Sen
 from bot.rounds.lifecycle import is_paused, team_zone
 from bot.rounds.notices import KIND as NOTICE
 from bot.rounds.notices import closed_on, next_opening
-from bot.rounds.summary import team_summary
 from messages.copy import copy_for
 from messages.model import Message
+from storage import repositories as repo
 from storage.models import (
     Delivery,
     Membership,
@@ -616,20 +614,10 @@ class Dispatcher:
             return prompt_message(t, team.name, rnd.period)
         if delivery.kind == "reminder":
             return reminder_message(t, team.name, rnd.period)
-        async with self._writing() as session:
-            summary = await team_summary(session, workspace, team, rnd.period, viewer_id=person.id)
-            viewer = Actor(workspace=workspace, person=person, is_admin=person.role == "admin")
-            audit.record(
-                session,
-                viewer,
-                "summary_viewed",
-                self.ctx.clock.now(),
-                team_id=team.id,
-                period=rnd.period,
-                via="delivery",
-            )
-        shown = summary_message(t, t.locale, summary)
-        return Message(fallback=shown.fallback, blocks=shown.blocks, tags=("summary",))
+        viewer = Actor(workspace=workspace, person=person, is_admin=person.role == "admin")
+        return await show_summary(
+            self.ctx, viewer, team, t, via="delivery", period=rnd.period, tag="summary"
+        )
 
     async def _failed(
         self, claim: Claim, delivery: Delivery, workspace: Workspace, exc: DeliveryError
@@ -695,12 +683,11 @@ class Dispatcher:
 
     async def _window(self, session: AsyncSession, workspace_id: int, now: datetime) -> SendWindow:
         """The row, locked for this transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: FOR UPDATE)."""
-        dialect = self.ctx.database.dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        await session.execute(
-            insert(SendWindow)
-            .values(workspace_id=workspace_id, next_slot_at=now)
-            .on_conflict_do_nothing(index_elements=["workspace_id"])
+        await repo.insert_unless_present(
+            session,
+            SendWindow,
+            {"workspace_id": workspace_id, "next_slot_at": now},
+            unique=["workspace_id"],
         )
         window = await session.scalar(
             select(SendWindow)

@@ -17,8 +17,6 @@ from zoneinfo import ZoneInfo
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from bot.admin.records import purge
@@ -31,7 +29,7 @@ from bot.rounds.cadence import (
     previous_occurrence,
     round_window,
 )
-from bot.rounds.lifecycle import RoundPlan, close_round, open_round, team_zone
+from bot.rounds.lifecycle import RoundPlan, close_round, open_round, skipped_round, team_zone
 from storage import repositories as repo
 from storage.maintenance import scrub
 from storage.models import Delivery, Membership, Person, Round, Schedule, Team, Workspace, random_id
@@ -190,17 +188,7 @@ class RoundScheduler:
                 continue
             try:
                 async with self.ctx.sessions.begin() as session:
-                    session.add(
-                        Round(
-                            team_id=team.id,
-                            period=period,
-                            opens_at=opens_at,
-                            closes_at=closes_at,
-                            threshold=workspace.threshold,
-                            comment_threshold=workspace.comment_threshold,
-                            status="skipped",
-                        )
-                    )
+                    session.add(skipped_round(team, workspace, period, opens_at, closes_at))
                 report.skipped.append(f"{team.name} {period}")
             except IntegrityError:
                 pass  # another replica recorded it
@@ -238,23 +226,22 @@ class RoundScheduler:
                 due.append({"round_id": round_id, "person_id": person_id, "not_before": at})
         if not due:
             return 0
-        insert = pg_insert if self.ctx.database.dialect.name == "postgresql" else sqlite_insert
         created = 0
         async with self.ctx.sessions.begin() as session:
             for row in due:
-                result = await session.execute(
-                    insert(Delivery)
-                    .values(
-                        kind="reminder",
-                        status="pending",
-                        attempts=0,
-                        answered=False,
-                        id=random_id(),
+                created += await repo.insert_unless_present(
+                    session,
+                    Delivery,
+                    {
+                        "kind": "reminder",
+                        "status": "pending",
+                        "attempts": 0,
+                        "answered": False,
+                        "id": random_id(),
                         **row,
-                    )
-                    .on_conflict_do_nothing(index_elements=["round_id", "person_id", "kind"])
+                    },
+                    unique=["round_id", "person_id", "kind"],
                 )
-                created += int(getattr(result, "rowcount", 0) or 0)
         if created:
             self.ctx.wake_dispatcher()
         return created

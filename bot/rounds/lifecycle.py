@@ -284,6 +284,23 @@ async def in_open_population(session: AsyncSession, team_id: int, person_id: int
     return rnd is not None and await repo.prompt_delivery(session, rnd.id, person_id) is not None
 
 
+def skipped_round(
+    team: Team, workspace: Workspace, period: str, opens_at: datetime, closes_at: datetime
+) -> Round:
+    """A period recorded as skipped, so nothing opens it and `round list` shows it: by hand
+    (`skip_round`, the window is the moment of skipping) or by the scheduler for a period
+    that came and went while nothing ran (the window it would have had)."""
+    return Round(
+        team_id=team.id,
+        period=period,
+        opens_at=opens_at,
+        closes_at=closes_at,
+        threshold=workspace.threshold,
+        comment_threshold=workspace.comment_threshold,
+        status="skipped",
+    )
+
+
 async def skip_round(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
     """Mark the current period skipped so nothing opens it; an open round must be closed."""
     now = ctx.clock.now()
@@ -299,15 +316,7 @@ async def skip_round(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
                 f"The round for {team.name} in {period} is already {existing.status}; "
                 "only a period that has not started can be skipped."
             )
-        rnd = Round(
-            team_id=team.id,
-            period=period,
-            opens_at=now,
-            closes_at=now,
-            threshold=workspace.threshold,
-            comment_threshold=workspace.comment_threshold,
-            status="skipped",
-        )
+        rnd = skipped_round(team, workspace, period, now, now)
         session.add(rnd)
         audit.record(session, actor, "round_skipped", now, team_id=team.id, period=period)
     return RoundOutcome(rnd, changed=True)

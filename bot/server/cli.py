@@ -437,24 +437,18 @@ async def _workspace(ctx: Context, ns: argparse.Namespace) -> int:
 
 
 async def _summary(ctx: Context, ns: argparse.Namespace) -> int:
+    from bot.chat.showing import view_summary
     from bot.chat.views import summary_message
-    from bot.rounds.summary import team_summary
 
     async with ctx.sessions.begin() as session:
         workspace = await require_workspace(session, ns.workspace)
         team = await require_team(session, workspace, ns.name)
-        summary = await team_summary(session, workspace, team, ns.period)
-        if ns.period and summary["period"] != ns.period:
-            raise UsageError(f"{team.name} has no closed round for the period '{ns.period}'.")
-        record(
-            session,
-            cli_actor(workspace),
-            "summary_viewed",
-            ctx.clock.now(),
-            team_id=team.id,
-            period=summary["period"],
-            via="cli",
+        summary = await view_summary(
+            session, cli_actor(workspace), team, ctx.clock.now(), via="cli", period=ns.period
         )
+        if ns.period and summary["period"] != ns.period:
+            # No such round: the transaction, and the view's audit event with it, rolls back.
+            raise UsageError(f"{team.name} has no closed round for the period '{ns.period}'.")
     if ns.json:
         print(json.dumps(summary, indent=2))
     else:

@@ -1,1 +1,2 @@
-"""Test doubles that speak the platforms' real wire formats over loopback HTTP."""
+"""Test doubles that speak the platforms' real wire formats over loopback HTTP, and one
+platform in process behind the `Adapter` port (`adapter.py`)."""
