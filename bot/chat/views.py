@@ -9,7 +9,7 @@ from typing import Any
 
 from babel.dates import format_date
 
-from bot.admin.validate import CADENCES, WEEKDAYS
+from bot.admin.validate import WEEKDAYS
 from bot.core.actor import Actor
 from bot.rounds.release import IN_RUT_MEAN
 from messages.content import (
@@ -38,6 +38,7 @@ from messages.model import (
     TrendLine,
     TrendSeries,
 )
+from storage.values import CadenceKind
 
 ADVICE_PRACTICES_MAX = 3
 
@@ -572,9 +573,9 @@ def schedule_form(t: Copy, team: str, current: Mapping[str, Any] | None) -> Mess
             ChoiceQuestion(
                 "cadence",
                 t.say("schedule_cadence"),
-                tuple(Option(c, c) for c in CADENCES),
+                tuple(Option(c, c) for c in CadenceKind),
                 style="select",
-                initial=(current or {}).get("cadence", "weekly"),
+                initial=(current or {}).get("cadence", CadenceKind.WEEKLY),
             ),
             ChoiceQuestion(
                 "weekday",
