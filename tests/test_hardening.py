@@ -132,7 +132,7 @@ async def test_a_member_removed_then_made_manager_does_not_see_their_round(world
         assert workspace is not None
         seen = await team_summary(session, workspace, world.team, viewer_id=world.members[0].id)
     assert summaries == [world.manager.id]
-    assert seen["status"] == "none"
+    assert seen.to_json()["status"] == "none"
 
 
 async def test_a_hidden_round_does_not_leak_through_change_or_streak(
@@ -156,13 +156,13 @@ async def test_a_hidden_round_does_not_leak_through_change_or_streak(
         assert workspace is not None
         as_u0 = await team_summary(session, workspace, world.team, viewer_id=world.members[0].id)
         as_boss = await team_summary(session, workspace, world.team, viewer_id=world.manager.id)
-    assert as_boss["practices"]["routine"] == {
+    assert as_boss.to_json()["practices"]["routine"] == {
         "mean": 2.0,
         "low_share": 1.0,
         "change": 1.0,
         "low_streak": 2,
     }
-    assert as_u0["practices"]["routine"] == {
+    assert as_u0.to_json()["practices"]["routine"] == {
         "mean": 2.0,
         "low_share": 1.0,
         "change": None,

@@ -69,8 +69,9 @@ async def test_a_member_made_manager_mid_round_gets_neither_its_summary_nor_its_
         assert workspace is not None and team is not None
         theirs = await team_summary(session, workspace, team, viewer_id=turned.id)
         managers = await team_summary(session, workspace, team, viewer_id=world.manager.id)
-    assert theirs["status"] == "none" and theirs["period"] is None
-    assert managers["status"] == "released" and managers["period"] == "2026-W48"
+    theirs_json, managers_json = theirs.to_json(), managers.to_json()
+    assert theirs_json["status"] == "none" and theirs_json["period"] is None
+    assert managers_json["status"] == "released" and managers_json["period"] == "2026-W48"
 
     # From the next round on they see results like any manager.
     world.ctx.clock.advance(timedelta(days=7))  # type: ignore[attr-defined]

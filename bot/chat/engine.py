@@ -345,7 +345,7 @@ class ChatEngine:
                 "summary_viewed",
                 self.ctx.clock.now(),
                 team_id=team.id,
-                period=summary["period"],
+                period=summary.period,
                 via="chat",
             )
         return views.summary_message(t, t.locale, summary)
@@ -362,7 +362,7 @@ class ChatEngine:
                 "summary_viewed",
                 self.ctx.clock.now(),
                 team_id=team.id,
-                period=summary["period"],
+                period=summary.period,
                 via="chat",
             )
             summaries.append(summary)

@@ -30,7 +30,7 @@ async def home_messages(ctx: Context, actor: Actor, t: Copy) -> list[Message]:
                 "summary_viewed",
                 ctx.clock.now(),
                 team_id=team.id,
-                period=summary["period"],
+                period=summary.period,
                 via="home",
             )
         message = views.summary_message(t, t.locale, summary)

@@ -444,7 +444,7 @@ async def _summary(ctx: Context, ns: argparse.Namespace) -> int:
         workspace = await require_workspace(session, ns.workspace)
         team = await require_team(session, workspace, ns.name)
         summary = await team_summary(session, workspace, team, ns.period)
-        if ns.period and summary["period"] != ns.period:
+        if ns.period and summary.period != ns.period:
             raise UsageError(f"{team.name} has no closed round for the period '{ns.period}'.")
         record(
             session,
@@ -452,11 +452,11 @@ async def _summary(ctx: Context, ns: argparse.Namespace) -> int:
             "summary_viewed",
             ctx.clock.now(),
             team_id=team.id,
-            period=summary["period"],
+            period=summary.period,
             via="cli",
         )
     if ns.json:
-        print(json.dumps(summary, indent=2))
+        print(json.dumps(summary.to_json(), indent=2))
     else:
         from messages.copy import copy_for
 
