@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -29,6 +30,16 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from storage.values import (
+    CadenceKind,
+    DeliveryKind,
+    DeliveryStatus,
+    MembershipRole,
+    PersonRole,
+    ReleaseStatus,
+    RoundStatus,
+)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -56,6 +67,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def db_enum(values: type[StrEnum], name: str) -> Enum:
+    """A column of one of storage/values.py's vocabularies: the members' values are what is
+    stored (SQLAlchemy would store their names), and reads give members back."""
+    return Enum(values, name=name, values_callable=lambda members: [m.value for m in members])
 
 
 def random_id() -> str:
@@ -97,7 +114,9 @@ class Person(Base):
     display_name: Mapped[str] = mapped_column(String(200), default="")
     timezone: Mapped[str | None] = mapped_column(String(64), default=None)
     locale: Mapped[str | None] = mapped_column(String(16), default=None)
-    role: Mapped[str] = mapped_column(Enum("member", "admin", name="person_role"), default="member")
+    role: Mapped[PersonRole] = mapped_column(
+        db_enum(PersonRole, "person_role"), default=PersonRole.MEMBER
+    )
     paused_until: Mapped[date | None] = mapped_column(Date, default=None)
     conversation_ref: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     stub: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -122,7 +141,7 @@ class Membership(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
-    role: Mapped[str] = mapped_column(Enum("member", "manager", name="membership_role"))
+    role: Mapped[MembershipRole] = mapped_column(db_enum(MembershipRole, "membership_role"))
     # For a member made manager: they see only rounds opened after this moment, never a
     # round whose population they were in (design: "Team and Membership").
     results_from: Mapped[datetime | None] = mapped_column(default=None)
@@ -137,9 +156,7 @@ class Schedule(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), unique=True)
-    cadence: Mapped[str] = mapped_column(
-        Enum("weekly", "biweekly", "monthly", name="schedule_cadence")
-    )
+    cadence: Mapped[CadenceKind] = mapped_column(db_enum(CadenceKind, "schedule_cadence"))
     weekday: Mapped[int] = mapped_column(SmallInteger)  # 0 = Monday
     local_time: Mapped[str] = mapped_column(String(5))  # HH:MM
     week_of_month: Mapped[int | None] = mapped_column(SmallInteger, default=None)  # -1 = last
@@ -164,9 +181,7 @@ class Round(Base):
     closes_at: Mapped[datetime]
     threshold: Mapped[int] = mapped_column(SmallInteger)
     comment_threshold: Mapped[int] = mapped_column(SmallInteger)
-    status: Mapped[str] = mapped_column(
-        Enum("open", "closed", "released", "withheld", "skipped", name="round_status")
-    )
+    status: Mapped[RoundStatus] = mapped_column(db_enum(RoundStatus, "round_status"))
     # Closed, but the scrub after the close (storage/maintenance.py) has not finished: the
     # deleted answers may still be in the database's files. Retried by every scheduler pass.
     scrub_pending: Mapped[bool] = mapped_column(
@@ -191,15 +206,12 @@ class Delivery(Base):
     )
     # closed_notice: "this round closed" edited into a sent prompt after close. It carries the
     # prompt's message reference only: no person, never answered, the same for every prompt.
-    kind: Mapped[str] = mapped_column(
-        Enum("prompt", "reminder", "summary", "closed_notice", name="delivery_kind")
-    )
+    kind: Mapped[DeliveryKind] = mapped_column(db_enum(DeliveryKind, "delivery_kind"))
     not_before: Mapped[datetime]
     # claimed: leased by a dispatcher, not yet on the wire. sending: its platform call is in
     # flight (or was, when a process died), so a retake must look before sending again.
-    status: Mapped[str] = mapped_column(
-        Enum("pending", "claimed", "sending", "sent", "failed", "skipped", name="delivery_status"),
-        default="pending",
+    status: Mapped[DeliveryStatus] = mapped_column(
+        db_enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.PENDING
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # Recovery lookups that failed since the row last went on the wire: bounded, then decided.
@@ -233,7 +245,7 @@ class Release(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), unique=True)
-    status: Mapped[str] = mapped_column(Enum("released", "withheld", name="release_status"))
+    status: Mapped[ReleaseStatus] = mapped_column(db_enum(ReleaseStatus, "release_status"))
     respondents: Mapped[int] = mapped_column(Integer)
     delivered: Mapped[int] = mapped_column(Integer)
     threshold: Mapped[int] = mapped_column(SmallInteger)

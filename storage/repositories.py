@@ -24,6 +24,7 @@ from storage.models import (
     Team,
     Workspace,
 )
+from storage.values import DeliveryKind, DeliveryStatus, MembershipRole, RoundStatus
 
 
 async def insert_unless_present(
@@ -94,7 +95,9 @@ async def memberships_of(session: AsyncSession, person_id: int) -> Sequence[Memb
     ).all()
 
 
-async def team_people(session: AsyncSession, team_id: int, role: str) -> Sequence[Person]:
+async def team_people(
+    session: AsyncSession, team_id: int, role: MembershipRole
+) -> Sequence[Person]:
     return (
         await session.scalars(
             select(Person)
@@ -123,7 +126,7 @@ async def open_round(
     SQLite's BEGIN IMMEDIATE already serialises them."""
     query = (
         select(Round)
-        .where(Round.team_id == team_id, Round.status == "open")
+        .where(Round.team_id == team_id, Round.status == RoundStatus.OPEN)
         .order_by(Round.opens_at.desc())
     )
     if lock == "share":
@@ -158,7 +161,7 @@ async def prompt_delivery(session: AsyncSession, round_id: int, person_id: int) 
         select(Delivery).where(
             Delivery.round_id == round_id,
             Delivery.person_id == person_id,
-            Delivery.kind == "prompt",
+            Delivery.kind == DeliveryKind.PROMPT,
         )
     )
 
@@ -177,8 +180,8 @@ async def mark_answered(session: AsyncSession, delivery_id: str) -> bool:
             answered=True,
             status=case(
                 (
-                    Delivery.status.in_(("pending", "claimed")),
-                    literal("sent", Delivery.__table__.c.status.type),
+                    Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.CLAIMED)),
+                    literal(DeliveryStatus.SENT, Delivery.__table__.c.status.type),
                 ),
                 else_=Delivery.status,
             ),
@@ -194,8 +197,8 @@ async def participation(session: AsyncSession, round_id: int) -> tuple[int, int]
         await session.execute(
             select(
                 func.count().filter(Delivery.answered.is_(True)),
-                func.count().filter(Delivery.status == "sent"),
-            ).where(Delivery.round_id == round_id, Delivery.kind == "prompt")
+                func.count().filter(Delivery.status == DeliveryStatus.SENT),
+            ).where(Delivery.round_id == round_id, Delivery.kind == DeliveryKind.PROMPT)
         )
     ).one()
     return int(row[0]), int(row[1])
@@ -210,7 +213,8 @@ async def delete_round_raw_data(session: AsyncSession, round_id: int) -> None:
     await session.execute(delete(Answer).where(Answer.round_id == round_id))
     await session.execute(
         delete(Delivery).where(
-            Delivery.round_id == round_id, Delivery.kind.in_(("prompt", "reminder"))
+            Delivery.round_id == round_id,
+            Delivery.kind.in_((DeliveryKind.PROMPT, DeliveryKind.REMINDER)),
         )
     )
 

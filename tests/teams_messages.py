@@ -4,6 +4,7 @@ a withheld round and an open round), including hostile names and comments."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from bot.chat import views
@@ -17,11 +18,20 @@ from bot.core.events import (
     FormSubmitted,
     HomeOpened,
 )
+from bot.rounds.summary import (
+    ClosedRound,
+    Findings,
+    OpenRound,
+    PracticeRow,
+    Summary,
+    TrendPoint,
+)
 from bot.server.demo import seed_demo
 from messages.content import Level, load_content
 from messages.copy import copy_for
 from messages.model import Message
 from storage.models import Team, Workspace
+from storage.values import ReleaseStatus
 
 T = copy_for("en")
 PERIOD = "2026-W48"
@@ -54,68 +64,86 @@ def actor(*, admin: bool = False, manages: tuple[str, ...] = ()) -> Actor:
     )
 
 
-def released_summary(team: str = "Platform <R&D>") -> dict[str, Any]:
-    """The shape bot.rounds.summary.team_summary returns: W47 released, W46 withheld, W48 open."""
+def released_summary(team: str = "Platform <R&D>") -> Summary:
+    """What bot.rounds.summary.team_summary returns: W47 released, W46 withheld, W48 open."""
     means = [
         {"assess": 3.2, "routine": 2.6, "training": 3.0, "strengths": 3.8, "path": 3.1},
         None,
         {"assess": 3.4, "routine": 2.2, "training": 3.3, "strengths": 4.0, "path": 2.9},
     ]
-    return {
-        "team": team,
-        "workspace": "tenant-1",
-        "period": "2026-W47",
-        "status": "released",
-        "respondents": 6,
-        "delivered": 8,
-        "participation": 0.75,
-        "threshold": 5,
-        "practices": {
-            "assess": {"mean": 3.4, "low_share": 0.17, "change": 0.2, "low_streak": 0},
-            "routine": {"mean": 2.2, "low_share": 0.5, "change": -0.4, "low_streak": 2},
-            "training": {"mean": 3.3, "low_share": 0.17, "change": 0.3, "low_streak": 0},
-            "strengths": {"mean": 4.0, "low_share": 0.0, "change": 0.2, "low_streak": 0},
-            "path": {"mean": 2.9, "low_share": 0.33, "change": -0.2, "low_streak": 0},
+    findings = Findings(
+        practices={
+            "assess": PracticeRow(mean=3.4, low_share=0.17, change=0.2, low_streak=0),
+            "routine": PracticeRow(mean=2.2, low_share=0.5, change=-0.4, low_streak=2),
+            "training": PracticeRow(mean=3.3, low_share=0.17, change=0.3, low_streak=0),
+            "strengths": PracticeRow(mean=4.0, low_share=0.0, change=0.2, low_streak=0),
+            "path": PracticeRow(mean=2.9, low_share=0.33, change=-0.2, low_streak=0),
         },
-        "in_rut_share": 0.33,
-        "attention": "routine",
-        "actions": list(load_content("en").actions["routine"][:3]),
-        "comments": ["More pairing, fewer status meetings", "Time for a course & a <mentor>"],
-        "trend": [
-            {"period": "2026-W45", "status": "released", "means": means[0]},
-            {"period": "2026-W46", "status": "withheld", "means": means[1]},
-            {"period": "2026-W47", "status": "released", "means": means[2]},
-        ],
-        "open": {"period": PERIOD, "answered": 3, "delivered": 8},
-    }
+        in_rut_share=0.33,
+        attention="routine",
+        actions=tuple(load_content("en").actions["routine"][:3]),
+        comments=("More pairing, fewer status meetings", "Time for a course & a <mentor>"),
+    )
+    return Summary(
+        team=team,
+        workspace="tenant-1",
+        threshold=5,
+        latest=ClosedRound(
+            period="2026-W47",
+            status=ReleaseStatus.RELEASED,
+            respondents=6,
+            delivered=8,
+            participation=0.75,
+            findings=findings,
+        ),
+        trend=(
+            TrendPoint("2026-W45", ReleaseStatus.RELEASED, means[0]),
+            TrendPoint("2026-W46", ReleaseStatus.WITHHELD, means[1]),
+            TrendPoint("2026-W47", ReleaseStatus.RELEASED, means[2]),
+        ),
+        open=OpenRound(period=PERIOD, answered=3, delivered=8),
+    )
 
 
-def withheld_summary() -> dict[str, Any]:
+def with_comments(summary: Summary, comments: tuple[str, ...]) -> Summary:
+    """A released summary with other shared comments."""
+    assert summary.latest is not None and summary.latest.findings is not None
+    findings = replace(summary.latest.findings, comments=comments)
+    return replace(summary, latest=replace(summary.latest, findings=findings))
+
+
+def withheld_summary() -> Summary:
     summary = released_summary()
-    summary.update(
-        status="withheld",
-        period="2026-W48",
-        respondents=3,
-        practices=None,
-        in_rut_share=None,
-        attention=None,
-        actions=None,
-        comments=None,
+    assert summary.latest is not None
+    return replace(
+        summary,
+        latest=replace(
+            summary.latest,
+            period="2026-W48",
+            status=ReleaseStatus.WITHHELD,
+            respondents=3,
+            findings=None,
+        ),
+        trend=(*summary.trend, TrendPoint(PERIOD, ReleaseStatus.WITHHELD)),
         open=None,
     )
-    summary["trend"] = [*summary["trend"], {"period": PERIOD, "status": "withheld", "means": None}]
-    return summary
 
 
-def overview_summaries() -> list[dict[str, Any]]:
+def none_summary(team: str) -> Summary:
+    """A team with no closed round yet, and none open."""
+    return Summary(team=team, workspace="tenant-1", threshold=5)
+
+
+def overview_summaries() -> list[Summary]:
     """A manager of three teams: one released (with an open round), one withheld, one new."""
-    none: dict[str, Any] = {"team": "Mobile", "status": "none", "period": None, "trend": []}
-    none.update(respondents=None, delivered=None, participation=None, attention=None)
-    return [
-        released_summary(),
-        {**withheld_summary(), "team": "Design", "delivered": 8, "participation": 0.38},
-        none,
-    ]
+    withheld = withheld_summary()
+    assert withheld.latest is not None
+    design = replace(
+        withheld,
+        team="Design",
+        latest=replace(withheld.latest, delivered=8, participation=0.38),
+    )
+    return [released_summary(), design, none_summary("Mobile")]
 
 
 def admin_teams(*names: str) -> list[dict[str, Any]]:
@@ -159,13 +187,9 @@ def view_messages() -> dict[str, Message]:
         "forget_confirm": views.confirm_forget(T),
         "summary": views.summary_message(T, "en", released_summary()),
         "summary_withheld": views.summary_message(T, "en", withheld_summary()),
-        "summary_none": views.summary_message(
-            T, "en", {"team": "Platform", "status": "none", "period": None, "trend": []}
-        ),
+        "summary_none": views.summary_message(T, "en", none_summary("Platform")),
         "summary_hostile": views.summary_message(
-            T,
-            "en",
-            {**released_summary(HOSTILE_TEAM), "comments": [HOSTILE, "plain & simple"]},
+            T, "en", with_comments(released_summary(HOSTILE_TEAM), (HOSTILE, "plain & simple"))
         ),
         "summary_overview": views.summary_overview(T, "en", overview_summaries()),
         "help_manager_of_several": views.help_message(T, actor(manages=("Platform", "Design"))),

@@ -24,6 +24,7 @@ from bot.admin import operations as admin
 from bot.core.clock import ManualClock
 from messages.content import load_content
 from messages.copy import copy_for
+from storage.values import MembershipRole
 from tests.contract import Platform
 from tests.contract.playground import playground
 from tests.contract.slack import slack
@@ -72,7 +73,12 @@ async def test_an_install_makes_a_person_known_and_reachable_and_grants_nothing(
 
     # Reachable: once an admin puts them in a team, its next round's prompt reaches them.
     await admin.set_members(
-        platform.runtime.ctx, platform.world.cli, "Platform", [NEWCOMER], role="member", add=True
+        platform.runtime.ctx,
+        platform.world.cli,
+        "Platform",
+        [NEWCOMER],
+        role=MembershipRole.MEMBER,
+        add=True,
     )
     await platform.open_round()
     prompt = await platform.prompt(NEWCOMER)

@@ -23,6 +23,7 @@ from bot.rounds.summary import team_summary
 from bot.server.cli import main
 from storage import repositories as repo
 from storage.models import Answer, Delivery, Person, Round, Team, Workspace
+from storage.values import MembershipRole
 from tests.conftest import START, World
 from tests.fakes.adapter import FakeAdapter, RecoverableFakeAdapter
 
@@ -84,8 +85,12 @@ async def test_a_member_removed_then_made_manager_does_not_see_their_round(world
     await open_round(ctx, world.cli, world.team)
     for person in world.members:
         await record_checkin(ctx, await world.actor(person), scores(routine=1))
-    await admin.set_members(ctx, world.cli, "Platform", ["u0"], role="member", add=False)
-    await admin.set_members(ctx, world.cli, "Platform", ["u0"], role="manager", add=True)
+    await admin.set_members(
+        ctx, world.cli, "Platform", ["u0"], role=MembershipRole.MEMBER, add=False
+    )
+    await admin.set_members(
+        ctx, world.cli, "Platform", ["u0"], role=MembershipRole.MANAGER, add=True
+    )
     await close_round(ctx, world.cli, world.team)
     async with ctx.sessions() as session:
         summaries = (
@@ -95,7 +100,7 @@ async def test_a_member_removed_then_made_manager_does_not_see_their_round(world
         assert workspace is not None
         seen = await team_summary(session, workspace, world.team, viewer_id=world.members[0].id)
     assert summaries == [world.manager.id]
-    assert seen["status"] == "none"
+    assert seen.to_json()["status"] == "none"
 
 
 async def test_a_hidden_round_does_not_leak_through_change_or_streak(
@@ -105,7 +110,9 @@ async def test_a_hidden_round_does_not_leak_through_change_or_streak(
     await open_round(ctx, world.cli, world.team)
     for person in world.members:
         await record_checkin(ctx, await world.actor(person), scores(routine=1))
-    await admin.set_members(ctx, world.cli, "Platform", ["u0"], role="manager", add=True)
+    await admin.set_members(
+        ctx, world.cli, "Platform", ["u0"], role=MembershipRole.MANAGER, add=True
+    )
     await close_round(ctx, world.cli, world.team)  # u0 answered in this one: hidden from u0
     clock.advance(timedelta(days=7))
     await open_round(ctx, world.cli, world.team)
@@ -117,13 +124,13 @@ async def test_a_hidden_round_does_not_leak_through_change_or_streak(
         assert workspace is not None
         as_u0 = await team_summary(session, workspace, world.team, viewer_id=world.members[0].id)
         as_boss = await team_summary(session, workspace, world.team, viewer_id=world.manager.id)
-    assert as_boss["practices"]["routine"] == {
+    assert as_boss.to_json()["practices"]["routine"] == {
         "mean": 2.0,
         "low_share": 1.0,
         "change": 1.0,
         "low_streak": 2,
     }
-    assert as_u0["practices"]["routine"] == {
+    assert as_u0.to_json()["practices"]["routine"] == {
         "mean": 2.0,
         "low_share": 1.0,
         "change": None,
@@ -181,7 +188,9 @@ async def test_no_summary_for_someone_no_longer_managing(world: World) -> None:
     ctx = world.ctx
     await open_round(ctx, world.cli, world.team)
     await close_round(ctx, world.cli, world.team)
-    await admin.set_members(ctx, world.cli, "Platform", ["boss"], role="manager", add=False)
+    await admin.set_members(
+        ctx, world.cli, "Platform", ["boss"], role=MembershipRole.MANAGER, add=False
+    )
     adapter = FakeAdapter()
     await Dispatcher(ctx, {"playground": adapter}).run_once()
     assert "boss" not in adapter.to()
@@ -232,7 +241,7 @@ async def test_skip_uses_the_schedule_period_key(world: World) -> None:
 
 async def test_erasing_a_person_scrubs_their_id_from_audit_details(world: World) -> None:
     await admin.set_members(
-        world.ctx, world.cli, "Platform", ["u1", "u2"], role="member", add=False
+        world.ctx, world.cli, "Platform", ["u1", "u2"], role=MembershipRole.MEMBER, add=False
     )
     await admin.remove_people(world.ctx, world.cli, ["u1"])
     details = str([event["detail"] for event in await audit_list(world.ctx, world.workspace)])

@@ -14,6 +14,7 @@ from bot.core.context import Context
 from bot.core.lookups import Lookups
 from storage.db import create_session_factory
 from storage.models import Person
+from storage.values import PersonRole
 from tests.conftest import World
 from tests.helpers import command, text_of
 
@@ -71,7 +72,7 @@ async def test_this_process_s_own_writes_empty_the_cache(world: World, clock: Ma
     async with ctx.sessions.begin() as session:  # an ORM change, flushed and committed
         loaded = await session.scalar(select(Person).where(Person.user_id == "u0"))
         assert loaded is not None
-        loaded.role = "member"
+        loaded.role = PersonRole.MEMBER
     assert "/rut admin" not in await say(engine, "u0", "help")
 
 

@@ -16,6 +16,7 @@ from bot.rounds.checkin import Outcome, Scores, record_checkin
 from bot.rounds.lifecycle import close_round, open_round
 from bot.rounds.summary import team_summary
 from storage.models import Delivery, Person, Team, Workspace
+from storage.values import MembershipRole
 from tests.conftest import World
 
 
@@ -57,7 +58,7 @@ async def test_a_member_made_manager_mid_round_gets_neither_its_summary_nor_its_
     await answer_all(world, world.members)
     world.ctx.clock.advance(timedelta(hours=1))  # type: ignore[attr-defined]
     await admin.set_members(
-        world.ctx, world.cli, "Platform", [turned.user_id], role="manager", add=True
+        world.ctx, world.cli, "Platform", [turned.user_id], role=MembershipRole.MANAGER, add=True
     )
     closed = await close_round(world.ctx, world.cli, world.team)
     assert closed.release is not None and closed.release.status == "released"
@@ -68,8 +69,9 @@ async def test_a_member_made_manager_mid_round_gets_neither_its_summary_nor_its_
         assert workspace is not None and team is not None
         theirs = await team_summary(session, workspace, team, viewer_id=turned.id)
         managers = await team_summary(session, workspace, team, viewer_id=world.manager.id)
-    assert theirs["status"] == "none" and theirs["period"] is None
-    assert managers["status"] == "released" and managers["period"] == "2026-W48"
+    theirs_json, managers_json = theirs.to_json(), managers.to_json()
+    assert theirs_json["status"] == "none" and theirs_json["period"] is None
+    assert managers_json["status"] == "released" and managers_json["period"] == "2026-W48"
 
     # From the next round on they see results like any manager.
     world.ctx.clock.advance(timedelta(days=7))  # type: ignore[attr-defined]
@@ -90,13 +92,13 @@ async def test_with_history_is_refused_for_someone_in_the_open_rounds_population
             world.cli,
             "Platform",
             [world.members[0].user_id],
-            role="manager",
+            role=MembershipRole.MANAGER,
             add=True,
             with_history=True,
         )
     # Someone who was not in it may be vouched for.
     result = await admin.set_members(
-        world.ctx, world.cli, "Platform", [world.outsider.user_id], role="manager", add=True,
+        world.ctx, world.cli, "Platform", [world.outsider.user_id], role=MembershipRole.MANAGER, add=True,
         with_history=True,
     )  # fmt: skip
     assert "1 manager added" in result.text
@@ -110,7 +112,12 @@ async def test_a_member_moved_mid_round_is_in_one_population_per_period(world: W
     await answer_all(world, world.members)
     movers = world.members[:5]
     moved = await admin.set_members(
-        world.ctx, world.cli, "D2", [p.user_id for p in movers], role="member", add=True
+        world.ctx,
+        world.cli,
+        "D2",
+        [p.user_id for p in movers],
+        role=MembershipRole.MEMBER,
+        add=True,
     )
     assert "counted in D2 from 2026-11-30" in moved.text
     async with world.ctx.sessions() as session:
@@ -139,7 +146,9 @@ async def test_moving_after_the_old_round_closed_still_waits_for_the_next_period
     await answer_all(world, world.members)
     await close_round(world.ctx, world.cli, world.team)
     mover = world.members[0]
-    await admin.set_members(world.ctx, world.cli, "D2", [mover.user_id], role="member", add=True)
+    await admin.set_members(
+        world.ctx, world.cli, "D2", [mover.user_id], role=MembershipRole.MEMBER, add=True
+    )
     async with world.ctx.sessions() as session:
         d2_team = (await session.scalars(select(Team).where(Team.name == "D2"))).one()
     same_week = await open_round(world.ctx, world.cli, d2_team)
@@ -148,7 +157,12 @@ async def test_moving_after_the_old_round_closed_still_waits_for_the_next_period
 
 async def test_a_first_team_assignment_is_counted_at_once(world: World) -> None:
     await admin.set_members(
-        world.ctx, world.cli, "Platform", [world.outsider.user_id], role="member", add=True
+        world.ctx,
+        world.cli,
+        "Platform",
+        [world.outsider.user_id],
+        role=MembershipRole.MEMBER,
+        add=True,
     )
     opened = await open_round(world.ctx, world.cli, world.team)
     assert world.outsider.user_id in await population(world, opened.round.id)

@@ -37,6 +37,7 @@ from storage.crypto import SecretBox, SecretKeyError
 from storage.db import create_engine
 from storage.models import Answer, AuditEvent, Delivery, Membership, Round, Team
 from storage.schema import metadata
+from storage.values import MembershipRole
 from tests.conftest import World, build_world
 from tests.helpers import checkin, command, text_of
 
@@ -81,7 +82,7 @@ def test_rule_1_schema_answers_reach_no_person_or_delivery_and_carry_no_time() -
 async def test_rule_1_answer_ids_are_random_and_say_nothing_of_order(world: World) -> None:
     engine = ChatEngine(world.ctx)
     extra = [f"x{i}" for i in range(14)]
-    await set_members(world.ctx, world.cli, "Platform", extra, role="member", add=True)
+    await set_members(world.ctx, world.cli, "Platform", extra, role=MembershipRole.MEMBER, add=True)
     await open_round(world.ctx, world.cli, world.team)
     inserted: list[str] = []
     for user in [f"u{i}" for i in range(6)] + extra:
@@ -266,7 +267,9 @@ async def test_rule_5_managers_are_not_counted_and_new_managers_do_not_see_their
     engine = ChatEngine(world.ctx)
     for i in range(6):
         await engine.handle(checkin(f"u{i}"))
-    await set_members(world.ctx, world.cli, "Platform", ["u0"], role="manager", add=True)
+    await set_members(
+        world.ctx, world.cli, "Platform", ["u0"], role=MembershipRole.MANAGER, add=True
+    )
     await close_round(world.ctx, world.cli, world.team)
     assert "No round has closed yet" in text_of(
         (await engine.handle(command("u0", "/rut summary")))[0]

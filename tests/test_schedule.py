@@ -31,6 +31,7 @@ from bot.rounds.cadence import (
 )
 from bot.rounds.periods import weekly_period
 from storage.models import Schedule
+from storage.values import CadenceKind
 
 MONDAY, WEDNESDAY, FRIDAY = 0, 2, 4
 TEN = time(10, 0)
@@ -84,7 +85,7 @@ def reference_occurs(cadence: Cadence, day: date) -> bool:
 def test_weekly_ten_oclock_stays_local_across_dst(
     zone: str, after: datetime, change: date, utc_hours: list[int]
 ) -> None:
-    cadence = Cadence("weekly", MONDAY, TEN)
+    cadence = Cadence(CadenceKind.WEEKLY, MONDAY, TEN)
     found = openings(cadence, zone, after, count=3)
 
     assert [m.astimezone(ZoneInfo(zone)).hour for m in found] == [10, 10, 10]
@@ -177,7 +178,9 @@ def test_local_moment_handles_half_hour_gap() -> None:
 # --- Biweekly ----------------------------------------------------------------------------------
 
 
-BIWEEKLY = Cadence("biweekly", MONDAY, TEN, anchor=date(2026, 1, 7))  # anchor is a Wednesday
+BIWEEKLY = Cadence(
+    CadenceKind.BIWEEKLY, MONDAY, TEN, anchor=date(2026, 1, 7)
+)  # anchor is a Wednesday
 
 
 def test_biweekly_two_years_are_fourteen_days_apart() -> None:
@@ -228,9 +231,9 @@ def test_biweekly_period_key_is_the_opening_week() -> None:
 # --- Monthly -----------------------------------------------------------------------------------
 
 
-FIRST_MONDAY = Cadence("monthly", MONDAY, TEN, week_of_month=1)
-THIRD_WEDNESDAY = Cadence("monthly", WEDNESDAY, TEN, week_of_month=3)
-LAST_FRIDAY = Cadence("monthly", FRIDAY, TEN, week_of_month=-1)
+FIRST_MONDAY = Cadence(CadenceKind.MONTHLY, MONDAY, TEN, week_of_month=1)
+THIRD_WEDNESDAY = Cadence(CadenceKind.MONTHLY, WEDNESDAY, TEN, week_of_month=3)
+LAST_FRIDAY = Cadence(CadenceKind.MONTHLY, FRIDAY, TEN, week_of_month=-1)
 
 
 @pytest.mark.parametrize(
@@ -270,7 +273,7 @@ def test_monthly_known_dates() -> None:
     # The last Friday is the fifth one when a month has five, not the fourth.
     assert occurs_on(LAST_FRIDAY, date(2026, 1, 30))
     assert not occurs_on(LAST_FRIDAY, date(2026, 1, 23))
-    fourth_friday = Cadence("monthly", FRIDAY, TEN, week_of_month=4)
+    fourth_friday = Cadence(CadenceKind.MONTHLY, FRIDAY, TEN, week_of_month=4)
     assert occurs_on(fourth_friday, date(2026, 1, 23))
     assert not occurs_on(fourth_friday, date(2026, 1, 30))
 
@@ -278,7 +281,7 @@ def test_monthly_known_dates() -> None:
 def test_occurrence_dates_over_centuries_is_cheap_and_exact() -> None:
     start, end = date(1900, 1, 1), date(2099, 12, 31)
     assert len(occurrence_dates(LAST_FRIDAY, start, end)) == 200 * 12
-    weekly = occurrence_dates(Cadence("weekly", MONDAY, TEN), start, end)
+    weekly = occurrence_dates(Cadence(CadenceKind.WEEKLY, MONDAY, TEN), start, end)
     assert len(weekly) == sum(1 for d in days(start, end) if d.weekday() == MONDAY)
     assert occurrence_dates(LAST_FRIDAY, end, start) == []
 
@@ -297,9 +300,9 @@ def test_occurrence_dates_over_centuries_is_cheap_and_exact() -> None:
     ],
 )
 def test_period_key_iso_weeks(day: date, key: str) -> None:
-    weekly = Cadence("weekly", day.weekday(), TEN)
+    weekly = Cadence(CadenceKind.WEEKLY, day.weekday(), TEN)
     assert period_key(weekly, day) == key
-    assert period_key(Cadence("biweekly", day.weekday(), TEN, anchor=day), day) == key
+    assert period_key(Cadence(CadenceKind.BIWEEKLY, day.weekday(), TEN, anchor=day), day) == key
     # Same answer as the key the rest of the bot computes from an instant in the team's zone.
     zone = "Pacific/Auckland"
     assert weekly_period(local_moment(day, TEN, zone), zone) == key
@@ -323,7 +326,7 @@ FIVE_ZONES = [
 
 
 def test_member_local_fan_out_across_five_zones() -> None:
-    cadence = Cadence("weekly", MONDAY, time(9, 0))
+    cadence = Cadence(CadenceKind.WEEKLY, MONDAY, time(9, 0))
     day = date(2026, 6, 1)
     close_after = timedelta(hours=72)
 
@@ -347,7 +350,7 @@ def test_member_local_fan_out_across_five_zones() -> None:
 
 
 def test_round_window_team_mode_is_one_zone() -> None:
-    cadence = Cadence("weekly", MONDAY, time(9, 0))
+    cadence = Cadence(CadenceKind.WEEKLY, MONDAY, time(9, 0))
     opens_at, closes_at = round_window(
         cadence, date(2026, 6, 1), ["Europe/Berlin"], timedelta(hours=72)
     )
@@ -371,10 +374,10 @@ def cadences(draw: st.DrawFn) -> Cadence:
     weekday = draw(st.integers(0, 6))
     at = draw(st.builds(time, st.integers(0, 23), st.sampled_from([0, 15, 30, 45])))
     if kind == "weekly":
-        return Cadence("weekly", weekday, at)
+        return Cadence(CadenceKind.WEEKLY, weekday, at)
     if kind == "biweekly":
-        return Cadence("biweekly", weekday, at, anchor=draw(DATES))
-    return Cadence("monthly", weekday, at, week_of_month=draw(WEEK_OF_MONTH))
+        return Cadence(CadenceKind.BIWEEKLY, weekday, at, anchor=draw(DATES))
+    return Cadence(CadenceKind.MONTHLY, weekday, at, week_of_month=draw(WEEK_OF_MONTH))
 
 
 @settings(max_examples=400, deadline=None)
@@ -470,14 +473,16 @@ def test_openings_are_increasing_after_and_on_the_local_time(
 
 
 def test_openings_strictly_after_and_walks_forward() -> None:
-    cadence = Cadence("weekly", MONDAY, TEN)
+    cadence = Cadence(CadenceKind.WEEKLY, MONDAY, TEN)
     first_three = openings(cadence, "Europe/Berlin", utc(2026, 6, 1, 7, 59))
     assert first_three == [utc(2026, 6, 1, 8), utc(2026, 6, 8, 8), utc(2026, 6, 15, 8)]
     # An `after` equal to an opening excludes it.
     assert openings(cadence, "Europe/Berlin", first_three[0], count=2) == first_three[1:]
     assert openings(cadence, "Europe/Berlin", first_three[0], count=0) == []
     # Local date differs from the UTC date: Monday 08:00 in Tokyo is Sunday 23:00 UTC.
-    tokyo = openings(Cadence("weekly", MONDAY, time(8)), "Asia/Tokyo", utc(2026, 6, 7, 22), count=1)
+    tokyo = openings(
+        Cadence(CadenceKind.WEEKLY, MONDAY, time(8)), "Asia/Tokyo", utc(2026, 6, 7, 22), count=1
+    )
     assert tokyo == [utc(2026, 6, 7, 23)]
     with pytest.raises(ValueError):
         openings(cadence, "Europe/Berlin", datetime(2026, 6, 1, 7), count=1)
@@ -497,12 +502,14 @@ def test_from_row_reads_a_storage_schedule() -> None:
         timezone="Europe/Berlin",
         member_local=False,
     )
-    assert Cadence.from_row(row) == Cadence("monthly", FRIDAY, time(9, 30), week_of_month=-1)
+    assert Cadence.from_row(row) == Cadence(
+        CadenceKind.MONTHLY, FRIDAY, time(9, 30), week_of_month=-1
+    )
     biweekly = SimpleNamespace(
         cadence="biweekly", weekday=0, local_time="17:05", week_of_month=2, anchor=date(2026, 1, 7)
     )
     assert Cadence.from_row(biweekly) == Cadence(
-        "biweekly", MONDAY, time(17, 5), anchor=date(2026, 1, 7)
+        CadenceKind.BIWEEKLY, MONDAY, time(17, 5), anchor=date(2026, 1, 7)
     )
     for bad in ("9:30", "09:3", "0930", "24:00", "ab:cd"):
         with pytest.raises(ValueError):
@@ -567,7 +574,7 @@ def test_openings_keep_an_occurrence_pushed_into_the_next_day() -> None:
     # Samoa skipped Friday 2011-12-30 entirely (a 24-hour gap). A Friday 10:00 opening moves
     # forward by the gap to Saturday 10:00, so asking from early Saturday must still find it.
     # (Samoa was then on UTC+14, daylight time.)
-    cadence = Cadence("weekly", FRIDAY, TEN)
+    cadence = Cadence(CadenceKind.WEEKLY, FRIDAY, TEN)
     moment = local_moment(date(2011, 12, 30), TEN, "Pacific/Apia")
     assert moment == utc(2011, 12, 30, 20)
     assert moment.astimezone(ZoneInfo("Pacific/Apia")).date() == date(2011, 12, 31)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from adapters.slack.render import (
 from bot.chat import views
 from bot.core.actor import Actor
 from bot.rounds.checkin import Scores
+from bot.rounds.summary import Summary
 from messages.content import Level
 from messages.copy import copy_for
 from messages.model import (
@@ -49,6 +51,7 @@ from messages.model import (
     TrendSeries,
 )
 from storage.models import Workspace
+from storage.values import ReleaseStatus
 from tests import teams_messages
 
 GOLDEN = Path(__file__).parent / "golden" / "slack"
@@ -160,28 +163,29 @@ def actor() -> Actor:
     return Actor(workspace=workspace, person=None, is_admin=True)
 
 
-def released_summary() -> dict[str, Any]:
-    """The shape bot.rounds.summary.team_summary returns: W47 released, W46 withheld, W48 open (the
+def released_summary() -> Summary:
+    """What bot.rounds.summary.team_summary returns: W47 released, W46 withheld, W48 open (the
     same summary the Teams renderer's tests draw)."""
     return teams_messages.released_summary()
 
 
-def overview_summaries() -> list[dict[str, Any]]:
+def overview_summaries() -> list[Summary]:
     """A manager of three teams: one released (with an open round), one withheld, one new."""
-    withheld = {
-        **released_summary(),
-        "team": "Design",
-        "period": "2026-W47",
-        "status": "withheld",
-        "respondents": 3,
-        "participation": 0.38,
-        "practices": None,
-        "in_rut_share": None,
-        "attention": None,
-        "open": None,
-    }
-    none: dict[str, Any] = {"team": "Mobile", "status": "none", "period": None, "trend": []}
-    return [released_summary(), withheld, none]
+    released = released_summary()
+    assert released.latest is not None
+    withheld = replace(
+        released,
+        team="Design",
+        latest=replace(
+            released.latest,
+            status=ReleaseStatus.WITHHELD,
+            respondents=3,
+            participation=0.38,
+            findings=None,
+        ),
+        open=None,
+    )
+    return [released_summary(), withheld, teams_messages.none_summary("Mobile")]
 
 
 def admin_teams() -> list[dict[str, Any]]:
@@ -295,8 +299,12 @@ def test_summary_trend_and_escaping() -> None:
 
 def test_summary_names_and_defines_its_two_measures_and_its_legend() -> None:
     summary = released_summary()
-    summary["practices"]["assess"]["change"] = 0.0
-    summary["practices"]["path"]["change"] = None
+    assert summary.latest is not None and summary.latest.findings is not None
+    practices = dict(summary.latest.findings.practices)
+    practices["assess"] = replace(practices["assess"], change=0.0)
+    practices["path"] = replace(practices["path"], change=None)
+    findings = replace(summary.latest.findings, practices=practices)
+    summary = replace(summary, latest=replace(summary.latest, findings=findings))
     joined = "\n".join(texts(modal_view(views.summary_message(T, "en", summary))["blocks"]))
     # Per practice: the share of answers of 1–2; overall: the share of people. Both defined.
     assert "*Scored 1–2*\n17%" in joined and "In a rut" not in joined

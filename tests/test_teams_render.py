@@ -63,6 +63,7 @@ from tests.teams_messages import (
     checkin_result,
     released_summary,
     view_messages,
+    with_comments,
 )
 
 GOLDEN = Path(__file__).parent / "golden" / "teams"
@@ -450,7 +451,7 @@ def test_user_text_is_escaped_wherever_it_lands() -> None:
     """A hostile team name and comment reach TextBlocks and facts only escaped; labels and
     button titles, which Teams shows literally, stay as typed."""
     name = "*Ops* [x](https://evil.example) <b>&"
-    summary = {**released_summary(name), "comments": [HOSTILE]}
+    summary = with_comments(released_summary(name), (HOSTILE,))
     content = inner(dialog(views.summary_message(T, "en", summary)))
     joined = "\n".join(texts(content))
     assert "\\*Ops\\* \\[x\\]\\(https://evil.example\\) \\<b\\>\\&: team check-in" in joined

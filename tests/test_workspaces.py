@@ -21,6 +21,7 @@ from bot.core.events import ConversationRef
 from bot.rounds.checkin import Scores, record_checkin
 from bot.rounds.lifecycle import open_round
 from storage.models import AuditEvent, Delivery, Membership, Person, Round, Team, Workspace
+from storage.values import MembershipRole
 from tests.conftest import START, World
 
 
@@ -248,9 +249,9 @@ async def test_people_on_lists_the_platforms_people_as_plain_data(world: World) 
         user_id="boss",
         display_name="Boss",
         is_admin=False,
-        teams=(TeamRole("Platform", "manager"),),
+        teams=(TeamRole("Platform", MembershipRole.MANAGER),),
     )
-    assert by_id["u0"].teams == (TeamRole("Platform", "member"),)
+    assert by_id["u0"].teams == (TeamRole("Platform", MembershipRole.MEMBER),)
     assert by_id["root"].is_admin and by_id["root"].teams == ()
     assert [e.display_name for e in entries] == sorted(e.display_name for e in entries)
     assert [e.user_id for e in await people_on(ctx, "slack")] == ["UOTHER"]

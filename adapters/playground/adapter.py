@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal
 from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
 
-from bot.admin.workspaces import PersonEntry, people_on, person_on
+from bot.admin.workspaces import people_on, person_on
 from bot.core.events import ActionInvoked, CommandReceived, ConversationRef, Event, FormSubmitted
 from bot.core.ports import SentRef
 from bot.server.logs import unlogged
@@ -56,11 +56,6 @@ def _rendered(message: Message) -> dict[str, Any]:
 
 def _in_dialog(message: Message) -> Message:
     return replace(message, surface="dialog", title=message.title or "Rut Radar")
-
-
-def _roles(entry: PersonEntry) -> list[str]:
-    roles = {t.role for t in entry.teams} | ({"admin"} if entry.is_admin else set())
-    return sorted(roles) or ["member"]
 
 
 class PlaygroundAdapter:
@@ -122,7 +117,7 @@ class PlaygroundAdapter:
                 "workspace_name": entry.workspace_name,
                 "user_id": entry.user_id,
                 "name": entry.display_name or entry.user_id,
-                "roles": _roles(entry),
+                "roles": entry.roles,
                 "teams": [{"team": t.team, "role": t.role} for t in entry.teams],
             }
             for entry in await people_on(self.runtime.ctx, PLATFORM)

@@ -21,6 +21,7 @@ from bot.core.actor import Actor
 from bot.core.context import Context
 from bot.core.errors import RutRadarError, UsageError
 from messages.model import Bullets, Heading, Message, Paragraph
+from storage.values import MembershipRole
 
 PERIOD_EXAMPLE = "2026-W49"
 
@@ -400,7 +401,7 @@ async def run_admin(
             return await admin.team_show(ctx, actor, ns.name)
         if action == "list":
             return await admin.team_list(ctx, actor)
-        role = "member" if action == "members" else "manager"
+        role = MembershipRole.MEMBER if action == "members" else MembershipRole.MANAGER
         return await admin.set_members(
             ctx,
             actor,

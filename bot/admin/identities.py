@@ -11,6 +11,7 @@ from bot.core.errors import UsageError
 from bot.core.events import Event
 from storage import repositories as repo
 from storage.models import AuditEvent, Person, Team, Workspace
+from storage.values import MembershipRole, PersonRole
 
 
 def person_changes(person: Person, event: Event) -> dict[str, object]:
@@ -25,8 +26,8 @@ def person_changes(person: Person, event: Event) -> dict[str, object]:
         learned["timezone"] = event.timezone
     if event.locale and not person.locale:
         learned["locale"] = event.locale
-    if event.grants_admin and person.role != "admin":
-        learned["role"] = "admin"
+    if event.grants_admin and person.role != PersonRole.ADMIN:
+        learned["role"] = PersonRole.ADMIN
     return {name: value for name, value in learned.items() if getattr(person, name) != value}
 
 
@@ -42,10 +43,10 @@ async def person_for_event(
     """
     person = await repo.person_by_user_id(session, workspace.id, event.user_id)
     if person is None:
-        person = Person(workspace_id=workspace.id, user_id=event.user_id, role="member")
+        person = Person(workspace_id=workspace.id, user_id=event.user_id, role=PersonRole.MEMBER)
         session.add(person)
     changes = person_changes(person, event)
-    if changes.get("role") == "admin":
+    if changes.get("role") == PersonRole.ADMIN:
         session.add(
             AuditEvent(
                 workspace_id=workspace.id,
@@ -69,14 +70,14 @@ async def actor_for(session: AsyncSession, workspace: Workspace, person: Person)
         team = await session.get(Team, membership.team_id)
         if team is None:
             continue
-        if membership.role == "member":
+        if membership.role == MembershipRole.MEMBER:
             home = team
         else:
             managed.append(team)
     return Actor(
         workspace=workspace,
         person=person,
-        is_admin=person.role == "admin",
+        is_admin=person.role == PersonRole.ADMIN,
         home_team=home,
         managed=tuple(sorted(managed, key=lambda t: t.name)),
     )
@@ -128,7 +129,9 @@ async def require_person(
     if person is None:
         if not create_stub:
             raise UsageError(f"I don't know the user '{user_id}' in this workspace.")
-        person = Person(workspace_id=workspace.id, user_id=user_id, role="member", stub=True)
+        person = Person(
+            workspace_id=workspace.id, user_id=user_id, role=PersonRole.MEMBER, stub=True
+        )
         session.add(person)
         await session.flush()
     return person

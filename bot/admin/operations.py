@@ -36,6 +36,15 @@ from bot.rounds.periods import period_end, resolve_zone
 from messages.copy import Copy, available_locales, copy_for
 from storage import repositories as repo
 from storage.models import Delivery, Membership, Person, Schedule, Team, Workspace
+from storage.values import (
+    CadenceKind,
+    DeliveryKind,
+    DeliveryStatus,
+    MembershipRole,
+    PersonRole,
+    ReleaseStatus,
+    RoundStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -127,7 +136,7 @@ async def set_admins(ctx: Context, actor: Actor, user_ids: list[str], *, grant: 
             person = await require_person(session, workspace, raw, create_stub=grant)
             if not grant and actor.person is not None and person.id == actor.person.id:
                 raise ConflictError("You cannot remove your own admin role; ask another admin.")
-            person.role = "admin" if grant else "member"
+            person.role = PersonRole.ADMIN if grant else PersonRole.MEMBER
             done.append(person.user_id)
         audit.record(
             session,
@@ -172,11 +181,13 @@ async def team_add(
         notes: list[str] = []
         if members:
             changed, notes = await _apply_members(
-                session, workspace, team, members, role="member", add=True, now=now
+                session, workspace, team, members, role=MembershipRole.MEMBER, add=True, now=now
             )
             audit.record(session, actor, "team_members_added", now, team_id=team.id, users=changed)
     if members:
-        return _members_result(_copy(actor), team, changed, notes, role="member", add=True)
+        return _members_result(
+            _copy(actor), team, changed, notes, role=MembershipRole.MEMBER, add=True
+        )
     return Result(
         f"Team {name} created. Add people with `team members add {name} USER_ID…`.", {"team": name}
     )
@@ -199,8 +210,8 @@ async def team_list(ctx: Context, actor: Actor) -> Result:
     async with ctx.sessions() as session:
         rows = []
         for team in await repo.teams_in(session, actor.workspace.id):
-            members = await repo.team_people(session, team.id, "member")
-            managers = await repo.team_people(session, team.id, "manager")
+            members = await repo.team_people(session, team.id, MembershipRole.MEMBER)
+            managers = await repo.team_people(session, team.id, MembershipRole.MANAGER)
             rows.append({"team": team.name, "members": len(members), "managers": len(managers)})
     if not rows:
         return Result("No teams yet. Create one with `team add NAME`.", [])
@@ -217,8 +228,8 @@ async def team_show(ctx: Context, actor: Actor, name: str) -> Result:
     async with ctx.sessions() as session:
         workspace = await _workspace(session, actor)
         team = await require_team(session, workspace, name)
-        members = await repo.team_people(session, team.id, "member")
-        managers = await repo.team_people(session, team.id, "manager")
+        members = await repo.team_people(session, team.id, MembershipRole.MEMBER)
+        managers = await repo.team_people(session, team.id, MembershipRole.MANAGER)
         schedule = await repo.schedule_of(session, team.id)
         rounds = await repo.rounds_of(session, team.id)
         data: dict[str, Any] = {
@@ -253,7 +264,7 @@ async def set_members(
     name: str,
     user_ids: list[str],
     *,
-    role: str,
+    role: MembershipRole,
     add: bool,
     with_history: bool = False,
 ) -> Result:
@@ -290,7 +301,7 @@ async def _apply_members(
     team: Team,
     user_ids: list[str],
     *,
-    role: str,
+    role: MembershipRole,
     add: bool,
     now: datetime,
     with_history: bool = False,
@@ -308,15 +319,15 @@ async def _apply_members(
             await session.delete(here)
             changed.append(person.user_id)
             continue
-        if role == "member":
-            if here is not None and here.role == "manager":
+        if role == MembershipRole.MEMBER:
+            if here is not None and here.role == MembershipRole.MANAGER:
                 raise ConflictError(
                     f"{label} manages {team.name}, and a team's managers are never counted "
                     "in it. Remove them as manager first."
                 )
             counted_from: datetime | None = None
             for other in memberships:
-                if other.role == "member" and other.team_id != team.id:
+                if other.role == MembershipRole.MEMBER and other.team_id != team.id:
                     moved_from = await session.get(Team, other.team_id)
                     assert moved_from is not None
                     counted_from = await _counted_from_after_move(
@@ -335,7 +346,7 @@ async def _apply_members(
                     Membership(
                         person_id=person.id,
                         team_id=team.id,
-                        role="member",
+                        role=MembershipRole.MEMBER,
                         counted_from=counted_from,
                     )
                 )
@@ -346,9 +357,9 @@ async def _apply_members(
                     "not see its results or its history. Add them without --with-history: "
                     "they will see results from the next round on."
                 )
-            if here is not None and here.role == "member":
+            if here is not None and here.role == MembershipRole.MEMBER:
                 # They were in this team's populations: they see only later rounds.
-                here.role = "manager"
+                here.role = MembershipRole.MANAGER
                 here.results_from = now
                 notes.append(f"{label} is no longer counted as a member")
             elif here is None:
@@ -359,7 +370,7 @@ async def _apply_members(
                     Membership(
                         person_id=person.id,
                         team_id=team.id,
-                        role="manager",
+                        role=MembershipRole.MANAGER,
                         results_from=None if with_history else now,
                     )
                 )
@@ -381,11 +392,15 @@ async def _counted_from_after_move(
     tells from its prompts; a closed one no longer can (its rows are gone), so one that
     closed in a period not yet over counts as theirs. Carries an earlier move's limit too."""
     limit = old.counted_from if old.counted_from and old.counted_from > now else None
-    rounds = [r for r in await repo.rounds_of(session, old_team.id) if r.status != "skipped"]
+    rounds = [
+        r for r in await repo.rounds_of(session, old_team.id) if r.status != RoundStatus.SKIPPED
+    ]
     latest = max(rounds, key=lambda r: r.opens_at, default=None)
     if latest is None or latest.opens_at > now:
         return limit
-    if latest.status == "open" and not await in_open_population(session, old_team.id, person.id):
+    if latest.status == RoundStatus.OPEN and not await in_open_population(
+        session, old_team.id, person.id
+    ):
         return limit
     end = max(period_end(latest.period, team_zone(old_team, workspace)), latest.closes_at)
     if end <= now:
@@ -394,7 +409,7 @@ async def _counted_from_after_move(
 
 
 def _members_result(
-    t: Copy, team: Team, changed: list[str], notes: list[str], *, role: str, add: bool
+    t: Copy, team: Team, changed: list[str], notes: list[str], *, role: MembershipRole, add: bool
 ) -> Result:
     key = f"{role}s_{'added' if add else 'removed'}"
     text = t.say(key, count=len(changed), team=team.name, users=", ".join(changed))
@@ -431,9 +446,9 @@ def describe_schedule(data: dict[str, Any] | None) -> str:
     if data is None:
         return "none (rounds are opened by hand)"
     when = f"{data['cadence']} on {data['weekday']}"
-    if data["cadence"] == "monthly":
+    if data["cadence"] == CadenceKind.MONTHLY:
         when = f"monthly on the {data['week_of_month']} {data['weekday']}"
-    elif data["cadence"] == "biweekly":
+    elif data["cadence"] == CadenceKind.BIWEEKLY:
         when += f" from {data['anchor']}"
     zone = "each member's own time zone" if data["member_local"] else data["timezone"]
     state = "" if data["enabled"] else " (disabled)"
@@ -463,10 +478,10 @@ async def schedule_set(
     day = validate.weekday(weekday)
     at = validate.local_time(time)
     week = validate.week_of_month(week_of_month) if week_of_month is not None else None
-    if kind == "monthly" and week is None:
+    if kind == CadenceKind.MONTHLY and week is None:
         raise UsageError("A monthly schedule needs --week-of-month 1, 2, 3, 4 or last.")
     start: date | None = validate.iso_date(anchor, "anchor date") if anchor else None
-    if kind == "biweekly" and start is None:
+    if kind == CadenceKind.BIWEEKLY and start is None:
         raise UsageError("A biweekly schedule needs --anchor DATE, a day in a week when it runs.")
     if timezone is not None and member_local:
         raise UsageError("Use either --timezone or --member-local, not both.")
@@ -499,8 +514,8 @@ async def schedule_set(
         schedule.cadence = kind
         schedule.weekday = day
         schedule.local_time = at
-        schedule.week_of_month = week if kind == "monthly" else None
-        schedule.anchor = start if kind == "biweekly" else None
+        schedule.week_of_month = week if kind == CadenceKind.MONTHLY else None
+        schedule.anchor = start if kind == CadenceKind.BIWEEKLY else None
         schedule.timezone = zone
         schedule.member_local = member_local
         schedule.remind_after_minutes = int(remind.total_seconds() // 60)
@@ -578,7 +593,7 @@ async def round_action(ctx: Context, actor: Actor, name: str, action: str) -> Re
         if release is not None:
             result = (
                 f" Released: {release.respondents} of {release.delivered} answered."
-                if release.status == "released"
+                if release.status == ReleaseStatus.RELEASED
                 else f" Withheld: {release.respondents} answered, fewer than the {release.threshold} needed."
             )
         text = (
@@ -670,7 +685,7 @@ async def round_list(ctx: Context, actor: Actor, name: str) -> Result:
                     "respondents": release.respondents if release else None,
                     "delivered": release.delivered if release else None,
                     "unreachable": await _unreachable(session, rnd.id)
-                    if rnd.status == "open"
+                    if rnd.status == RoundStatus.OPEN
                     else None,
                     "scrub_pending": rnd.scrub_pending,
                 }
@@ -692,7 +707,9 @@ async def _unreachable(session: AsyncSession, round_id: int) -> int:
     e.g. Teams without the app installed for them): a count, never names."""
     count = await session.scalar(
         select(func.count()).where(
-            Delivery.round_id == round_id, Delivery.kind == "prompt", Delivery.status == "failed"
+            Delivery.round_id == round_id,
+            Delivery.kind == DeliveryKind.PROMPT,
+            Delivery.status == DeliveryStatus.FAILED,
         )
     )
     return int(count or 0)

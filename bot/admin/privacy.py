@@ -15,6 +15,7 @@ from messages.copy import Copy
 from messages.model import Bullets, Heading, Message, Paragraph, Section
 from storage import repositories as repo
 from storage.models import AuditEvent, Delivery, Person
+from storage.values import DeliveryStatus
 
 ERASED = "erased person"
 
@@ -29,7 +30,9 @@ async def privacy_message(ctx: Context, actor: Actor, t: Copy) -> Message:
                 await session.scalars(
                     select(Delivery.id).where(
                         Delivery.person_id == person.id,
-                        Delivery.status.in_(("pending", "claimed")),  # not on the wire yet
+                        Delivery.status.in_(
+                            (DeliveryStatus.PENDING, DeliveryStatus.CLAIMED)
+                        ),  # not on the wire yet
                     )
                 )
             ).all()
@@ -38,7 +41,7 @@ async def privacy_message(ctx: Context, actor: Actor, t: Copy) -> Message:
             (
                 await session.scalars(
                     select(Delivery.id).where(
-                        Delivery.person_id == person.id, Delivery.status == "skipped"
+                        Delivery.person_id == person.id, Delivery.status == DeliveryStatus.SKIPPED
                     )
                 )
             ).all()

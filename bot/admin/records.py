@@ -20,6 +20,7 @@ from bot.rounds.release import participation_share
 from messages.content import PRACTICE_KEYS
 from storage import repositories as repo
 from storage.models import AuditEvent, Delivery, ProcessedEvent, Release, Round, Team, Workspace
+from storage.values import RoundStatus
 
 EXPORT_FORMATS = ("csv", "json")
 # Platform event ids are kept only while the platform may still retry them (privacy rule 12):
@@ -130,7 +131,7 @@ async def purge(ctx: Context, now: datetime | None = None) -> dict[str, int]:
                     .join(Team, Team.id == Round.team_id)
                     .where(
                         Team.workspace_id == workspace.id,
-                        Round.status != "open",
+                        Round.status != RoundStatus.OPEN,
                         Round.closes_at < cutoff,
                         # Its mark is what keeps the scrub retried: never purged before it.
                         Round.scrub_pending.is_(False),

@@ -7,9 +7,9 @@ from datetime import date, timedelta
 from urllib.parse import urlsplit
 
 from bot.core.errors import UsageError
+from storage.values import CadenceKind
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-CADENCES = ("weekly", "biweekly", "monthly")
 MIN_THRESHOLD = 3
 _DURATION = re.compile(r"^(\d+)\s*([mhd])$")
 
@@ -48,10 +48,13 @@ def duration(raw: str, what: str) -> timedelta:
     }[unit]
 
 
-def cadence(raw: str) -> str:
-    if raw.strip().lower() not in CADENCES:
-        raise UsageError(f"'{raw}' is not a cadence. Use one of: {', '.join(CADENCES)}.")
-    return raw.strip().lower()
+def cadence(raw: str) -> CadenceKind:
+    try:
+        return CadenceKind(raw.strip().lower())
+    except ValueError:
+        raise UsageError(
+            f"'{raw}' is not a cadence. Use one of: {', '.join(CadenceKind)}."
+        ) from None
 
 
 def week_of_month(raw: str) -> int:

@@ -19,12 +19,18 @@ from bot.core.context import Context
 from bot.core.events import ConversationRef
 from storage import repositories as repo
 from storage.models import AuditEvent, Delivery, Membership, Person, Round, Team, Workspace
+from storage.values import DeliveryStatus, MembershipRole, PersonRole
 
 # Delivery states past the point where a skip could still change anything: handed to the
 # platform (`sending`) or decided. Everything else (pending, or claimed but not yet being
 # sent) is still waiting and can be skipped. Named by exclusion so that a waiting state added
 # to the dispatcher is covered without a change here.
-_SETTLED = ("sending", "sent", "failed", "skipped")
+_SETTLED = (
+    DeliveryStatus.SENDING,
+    DeliveryStatus.SENT,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.SKIPPED,
+)
 
 
 # --- what adapters read ------------------------------------------------------------------------
@@ -35,7 +41,7 @@ class TeamRole:
     """One of a person's teams: `member` of their home team, `manager` of the ones they manage."""
 
     team: str
-    role: str
+    role: MembershipRole
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,15 @@ class PersonEntry:
     is_admin: bool
     teams: tuple[TeamRole, ...]
 
+    @property
+    def roles(self) -> list[str]:
+        """Every role the person holds, as sorted strings: their team roles, and admin; member
+        when they hold none (the playground's people list shows them)."""
+        roles = {t.role.value for t in self.teams}
+        if self.is_admin:
+            roles.add(PersonRole.ADMIN.value)
+        return sorted(roles) or [MembershipRole.MEMBER.value]
+
 
 async def _entry(session: AsyncSession, workspace: Workspace, person: Person) -> PersonEntry:
     teams = []
@@ -62,7 +77,7 @@ async def _entry(session: AsyncSession, workspace: Workspace, person: Person) ->
         workspace_name=workspace.name,
         user_id=person.user_id,
         display_name=person.display_name,
-        is_admin=person.role == "admin",
+        is_admin=person.role == PersonRole.ADMIN,
         teams=tuple(teams),
     )
 
@@ -170,13 +185,13 @@ async def installed_by(
                 workspace_id=workspace.id,
                 user_id=installer_user_id,
                 display_name=installer_name or "",
-                role="admin",
+                role=PersonRole.ADMIN,
                 conversation_ref=installer_ref.to_json() if installer_ref else None,
             )
             session.add(installer)
         elif installer_name and not installer.display_name:
             installer.display_name = installer_name
-        installer.role = "admin"
+        installer.role = PersonRole.ADMIN
         session.add(
             AuditEvent(
                 workspace_id=workspace.id,
@@ -244,7 +259,7 @@ async def person_uninstalled(ctx: Context, platform: str, external_id: str, user
                 Delivery.status.notin_(_SETTLED),
                 Delivery.answered.is_(False),
             )
-            .values(status="skipped", lease_until=None)
+            .values(status=DeliveryStatus.SKIPPED, lease_until=None)
             .execution_options(synchronize_session=False)
         )
         session.add(

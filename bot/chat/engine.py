@@ -45,6 +45,7 @@ from messages.copy import Copy, copy_for
 from messages.model import Message
 from storage import repositories as repo
 from storage.models import Person, Workspace
+from storage.values import CadenceKind
 
 log = logging.getLogger(__name__)
 
@@ -512,7 +513,7 @@ class ChatEngine:
                 self.ctx,
                 actor,
                 event.private,
-                cadence=values.get("cadence", "weekly"),
+                cadence=values.get("cadence", CadenceKind.WEEKLY),
                 weekday=values.get("weekday", "mon"),
                 time=values.get("time", ""),
                 week_of_month=values.get("week_of_month") or None,

@@ -12,6 +12,7 @@ from messages.copy import Copy
 from messages.model import Bullets, Button, Buttons, Heading, Message, Paragraph
 from storage import repositories as repo
 from storage.models import Delivery
+from storage.values import DeliveryKind
 
 
 async def home_messages(ctx: Context, actor: Actor, t: Copy) -> list[Message]:
@@ -43,7 +44,7 @@ async def _member_home(ctx: Context, actor: Actor, t: Copy) -> Message:
                     select(Delivery.answered).where(
                         Delivery.round_id == rnd.id,
                         Delivery.person_id == actor.person.id,
-                        Delivery.kind == "prompt",
+                        Delivery.kind == DeliveryKind.PROMPT,
                     )
                 )
             schedule = admin.schedule_json(

@@ -9,7 +9,6 @@ managers after a close (`"delivery"`) and `rutradar summary` (`"cli"`) all come 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,7 +16,7 @@ from bot.chat import views
 from bot.core import audit
 from bot.core.actor import Actor
 from bot.core.context import Context
-from bot.rounds.summary import team_summary
+from bot.rounds.summary import Summary, team_summary
 from messages.copy import Copy
 from messages.model import Message
 from storage.models import Team
@@ -31,7 +30,7 @@ async def view_summary(
     *,
     via: str,
     period: str | None = None,
-) -> dict[str, Any]:
+) -> Summary:
     """The summary of `team` as `actor` may see it (the latest closed round, or `period`), with
     the audit event of this view added to the caller's transaction: it is committed with the
     view or not at all. The event names the period asked for, else the one shown (None when
@@ -43,7 +42,7 @@ async def view_summary(
         "summary_viewed",
         at,
         team_id=team.id,
-        period=period or summary["period"],
+        period=period or summary.period,
         via=via,
     )
     return summary

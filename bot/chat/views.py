@@ -9,20 +9,30 @@ from typing import Any
 
 from babel.dates import format_date
 
-from bot.admin.validate import CADENCES, WEEKDAYS
+from bot.admin.validate import WEEKDAYS
 from bot.core.actor import Actor
 from bot.rounds.release import IN_RUT_MEAN
+from bot.rounds.summary import (
+    ClosedRound,
+    Findings,
+    OpenRound,
+    PracticeRow,
+    Summary,
+    TrendPoint,
+)
 from messages.content import (
     LEVELS,
     PRACTICE_KEYS,
     Advice,
     Content,
     Level,
+    Practice,
     level_for,
     load_content,
 )
 from messages.copy import Copy, copy_for
 from messages.model import (
+    Block,
     Bullets,
     Button,
     Buttons,
@@ -38,6 +48,7 @@ from messages.model import (
     TrendLine,
     TrendSeries,
 )
+from storage.values import CadenceKind, ReleaseStatus
 
 ADVICE_PRACTICES_MAX = 3
 
@@ -356,22 +367,24 @@ def _short_period(period: str) -> str:
     return match.group(1) if match else period
 
 
-def trend_series(t: Copy, locale: str, trend: Sequence[Mapping[str, Any]]) -> TrendSeries:
-    """A summary's trend rows as a chart with its legend: the 1–5 scale, the dashed rut line,
+def trend_series(t: Copy, locale: str, trend: Sequence[TrendPoint]) -> TrendSeries:
+    """A summary's trend as a chart with its legend: the 1–5 scale, the dashed rut line,
     and the withheld rounds named."""
     content = load_content(locale)
     return TrendSeries(
         title=t.say("summary_trend"),
-        periods=tuple(p["period"] for p in trend),
+        periods=tuple(point.period for point in trend),
         lines=tuple(
             TrendLine(
                 label=p.short,
-                points=tuple((row["means"] or {}).get(p.key) for row in trend),
+                points=tuple((point.means or {}).get(p.key) for point in trend),
             )
             for p in content.practices
         ),
-        labels=tuple(_short_period(p["period"]) for p in trend),
-        withheld=tuple(i for i, row in enumerate(trend) if row.get("status") == "withheld"),
+        labels=tuple(_short_period(point.period) for point in trend),
+        withheld=tuple(
+            i for i, point in enumerate(trend) if point.status == ReleaseStatus.WITHHELD
+        ),
         rut_line=IN_RUT_MEAN,
         scale_label=t.say("trend_scale"),
         rut_label=t.say("trend_rut_line"),
@@ -380,83 +393,16 @@ def trend_series(t: Copy, locale: str, trend: Sequence[Mapping[str, Any]]) -> Tr
     )
 
 
-def summary_message(t: Copy, locale: str, summary: Mapping[str, Any]) -> Message:
-    content = load_content(locale)
-    team = summary["team"]
-    blocks: list[Any] = [Heading(t.say("summary_title", team=team))]
-    status = summary["status"]
-    if status == "none":
-        blocks.append(Paragraph(t.say("summary_none")))
-    elif status == "withheld":
-        blocks.append(
-            Paragraph(
-                t.say(
-                    "summary_withheld",
-                    period=summary["period"],
-                    respondents=summary["respondents"],
-                    delivered=summary["delivered"],
-                    threshold=summary["threshold"],
-                )
-            )
-        )
-    else:
-        blocks.append(
-            Paragraph(
-                t.say(
-                    "summary_released",
-                    period=summary["period"],
-                    respondents=summary["respondents"],
-                    delivered=summary["delivered"],
-                    participation=_pct(summary["participation"]),
-                )
-            )
-        )
-        blocks.append(Paragraph(t.say("summary_no_guessing")))
-        attention = summary["attention"]
-        practices = summary["practices"]
-        for practice in content.practices:
-            row = practices[practice.key]
-            marker = " ⚠" if practice.key == attention else ""
-            blocks.append(
-                Section(
-                    title=practice.name + marker,
-                    fields=(
-                        (t.say("field_mean"), f"{row['mean']:.1f} / 5"),
-                        (t.say("field_low"), _pct(row["low_share"])),
-                        (t.say("field_change"), _change(t, row["change"])),
-                    ),
-                )
-            )
-        blocks.append(Paragraph(t.say("summary_fields_defined")))
-        blocks.append(Paragraph(t.say("summary_in_rut", share=_pct(summary["in_rut_share"]))))
-        blocks.append(
-            Heading(t.say("summary_attention", practice=content.practice(attention).name))
-        )
-        blocks.append(Bullets(tuple(summary["actions"] or ())))
-        if summary["comments"]:
-            blocks.append(
-                Section(
-                    title=t.say("summary_comments"),
-                    text="\n".join(f"“{c}”" for c in summary["comments"]),
-                )
-            )
-    trend = summary.get("trend") or []
-    if len(trend) > 1:
-        blocks.append(trend_series(t, locale, trend))
-    open_round = summary.get("open")
-    if open_round:
-        blocks.append(
-            Paragraph(
-                t.say(
-                    "summary_open",
-                    period=open_round["period"],
-                    answered=open_round["answered"],
-                    delivered=open_round["delivered"],
-                )
-            )
-        )
+def summary_message(t: Copy, locale: str, summary: Summary) -> Message:
+    """A team's summary: the latest closed round, its trend, and the open round's counts."""
+    blocks: list[Block] = [Heading(t.say("summary_title", team=summary.team))]
+    blocks += _latest_blocks(t, locale, summary.latest, summary.threshold)
+    if len(summary.trend) > 1:
+        blocks.append(trend_series(t, locale, summary.trend))
+    if summary.open is not None:
+        blocks.append(Paragraph(_open_line(t, "summary_open", summary.open)))
     return Message(
-        fallback=t.say("summary_title", team=team),
+        fallback=t.say("summary_title", team=summary.team),
         blocks=tuple(blocks),
         surface="dialog",
         title=t.say("summary_short"),
@@ -464,50 +410,87 @@ def summary_message(t: Copy, locale: str, summary: Mapping[str, Any]) -> Message
     )
 
 
-def summary_overview(t: Copy, locale: str, summaries: Sequence[Mapping[str, Any]]) -> Message:
+def _latest_blocks(t: Copy, locale: str, latest: ClosedRound | None, threshold: int) -> list[Block]:
+    """What the latest closed round says: nothing yet, withheld with its counts, or released
+    with its counts and findings."""
+    if latest is None:
+        return [Paragraph(t.say("summary_none"))]
+    if latest.status == ReleaseStatus.WITHHELD:
+        return [
+            Paragraph(
+                t.say(
+                    "summary_withheld",
+                    period=latest.period,
+                    respondents=latest.respondents,
+                    delivered=latest.delivered,
+                    threshold=threshold,
+                )
+            )
+        ]
+    counts = t.say(
+        "summary_released",
+        period=latest.period,
+        respondents=latest.respondents,
+        delivered=latest.delivered,
+        participation=_pct(latest.participation),
+    )
+    blocks: list[Block] = [Paragraph(counts), Paragraph(t.say("summary_no_guessing"))]
+    if latest.findings is not None:
+        blocks += _findings_blocks(t, load_content(locale), latest.findings)
+    return blocks
+
+
+def _findings_blocks(t: Copy, content: Content, findings: Findings) -> list[Block]:
+    """A released round's findings: a section per practice, the two measures defined, the
+    practice needing attention with its team actions, and the shared comments."""
+    blocks: list[Block] = [
+        _practice_section(t, practice, findings.practices[practice.key], findings.attention)
+        for practice in content.practices
+    ]
+    blocks.append(Paragraph(t.say("summary_fields_defined")))
+    blocks.append(Paragraph(t.say("summary_in_rut", share=_pct(findings.in_rut_share))))
+    attention = content.practice(findings.attention).name
+    blocks.append(Heading(t.say("summary_attention", practice=attention)))
+    blocks.append(Bullets(findings.actions))
+    if findings.comments:
+        quoted = "\n".join(f"“{c}”" for c in findings.comments)
+        blocks.append(Section(title=t.say("summary_comments"), text=quoted))
+    return blocks
+
+
+def _practice_section(t: Copy, practice: Practice, row: PracticeRow, attention: str) -> Section:
+    marker = " ⚠" if practice.key == attention else ""
+    return Section(
+        title=practice.name + marker,
+        fields=(
+            (t.say("field_mean"), f"{row.mean:.1f} / 5"),
+            (t.say("field_low"), _pct(row.low_share)),
+            (t.say("field_change"), _change(t, row.change)),
+        ),
+    )
+
+
+def _open_line(t: Copy, key: str, open_round: OpenRound) -> str:
+    """The open round's participation, counts only: `summary_open` or `overview_open`."""
+    return t.say(
+        key,
+        period=open_round.period,
+        answered=open_round.answered,
+        delivered=open_round.delivered,
+    )
+
+
+def summary_overview(t: Copy, locale: str, summaries: Sequence[Summary]) -> Message:
     """`/rut summary` from a manager of several teams: per team the latest round's status,
     its participation and the practice needing attention, and a button to open its summary."""
     content = load_content(locale)
-    blocks: list[Any] = [
+    blocks: list[Block] = [
         Heading(t.say("overview_title")),
         Paragraph(t.say("overview_intro", count=len(summaries))),
     ]
     for summary in summaries:
-        team, status, period = summary["team"], summary["status"], summary["period"]
-        if status == "released":
-            latest = t.say("overview_released", period=period)
-        elif status == "withheld":
-            latest = t.say("overview_withheld", period=period)
-        else:
-            latest = t.say("overview_none")
-        fields = [(t.say("overview_latest"), latest)]
-        if status != "none":
-            fields.append(
-                (
-                    t.say("overview_answered"),
-                    t.say(
-                        "overview_answered_value",
-                        respondents=summary["respondents"],
-                        delivered=summary["delivered"],
-                        participation=_pct(summary["participation"]),
-                    ),
-                )
-            )
-        attention = summary.get("attention")
-        if attention:
-            fields.append((t.say("overview_attention"), content.practice(attention).name))
-        open_round = summary.get("open")
-        text = (
-            t.say(
-                "overview_open",
-                period=open_round["period"],
-                answered=open_round["answered"],
-                delivered=open_round["delivered"],
-            )
-            if open_round
-            else ""
-        )
-        blocks.append(Section(title=team, text=text, fields=tuple(fields)))
+        team = summary.team
+        blocks.append(_overview_section(t, content, summary))
         blocks.append(
             Buttons((Button("summary", t.say("button_open_team", team=team), value=team),))
         )
@@ -518,6 +501,33 @@ def summary_overview(t: Copy, locale: str, summaries: Sequence[Mapping[str, Any]
         title=t.say("summary_short"),
         tags=("summary_overview",),
     )
+
+
+def _overview_section(t: Copy, content: Content, summary: Summary) -> Section:
+    """One team in the overview: its latest round, how many answered, what needs attention."""
+    latest = summary.latest
+    fields = [(t.say("overview_latest"), _overview_latest(t, latest))]
+    if latest is not None:
+        answered = t.say(
+            "overview_answered_value",
+            respondents=latest.respondents,
+            delivered=latest.delivered,
+            participation=_pct(latest.participation),
+        )
+        fields.append((t.say("overview_answered"), answered))
+    if summary.findings is not None:
+        attention = content.practice(summary.findings.attention).name
+        fields.append((t.say("overview_attention"), attention))
+    text = _open_line(t, "overview_open", summary.open) if summary.open is not None else ""
+    return Section(title=summary.team, text=text, fields=tuple(fields))
+
+
+def _overview_latest(t: Copy, latest: ClosedRound | None) -> str:
+    if latest is None:
+        return t.say("overview_none")
+    if latest.status == ReleaseStatus.WITHHELD:
+        return t.say("overview_withheld", period=latest.period)
+    return t.say("overview_released", period=latest.period)
 
 
 def admin_panel(t: Copy, teams: Sequence[Mapping[str, Any]]) -> Message:
@@ -572,9 +582,9 @@ def schedule_form(t: Copy, team: str, current: Mapping[str, Any] | None) -> Mess
             ChoiceQuestion(
                 "cadence",
                 t.say("schedule_cadence"),
-                tuple(Option(c, c) for c in CADENCES),
+                tuple(Option(c, c) for c in CadenceKind),
                 style="select",
-                initial=(current or {}).get("cadence", "weekly"),
+                initial=(current or {}).get("cadence", CadenceKind.WEEKLY),
             ),
             ChoiceQuestion(
                 "weekday",

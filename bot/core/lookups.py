@@ -32,6 +32,7 @@ from bot.core.actor import Actor
 from bot.core.clock import Clock
 from bot.core.events import Event
 from storage.models import Person
+from storage.values import PersonRole
 
 WATCHED_TABLES = frozenset({"workspaces", "people", "teams", "memberships"})
 DEFAULT_TTL_SECONDS = 10.0
@@ -49,7 +50,7 @@ def changes_person(person: Person, event: Event) -> bool:
         return True
     if (event.timezone and not person.timezone) or (event.locale and not person.locale):
         return True
-    if event.grants_admin and person.role != "admin":
+    if event.grants_admin and person.role != PersonRole.ADMIN:
         return True
     return bool(event.personal and person.conversation_ref != event.where.to_json())
 

@@ -38,7 +38,6 @@ from bot.core.context import Context
 from bot.core.events import ConversationRef
 from bot.core.ports import Adapter, Addressable, DeliveryError, Recoverable, SentRef
 from bot.rounds.lifecycle import is_paused, team_zone
-from bot.rounds.notices import KIND as NOTICE
 from bot.rounds.notices import closed_on, next_opening
 from messages.copy import copy_for
 from messages.model import Message
@@ -53,6 +52,7 @@ from storage.models import (
     Team,
     Workspace,
 )
+from storage.values import DeliveryKind, DeliveryStatus, MembershipRole, PersonRole, RoundStatus
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ BACKOFF_CAP = 600.0
 RECOVERY_LOOKUPS = 3
 # How long after a delivery fell due sending it again (a possible duplicate) beats failing it.
 RESEND_WINDOW = timedelta(hours=24)
-HELD = ("claimed", "sending")  # the statuses under a lease
+HELD = (DeliveryStatus.CLAIMED, DeliveryStatus.SENDING)  # the statuses under a lease
 
 LOST = object()  # a claim another process has retaken
 Rates = Callable[[str], float]  # platform → messages per second per workspace (0 = no limit)
@@ -111,7 +111,7 @@ def backoff(attempts: int, rng: random.Random) -> float:
 
 def _due(now: datetime) -> ColumnElement[bool]:
     return (
-        (Delivery.status == "pending")
+        (Delivery.status == DeliveryStatus.PENDING)
         & (Delivery.not_before <= now)
         & or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
     )
@@ -188,7 +188,7 @@ class Dispatcher:
             upcoming = await session.scalar(
                 select(
                     func.min(func.coalesce(Delivery.next_attempt_at, Delivery.not_before))
-                ).where(Delivery.status == "pending")
+                ).where(Delivery.status == DeliveryStatus.PENDING)
             )
         if upcoming is None:
             return self.interval
@@ -261,9 +261,11 @@ class Dispatcher:
         is the claim's token: whoever retakes the row bumps it."""
         now = self.ctx.clock.now()
         if expired:
-            condition = (Delivery.status == "sending") & (Delivery.lease_until < now)
+            condition = (Delivery.status == DeliveryStatus.SENDING) & (Delivery.lease_until < now)
         else:
-            condition = _due(now) | ((Delivery.status == "claimed") & (Delivery.lease_until < now))
+            condition = _due(now) | (
+                (Delivery.status == DeliveryStatus.CLAIMED) & (Delivery.lease_until < now)
+            )
         pick = select(Delivery.id).where(condition).order_by(Delivery.not_before).limit(BATCH)
         if self.ctx.database.dialect.name == "postgresql":
             pick = pick.with_for_update(skip_locked=True)
@@ -272,7 +274,7 @@ class Dispatcher:
                 update(Delivery)
                 .where(Delivery.id.in_(pick.scalar_subquery()))
                 .values(
-                    status="sending" if expired else "claimed",
+                    status=DeliveryStatus.SENDING if expired else DeliveryStatus.CLAIMED,
                     lease_until=now + self._lease,
                     attempts=Delivery.attempts + 1,
                 )
@@ -296,7 +298,7 @@ class Dispatcher:
         (its failed-lookup count starts over)."""
         values: dict[str, object] = {"lease_until": until}
         if on_the_wire:
-            values.update(status="sending", lookups=0)
+            values.update(status=DeliveryStatus.SENDING, lookups=0)
         if lookups is not None:
             values["lookups"] = lookups
         result = await session.execute(
@@ -315,7 +317,7 @@ class Dispatcher:
 
     async def _deliver(self, claim: Claim, loaded: Loaded | Notice | None) -> int:
         if loaded is None:
-            await self._finish(claim, "skipped")  # person erased or round gone
+            await self._finish(claim, DeliveryStatus.SKIPPED)  # person erased or round gone
             return 0
         if isinstance(loaded, Notice):
             return await self._notify_closed(claim, loaded)
@@ -327,10 +329,10 @@ class Dispatcher:
             loaded.workspace,
         )
         reason = self._skip_reason(delivery, person, rnd, loaded.prompt_answered)
-        if delivery.kind == "summary" and not loaded.still_manager:
+        if delivery.kind == DeliveryKind.SUMMARY and not loaded.still_manager:
             reason = "not_manager"
         if reason is not None:
-            await self._finish(claim, "skipped")
+            await self._finish(claim, DeliveryStatus.SKIPPED)
             self._on_result(workspace.platform, f"skipped_{reason}")
             return 0
         adapter = self.adapters.get(workspace.platform)
@@ -339,7 +341,7 @@ class Dispatcher:
             # No way to reach them yet (no stored conversation, and the platform cannot open
             # one from ids alone): try again later.
             await self._finish(
-                claim, "pending", retry_at=self.ctx.clock.now() + timedelta(minutes=10)
+                claim, DeliveryStatus.PENDING, retry_at=self.ctx.clock.now() + timedelta(minutes=10)
             )
             return 0
         if claim.suspect and isinstance(adapter, Recoverable):
@@ -357,7 +359,7 @@ class Dispatcher:
             log.exception("send failed unexpectedly", extra={"delivery_kind": delivery.kind})
             error = DeliveryError(f"unexpected {type(exc).__name__}", permanent=False)
             return await self._failed(claim, delivery, workspace, error)
-        await self._finish(claim, "sent", message_ref=ref.to_json())
+        await self._finish(claim, DeliveryStatus.SENT, message_ref=ref.to_json())
         self._on_result(workspace.platform, "sent")
         return 1
 
@@ -373,10 +375,12 @@ class Dispatcher:
         if paused_until is None and seen is not None and seen > self.ctx.clock.now():
             paused_until = seen  # a 429 arrived while this one waited for its slot
         if paused_until is not None:
-            await self._finish(claim, "pending", retry_at=paused_until, attempt_used=False)
+            await self._finish(
+                claim, DeliveryStatus.PENDING, retry_at=paused_until, attempt_used=False
+            )
             return False
         if self._stopping:  # SIGTERM: what has not reached the platform is handed back
-            await self._finish(claim, "pending", attempt_used=False)
+            await self._finish(claim, DeliveryStatus.PENDING, attempt_used=False)
             return False
         return True
 
@@ -414,7 +418,7 @@ class Dispatcher:
             else:
                 if found is None:
                     return None
-                await self._finish(claim, "sent", message_ref=found.to_json())
+                await self._finish(claim, DeliveryStatus.SENT, message_ref=found.to_json())
                 self._on_result(workspace.platform, "recovered")
                 return 1
         return await self._decide(claim, delivery, workspace, lookups)
@@ -448,7 +452,7 @@ class Dispatcher:
             hours,
             self._resend_window.total_seconds() / 3600,
         )
-        await self._finish(claim, "failed")
+        await self._finish(claim, DeliveryStatus.FAILED)
         self._on_recovery(workspace.platform, "fail")
         self._on_result(workspace.platform, "failed")
         return 0
@@ -465,7 +469,7 @@ class Dispatcher:
             if adapter is None and delivery.attempts < MAX_ATTEMPTS:
                 # Not configured on this replica (a rolling deploy?): another may have it.
                 retry_at = self.ctx.clock.now() + timedelta(minutes=10)
-                await self._finish(claim, "pending", retry_at=retry_at)
+                await self._finish(claim, DeliveryStatus.PENDING, retry_at=retry_at)
             else:
                 await self._drop(claim)
                 self._on_result(workspace.platform, "notice_dropped")
@@ -512,7 +516,7 @@ class Dispatcher:
                     .where(Delivery.id.in_(ids))
                 )
             ).all()
-            reminded = [(d.round_id, p.id) for d, p, *_ in rows if d.kind == "reminder"]
+            reminded = [(d.round_id, p.id) for d, p, *_ in rows if d.kind == DeliveryKind.REMINDER]
             answered: set[tuple[int, int]] = set()
             if reminded:
                 answered = {
@@ -520,7 +524,7 @@ class Dispatcher:
                     for round_id, person_id in (
                         await session.execute(
                             select(Delivery.round_id, Delivery.person_id).where(
-                                Delivery.kind == "prompt",
+                                Delivery.kind == DeliveryKind.PROMPT,
                                 Delivery.answered.is_(True),
                                 Delivery.round_id.in_({r for r, _ in reminded}),
                                 Delivery.person_id.in_({p for _, p in reminded}),
@@ -529,8 +533,8 @@ class Dispatcher:
                     ).all()
                     if person_id is not None
                 }
-            summarised = [(p.id, t.id) for d, p, _, t, _ in rows if d.kind == "summary"]
-            managing: dict[tuple[int, int], tuple[str, datetime | None]] = {}
+            summarised = [(p.id, t.id) for d, p, _, t, _ in rows if d.kind == DeliveryKind.SUMMARY]
+            managing: dict[tuple[int, int], tuple[MembershipRole | None, datetime | None]] = {}
             if summarised:
                 managing = {
                     (person_id, team_id): (role, since)
@@ -550,7 +554,7 @@ class Dispatcher:
                 }
         out: dict[str, Loaded | Notice] = dict(notices)
         for delivery, person, rnd, team, workspace in rows:
-            role, since = managing.get((person.id, team.id), ("", None))
+            role, since = managing.get((person.id, team.id), (None, None))
             out[delivery.id] = Loaded(
                 delivery,
                 person,
@@ -558,7 +562,8 @@ class Dispatcher:
                 team,
                 workspace,
                 prompt_answered=(rnd.id, person.id) in answered,
-                still_manager=role == "manager" and (since is None or since < rnd.closes_at),
+                still_manager=role == MembershipRole.MANAGER
+                and (since is None or since < rnd.closes_at),
             )
         return out
 
@@ -571,7 +576,7 @@ class Dispatcher:
                     .join(Round, Round.id == Delivery.round_id)
                     .join(Team, Team.id == Round.team_id)
                     .join(Workspace, Workspace.id == Team.workspace_id)
-                    .where(Delivery.id.in_(ids), Delivery.kind == NOTICE)
+                    .where(Delivery.id.in_(ids), Delivery.kind == DeliveryKind.CLOSED_NOTICE)
                 )
             ).all()
             if not rows:
@@ -597,12 +602,12 @@ class Dispatcher:
     def _skip_reason(
         self, delivery: Delivery, person: Person, rnd: Round, prompt_answered: bool
     ) -> str | None:
-        if delivery.kind in ("prompt", "reminder"):
-            if rnd.status != "open":
+        if delivery.kind in (DeliveryKind.PROMPT, DeliveryKind.REMINDER):
+            if rnd.status != RoundStatus.OPEN:
                 return "closed"
             if is_paused(person.paused_until, self.ctx.clock.now()):
                 return "paused"
-            if delivery.kind == "reminder" and prompt_answered:
+            if delivery.kind == DeliveryKind.REMINDER and prompt_answered:
                 return "answered"
         return None
 
@@ -610,11 +615,11 @@ class Dispatcher:
         self, delivery: Delivery, person: Person, rnd: Round, team: Team, workspace: Workspace
     ) -> Message:
         t = copy_for(person.locale or workspace.locale)
-        if delivery.kind == "prompt":
+        if delivery.kind == DeliveryKind.PROMPT:
             return prompt_message(t, team.name, rnd.period)
-        if delivery.kind == "reminder":
+        if delivery.kind == DeliveryKind.REMINDER:
             return reminder_message(t, team.name, rnd.period)
-        viewer = Actor(workspace=workspace, person=person, is_admin=person.role == "admin")
+        viewer = Actor(workspace=workspace, person=person, is_admin=person.role == PersonRole.ADMIN)
         return await show_summary(
             self.ctx, viewer, team, t, via="delivery", period=rnd.period, tag="summary"
         )
@@ -624,13 +629,15 @@ class Dispatcher:
     ) -> int:
         now = self.ctx.clock.now()
         if exc.permanent or delivery.attempts >= MAX_ATTEMPTS:
-            if delivery.kind == NOTICE:  # nothing to keep: the prompt stays as it was
+            if (
+                delivery.kind == DeliveryKind.CLOSED_NOTICE
+            ):  # nothing to keep: the prompt stays as it was
                 log.warning("closed-round notice given up (%s)", exc.reason)
                 await self._drop(claim)
                 self._on_result(workspace.platform, "notice_dropped")
                 return 0
             log.warning("delivery failed permanently", extra={"reason": exc.reason})
-            await self._finish(claim, "failed")
+            await self._finish(claim, DeliveryStatus.FAILED)
             self._on_result(workspace.platform, "failed")
             return 0
         if exc.retry_after is not None:
@@ -638,10 +645,10 @@ class Dispatcher:
             until = now + timedelta(seconds=exc.retry_after)
             self._paused[workspace.id] = until
             await self._pause_workspace(workspace.id, until)
-            await self._finish(claim, "pending", retry_at=until, attempt_used=False)
+            await self._finish(claim, DeliveryStatus.PENDING, retry_at=until, attempt_used=False)
         else:
             until = now + timedelta(seconds=backoff(delivery.attempts, self._rng))
-            await self._finish(claim, "pending", retry_at=until)
+            await self._finish(claim, DeliveryStatus.PENDING, retry_at=until)
         self._on_result(workspace.platform, "retry")
         return 0
 
@@ -701,7 +708,7 @@ class Dispatcher:
     async def _finish(
         self,
         claim: Claim,
-        status: str,
+        status: DeliveryStatus,
         *,
         retry_at: datetime | None = None,
         message_ref: dict[str, str] | None = None,

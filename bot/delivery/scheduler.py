@@ -33,6 +33,7 @@ from bot.rounds.lifecycle import RoundPlan, close_round, open_round, skipped_rou
 from storage import repositories as repo
 from storage.maintenance import scrub
 from storage.models import Delivery, Membership, Person, Round, Schedule, Team, Workspace, random_id
+from storage.values import DeliveryKind, DeliveryStatus, MembershipRole, RoundStatus
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class RoundScheduler:
             rows = await session.scalars(
                 select(Person.timezone)
                 .join(Membership, Membership.person_id == Person.id)
-                .where(Membership.team_id == team.id, Membership.role == "member")
+                .where(Membership.team_id == team.id, Membership.role == MembershipRole.MEMBER)
             )
             zones = {z or zone for z in rows.all()}  # the same fallback as each prompt's not-before
         return sorted(zones) or [zone]
@@ -211,9 +212,9 @@ class RoundScheduler:
                     .join(Round, Round.id == Delivery.round_id)
                     .join(Schedule, Schedule.team_id == Round.team_id)
                     .where(
-                        Round.status == "open",
-                        Delivery.kind == "prompt",
-                        Delivery.status == "sent",
+                        Round.status == RoundStatus.OPEN,
+                        Delivery.kind == DeliveryKind.PROMPT,
+                        Delivery.status == DeliveryStatus.SENT,
                         Delivery.answered.is_(False),
                         Delivery.person_id.is_not(None),
                     )
@@ -233,8 +234,8 @@ class RoundScheduler:
                     session,
                     Delivery,
                     {
-                        "kind": "reminder",
-                        "status": "pending",
+                        "kind": DeliveryKind.REMINDER,
+                        "status": DeliveryStatus.PENDING,
                         "attempts": 0,
                         "answered": False,
                         "id": random_id(),
@@ -265,7 +266,7 @@ class RoundScheduler:
                     select(Team, Workspace, Round.period)
                     .join(Round, Round.team_id == Team.id)
                     .join(Workspace, Workspace.id == Team.workspace_id)
-                    .where(Round.status == "open", Round.closes_at <= now)
+                    .where(Round.status == RoundStatus.OPEN, Round.closes_at <= now)
                 )
             ).all()
         for team, workspace, period in rows:

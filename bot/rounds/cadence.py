@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Literal, get_args
+from typing import Any
 from zoneinfo import ZoneInfo
 
-Kind = Literal["weekly", "biweekly", "monthly"]
+from storage.values import CadenceKind
 
-_KINDS: frozenset[str] = frozenset(get_args(Kind))
+_KIND_NAMES = sorted(kind.value for kind in CadenceKind)
 _WEEK = timedelta(days=7)
 _DAY = timedelta(days=1)
 
@@ -27,9 +27,9 @@ _DAY = timedelta(days=1)
 # opens. Monthly uses 28 days: the shortest gap between the Nth (or last) weekday of one month
 # and that of the next is four weeks, so 28 days is the worst case rather than the average.
 _CADENCE_LENGTH: dict[str, timedelta] = {
-    "weekly": timedelta(days=7),
-    "biweekly": timedelta(days=14),
-    "monthly": timedelta(days=28),
+    CadenceKind.WEEKLY: timedelta(days=7),
+    CadenceKind.BIWEEKLY: timedelta(days=14),
+    CadenceKind.MONTHLY: timedelta(days=28),
 }
 
 # Member-local rounds close after the *last* member's not-before, which can be up to ~26 hours
@@ -46,7 +46,7 @@ class Cadence:
     works; `from_row` drops them so equal schedules compare equal.
     """
 
-    kind: Kind
+    kind: CadenceKind
     weekday: int  # 0 = Monday
     local_time: time
     week_of_month: int | None = None  # 1..4, or -1 = last; monthly only
@@ -54,17 +54,22 @@ class Cadence:
 
     def __post_init__(self) -> None:
         # Fail at construction, not weeks later inside the worker's tick.
-        if self.kind not in _KINDS:
-            raise ValueError(f"unknown cadence {self.kind!r}; expected one of {sorted(_KINDS)}")
+        try:
+            kind = CadenceKind(self.kind)
+        except ValueError:
+            raise ValueError(
+                f"unknown cadence {self.kind!r}; expected one of {_KIND_NAMES}"
+            ) from None
+        object.__setattr__(self, "kind", kind)  # a string with a cadence's value: its member
         if not 0 <= self.weekday <= 6:
             raise ValueError(f"weekday must be 0 (Monday) .. 6 (Sunday), not {self.weekday}")
         if self.local_time.tzinfo is not None:
             raise ValueError("local_time is a wall-clock time and must be naive")
-        if self.kind == "monthly" and self.week_of_month not in (1, 2, 3, 4, -1):
+        if self.kind == CadenceKind.MONTHLY and self.week_of_month not in (1, 2, 3, 4, -1):
             raise ValueError(
                 f"a monthly cadence needs week_of_month 1..4 or -1 (last), not {self.week_of_month}"
             )
-        if self.kind == "biweekly" and self.anchor is None:
+        if self.kind == CadenceKind.BIWEEKLY and self.anchor is None:
             raise ValueError("a biweekly cadence needs an anchor date to fix which weeks it runs")
 
     @staticmethod
@@ -79,8 +84,8 @@ class Cadence:
             kind=kind,
             weekday=int(row.weekday),
             local_time=_parse_hhmm(row.local_time),
-            week_of_month=row.week_of_month if kind == "monthly" else None,
-            anchor=row.anchor if kind == "biweekly" else None,
+            week_of_month=row.week_of_month if kind == CadenceKind.MONTHLY else None,
+            anchor=row.anchor if kind == CadenceKind.BIWEEKLY else None,
         )
 
 
@@ -131,9 +136,9 @@ def occurs_on(cadence: Cadence, day: date) -> bool:
     """Whether a round of this cadence belongs to the calendar date `day` (team-zone date)."""
     if day.weekday() != cadence.weekday:
         return False
-    if cadence.kind == "weekly":
+    if cadence.kind == CadenceKind.WEEKLY:
         return True
-    if cadence.kind == "biweekly":
+    if cadence.kind == CadenceKind.BIWEEKLY:
         return _on_biweekly_parity(cadence, day)
     return _monthly_date(cadence, day.year, day.month) == day
 
@@ -146,7 +151,7 @@ def occurrence_dates(cadence: Cadence, start: date, end: date) -> list[date]:
     """
     if start > end:
         return []
-    if cadence.kind == "monthly":
+    if cadence.kind == CadenceKind.MONTHLY:
         found: list[date] = []
         year, month = start.year, start.month
         while (year, month) <= (end.year, end.month):
@@ -157,7 +162,7 @@ def occurrence_dates(cadence: Cadence, start: date, end: date) -> list[date]:
         return found
     first = start + timedelta(days=(cadence.weekday - start.weekday()) % 7)
     step = _WEEK
-    if cadence.kind == "biweekly":
+    if cadence.kind == CadenceKind.BIWEEKLY:
         if not _on_biweekly_parity(cadence, first):
             first += _WEEK
         step = 2 * _WEEK
@@ -171,28 +176,28 @@ def previous_occurrence(cadence: Cadence, on_or_before: date) -> date:
     The worker uses this on restart to find the one period worth catching up; older missed
     periods are skipped, not back-filled.
     """
-    if cadence.kind == "monthly":
+    if cadence.kind == CadenceKind.MONTHLY:
         candidate = _monthly_date(cadence, on_or_before.year, on_or_before.month)
         if candidate <= on_or_before:
             return candidate
         year, month = _add_months(on_or_before.year, on_or_before.month, -1)
         return _monthly_date(cadence, year, month)
     candidate = on_or_before - timedelta(days=(on_or_before.weekday() - cadence.weekday) % 7)
-    if cadence.kind == "biweekly" and not _on_biweekly_parity(cadence, candidate):
+    if cadence.kind == CadenceKind.BIWEEKLY and not _on_biweekly_parity(cadence, candidate):
         candidate -= _WEEK
     return candidate
 
 
 def next_occurrence(cadence: Cadence, on_or_after: date) -> date:
     """The earliest occurrence on or after the date: the round to announce or open next."""
-    if cadence.kind == "monthly":
+    if cadence.kind == CadenceKind.MONTHLY:
         candidate = _monthly_date(cadence, on_or_after.year, on_or_after.month)
         if candidate >= on_or_after:
             return candidate
         year, month = _add_months(on_or_after.year, on_or_after.month, 1)
         return _monthly_date(cadence, year, month)
     candidate = on_or_after + timedelta(days=(cadence.weekday - on_or_after.weekday()) % 7)
-    if cadence.kind == "biweekly" and not _on_biweekly_parity(cadence, candidate):
+    if cadence.kind == CadenceKind.BIWEEKLY and not _on_biweekly_parity(cadence, candidate):
         candidate += _WEEK
     return candidate
 
@@ -231,7 +236,7 @@ def period_key(cadence: Cadence, day: date) -> str:
     "2026-W53"), matching bot.rounds.periods.weekly_period; monthly uses the month. The key is what
     makes a round unique per team, so it must never depend on a member's zone.
     """
-    if cadence.kind == "monthly":
+    if cadence.kind == CadenceKind.MONTHLY:
         return f"{day.year}-{day.month:02d}"
     iso = day.isocalendar()
     return f"{iso.year}-W{iso.week:02d}"
@@ -284,7 +289,7 @@ def cadence_length(kind: str) -> timedelta:
     try:
         return _CADENCE_LENGTH[kind]
     except KeyError:
-        raise ValueError(f"unknown cadence {kind!r}; expected one of {sorted(_KINDS)}") from None
+        raise ValueError(f"unknown cadence {kind!r}; expected one of {_KIND_NAMES}") from None
 
 
 def validate_close_after(kind: str, close_after: timedelta, member_local: bool) -> None:

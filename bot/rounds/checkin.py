@@ -16,6 +16,7 @@ from bot.rounds.lifecycle import is_paused
 from messages.content import PRACTICE_KEYS
 from storage import repositories as repo
 from storage.models import Answer, Membership
+from storage.values import DeliveryStatus
 
 COMMENT_MAX = 280
 
@@ -77,7 +78,11 @@ async def record_checkin(ctx: Context, actor: Actor, scores: Scores) -> CheckinR
             if counted_from is not None and counted_from > rnd.opens_at:
                 return CheckinResult(Outcome.MOVED, rnd.period, counted_from=counted_from)
         paused = is_paused(actor.person.paused_until, now)
-        if delivery is None or delivery.status in ("skipped", "failed") or paused:
+        if (
+            delivery is None
+            or delivery.status in (DeliveryStatus.SKIPPED, DeliveryStatus.FAILED)
+            or paused
+        ):
             return CheckinResult(Outcome.PRIVATE, rnd.period)
         if delivery.answered or not await repo.mark_answered(session, delivery.id):
             return CheckinResult(Outcome.ALREADY, rnd.period)

@@ -26,10 +26,18 @@ from messages.content import PRACTICE_KEYS
 from storage import repositories as repo
 from storage.maintenance import scrub
 from storage.models import Delivery, Membership, Person, Release, Round, Team, Workspace
+from storage.values import (
+    CadenceKind,
+    DeliveryKind,
+    DeliveryStatus,
+    MembershipRole,
+    RoundStatus,
+)
 
 log = logging.getLogger(__name__)
 
 MANUAL_CLOSE_AFTER = timedelta(hours=72)
+CLOSED_STATUSES = (RoundStatus.CLOSED, RoundStatus.RELEASED, RoundStatus.WITHHELD)
 
 
 @dataclass(frozen=True)
@@ -54,10 +62,10 @@ async def _population(session: AsyncSession, team: Team, opens_at: datetime) -> 
     in at most one population per period (`Membership.counted_from`)."""
     rows = await session.execute(
         select(Membership.person_id, Membership.counted_from).where(
-            Membership.team_id == team.id, Membership.role == "member"
+            Membership.team_id == team.id, Membership.role == MembershipRole.MEMBER
         )
     )
-    managers = {p.id for p in await repo.team_people(session, team.id, "manager")}
+    managers = {p.id for p in await repo.team_people(session, team.id, MembershipRole.MANAGER)}
     return sorted(
         person_id
         for person_id, counted_from in rows
@@ -89,7 +97,7 @@ async def manual_plan(
     zone = team_zone(team, workspace)
     period = (
         monthly_period(now, zone)
-        if schedule and schedule.cadence == "monthly"
+        if schedule and schedule.cadence == CadenceKind.MONTHLY
         else weekly_period(now, zone)
     )
     return RoundPlan(period, now, now + close_after)
@@ -125,7 +133,7 @@ async def open_round(
                 closes_at=plan.closes_at,
                 threshold=workspace.threshold,
                 comment_threshold=max(workspace.comment_threshold, workspace.threshold),
-                status="open",
+                status=RoundStatus.OPEN,
             )
             session.add(rnd)
             await session.flush()
@@ -137,9 +145,9 @@ async def open_round(
                     Delivery(
                         round_id=rnd.id,
                         person_id=person_id,
-                        kind="prompt",
+                        kind=DeliveryKind.PROMPT,
                         not_before=_not_before(plan, person, team, workspace),
-                        status="skipped" if paused else "pending",
+                        status=DeliveryStatus.SKIPPED if paused else DeliveryStatus.PENDING,
                     )
                 )
             audit.record(session, actor, "round_opened", now, team_id=team.id, period=plan.period)
@@ -172,7 +180,7 @@ async def close_round(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
         async with ctx.sessions() as session:
             rounds = await repo.rounds_of(session, team.id)
             latest = rounds[-1] if rounds else None
-            if latest is None or latest.status == "open":
+            if latest is None or latest.status == RoundStatus.OPEN:
                 raise
             return RoundOutcome(
                 latest, changed=False, release=await repo.release_of(session, latest.id)
@@ -186,7 +194,7 @@ async def _close(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
         if rnd is None:
             rounds = await repo.rounds_of(session, team.id)
             latest = rounds[-1] if rounds else None
-            if latest is not None and latest.status in ("closed", "released", "withheld"):
+            if latest is not None and latest.status in CLOSED_STATUSES:
                 release = await repo.release_of(session, latest.id)
                 return RoundOutcome(latest, changed=False, release=release)
             raise ConflictError(f"{team.name} has no open round to close.")
@@ -213,7 +221,7 @@ async def _close(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
             data=data,
         )
         session.add(release)
-        rnd.status = computed.status
+        rnd.status = RoundStatus(computed.status)
         rnd.closes_at = min(rnd.closes_at, now)
         # Cleared by the scrub below once nothing of the deleted rows is left in the files.
         rnd.scrub_pending = True
@@ -226,7 +234,9 @@ async def _close(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
         await session.flush()  # the release row claims the round before anything else
         for manager_id in audience:
             session.add(
-                Delivery(round_id=rnd.id, person_id=manager_id, kind="summary", not_before=now)
+                Delivery(
+                    round_id=rnd.id, person_id=manager_id, kind=DeliveryKind.SUMMARY, not_before=now
+                )
             )
         audit.record(
             session,
@@ -255,11 +265,13 @@ async def summary_audience(session: AsyncSession, team: Team, rnd: Round) -> lis
     shown results from the next round on: their `results_from` moves to this close, so the
     summary view hides this round from them once its population is gone."""
     population = select(Delivery.person_id).where(
-        Delivery.round_id == rnd.id, Delivery.kind == "prompt"
+        Delivery.round_id == rnd.id, Delivery.kind == DeliveryKind.PROMPT
     )
     managers = (
         await session.scalars(
-            select(Membership).where(Membership.team_id == team.id, Membership.role == "manager")
+            select(Membership).where(
+                Membership.team_id == team.id, Membership.role == MembershipRole.MANAGER
+            )
         )
     ).all()
     in_population = set(
@@ -297,7 +309,7 @@ def skipped_round(
         closes_at=closes_at,
         threshold=workspace.threshold,
         comment_threshold=workspace.comment_threshold,
-        status="skipped",
+        status=RoundStatus.SKIPPED,
     )
 
 
@@ -310,7 +322,7 @@ async def skip_round(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
         period = (await manual_plan(session, team, workspace, now)).period
         existing = await repo.round_for(session, team.id, period)
         if existing is not None:
-            if existing.status == "skipped":
+            if existing.status == RoundStatus.SKIPPED:
                 return RoundOutcome(existing, changed=False)
             raise ConflictError(
                 f"The round for {team.name} in {period} is already {existing.status}; "

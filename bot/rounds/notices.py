@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.rounds.cadence import Cadence, openings, period_key
 from storage.models import Delivery, Round, Schedule
+from storage.values import DeliveryKind, DeliveryStatus
 
-KIND = "closed_notice"
 _LOOK_AHEAD = 3  # openings after the close: one may belong to the period that just closed
 
 _shuffle = random.SystemRandom().shuffle
@@ -38,7 +38,7 @@ async def queue_closed_notices(session: AsyncSession, rnd: Round, now: datetime)
         for ref in (
             await session.scalars(
                 select(Delivery.message_ref).where(
-                    Delivery.round_id == rnd.id, Delivery.kind == "prompt"
+                    Delivery.round_id == rnd.id, Delivery.kind == DeliveryKind.PROMPT
                 )
             )
         ).all()
@@ -50,9 +50,9 @@ async def queue_closed_notices(session: AsyncSession, rnd: Round, now: datetime)
             Delivery(
                 round_id=rnd.id,
                 person_id=None,
-                kind=KIND,
+                kind=DeliveryKind.CLOSED_NOTICE,
                 not_before=now,
-                status="pending",
+                status=DeliveryStatus.PENDING,
                 message_ref=ref,
                 answered=False,
             )

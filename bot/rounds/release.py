@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from messages.content import PRACTICE_KEYS
+from storage.values import ReleaseStatus
 
 IN_RUT_MEAN = 2.5
 
 
 @dataclass(frozen=True)
 class ComputedRelease:
-    status: str  # released | withheld
+    status: ReleaseStatus
     respondents: int
     delivered: int
     threshold: int
@@ -37,7 +38,7 @@ def compute_release(
     """Fold a round's answers into aggregates; below the frozen threshold, withhold everything."""
     respondents = len(answers)
     if respondents < threshold or respondents == 0:
-        return ComputedRelease("withheld", respondents, delivered, threshold, None)
+        return ComputedRelease(ReleaseStatus.WITHHELD, respondents, delivered, threshold, None)
 
     practices: dict[str, dict[str, float]] = {}
     for key in PRACTICE_KEYS:
@@ -56,7 +57,7 @@ def compute_release(
         shared = list(comments)
         (rng or random.SystemRandom()).shuffle(shared)
     return ComputedRelease(
-        "released",
+        ReleaseStatus.RELEASED,
         respondents,
         delivered,
         threshold,

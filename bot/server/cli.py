@@ -446,11 +446,11 @@ async def _summary(ctx: Context, ns: argparse.Namespace) -> int:
         summary = await view_summary(
             session, cli_actor(workspace), team, ctx.clock.now(), via="cli", period=ns.period
         )
-        if ns.period and summary["period"] != ns.period:
+        if ns.period and summary.period != ns.period:
             # No such round: the transaction, and the view's audit event with it, rolls back.
             raise UsageError(f"{team.name} has no closed round for the period '{ns.period}'.")
     if ns.json:
-        print(json.dumps(summary, indent=2))
+        print(json.dumps(summary.to_json(), indent=2))
     else:
         from messages.copy import copy_for
 

@@ -20,6 +20,7 @@ from bot.rounds.periods import weekly_period
 from bot.rounds.release import compute_release, with_trend
 from messages.content import PRACTICE_KEYS
 from storage.models import Answer, Delivery, Membership, Person, Release, Round, Team, Workspace
+from storage.values import DeliveryKind, DeliveryStatus, MembershipRole, PersonRole, RoundStatus
 
 DEMO_WORKSPACE = "demo"
 DEMO_TEAM = "Platform"
@@ -92,7 +93,7 @@ async def seed_demo(ctx: Context, *, reset: bool = False) -> DemoResult:
         session.add(workspace)
         await session.flush()
 
-        def person(user_id: str, name: str, role: str = "member") -> Person:
+        def person(user_id: str, name: str, role: PersonRole = PersonRole.MEMBER) -> Person:
             ref = ConversationRef("playground", DEMO_WORKSPACE, user_id).to_json()
             p = Person(
                 workspace_id=workspace.id,
@@ -107,12 +108,14 @@ async def seed_demo(ctx: Context, *, reset: bool = False) -> DemoResult:
 
         members = [person(u, n) for u, n in MEMBERS]
         manager = person(*MANAGER)
-        person(*ADMIN, role="admin")
+        person(*ADMIN, role=PersonRole.ADMIN)
         team = Team(workspace_id=workspace.id, name=DEMO_TEAM)
         session.add(team)
         await session.flush()
-        session.add_all(Membership(person_id=m.id, team_id=team.id, role="member") for m in members)
-        session.add(Membership(person_id=manager.id, team_id=team.id, role="manager"))
+        session.add_all(
+            Membership(person_id=m.id, team_id=team.id, role=MembershipRole.MEMBER) for m in members
+        )
+        session.add(Membership(person_id=manager.id, team_id=team.id, role=MembershipRole.MANAGER))
 
         weeks = len(HISTORY)
         earlier: list[dict[str, Any] | None] = []
@@ -125,7 +128,7 @@ async def seed_demo(ctx: Context, *, reset: bool = False) -> DemoResult:
                 closes_at=opened + timedelta(hours=72),
                 threshold=5,
                 comment_threshold=5,
-                status="released",
+                status=RoundStatus.RELEASED,
             )
             session.add(rnd)
             await session.flush()
@@ -137,7 +140,7 @@ async def seed_demo(ctx: Context, *, reset: bool = False) -> DemoResult:
                 comment_threshold=5,
                 rng=rng,
             )
-            rnd.status = computed.status
+            rnd.status = RoundStatus(computed.status)
             data = with_trend(computed.data, earlier) if computed.data else None
             earlier.append(computed.data)
             session.add(
@@ -159,7 +162,7 @@ async def seed_demo(ctx: Context, *, reset: bool = False) -> DemoResult:
             closes_at=now + timedelta(hours=72),
             threshold=5,
             comment_threshold=5,
-            status="open",
+            status=RoundStatus.OPEN,
         )
         session.add(current)
         await session.flush()
@@ -170,9 +173,9 @@ async def seed_demo(ctx: Context, *, reset: bool = False) -> DemoResult:
                 Delivery(
                     round_id=current.id,
                     person_id=m.id,
-                    kind="prompt",
+                    kind=DeliveryKind.PROMPT,
                     not_before=now,
-                    status="sent" if done else "pending",
+                    status=DeliveryStatus.SENT if done else DeliveryStatus.PENDING,
                     answered=done,
                 )
             )
