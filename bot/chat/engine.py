@@ -31,6 +31,7 @@ from bot.admin.identities import (
 from bot.admin.privacy import forget_person, privacy_message
 from bot.admin.validate import iso_date
 from bot.chat import views
+from bot.chat.buttons import CarriedAdvice, RoundButton, RoundVerb
 from bot.chat.home import home_messages
 from bot.core import audit
 from bot.core.actor import Actor
@@ -42,7 +43,7 @@ from bot.rounds.checkin import Outcome, Scores, record_checkin
 from bot.rounds.lifecycle import team_zone
 from bot.rounds.periods import resolve_zone, weekly_period
 from bot.rounds.summary import team_summary
-from messages.content import LEVELS, Advice, in_distress, load_content
+from messages.content import Advice, in_distress, load_content
 from messages.copy import Copy, copy_for
 from messages.model import Message
 from storage import repositories as repo
@@ -475,15 +476,17 @@ class ChatEngine:
         if action == "admin_panel":
             return [await self._admin(actor, t, "")]
         if action == "admin_round":
-            verb, _, team = value.partition("|")
             actor.require_admin()
-            if verb == "ask-close":
+            button = RoundButton.decode(value)
+            if button is None:
+                raise UsageError(t.say("unknown_action"))
+            if button.verb is RoundVerb.ASK_CLOSE:
                 # Closing cannot be undone: say what it will do, and ask.
-                preview = await admin.close_preview(self.ctx, actor, team)
-                return [views.close_confirmation(t, team, preview)]
-            if verb == "panel":
+                preview = await admin.close_preview(self.ctx, actor, button.team)
+                return [views.close_confirmation(t, button.team, preview)]
+            if button.verb is RoundVerb.PANEL:
                 return [await self._admin_panel(actor, t)]
-            result = await admin.round_action(self.ctx, actor, team, verb)
+            result = await admin.round_action(self.ctx, actor, button.team, button.verb)
             return [Message.text(result.text), await self._admin_panel(actor, t)]
         if action == "admin_schedule":
             actor.require_admin()
@@ -494,23 +497,15 @@ class ChatEngine:
     def _advice_send(self, actor: Actor, t: Copy, value: str) -> Message:
         """The DM button: the dialog carried what to send (targets, period, and whether the
         answers were very low); nothing was stored to look up."""
-        targets_raw, *rest = value.split("|")
-        period, flags = (rest[0], rest[1:]) if rest else ("", [])
-        keys = {p.key for p in load_content(t.locale).practices}
-        targets = []
-        for item in targets_raw.split(";"):
-            key, _, level = item.partition(":")
-            if key not in keys or level not in LEVELS:
-                raise UsageError(t.say("unknown_action"))
-            targets.append((key, level))
-        if any(flag != views.DISTRESS_FLAG for flag in flags):
+        carried = CarriedAdvice.decode(value)
+        if carried is None:
             raise UsageError(t.say("unknown_action"))
         return views.advice_message(
             t,
             t.locale,
-            targets,
-            self._seed(actor, period or None),
-            distress=views.DISTRESS_FLAG in flags,
+            carried.targets,
+            self._seed(actor, carried.period or None),
+            distress=carried.distress,
             support_url=actor.workspace.support_url,
         )
 

@@ -10,6 +10,7 @@ from typing import Any
 from babel.dates import format_date
 
 from bot.admin.validate import CADENCES, WEEKDAYS
+from bot.chat.buttons import CarriedAdvice, RoundButton, RoundVerb
 from bot.core.actor import Actor
 from bot.rounds.release import IN_RUT_MEAN
 from messages.content import (
@@ -125,11 +126,6 @@ def advice_targets(scores: Mapping[str, int]) -> list[tuple[str, Level]]:
     return [(k, level_for(scores[k])) for k in chosen]
 
 
-# Carried in the result dialog's `private` after the targets and the period when the answers
-# were very low, so the advice DM shows the distress line too: nothing is stored to look up.
-DISTRESS_FLAG = "care"
-
-
 def advice_piece(content: Content, piece: Advice) -> str:
     """A piece of advice, and for a rut its one-line follow-up for a week later, introduced in
     the language the advice is written in (English advice keeps "After a week" in English)."""
@@ -171,12 +167,6 @@ def distress_line(t: Copy, support_url: str | None) -> Paragraph:
     return Paragraph(text)
 
 
-def carried_advice(targets: Sequence[tuple[str, Level]], period: str, distress: bool) -> str:
-    """What the result dialog carries for "Send me this advice": targets, period, flag."""
-    carried = ";".join(f"{k}:{lvl}" for k, lvl in targets) + "|" + period
-    return carried + f"|{DISTRESS_FLAG}" if distress else carried
-
-
 def checkin_result(
     t: Copy,
     locale: str,
@@ -203,7 +193,8 @@ def checkin_result(
             Paragraph(t.say("advice_send_note")),
             Buttons((Button("advice_send", t.say("button_send_advice")),)),
         ),
-        private=carried_advice(targets, period, distress),
+        # What "Send me this advice" sends back: the targets, the period and the flag.
+        private=CarriedAdvice(tuple(targets), period, distress).encode(),
         tags=("advice", "checkin_result"),
     )
 
@@ -533,14 +524,17 @@ def admin_panel(t: Copy, teams: Sequence[Mapping[str, Any]]) -> Message:
                 Button(
                     "admin_round",
                     t.say("button_close_round"),
-                    value=f"ask-close|{name}",
+                    value=RoundButton(RoundVerb.ASK_CLOSE, name).encode(),
                     style="primary",
                 )
             )
         elif team.get("can_open", True):
             buttons.append(
                 Button(
-                    "admin_round", t.say("button_open_round"), value=f"open|{name}", style="primary"
+                    "admin_round",
+                    t.say("button_open_round"),
+                    value=RoundButton(RoundVerb.OPEN, name).encode(),
+                    style="primary",
                 )
             )
         buttons.append(Button("admin_schedule", t.say("button_schedule"), value=name))
@@ -553,8 +547,17 @@ def admin_panel(t: Copy, teams: Sequence[Mapping[str, Any]]) -> Message:
 def close_confirmation(t: Copy, team: str, text: str) -> Message:
     """Before an irreversible close: what will happen, and a button to go ahead."""
     buttons = (
-        Button("admin_round", t.say("button_close_confirm"), value=f"close|{team}", style="danger"),
-        Button("admin_round", t.say("button_close_cancel"), value=f"panel|{team}"),
+        Button(
+            "admin_round",
+            t.say("button_close_confirm"),
+            value=RoundButton(RoundVerb.CLOSE, team).encode(),
+            style="danger",
+        ),
+        Button(
+            "admin_round",
+            t.say("button_close_cancel"),
+            value=RoundButton(RoundVerb.PANEL, team).encode(),
+        ),
     )
     return Message(
         fallback=text, blocks=(Paragraph(text), Buttons(buttons)), tags=("admin_close_confirm",)
