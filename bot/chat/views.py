@@ -11,6 +11,7 @@ from babel.dates import format_date
 
 from bot.admin.validate import CADENCES, WEEKDAYS
 from bot.chat.buttons import CarriedAdvice, RoundButton, RoundVerb
+from bot.chat.registry import Audience, Commands
 from bot.core.actor import Actor
 from bot.rounds.release import IN_RUT_MEAN
 from messages.content import (
@@ -43,24 +44,18 @@ from messages.model import (
 ADVICE_PRACTICES_MAX = 3
 
 
-def help_message(t: Copy, actor: Actor) -> Message:
+def help_message(t: Copy, actor: Actor, commands: Commands[Any]) -> Message:
+    """The commands this person may use, as the command table's help lines say, and buttons
+    for the everyday ones."""
+    lines = [
+        t.say(line.key, user_id=actor.person.user_id)
+        if line.names_user and actor.person is not None
+        else t.say(line.key)
+        for line in commands.help_for(actor)
+    ]
     # An admin in no team has no team check-in to answer: they are told how to join one
     # instead of being offered a check-in as if they were a member.
-    no_team_admin = actor.is_admin and actor.home_team is None and actor.person is not None
-    lines = [
-        t.say("help_checkin_admin_no_team", user_id=actor.person.user_id)
-        if no_team_admin and actor.person is not None
-        else t.say("help_checkin"),
-        t.say("help_advice"),
-        t.say("help_pause"),
-        t.say("help_timezone"),
-        t.say("help_privacy"),
-        t.say("help_forget"),
-    ]
-    if actor.managed:
-        lines.append(t.say("help_summary"))
-    if actor.is_admin:
-        lines.append(t.say("help_admin"))
+    no_team_admin = Audience.ADMINS_IN_NO_TEAM.includes(actor)
     buttons = (
         [] if no_team_admin else [Button("checkin_open", t.say("button_checkin"), style="primary")]
     )
