@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bot.admin.grammar import Parser, admin_parser
 from bot.chat import views
 from bot.chat.engine import CHAT_ACTIONS, CHAT_COMMANDS, COMMANDS, ChatEngine
 from bot.chat.registry import Action, Actions, Command, Commands, Writes
 from bot.core.actor import Actor
+from bot.server.cli import SHARED_COMMANDS, build_parser
 from messages.copy import copy_for
 from messages.model import Bullets, Buttons, Message
 from storage.models import Person, Team, Workspace
@@ -183,3 +187,29 @@ def test_the_help_is_drawn_from_the_table_it_is_given() -> None:
 async def test_an_unknown_word_lists_the_table(world: World) -> None:
     (reply,) = await ChatEngine(world.ctx).handle(command("u0", "/rut dance"))
     assert T.say("unknown_command", word="dance", commands=", ".join(COMMANDS)) in text_of(reply)
+
+
+def leaves(parser: Parser, path: tuple[str, ...] = ()) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every command a parser runs, with the defaults it sets (a subcommand's over its parent's)."""
+    defaults = {key: parser.get_default(key) for key in ("run", "handler")}
+    sub = parser._subcommands()
+    if sub is None:
+        yield " ".join(path), defaults
+        return
+    for word, child in sub.choices.items():
+        for name, below in leaves(child, (*path, word)):
+            yield name, {k: below[k] if below[k] is not None else defaults[k] for k in defaults}
+
+
+def test_every_admin_command_names_what_it_runs() -> None:
+    """`run_admin` runs the handler the parser set: none is left to an if-chain."""
+    chat = dict(leaves(admin_parser()))
+    assert len(chat) == 20
+    assert all(callable(d["handler"]) for d in chat.values()), chat
+    cli = dict(leaves(build_parser()))
+    assert all(callable(d["run"]) for d in cli.values()), cli
+    for name, d in cli.items():
+        if name.split()[0] in SHARED_COMMANDS and name not in ("workspace add", "workspace list"):
+            assert d["handler"] is chat[name]["handler"], name
+        else:
+            assert d["handler"] is None, name
