@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from bot.chat import views
-from bot.chat.engine import ChatEngine
+from bot.chat.engine import CHAT_COMMANDS, ChatEngine
 from bot.core.actor import Actor
 from bot.core.context import Context
 from bot.core.events import (
@@ -173,9 +173,11 @@ def view_messages() -> dict[str, Message]:
     """The views' builders over fixed data, one message per screen."""
     content = load_content("en")
     out: dict[str, Message] = {
-        "help_member": views.help_message(T, actor()),
-        "help_manager": views.help_message(T, actor(manages=("Platform",))),
-        "help_admin": views.help_message(T, actor(admin=True, manages=("Platform",))),
+        "help_member": views.help_message(T, actor(), CHAT_COMMANDS),
+        "help_manager": views.help_message(T, actor(manages=("Platform",)), CHAT_COMMANDS),
+        "help_admin": views.help_message(
+            T, actor(admin=True, manages=("Platform",)), CHAT_COMMANDS
+        ),
         "advice_menu": views.advice_menu(T, "en"),
         "advice": views.advice_message(T, "en", [("training", "middle")], f"U1|{PERIOD}"),
         "prompt": views.prompt_message(T, "Platform", PERIOD),
@@ -192,7 +194,9 @@ def view_messages() -> dict[str, Message]:
             T, "en", with_comments(released_summary(HOSTILE_TEAM), (HOSTILE, "plain & simple"))
         ),
         "summary_overview": views.summary_overview(T, "en", overview_summaries()),
-        "help_manager_of_several": views.help_message(T, actor(manages=("Platform", "Design"))),
+        "help_manager_of_several": views.help_message(
+            T, actor(manages=("Platform", "Design")), CHAT_COMMANDS
+        ),
         "admin_panel": views.admin_panel(T, admin_teams()),
         "admin_panel_hostile": views.admin_panel(T, admin_teams(HOSTILE_TEAM, "Design")),
         "admin_panel_empty": views.admin_panel(T, []),

@@ -14,6 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.chat import views
+from bot.chat.buttons import DISTRESS_FLAG
 from messages.content import (
     LEVELS,
     PIECES_MIN,
@@ -243,7 +244,7 @@ def test_all_ones_show_the_distress_line_in_every_rotation_and_locale(locale: st
         )
         (line,) = distress_paragraphs(result.blocks, locale)
         assert line.endswith(t.say("distress_support", url=support))
-        assert result.private.endswith(f"|{views.DISTRESS_FLAG}")
+        assert result.private.endswith(f"|{DISTRESS_FLAG}")
         sent = views.advice_message(t, locale, targets, seed, distress=distress, support_url=None)
         (line,) = distress_paragraphs(sent.blocks, locale)
         assert line == t.say("distress_line")  # no link set: the line alone

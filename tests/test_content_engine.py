@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.chat import views
+from bot.chat.buttons import DISTRESS_FLAG
 from bot.chat.engine import ChatEngine
 from bot.rounds.lifecycle import open_round
 from messages.copy import copy_for
@@ -155,6 +155,6 @@ async def test_the_line_is_neither_stored_nor_logged(world: World, logged: list[
     result, sent = await check_in_and_send(engine, "u0", **ALL_ONES)
     assert distress_lines(result) and distress_lines(sent)
     assert await snapshot() == before
-    flag = f"|{views.DISTRESS_FLAG}"
+    flag = f"|{DISTRESS_FLAG}"
     for line in logged:
         assert LINE not in line and flag not in line, line

@@ -30,6 +30,7 @@ from adapters.slack.render import (
     sparkline,
 )
 from bot.chat import views
+from bot.chat.engine import CHAT_COMMANDS
 from bot.core.actor import Actor
 from bot.rounds.checkin import Scores
 from bot.rounds.summary import Summary
@@ -212,7 +213,7 @@ def checkin_result() -> Message:
 
 
 CASES: dict[str, Callable[[], JSON]] = {
-    "help": lambda: message_payload(views.help_message(T, actor())),
+    "help": lambda: message_payload(views.help_message(T, actor(), CHAT_COMMANDS)),
     "checkin_form": lambda: modal_view(views.checkin_form(copy_for("en"), "en", "2026-W48")),
     "checkin_result": lambda: modal_view(checkin_result()),
     "prompt": lambda: message_payload(views.prompt_message(T, "Platform", "2026-W48")),
@@ -226,7 +227,7 @@ CASES: dict[str, Callable[[], JSON]] = {
     ),
     "home": lambda: home_view(
         [
-            views.help_message(T, actor()),
+            views.help_message(T, actor(), CHAT_COMMANDS),
             views.summary_message(T, "en", released_summary()),
         ]
     ),

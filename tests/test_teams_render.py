@@ -36,6 +36,7 @@ from adapters.teams.render import (
     teams_wording,
 )
 from bot.chat import views
+from bot.chat.engine import CHAT_COMMANDS
 from bot.rounds.checkin import Scores
 from messages.copy import copy_for
 from messages.model import (
@@ -216,7 +217,7 @@ def test_prompt_button_opens_the_checkin_dialog_with_task_fetch() -> None:
 
 
 def test_other_buttons_submit_action_value_and_private() -> None:
-    content = card(views.help_message(T, actor(admin=True, manages=("Platform",))))
+    content = card(views.help_message(T, actor(admin=True, manages=("Platform",)), CHAT_COMMANDS))
     data = {a["data"]["rr_action"]: a["data"] for a in actions_of(content)}
     assert data["checkin_open"]["msteams"] == {"type": "task/fetch"}
     assert data["advice"] == {"rr_action": "advice", "rr_value": "", "rr_private": ""}
@@ -479,7 +480,9 @@ def test_commands_are_written_as_teams_people_type_them() -> None:
     commands as words to write to the bot, in every locale, and so does every other text."""
     for locale in ("en", "de"):
         t = copy_for(locale)
-        shown = "\n".join(texts(card(views.help_message(t, actor(admin=True, manages=("P",))))))
+        shown = "\n".join(
+            texts(card(views.help_message(t, actor(admin=True, manages=("P",)), CHAT_COMMANDS)))
+        )
         assert "/rut" not in shown, shown
         assert "checkin" in shown and "forget-me" in shown and "admin" in shown
     help_text = "\n".join(texts(card(MESSAGES["help_admin"])))

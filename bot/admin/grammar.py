@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -178,12 +179,22 @@ class Parser(argparse.ArgumentParser):
         return word
 
 
+# What an admin command runs, set on its parser (`set_defaults(handler=…)`): called with the
+# context, the actor, the parsed arguments, and a channel's members as the platform listed them
+# (`team add --from-channel` in chat; None elsewhere).
+AdminHandler = Callable[
+    [Context, Actor, argparse.Namespace, list[str] | None], Awaitable[admin.Result]
+]
+
 USER_HELP = "people, by user id or e-mail address: U012ABC or ada@example.com"
 TEAM_HELP = "the team's name; quote it if it has spaces"
 
 
-def add_admin_commands(sub: Any, *, cli: bool = False) -> None:
-    """The subcommands an admin may run from chat as well as from the CLI (plus CLI-only ones)."""
+def add_admin_commands(sub: Any, *, cli: bool = False) -> dict[str, Parser]:
+    """The subcommands an admin may run from chat as well as from the CLI, each leaf with the
+    handler `run_admin` runs (`set_defaults(handler=…)`). With `cli`, also the CLI-only ones,
+    which have no handler here: they are returned by name for the CLI to run itself."""
+    cli_only: dict[str, Parser] = {}
     ws = sub.add_parser(
         "workspace", help="workspace settings", description="Settings of this workspace."
     ).add_subparsers(dest="action", required=True)
@@ -199,7 +210,10 @@ def add_admin_commands(sub: Any, *, cli: bool = False) -> None:
         )
         ws_add.add_argument("--name", help="a name people recognise")
         ws_add.add_argument("--timezone", metavar="ZONE", help="e.g. Europe/Berlin (default UTC)")
-        ws.add_parser("list", help="list workspaces", description="Every workspace.")
+        cli_only["workspace add"] = ws_add
+        cli_only["workspace list"] = ws.add_parser(
+            "list", help="list workspaces", description="Every workspace."
+        )
     ws_set = ws.add_parser(
         "set",
         help="threshold, comment threshold, retention, zone, locale, support link",
@@ -224,23 +238,26 @@ def add_admin_commands(sub: Any, *, cli: bool = False) -> None:
         help="https link to the organisation's support programme, shown after very low "
         "answers; none removes it",
     )
+    ws_set.set_defaults(handler=_workspace_set)
 
     adm = sub.add_parser(
         "admin", help="grant or remove admin", description="Grant or remove the admin role."
     ).add_subparsers(dest="action", required=True)
     for action, text in (("add", "make people admins"), ("remove", "take the admin role away")):
-        adm.add_parser(
-            action, help=text, description=text[:1].upper() + text[1:] + "."
-        ).add_argument("user_ids", nargs="+", metavar="USER", help=USER_HELP)
+        p = adm.add_parser(action, help=text, description=text[:1].upper() + text[1:] + ".")
+        p.add_argument("user_ids", nargs="+", metavar="USER", help=USER_HELP)
+        p.set_defaults(handler=_set_admins)
 
     person = sub.add_parser(
         "person",
         help="erase people (as /rut forget-me does)",
         description="Erase people, as /rut forget-me does.",
     ).add_subparsers(dest="action", required=True)
-    person.add_parser(
+    person_remove = person.add_parser(
         "remove", help="erase people", description="Erase what Rut Radar knows about people."
-    ).add_argument("user_ids", nargs="+", metavar="USER", help=USER_HELP)
+    )
+    person_remove.add_argument("user_ids", nargs="+", metavar="USER", help=USER_HELP)
+    person_remove.set_defaults(handler=_remove_people)
 
     team = sub.add_parser(
         "team", help="teams, members and managers", description="Teams, members and managers."
@@ -252,14 +269,18 @@ def add_admin_commands(sub: Any, *, cli: bool = False) -> None:
         metavar="CHANNEL",
         help="in chat only: the channel's members join, e.g. #platform",
     )
-    for action, text in (
-        ("remove", "delete a team"),
-        ("show", "a team's people, schedule and rounds"),
-    ):
-        team.add_parser(
-            action, help=text, description=text[:1].upper() + text[1:] + "."
-        ).add_argument("name", metavar="NAME", help=TEAM_HELP)
-    team.add_parser("list", help="every team", description="Every team, with its head counts.")
+    team_add.set_defaults(handler=_team_add)
+    named: tuple[tuple[str, str, AdminHandler], ...] = (
+        ("remove", "delete a team", _team_remove),
+        ("show", "a team's people, schedule and rounds", _team_show),
+    )
+    for action, text, handler in named:
+        p = team.add_parser(action, help=text, description=text[:1].upper() + text[1:] + ".")
+        p.add_argument("name", metavar="NAME", help=TEAM_HELP)
+        p.set_defaults(handler=handler)
+    team.add_parser(
+        "list", help="every team", description="Every team, with its head counts."
+    ).set_defaults(handler=_team_list)
     for group in ("members", "managers"):
         grp = team.add_parser(
             group, help=f"add or remove {group}", description=f"Add or remove a team's {group}."
@@ -278,6 +299,7 @@ def add_admin_commands(sub: Any, *, cli: bool = False) -> None:
                     action="store_true",
                     help="they were never in this team: show them its earlier releases",
                 )
+            p.set_defaults(handler=_set_members)
 
     sched = sub.add_parser(
         "schedule", help="when a team checks in", description="When a team checks in."
@@ -302,29 +324,33 @@ def add_admin_commands(sub: Any, *, cli: bool = False) -> None:
         "--remind-after", default="24h", metavar="DURATION", help="e.g. 24h, 90m or 2d"
     )
     s_set.add_argument("--close-after", default="72h", metavar="DURATION", help="e.g. 72h or 3d")
-    for action, text in (
-        ("enable", "rounds open on schedule again"),
-        ("disable", "stop opening rounds on schedule"),
-        ("show", "the team's schedule"),
-    ):
-        sched.add_parser(
-            action, help=text, description=text[:1].upper() + text[1:] + "."
-        ).add_argument("name", metavar="NAME", help=TEAM_HELP)
+    s_set.set_defaults(handler=_schedule_set)
+    named = (
+        ("enable", "rounds open on schedule again", _schedule_enable),
+        ("disable", "stop opening rounds on schedule", _schedule_enable),
+        ("show", "the team's schedule", _schedule_show),
+    )
+    for action, text, handler in named:
+        p = sched.add_parser(action, help=text, description=text[:1].upper() + text[1:] + ".")
+        p.add_argument("name", metavar="NAME", help=TEAM_HELP)
+        p.set_defaults(handler=handler)
 
     rnd = sub.add_parser(
         "round",
         help="open, close or skip a round by hand",
         description="Open, close or skip a team's round by hand, or list its rounds.",
     ).add_subparsers(dest="action", required=True)
-    for action, text in (
-        ("open", "open this period's round now"),
-        ("close", "close the open round now and release or withhold its results"),
-        ("skip", "skip this period"),
-        ("list", "the team's rounds"),
-    ):
-        rnd.add_parser(
-            action, help=text, description=text[:1].upper() + text[1:] + "."
-        ).add_argument("name", metavar="NAME", help=TEAM_HELP)
+    named = (
+        ("open", "open this period's round now", _round_action),
+        ("close", "close the open round now and release or withhold its results", _round_action),
+        ("skip", "skip this period", _round_action),
+        ("list", "the team's rounds", _round_list),
+    )
+    for action, text, handler in named:
+        p = rnd.add_parser(action, help=text, description=text[:1].upper() + text[1:] + ".")
+        p.add_argument("name", metavar="NAME", help=TEAM_HELP)
+        p.set_defaults(handler=handler)
+    return cli_only
 
 
 def admin_parser() -> Parser:
@@ -367,71 +393,129 @@ async def run_admin(
     *,
     channel_members: list[str] | None = None,
 ) -> admin.Result:
-    """Run a parsed admin command; `channel_members` is what the platform said of a channel."""
-    command, action = ns.command, getattr(ns, "action", None)
-    if command == "workspace" and action == "set":
-        return await admin.workspace_set(
-            ctx,
-            actor,
-            threshold=ns.threshold,
-            comment_threshold=ns.comment_threshold,
-            retention_days=ns.retention_days,
-            timezone=ns.timezone,
-            locale=ns.locale,
-            support_url=ns.support_url,
+    """Run a parsed admin command: the handler its parser set (`add_admin_commands`).
+    `channel_members` is what the platform said of a channel."""
+    handler: AdminHandler | None = getattr(ns, "handler", None)
+    if handler is None:
+        raise UsageError(f"Unknown admin command '{ns.command}'.")
+    return await handler(ctx, actor, ns, channel_members)
+
+
+# --- what each admin command runs ----------------------------------------------------------
+
+
+async def _workspace_set(
+    ctx: Context, actor: Actor, ns: argparse.Namespace, _members: list[str] | None
+) -> admin.Result:
+    return await admin.workspace_set(
+        ctx,
+        actor,
+        threshold=ns.threshold,
+        comment_threshold=ns.comment_threshold,
+        retention_days=ns.retention_days,
+        timezone=ns.timezone,
+        locale=ns.locale,
+        support_url=ns.support_url,
+    )
+
+
+async def _remove_people(
+    ctx: Context, actor: Actor, ns: argparse.Namespace, _members: list[str] | None
+) -> admin.Result:
+    return await admin.remove_people(ctx, actor, ns.user_ids)
+
+
+async def _set_admins(
+    ctx: Context, actor: Actor, ns: argparse.Namespace, _members: list[str] | None
+) -> admin.Result:
+    return await admin.set_admins(ctx, actor, ns.user_ids, grant=ns.action == "add")
+
+
+async def _team_add(
+    ctx: Context, actor: Actor, ns: argparse.Namespace, channel_members: list[str] | None
+) -> admin.Result:
+    if ns.from_channel and channel_members is None:
+        raise UsageError(
+            "--from-channel works in chat, where the platform can list a channel's members."
         )
-    if command == "person":
-        return await admin.remove_people(ctx, actor, ns.user_ids)
-    if command == "admin":
-        return await admin.set_admins(ctx, actor, ns.user_ids, grant=action == "add")
-    if command == "team":
-        if action == "add":
-            if ns.from_channel and channel_members is None:
-                raise UsageError(
-                    "--from-channel works in chat, where the platform can list a channel's members."
-                )
-            if ns.from_channel and not channel_members:
-                raise UsageError(
-                    "That channel has no members I can see. Is Rut Radar in the channel?"
-                )
-            return await admin.team_add(ctx, actor, ns.name, members=channel_members)
-        if action == "remove":
-            return await admin.team_remove(ctx, actor, ns.name)
-        if action == "show":
-            return await admin.team_show(ctx, actor, ns.name)
-        if action == "list":
-            return await admin.team_list(ctx, actor)
-        role = MembershipRole.MEMBER if action == "members" else MembershipRole.MANAGER
-        return await admin.set_members(
-            ctx,
-            actor,
-            ns.name,
-            ns.user_ids,
-            role=role,
-            add=ns.group_action == "add",
-            with_history=bool(getattr(ns, "with_history", False)),
-        )
-    if command == "schedule":
-        if action == "set":
-            return await admin.schedule_set(
-                ctx,
-                actor,
-                ns.name,
-                cadence=ns.cadence,
-                weekday=ns.weekday,
-                time=ns.time,
-                week_of_month=ns.week_of_month,
-                anchor=ns.anchor,
-                timezone=ns.timezone,
-                member_local=ns.member_local,
-                remind_after=ns.remind_after,
-                close_after=ns.close_after,
-            )
-        if action == "show":
-            return await admin.schedule_show(ctx, actor, ns.name)
-        return await admin.schedule_enable(ctx, actor, ns.name, enabled=action == "enable")
-    if command == "round":
-        if action == "list":
-            return await admin.round_list(ctx, actor, ns.name)
-        return await admin.round_action(ctx, actor, ns.name, str(action))
-    raise UsageError(f"Unknown admin command '{command}'.")
+    if ns.from_channel and not channel_members:
+        raise UsageError("That channel has no members I can see. Is Rut Radar in the channel?")
+    return await admin.team_add(ctx, actor, ns.name, members=channel_members)
+
+
+async def _team_remove(
+    ctx: Context, actor: Actor, ns: argparse.Namespace, _members: list[str] | None
+) -> admin.Result:
+    return await admin.team_remove(ctx, actor, ns.name)
+
+
+async def _team_show(
+    ctx: Context, actor: Actor, ns: argparse.Namespace, _members: list[str] | None
+) -> admin.Result:
+    return await admin.team_show(ctx, actor, ns.name)
+
+
+async def _team_list(
+    ctx: Context, actor: Actor, _ns: argparse.Namespace, _members: list[str] | None
+) -> admin.Result:
+    return await admin.team_list(ctx, actor)
+
+
+async def _set_members(
+    ctx: Context, actor: Actor, ns: argparse.Namespace, _members: list[str] | None
+) -> admin.Result:
+    """`team members add|remove` and `team managers add|remove`."""
+    return await admin.set_members(
+        ctx,
+        actor,
+        ns.name,
+        ns.user_ids,
+        role=MembershipRole.MEMBER if ns.action == "members" else MembershipRole.MANAGER,
+        add=ns.group_action == "add",
+        with_history=bool(getattr(ns, "with_history", False)),
+    )
+
+
+async def _schedule_set(
+    ctx: Context, actor: Actor, ns: argparse.Namespace, _members: list[str] | None
+) -> admin.Result:
+    return await admin.schedule_set(
+        ctx,
+        actor,
+        ns.name,
+        cadence=ns.cadence,
+        weekday=ns.weekday,
+        time=ns.time,
+        week_of_month=ns.week_of_month,
+        anchor=ns.anchor,
+        timezone=ns.timezone,
+        member_local=ns.member_local,
+        remind_after=ns.remind_after,
+        close_after=ns.close_after,
+    )
+
+
+async def _schedule_enable(
+    ctx: Context, actor: Actor, ns: argparse.Namespace, _members: list[str] | None
+) -> admin.Result:
+    """`schedule enable` and `schedule disable`."""
+    return await admin.schedule_enable(ctx, actor, ns.name, enabled=ns.action == "enable")
+
+
+async def _schedule_show(
+    ctx: Context, actor: Actor, ns: argparse.Namespace, _members: list[str] | None
+) -> admin.Result:
+    return await admin.schedule_show(ctx, actor, ns.name)
+
+
+async def _round_action(
+    ctx: Context, actor: Actor, ns: argparse.Namespace, _members: list[str] | None
+) -> admin.Result:
+    """`round open`, `round close` and `round skip`."""
+    return await admin.round_action(ctx, actor, ns.name, ns.action)
+
+
+async def _round_list(
+    ctx: Context, actor: Actor, ns: argparse.Namespace, _members: list[str] | None
+) -> admin.Result:
+    return await admin.round_list(ctx, actor, ns.name)

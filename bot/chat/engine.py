@@ -30,7 +30,19 @@ from bot.admin.identities import (
 from bot.admin.privacy import forget_person, privacy_message
 from bot.admin.validate import iso_date
 from bot.chat import views
+from bot.chat.buttons import CarriedAdvice, RoundButton, RoundVerb
 from bot.chat.home import home_messages
+from bot.chat.registry import (
+    Action,
+    Actions,
+    Audience,
+    Command,
+    Commands,
+    HelpLine,
+    Reply,
+    Writes,
+    ready,
+)
 from bot.chat.showing import show_summary, view_summary
 from bot.core.actor import Actor
 from bot.core.context import Context
@@ -40,7 +52,7 @@ from bot.core.ports import Adapter, DeliveryError, Directory, PeopleLookup, Sent
 from bot.rounds.checkin import Outcome, Scores, record_checkin
 from bot.rounds.lifecycle import team_zone
 from bot.rounds.periods import resolve_zone, weekly_period
-from messages.content import LEVELS, Advice, in_distress, load_content
+from messages.content import Advice, in_distress, load_content
 from messages.copy import Copy, copy_for
 from messages.model import Message
 from storage import repositories as repo
@@ -50,31 +62,6 @@ from storage.values import CadenceKind
 log = logging.getLogger(__name__)
 
 Spawner = Callable[[Awaitable[None], str], None]
-
-COMMANDS = (
-    "help",
-    "advice",
-    "checkin",
-    "summary",
-    "pause",
-    "resume",
-    "privacy",
-    "forget-me",
-    "timezone",
-    "admin",
-)
-
-# What a redelivery may repeat without harm (design privacy rule 12, issue 12 "reads never
-# write"): these answer from the database and write nothing, so an event id is claimed only
-# for the rest. A platform redelivers an event it got no answer for; answering a redelivered
-# `help` again is what it asked for, and claiming its id would be a write per read (and a
-# record of the contact) for nothing.
-READ_ONLY_COMMANDS = frozenset(
-    {"", "help", "advice", "checkin", "check-in", "privacy", "forget-me"}
-)  # `forget-me` only asks to confirm; `timezone` and `admin` alone only show
-READ_ONLY_ACTIONS = frozenset(
-    {"checkin_open", "advice", "advice_send", "forget_me_cancel", "admin_panel", "admin_schedule"}
-)
 
 
 def command_words(text: str) -> tuple[str, str]:
@@ -89,16 +76,18 @@ def command_words(text: str) -> tuple[str, str]:
 def changes_state(event: Event) -> bool:
     """Whether handling this event may write something a redelivery must not write twice:
     a check-in, a pause, a forget-me, a time zone set, an admin command, a viewed summary
-    (audited). Unknown commands and actions only get an error reply. App Home is claimed: a
-    manager's Home audits the releases it shows (and Slack retries its Events API deliveries).
-    A person's first contact writes their row, which is idempotent (`person_for_event`)."""
+    (audited); each command and action says so in its table entry. An unknown command only
+    gets an error reply; an unknown action is claimed, as a button that writes is. App Home is
+    claimed: a manager's Home audits the releases it shows (and Slack retries its Events API
+    deliveries). A person's first contact writes their row, which is idempotent
+    (`person_for_event`)."""
     if isinstance(event, CommandReceived):
         word, rest = command_words(event.text)
-        if word in READ_ONLY_COMMANDS or word not in COMMANDS:
-            return False
-        return not (word in ("timezone", "admin") and not rest)
+        command = CHAT_COMMANDS.get(word)
+        return command is not None and command.writes.claims(rest)
     if isinstance(event, ActionInvoked):
-        return event.action_id not in READ_ONLY_ACTIONS
+        action = CHAT_ACTIONS.get(event.action_id)
+        return action is None or action.writes
     return True
 
 
@@ -227,27 +216,10 @@ class ChatEngine:
 
     async def _command(self, event: CommandReceived, actor: Actor, t: Copy) -> list[Message]:
         word, rest = command_words(event.text)
-        if word in ("", "help"):
-            return [views.help_message(t, actor)]
-        if word == "advice":
-            return [self._advice(actor, t, rest)]
-        if word in ("checkin", "check-in"):
-            return [await self._checkin_form(actor, t)]
-        if word == "privacy":
-            return [await privacy_message(self.ctx, actor, t)]
-        if word == "pause":
-            return [await self._pause(actor, t, rest)]
-        if word == "resume":
-            return [await self._resume(actor, t)]
-        if word == "forget-me":
-            return [views.confirm_forget(t)]
-        if word == "timezone":
-            return [await self._timezone(actor, t, rest)]
-        if word == "summary":
-            return [await self._summary(actor, t, rest)]
-        if word == "admin":
-            return [await self._admin(actor, t, rest)]
-        raise UsageError(t.say("unknown_command", word=word, commands=", ".join(COMMANDS)))
+        command = CHAT_COMMANDS.get(word)
+        if command is None:
+            raise UsageError(t.say("unknown_command", word=word, commands=", ".join(COMMANDS)))
+        return _replies(await command.run(self, actor, t, rest))
 
     def _advice(self, actor: Actor, t: Copy, topic: str) -> Message:
         if not topic:
@@ -437,62 +409,42 @@ class ChatEngine:
     # --- actions -------------------------------------------------------------------------
 
     async def _action(self, event: ActionInvoked, actor: Actor, t: Copy) -> list[Message]:
-        action, value = event.action_id, event.value
-        if action == "checkin_open":
-            return [await self._checkin_form(actor, t, prompted_for=value)]
-        if action == "advice":
-            return [self._advice(actor, t, value)]
-        if action == "advice_send":
-            return [self._advice_send(actor, t, value or event.private)]
-        if action == "forget_me_confirm":
-            return [await self._forget(actor, t)]
-        if action == "pause":
-            return [await self._pause(actor, t, "")]
-        if action == "resume":
-            return [await self._resume(actor, t)]
-        if action == "forget_me_cancel":
-            return [Message.text(t.say("forget_cancelled"))]
-        if action == "summary":
-            return [await self._summary(actor, t, shlex.quote(value) if value else "")]
-        if action == "admin_panel":
-            return [await self._admin(actor, t, "")]
-        if action == "admin_round":
-            verb, _, team = value.partition("|")
-            actor.require_admin()
-            if verb == "ask-close":
-                # Closing cannot be undone: say what it will do, and ask.
-                preview = await admin.close_preview(self.ctx, actor, team)
-                return [views.close_confirmation(t, team, preview)]
-            if verb == "panel":
-                return [await self._admin_panel(actor, t)]
-            result = await admin.round_action(self.ctx, actor, team, verb)
-            return [Message.text(result.text), await self._admin_panel(actor, t)]
-        if action == "admin_schedule":
-            actor.require_admin()
-            current = (await admin.schedule_show(self.ctx, actor, value)).data
-            return [views.schedule_form(t, value, current)]
-        raise UsageError(t.say("unknown_action"))
+        action = CHAT_ACTIONS.get(event.action_id)
+        if action is None:
+            raise UsageError(t.say("unknown_action"))
+        return _replies(await action.run(self, actor, t, event))
+
+    async def _admin_round(self, actor: Actor, t: Copy, value: str) -> list[Message]:
+        actor.require_admin()
+        button = RoundButton.decode(value)
+        if button is None:
+            raise UsageError(t.say("unknown_action"))
+        if button.verb is RoundVerb.ASK_CLOSE:
+            # Closing cannot be undone: say what it will do, and ask.
+            preview = await admin.close_preview(self.ctx, actor, button.team)
+            return [views.close_confirmation(t, button.team, preview)]
+        if button.verb is RoundVerb.PANEL:
+            return [await self._admin_panel(actor, t)]
+        result = await admin.round_action(self.ctx, actor, button.team, button.verb)
+        return [Message.text(result.text), await self._admin_panel(actor, t)]
+
+    async def _schedule_form(self, actor: Actor, t: Copy, team: str) -> Message:
+        actor.require_admin()
+        current = (await admin.schedule_show(self.ctx, actor, team)).data
+        return views.schedule_form(t, team, current)
 
     def _advice_send(self, actor: Actor, t: Copy, value: str) -> Message:
         """The DM button: the dialog carried what to send (targets, period, and whether the
         answers were very low); nothing was stored to look up."""
-        targets_raw, *rest = value.split("|")
-        period, flags = (rest[0], rest[1:]) if rest else ("", [])
-        keys = {p.key for p in load_content(t.locale).practices}
-        targets = []
-        for item in targets_raw.split(";"):
-            key, _, level = item.partition(":")
-            if key not in keys or level not in LEVELS:
-                raise UsageError(t.say("unknown_action"))
-            targets.append((key, level))
-        if any(flag != views.DISTRESS_FLAG for flag in flags):
+        carried = CarriedAdvice.decode(value)
+        if carried is None:
             raise UsageError(t.say("unknown_action"))
         return views.advice_message(
             t,
             t.locale,
-            targets,
-            self._seed(actor, period or None),
-            distress=views.DISTRESS_FLAG in flags,
+            carried.targets,
+            self._seed(actor, carried.period or None),
+            distress=carried.distress,
             support_url=actor.workspace.support_url,
         )
 
@@ -557,3 +509,125 @@ class ChatEngine:
             distress=in_distress(scores.values),
             support_url=actor.workspace.support_url,
         )
+
+
+def _replies(reply: Reply) -> list[Message]:
+    return reply if isinstance(reply, list) else [reply]
+
+
+# --- the tables ----------------------------------------------------------------------------
+# Dispatch, `changes_state`, the help and the unknown-command reply all read these
+# (bot/chat/registry.py). A handler is called with the engine, the actor, their copy, and the
+# command's words after the command word (or the button's event).
+
+CHAT_COMMANDS: Commands[ChatEngine] = Commands(
+    Command(
+        "help",
+        lambda bot, actor, t, rest: ready(views.help_message(t, actor, CHAT_COMMANDS)),
+        Writes.NEVER,
+        aliases=("",),
+    ),
+    Command(
+        "advice",
+        lambda bot, actor, t, topic: ready(bot._advice(actor, t, topic)),
+        Writes.NEVER,
+        help=(HelpLine("help_advice", 2),),
+    ),
+    Command(
+        "checkin",
+        lambda bot, actor, t, rest: bot._checkin_form(actor, t),
+        Writes.NEVER,  # opens the form; the answers come as a form submission
+        help=(
+            HelpLine("help_checkin", 1, Audience.MEMBERS),
+            HelpLine("help_checkin_admin_no_team", 1, Audience.ADMINS_IN_NO_TEAM, names_user=True),
+        ),
+        aliases=("check-in",),
+    ),
+    Command(
+        "summary",
+        ChatEngine._summary,
+        Writes.ALWAYS,  # the view is audited
+        help=(HelpLine("help_summary", 7, Audience.MANAGERS),),
+    ),
+    Command("pause", ChatEngine._pause, Writes.ALWAYS, help=(HelpLine("help_pause", 3),)),
+    Command(
+        "resume",
+        lambda bot, actor, t, rest: bot._resume(actor, t),
+        Writes.ALWAYS,  # told in the help with `pause`
+    ),
+    Command(
+        "privacy",
+        lambda bot, actor, t, rest: privacy_message(bot.ctx, actor, t),
+        Writes.NEVER,
+        help=(HelpLine("help_privacy", 5),),
+    ),
+    Command(
+        "forget-me",
+        lambda bot, actor, t, rest: ready(views.confirm_forget(t)),
+        Writes.NEVER,  # only asks to confirm; the button erases
+        help=(HelpLine("help_forget", 6),),
+    ),
+    Command(
+        "timezone",
+        ChatEngine._timezone,
+        Writes.WITH_ARGUMENTS,
+        help=(HelpLine("help_timezone", 4),),
+    ),
+    Command(
+        "admin",
+        ChatEngine._admin,
+        Writes.WITH_ARGUMENTS,
+        help=(HelpLine("help_admin", 8, Audience.ADMINS),),
+    ),
+)
+COMMANDS = CHAT_COMMANDS.words
+
+CHAT_ACTIONS: Actions[ChatEngine] = Actions(
+    Action(
+        "checkin_open",
+        lambda bot, actor, t, event: bot._checkin_form(actor, t, prompted_for=event.value),
+        writes=False,
+    ),
+    Action(
+        "advice",
+        lambda bot, actor, t, event: ready(bot._advice(actor, t, event.value)),
+        writes=False,
+    ),
+    Action(
+        "advice_send",  # Slack carries the advice in the dialog's private_metadata
+        lambda bot, actor, t, event: ready(
+            bot._advice_send(actor, t, event.value or event.private)
+        ),
+        writes=False,
+    ),
+    Action(
+        "forget_me_confirm",
+        lambda bot, actor, t, event: bot._forget(actor, t),
+        writes=True,
+    ),
+    Action(
+        "forget_me_cancel",
+        lambda bot, actor, t, event: ready(Message.text(t.say("forget_cancelled"))),
+        writes=False,
+    ),
+    Action("pause", lambda bot, actor, t, event: bot._pause(actor, t, ""), writes=True),
+    Action("resume", lambda bot, actor, t, event: bot._resume(actor, t), writes=True),
+    Action(
+        "summary",
+        lambda bot, actor, t, event: bot._summary(
+            actor, t, shlex.quote(event.value) if event.value else ""
+        ),
+        writes=True,
+    ),
+    Action("admin_panel", lambda bot, actor, t, event: bot._admin(actor, t, ""), writes=False),
+    Action(
+        "admin_round",
+        lambda bot, actor, t, event: bot._admin_round(actor, t, event.value),
+        writes=True,
+    ),
+    Action(
+        "admin_schedule",
+        lambda bot, actor, t, event: bot._schedule_form(actor, t, event.value),
+        writes=False,
+    ),
+)

@@ -10,6 +10,8 @@ from typing import Any
 from babel.dates import format_date
 
 from bot.admin.validate import WEEKDAYS
+from bot.chat.buttons import CarriedAdvice, RoundButton, RoundVerb
+from bot.chat.registry import Audience, Commands
 from bot.core.actor import Actor
 from bot.rounds.release import IN_RUT_MEAN
 from bot.rounds.summary import (
@@ -53,24 +55,18 @@ from storage.values import CadenceKind, ReleaseStatus
 ADVICE_PRACTICES_MAX = 3
 
 
-def help_message(t: Copy, actor: Actor) -> Message:
+def help_message(t: Copy, actor: Actor, commands: Commands[Any]) -> Message:
+    """The commands this person may use, as the command table's help lines say, and buttons
+    for the everyday ones."""
+    lines = [
+        t.say(line.key, user_id=actor.person.user_id)
+        if line.names_user and actor.person is not None
+        else t.say(line.key)
+        for line in commands.help_for(actor)
+    ]
     # An admin in no team has no team check-in to answer: they are told how to join one
     # instead of being offered a check-in as if they were a member.
-    no_team_admin = actor.is_admin and actor.home_team is None and actor.person is not None
-    lines = [
-        t.say("help_checkin_admin_no_team", user_id=actor.person.user_id)
-        if no_team_admin and actor.person is not None
-        else t.say("help_checkin"),
-        t.say("help_advice"),
-        t.say("help_pause"),
-        t.say("help_timezone"),
-        t.say("help_privacy"),
-        t.say("help_forget"),
-    ]
-    if actor.managed:
-        lines.append(t.say("help_summary"))
-    if actor.is_admin:
-        lines.append(t.say("help_admin"))
+    no_team_admin = Audience.ADMINS_IN_NO_TEAM.includes(actor)
     buttons = (
         [] if no_team_admin else [Button("checkin_open", t.say("button_checkin"), style="primary")]
     )
@@ -136,11 +132,6 @@ def advice_targets(scores: Mapping[str, int]) -> list[tuple[str, Level]]:
     return [(k, level_for(scores[k])) for k in chosen]
 
 
-# Carried in the result dialog's `private` after the targets and the period when the answers
-# were very low, so the advice DM shows the distress line too: nothing is stored to look up.
-DISTRESS_FLAG = "care"
-
-
 def advice_piece(content: Content, piece: Advice) -> str:
     """A piece of advice, and for a rut its one-line follow-up for a week later, introduced in
     the language the advice is written in (English advice keeps "After a week" in English)."""
@@ -182,12 +173,6 @@ def distress_line(t: Copy, support_url: str | None) -> Paragraph:
     return Paragraph(text)
 
 
-def carried_advice(targets: Sequence[tuple[str, Level]], period: str, distress: bool) -> str:
-    """What the result dialog carries for "Send me this advice": targets, period, flag."""
-    carried = ";".join(f"{k}:{lvl}" for k, lvl in targets) + "|" + period
-    return carried + f"|{DISTRESS_FLAG}" if distress else carried
-
-
 def checkin_result(
     t: Copy,
     locale: str,
@@ -214,7 +199,8 @@ def checkin_result(
             Paragraph(t.say("advice_send_note")),
             Buttons((Button("advice_send", t.say("button_send_advice")),)),
         ),
-        private=carried_advice(targets, period, distress),
+        # What "Send me this advice" sends back: the targets, the period and the flag.
+        private=CarriedAdvice(tuple(targets), period, distress).encode(),
         tags=("advice", "checkin_result"),
     )
 
@@ -543,14 +529,17 @@ def admin_panel(t: Copy, teams: Sequence[Mapping[str, Any]]) -> Message:
                 Button(
                     "admin_round",
                     t.say("button_close_round"),
-                    value=f"ask-close|{name}",
+                    value=RoundButton(RoundVerb.ASK_CLOSE, name).encode(),
                     style="primary",
                 )
             )
         elif team.get("can_open", True):
             buttons.append(
                 Button(
-                    "admin_round", t.say("button_open_round"), value=f"open|{name}", style="primary"
+                    "admin_round",
+                    t.say("button_open_round"),
+                    value=RoundButton(RoundVerb.OPEN, name).encode(),
+                    style="primary",
                 )
             )
         buttons.append(Button("admin_schedule", t.say("button_schedule"), value=name))
@@ -563,8 +552,17 @@ def admin_panel(t: Copy, teams: Sequence[Mapping[str, Any]]) -> Message:
 def close_confirmation(t: Copy, team: str, text: str) -> Message:
     """Before an irreversible close: what will happen, and a button to go ahead."""
     buttons = (
-        Button("admin_round", t.say("button_close_confirm"), value=f"close|{team}", style="danger"),
-        Button("admin_round", t.say("button_close_cancel"), value=f"panel|{team}"),
+        Button(
+            "admin_round",
+            t.say("button_close_confirm"),
+            value=RoundButton(RoundVerb.CLOSE, team).encode(),
+            style="danger",
+        ),
+        Button(
+            "admin_round",
+            t.say("button_close_cancel"),
+            value=RoundButton(RoundVerb.PANEL, team).encode(),
+        ),
     )
     return Message(
         fallback=text, blocks=(Paragraph(text), Buttons(buttons)), tags=("admin_close_confirm",)

@@ -43,6 +43,11 @@ TEAMS_FILES = ("manifest.json", "color.png", "outline.png")
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 SHARED_COMMANDS = ("workspace", "admin", "person", "team", "schedule", "round")
 
+# What a command runs, set on its parser (`set_defaults(run=…)`): with the settings, the parsed
+# arguments and the clock. Most open the database first (`_with_database`).
+Run = Callable[[Settings, argparse.Namespace, Clock | None], int]
+DatabaseCommand = Callable[[Context, argparse.Namespace], Awaitable[int]]
+
 
 class CliParser(Parser):
     """The chat parser's grammar and sentences; `main` prints `--help` and exits 0."""
@@ -54,15 +59,16 @@ def build_parser() -> CliParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=CliParser)
 
-    serve = sub.add_parser(
+    server = sub.add_parser(
         "serve",
         help="run the HTTP server (Slack, Teams, playground)",
         description="Run the HTTP server until Ctrl+C.",
     )
-    serve.add_argument("--host", help="the address to listen on (default RUTRADAR_HOST)")
-    serve.add_argument(
+    server.add_argument("--host", help="the address to listen on (default RUTRADAR_HOST)")
+    server.add_argument(
         "--port", type=int, metavar="PORT", help="the port to listen on (default RUTRADAR_PORT)"
     )
+    server.set_defaults(run=serve)
 
     db = sub.add_parser(
         "db", help="database schema", description="The database schema."
@@ -71,7 +77,7 @@ def build_parser() -> CliParser:
         "upgrade",
         help="create the database or migrate it to the latest schema",
         description="Create the database named by RUTRADAR_DATABASE_URL, or migrate it.",
-    )
+    ).set_defaults(run=_db_upgrade)
 
     demo = sub.add_parser(
         "demo",
@@ -79,8 +85,13 @@ def build_parser() -> CliParser:
         description="Seed the playground's demo workspace (creates the database if needed).",
     )
     demo.add_argument("--reset", action="store_true", help="delete and seed the demo again")
+    demo.set_defaults(run=_with_database(_demo, creates=True))
 
-    add_admin_commands(sub, cli=True)
+    cli_only = add_admin_commands(sub, cli=True)
+    for name in SHARED_COMMANDS:
+        sub.choices[name].set_defaults(run=_with_database(_shared))
+    cli_only["workspace add"].set_defaults(run=_with_database(_workspace_add))
+    cli_only["workspace list"].set_defaults(run=_with_database(_workspace_list))
 
     summary = sub.add_parser(
         "summary", help="a team's latest results", description="A team's released results."
@@ -91,6 +102,7 @@ def build_parser() -> CliParser:
         metavar=PERIOD_EXAMPLE,
         help=f"the ISO week of a closed round, e.g. {PERIOD_EXAMPLE} (default: the latest)",
     )
+    summary.set_defaults(run=_with_database(_summary))
 
     export = sub.add_parser(
         "export",
@@ -99,27 +111,32 @@ def build_parser() -> CliParser:
     )
     export.add_argument("name", metavar="NAME", help="the team's name")
     export.add_argument("--format", required=True, metavar="FORMAT", help="csv or json")
+    export.set_defaults(run=_with_database(_export))
 
     audit_parser = sub.add_parser(
         "audit", help="the audit trail", description="The audit trail."
     ).add_subparsers(dest="action", required=True)
-    audit_parser.add_parser("list", help="admin changes and every showing of a team's results")
+    audit_parser.add_parser(
+        "list", help="admin changes and every showing of a team's results"
+    ).set_defaults(run=_with_database(_audit))
 
     sub.add_parser(
         "purge",
         help="apply release retention now",
         description="Delete releases older than the workspace's retention now.",
-    )
+    ).set_defaults(run=_with_database(_purge))
 
     secrets = sub.add_parser(
         "secrets", help="RUTRADAR_SECRET_KEY, which encrypts stored platform tokens"
     ).add_subparsers(dest="action", required=True)
-    secrets.add_parser("generate", help="print a new key (needs no database)")
+    secrets.add_parser("generate", help="print a new key (needs no database)").set_defaults(
+        run=_generate_key
+    )
     secrets.add_parser(
         "rotate",
         help="re-encrypt every stored token with the first key in RUTRADAR_SECRET_KEY "
         "(and encrypt any stored in clear)",
-    )
+    ).set_defaults(run=_with_database(_secrets))
 
     teams = sub.add_parser("teams", help="Microsoft Teams").add_subparsers(
         dest="action", required=True
@@ -129,6 +146,7 @@ def build_parser() -> CliParser:
     )
     package.add_argument("--out", default=TEAMS_PACKAGE, help=f"the zip to write ({TEAMS_PACKAGE})")
     package.add_argument("--app-id", help="the bot's Microsoft app id (default: MICROSOFT_APP_ID)")
+    package.set_defaults(run=teams_package)
 
     for name in (*SHARED_COMMANDS, "summary", "export", "audit"):
         _add_to_leaves(sub.choices[name])
@@ -163,23 +181,9 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
         print(f"rutradar: {exc}", file=sys.stderr)
         return 2
     settings = Settings()
+    run: Run = ns.run  # set on the command's parser (`build_parser`)
     try:
-        if ns.command == "serve":
-            return serve(settings, ns, clock)
-        if ns.command == "teams":
-            return teams_package(settings, ns)
-        if ns.command == "secrets" and ns.action == "generate":
-            from storage.crypto import generate_key
-
-            print(generate_key())
-            return 0
-        if ns.command == "db":
-            from storage.migrate import upgrade
-
-            upgrade(settings.database_url)
-            print("Database is at the latest schema.")
-            return 0
-        return asyncio.run(_run(settings, ns, clock or SystemClock()))
+        return run(settings, ns, clock)
     except RutRadarError as exc:
         print(f"rutradar: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -209,6 +213,21 @@ def _database_hint(exc: BaseException) -> str:
     if "database" in text and "does not exist" in text:
         return "the database named in RUTRADAR_DATABASE_URL does not exist; create it first"
     return "is the database reachable?"
+
+
+def _db_upgrade(settings: Settings, _ns: argparse.Namespace, _clock: Clock | None) -> int:
+    from storage.migrate import upgrade
+
+    upgrade(settings.database_url)
+    print("Database is at the latest schema.")
+    return 0
+
+
+def _generate_key(_settings: Settings, _ns: argparse.Namespace, _clock: Clock | None) -> int:
+    from storage.crypto import generate_key
+
+    print(generate_key())
+    return 0
 
 
 def serve(settings: Settings, ns: argparse.Namespace, clock: Clock | None = None) -> int:
@@ -249,7 +268,7 @@ def serve(settings: Settings, ns: argparse.Namespace, clock: Clock | None = None
     return 0
 
 
-def teams_package(settings: Settings, ns: argparse.Namespace) -> int:
+def teams_package(settings: Settings, ns: argparse.Namespace, _clock: Clock | None = None) -> int:
     """`rutradar teams package`: deploy/teams/ as the zip Teams uploads, with the bot's app id
     (and this release's version) filled into the manifest. Needs no database."""
     app_id = (ns.app_id or settings.microsoft_app_id or "").strip()
@@ -335,16 +354,30 @@ def _require_existing_database(url: str) -> None:
         )
 
 
-async def _run(settings: Settings, ns: argparse.Namespace, clock: Clock) -> int:
-    if ns.command != "demo":
+def _with_database(handler: DatabaseCommand, *, creates: bool = False) -> Run:
+    """A command run against the database RUTRADAR_DATABASE_URL names, which must exist unless
+    the command `creates` it (`demo`)."""
+
+    def run(settings: Settings, ns: argparse.Namespace, clock: Clock | None) -> int:
+        return asyncio.run(_run(settings, ns, clock or SystemClock(), handler, creates=creates))
+
+    return run
+
+
+async def _run(
+    settings: Settings,
+    ns: argparse.Namespace,
+    clock: Clock,
+    handler: DatabaseCommand,
+    *,
+    creates: bool,
+) -> int:
+    if not creates:
         _require_existing_database(settings.database_url)
     engine = create_engine(settings.database_url)
     ctx = Context(database=engine, sessions=create_session_factory(engine), clock=clock)
     try:
-        handler = _HANDLERS.get(ns.command)
-        if handler is not None:
-            return await handler(ctx, ns)
-        return await _shared(ctx, ns)
+        return await handler(ctx, ns)
     finally:
         await engine.dispose()
 
@@ -369,8 +402,7 @@ async def _demo(ctx: Context, ns: argparse.Namespace) -> int:
 
 
 async def _shared(ctx: Context, ns: argparse.Namespace) -> int:
-    if ns.command == "workspace" and ns.action in ("add", "list"):
-        return await _workspace(ctx, ns)
+    """An admin command chat has too (bot/admin/grammar.py), run as the command line."""
     async with ctx.sessions() as session:
         workspace = await require_workspace(session, ns.workspace)
     result = await run_admin(ctx, cli_actor(workspace), ns)
@@ -378,27 +410,29 @@ async def _shared(ctx: Context, ns: argparse.Namespace) -> int:
     return 0
 
 
-async def _workspace(ctx: Context, ns: argparse.Namespace) -> int:
-    if ns.action == "list":
-        async with ctx.sessions() as session:
-            rows = [
-                {
-                    "platform": w.platform,
-                    "external_id": w.external_id,
-                    "name": w.name,
-                    "timezone": w.timezone,
-                    "threshold": w.threshold,
-                    "support_url": w.support_url,
-                }
-                for w in await repo.all_workspaces(session)
-            ]
-        text = "\n".join(
-            f"{r['external_id']} ({r['platform']}) {r['name']}, k={r['threshold']}, {r['timezone']}"
-            + (f", support {r['support_url']}" if r["support_url"] else "")
-            for r in rows
-        )
-        _print(rows, ns.json, text or "No workspaces yet.")
-        return 0
+async def _workspace_list(ctx: Context, ns: argparse.Namespace) -> int:
+    async with ctx.sessions() as session:
+        rows = [
+            {
+                "platform": w.platform,
+                "external_id": w.external_id,
+                "name": w.name,
+                "timezone": w.timezone,
+                "threshold": w.threshold,
+                "support_url": w.support_url,
+            }
+            for w in await repo.all_workspaces(session)
+        ]
+    text = "\n".join(
+        f"{r['external_id']} ({r['platform']}) {r['name']}, k={r['threshold']}, {r['timezone']}"
+        + (f", support {r['support_url']}" if r["support_url"] else "")
+        for r in rows
+    )
+    _print(rows, ns.json, text or "No workspaces yet.")
+    return 0
+
+
+async def _workspace_add(ctx: Context, ns: argparse.Namespace) -> int:
     if ns.platform not in PLATFORMS:
         raise UsageError(f"'{ns.platform}' is not a platform. Use one of: {', '.join(PLATFORMS)}.")
     zone = resolve_zone(ns.timezone) if ns.timezone else None
@@ -592,16 +626,6 @@ async def _purge(ctx: Context, _ns: argparse.Namespace) -> int:
     removed = await purge(ctx)
     print(f"Purged {removed['rounds']} rounds past their workspace's retention.")
     return 0
-
-
-_HANDLERS: dict[str, Callable[[Context, argparse.Namespace], Awaitable[int]]] = {
-    "demo": _demo,
-    "summary": _summary,
-    "export": _export,
-    "audit": _audit,
-    "purge": _purge,
-    "secrets": _secrets,
-}
 
 
 if __name__ == "__main__":
