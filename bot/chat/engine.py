@@ -116,7 +116,7 @@ def _advice_topic(locale: str, topic: str, seed: str) -> Message:
     practice = content.find_practice(topic)
     if practice is None:
         topics = ", ".join(p.key for p in content.practices)
-        raise UsageError(copy_for(locale).say("unknown_topic", topic=topic, topics=topics))
+        raise UsageError("unknown_topic", topic=topic, topics=topics)
     return _topic_message(locale, practice.key, views.topic_pieces(locale, practice.key, seed))
 
 
@@ -152,13 +152,14 @@ class ChatEngine:
         ):
             log.info("duplicate event ignored", extra={"event_kind": type(event).__name__})
             return []
+        t = copy_for("en")  # until the sender is known
         try:
             actor = await self._actor(event)
             assert actor.person is not None
             t = copy_for(actor.person.locale or actor.workspace.locale)
             return await self._dispatch(event, actor, t)
         except RutRadarError as exc:
-            return [views.error_message(str(exc))]
+            return [views.error_message(exc.say(t))]
         except Exception:
             log.exception("event handling failed", extra={"event_kind": type(event).__name__})
             return [views.error_message(copy_for("en").say("oops"))]
@@ -222,7 +223,7 @@ class ChatEngine:
             return await self._form(event, actor, t)
         if isinstance(event, HomeOpened):
             return await home_messages(self.ctx, actor, t)
-        raise UsageError("I can't handle that kind of event.")
+        raise UsageError("unknown_event")
 
     # --- commands ------------------------------------------------------------------------
 
@@ -248,7 +249,7 @@ class ChatEngine:
             return [await self._summary(actor, t, rest)]
         if word == "admin":
             return [await self._admin(actor, t, rest)]
-        raise UsageError(t.say("unknown_command", word=word, commands=", ".join(COMMANDS)))
+        raise UsageError("unknown_command", word=word, commands=", ".join(COMMANDS))
 
     def _advice(self, actor: Actor, t: Copy, topic: str) -> Message:
         if not topic:
@@ -292,9 +293,9 @@ class ChatEngine:
             if words[0].lower() == "until" and len(words) == 2:
                 until = iso_date(words[1])
             else:
-                raise UsageError(t.say("pause_usage"))
+                raise UsageError("pause_usage")
             if until <= self.ctx.clock.now().date():
-                raise UsageError(t.say("pause_past"))
+                raise UsageError("pause_past")
         async with self.ctx.sessions.begin() as session:
             person = await session.get(Person, actor.person.id)
             assert person is not None
@@ -328,7 +329,7 @@ class ChatEngine:
 
     async def _summary(self, actor: Actor, t: Copy, rest: str) -> Message:
         if not actor.managed:
-            raise NotAllowed(t.say("summary_not_manager"))
+            raise NotAllowed("summary_not_manager")
         async with self.ctx.sessions.begin() as session:
             if rest:
                 team = await require_team(session, actor.workspace, " ".join(shlex.split(rest)))
@@ -394,8 +395,7 @@ class ChatEngine:
         if not isinstance(adapter, PeopleLookup):
             if emails:
                 raise UsageError(
-                    f"I can't look up e-mail addresses on {actor.workspace.platform}: name "
-                    f"people by their user id instead of {emails[0]}."
+                    "no_email_lookup", platform=actor.workspace.platform, email=emails[0]
                 )
             return names
         resolved = []
@@ -406,11 +406,13 @@ class ChatEngine:
             try:
                 resolved.append(await adapter.resolve_person(actor.workspace.external_id, name))
             except UnknownPerson as exc:
-                raise UsageError(f"{exc} Nothing was changed.") from None
+                raise UsageError("nothing_changed", reason=exc) from None
             except DeliveryError as exc:
                 raise UsageError(
-                    f"I couldn't ask {actor.workspace.platform} about {name} ({exc.reason}). "
-                    "Nothing was changed."
+                    "platform_unreachable",
+                    platform=actor.workspace.platform,
+                    name=name,
+                    reason=exc.reason,
                 ) from None
         return resolved
 
@@ -418,19 +420,14 @@ class ChatEngine:
         """A channel's members, asked of the platform (Slack: conversations.members)."""
         adapter = self._adapters.get(actor.workspace.platform)
         if not isinstance(adapter, Directory):
-            raise UsageError(
-                "Creating a team from a channel works only where the platform lists channel members."
-            )
+            raise UsageError("no_channel_lookup")
         channel = raw_channel.strip()
         if channel.startswith("<#") and channel.endswith(">"):
             channel = channel[2:-1].split("|", 1)[0]
         try:
             return await adapter.channel_members(actor.workspace.external_id, channel.lstrip("#"))
         except DeliveryError as exc:
-            raise UsageError(
-                f"I couldn't list that channel's members ({exc.reason}). For a private channel, "
-                "invite Rut Radar to it first."
-            ) from None
+            raise UsageError("channel_unreadable", reason=exc.reason) from None
 
     async def _admin_panel(self, actor: Actor, t: Copy) -> Message:
         teams = []
@@ -446,7 +443,7 @@ class ChatEngine:
                         "name": team.name,
                         **state,
                         "schedule": t.say(
-                            "admin_schedule", schedule=admin.describe_schedule(schedule)
+                            "admin_schedule", schedule=admin.describe_schedule(schedule, t)
                         ),
                     }
                 )
@@ -489,7 +486,7 @@ class ChatEngine:
             actor.require_admin()
             current = (await admin.schedule_show(self.ctx, actor, value)).data
             return [views.schedule_form(t, value, current)]
-        raise UsageError(t.say("unknown_action"))
+        raise UsageError("unknown_action")
 
     def _advice_send(self, actor: Actor, t: Copy, value: str) -> Message:
         """The DM button: the dialog carried what to send (targets, period, and whether the
@@ -501,10 +498,10 @@ class ChatEngine:
         for item in targets_raw.split(";"):
             key, _, level = item.partition(":")
             if key not in keys or level not in LEVELS:
-                raise UsageError(t.say("unknown_action"))
+                raise UsageError("unknown_action")
             targets.append((key, level))
         if any(flag != views.DISTRESS_FLAG for flag in flags):
-            raise UsageError(t.say("unknown_action"))
+            raise UsageError("unknown_action")
         return views.advice_message(
             t,
             t.locale,
@@ -538,7 +535,7 @@ class ChatEngine:
                 anchor=values.get("anchor") or None,
             )
             return [Message.text(result.text)]
-        raise UsageError(t.say("unknown_action"))
+        raise UsageError("unknown_action")
 
     async def _checkin(self, actor: Actor, t: Copy, values: Mapping[str, str]) -> Message:
         scores = Scores.parse(values)

@@ -115,8 +115,7 @@ async def open_round(
             existing = await repo.round_for(session, team.id, plan.period)
             if existing is not None:
                 raise ConflictError(
-                    f"The round for {team.name} in {plan.period} is already {existing.status}; "
-                    "a closed or skipped period cannot be opened again."
+                    "round_not_reopened", team=team.name, period=plan.period, status=existing.status
                 )
             rnd = Round(
                 team_id=team.id,
@@ -189,7 +188,7 @@ async def _close(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
             if latest is not None and latest.status in ("closed", "released", "withheld"):
                 release = await repo.release_of(session, latest.id)
                 return RoundOutcome(latest, changed=False, release=release)
-            raise ConflictError(f"{team.name} has no open round to close.")
+            raise ConflictError("no_open_round", team=team.name)
         answers = await repo.answers_of(session, rnd.id)
         _, delivered = await repo.participation(session, rnd.id)
         computed = compute_release(
@@ -296,8 +295,7 @@ async def skip_round(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
             if existing.status == "skipped":
                 return RoundOutcome(existing, changed=False)
             raise ConflictError(
-                f"The round for {team.name} in {period} is already {existing.status}; "
-                "only a period that has not started can be skipped."
+                "round_not_skipped", team=team.name, period=period, status=existing.status
             )
         rnd = Round(
             team_id=team.id,
