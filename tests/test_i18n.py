@@ -257,6 +257,19 @@ def test_unknown_locale_falls_back_to_english() -> None:
     assert copy_for(None).say("checkin_stored", period="2026-W48") == english
 
 
+def test_an_error_is_said_in_the_readers_language() -> None:
+    """An error carries its line's key and values; a value that is an error is said in the
+    same language; `str()` is the English."""
+    from bot.core.errors import UsageError
+
+    inner = UsageError("not_a_path_action", word="clos", path="round", choices=["open", "skip"])
+    error = UsageError("with_help", sentence=inner, prog="/rut admin round")
+    english = "'clos' is not a round action. Use open or skip. For help: /rut admin round --help."
+    assert str(error) == error.say(copy_for("en")) == english
+    german = error.say(copy_for("de"))
+    assert german.startswith("„clos“") and "open oder skip" in german and "Hilfe:" in german
+
+
 def test_unknown_macro_is_a_key_error() -> None:
     with pytest.raises(KeyError):
         copy_for("de").say("no_such_copy")
