@@ -124,9 +124,9 @@ class Parser(argparse.ArgumentParser):
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         text = (message or "").strip()
-        raise (
-            UsageError("as_written", text=text) if text else UsageError("see_help", prog=self.prog)
-        )
+        if text:
+            raise UsageError("as_written", text=text)  # argparse's own words
+        raise UsageError("see_help", prog=self.prog)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError("with_help", sentence=self._sentence(message), prog=self.prog)
