@@ -29,11 +29,24 @@ class Macro:
     params: tuple[str, ...]
     msgid: str | None  # the macro's one gettext string, when it is nothing but `{{ _("…") }}`
     counts: tuple[str, ...] = ()  # parameters that are an ngettext count: numbers
+    lists: tuple[str, ...] = ()  # parameters the macro joins (`|join`, `or_list`): lists
 
     def dummy_values(self) -> dict[str, object]:
+        values: dict[str, object] = {}
+        for index, param in enumerate(self.params):
+            if param in self.counts:
+                values[param] = 41 + index
+            elif param in self.lists:
+                values[param] = [f"<{param}-{n}>" for n in (1, 2, 3)]
+            else:
+                values[param] = f"<{param}-value>"
+        return values
+
+    def shown(self, values: dict[str, object]) -> dict[str, list[str]]:
+        """What of each value must appear in the text: the value, or each item of a list."""
         return {
-            param: 41 + index if param in self.counts else f"<{param}-value>"
-            for index, param in enumerate(self.params)
+            param: [str(item) for item in value] if isinstance(value, list) else [str(value)]
+            for param, value in values.items()
         }
 
 
@@ -48,6 +61,8 @@ def _only_gettext(body: list[nodes.Node]) -> str | None:
         return None
     if len(call.args) != 1 or not isinstance(call.args[0], nodes.Const):
         return None
+    if not all(isinstance(kw.value, nodes.Name) for kw in call.kwargs):
+        return None  # a value worked on first (`or_list(choices)`): not the msgid as it is
     value = call.args[0].value
     return value if isinstance(value, str) else None
 
@@ -62,6 +77,7 @@ def template_macros() -> tuple[Macro, ...]:
             tuple(arg.name for arg in macro.args),
             _only_gettext(macro.body),
             _plural_counts(macro),
+            _list_params(macro),
         )
         for macro in tree.find_all(nodes.Macro)
     )
@@ -77,6 +93,21 @@ def _plural_counts(macro: nodes.Macro) -> tuple[str, ...]:
         and len(call.args) >= 3
         and isinstance(call.args[2], nodes.Name)
     )
+
+
+def _list_params(macro: nodes.Macro) -> tuple[str, ...]:
+    """The parameters used as lists: joined, measured, or passed to `or_list`/`and_list`."""
+    params = {arg.name for arg in macro.args}
+    found: set[str] = set()
+    for node in macro.find_all(nodes.Filter):
+        if node.name in ("join", "length") and node.node is not None:
+            found |= {name.name for name in node.node.find_all(nodes.Name)}
+            if isinstance(node.node, nodes.Name):
+                found.add(node.node.name)
+    for call in macro.find_all(nodes.Call):
+        if isinstance(call.node, nodes.Name) and call.node.name in ("or_list", "and_list"):
+            found |= {arg.name for arg in call.args if isinstance(arg, nodes.Name)}
+    return tuple(sorted(found & params))
 
 
 @cache
@@ -156,7 +187,11 @@ def test_every_macro_renders(locale: str) -> None:
             continue
         if not text.strip():
             failures.append(f"{macro.name}: rendered empty")
-        lost = [param for param, value in values.items() if str(value) not in text]
+        lost = [
+            param
+            for param, items in macro.shown(values).items()
+            if any(item not in text for item in items)
+        ]
         if lost:
             failures.append(f"{macro.name}: lost {lost} in {text!r}")
     assert not failures, "\n".join(failures)
@@ -220,6 +255,19 @@ def test_unknown_locale_falls_back_to_english() -> None:
     assert copy_for("xx").locale == "en"
     assert copy_for("xx").say("checkin_stored", period="2026-W48") == english
     assert copy_for(None).say("checkin_stored", period="2026-W48") == english
+
+
+def test_an_error_is_said_in_the_readers_language() -> None:
+    """An error carries its line's key and values; a value that is an error is said in the
+    same language; `str()` is the English."""
+    from bot.core.errors import UsageError
+
+    inner = UsageError("not_a_path_action", word="clos", path="round", choices=["open", "skip"])
+    error = UsageError("with_help", sentence=inner, prog="/rut admin round")
+    english = "'clos' is not a round action. Use open or skip. For help: /rut admin round --help."
+    assert str(error) == error.say(copy_for("en")) == english
+    german = error.say(copy_for("de"))
+    assert german.startswith("„clos“") and "open oder skip" in german and "Hilfe:" in german
 
 
 def test_unknown_macro_is_a_key_error() -> None:

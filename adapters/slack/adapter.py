@@ -664,9 +664,7 @@ class SlackAdapter:
                 response = await _call(client.users_lookupByEmail, email=value)
             except DeliveryError as exc:
                 if exc.reason == "users_not_found":
-                    raise UnknownPerson(
-                        f"Slack has no one with the e-mail address {value} in this workspace."
-                    ) from None
+                    raise UnknownPerson("slack_no_email", email=value) from None
                 raise
             return str((response.get("user") or {}).get("id", ""))
         try:
@@ -674,11 +672,11 @@ class SlackAdapter:
         except SlackApiError as exc:
             raise DeliveryError(str(exc.response.get("error", "")), permanent=False) from None
         if person is None:
-            raise UnknownPerson(f"Slack doesn't know the user {value} in this workspace.")
+            raise UnknownPerson("slack_unknown_user", user=value)
         if person.deleted:
-            raise UnknownPerson(f"{person.name or value} is deactivated in Slack.")
+            raise UnknownPerson("slack_deactivated", name=person.name or value)
         if person.is_bot:
-            raise UnknownPerson(f"{person.name or value} is a bot, not a person.")
+            raise UnknownPerson("slack_bot", name=person.name or value)
         return value
 
     async def channel_members(self, tenant_id: str, channel_id: str) -> list[str]:

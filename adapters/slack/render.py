@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from messages.chat_text import UniqueIds, base_id, sparkline, trend_legend
+from messages.copy import copy_for
 from messages.model import (
     Block,
     Bullets,
@@ -64,8 +65,8 @@ TEXT_INPUT_MAX = 3000
 ELLIPSIS = "…"
 DEFAULT_CALLBACK_ID = "rutradar_dialog"
 DEFAULT_CLOSE = "Close"
-# The neutral copy has no line for this yet, so it is English until messages/ gains one.
-DEFAULT_MORE = "There is more than fits here: open Rut Radar to see the rest."
+# The renderers are not told the reader's language yet, so this line is the copy's English.
+DEFAULT_MORE = copy_for("en").say("more_than_fits")
 
 
 # --- text ----------------------------------------------------------------------------------

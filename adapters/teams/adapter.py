@@ -40,6 +40,7 @@ from botframework.connector.aio import ConnectorClient
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from bot.admin.workspaces import known_service_url, person_uninstalled
+from bot.core.errors import UsageError
 from bot.core.events import ActionInvoked, ConversationRef, Event
 from bot.core.ports import DeliveryError, SentRef
 from bot.server.runtime import Runtime
@@ -508,10 +509,7 @@ class TeamsAdapter:
         Teams names channels by opaque ids, so `--from-channel` means "here"."""
         current = _CHANNEL_TURN.get()
         if current is None or channel_id.lower() != "here":
-            raise DeliveryError(
-                "on Teams, send the command in the team's channel with --from-channel and no name",
-                permanent=True,
-            )
+            raise UsageError("teams_from_channel")
         tc, facts = current
         client = _connector(tc)
         members: list[str] = []

@@ -49,6 +49,7 @@ from typing import Any
 from botbuilder.schema import Attachment
 
 from messages.chat_text import UniqueIds, base_id, sparkline, trend_legend
+from messages.copy import copy_for
 from messages.model import (
     Block,
     Bullets,
@@ -92,9 +93,9 @@ TASK_FETCH_ACTIONS = frozenset({"checkin_open"})
 
 ELLIPSIS = "…"
 DEFAULT_TITLE = "Rut Radar"
-# The neutral copy has no lines for these yet, so they are English until messages/ gains them.
-DEFAULT_MORE = "There is more than fits here: open Rut Radar to see the rest."
-DEFAULT_REQUIRED = "Please answer this question."
+# The renderers are not told the reader's language yet, so these lines are the copy's English.
+DEFAULT_MORE = copy_for("en").say("more_than_fits")
+DEFAULT_REQUIRED = copy_for("en").say("answer_required")
 
 _STYLES = {"primary": "positive", "danger": "destructive"}
 

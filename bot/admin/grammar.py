@@ -68,14 +68,8 @@ class HelpRequested(RutRadarError):
     exit_code = 0
 
     def __init__(self, help_text: HelpText) -> None:
-        super().__init__(help_text.plain())
+        super().__init__("as_written", text=help_text.plain())
         self.help = help_text
-
-
-def _or_list(items: list[str], word: str = "or") -> str:
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + f" {word} " + items[-1]
 
 
 class Parser(argparse.ArgumentParser):
@@ -87,14 +81,12 @@ class Parser(argparse.ArgumentParser):
                 return action
         return None
 
-    def _what(self) -> str:
-        """What a word after this parser is: 'round action', 'admin command'…"""
+    def _path(self) -> tuple[str, bool]:
+        """The command typed so far after `/rut admin` or `rutradar` ("round", "team members"),
+        and whether this is chat's `/rut admin`."""
         words = self.prog.split()
         root = 2 if words[:1] == ["/rut"] else 1
-        path = words[root:]
-        if path:
-            return " ".join(path) + " action"
-        return "admin command" if root == 2 else "command"
+        return " ".join(words[root:]), root == 2
 
     def help_text(self) -> HelpText:
         usage = " ".join(self.format_usage().split()).removeprefix("usage: ").replace(" [-h]", "")
@@ -133,41 +125,54 @@ class Parser(argparse.ArgumentParser):
         raise HelpRequested(self.help_text())
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        raise UsageError((message or "").strip() or f"See {self.prog} --help.")
+        text = (message or "").strip()
+        if text:
+            raise UsageError("as_written", text=text)  # argparse's own words
+        raise UsageError("see_help", prog=self.prog)
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self._sentence(message)} For help: {self.prog} --help.")
+        raise UsageError("with_help", sentence=self._sentence(message), prog=self.prog)
 
-    def _sentence(self, message: str) -> str:
-        """argparse's message as a plain sentence with the valid choices."""
+    def _sentence(self, message: str) -> UsageError:
+        """argparse's message as a plain sentence with the valid choices (a line of the copy,
+        said once the reader's language is known)."""
         m = re.match(r"argument (\S+): invalid choice: '?(.*?)'? \(choose from (.*)\)$", message)
         if m:
             choices = [c.strip(" '") for c in m[3].split(",")]
-            what = self._what()
-            article = "an" if what[:1] in "aeiou" else "a"
-            return f"'{m[2]}' is not {article} {what}. Use {_or_list(choices)}."
+            path, chat = self._path()
+            if path:
+                key = "not_an_path_action" if path[:1] in "aeiou" else "not_a_path_action"
+                return UsageError(key, word=m[2], path=path, choices=choices)
+            key = "not_an_admin_command" if chat else "not_a_command"
+            return UsageError(key, word=m[2], choices=choices)
         m = re.match(r"the following arguments are required: (.*)$", message)
         if m:
             missing = [word.strip() for word in m[1].split(",")]
             sub = self._subcommands()
             if sub is not None and sub.dest in missing:
-                return f"Which {self._what()}? Use {_or_list(list(sub.choices))}."
+                path, chat = self._path()
+                choices = list(sub.choices)
+                if path:
+                    return UsageError("which_path_action", path=path, choices=choices)
+                key = "which_admin_command" if chat else "which_command"
+                return UsageError(key, choices=choices)
             named = [self._describe(word) for word in missing]
-            return f"{self.prog} needs {_or_list(named, 'and')}."
+            return UsageError("needs_arguments", prog=self.prog, arguments=named)
         m = re.match(r"unrecognized arguments: (.*)$", message)
         if m:
-            return f"I don't know what to do with '{m[1]}' here."
+            return UsageError("unrecognized", words=m[1])
         m = re.match(r"argument (\S+): not allowed with argument (\S+)$", message)
         if m:
-            return f"Use {m[2]} or {m[1]}, not both."
+            return UsageError("not_both", first=m[2], second=m[1])
         m = re.match(r"argument (\S+): expected one argument$", message)
         if m:
-            return f"{m[1]} needs a value."
+            return UsageError("needs_value", option=m[1])
         m = re.match(r"argument (\S+): invalid (\w+) value: '(.*)'$", message)
         if m:
-            kind = "a whole number" if m[2] == "int" else f"a {m[2]}"
-            return f"{m[1]} takes {kind}, not '{m[3]}'."
-        return message[:1].upper() + message[1:].rstrip(".") + "."
+            if m[2] == "int":
+                return UsageError("takes_whole_number", option=m[1], value=m[3])
+            return UsageError("takes_kind", option=m[1], kind=m[2], value=m[3])
+        return UsageError("as_written", text=message[:1].upper() + message[1:].rstrip(".") + ".")
 
     def _describe(self, word: str) -> str:
         """A missing argument named with what it is: 'NAME (the team)'."""
@@ -367,7 +372,7 @@ def parse_chat_admin(text: str) -> argparse.Namespace:
     try:
         words = shlex.split(text)
     except ValueError as exc:
-        raise UsageError(f"I couldn't read that: {exc}.") from None
+        raise UsageError("unreadable", reason=str(exc)) from None
     parser = admin_parser()
     if words and words[-1].lower() == "help" and _is_command_path(parser, words[:-1]):
         words[-1] = "--help"
@@ -397,7 +402,7 @@ async def run_admin(
     `channel_members` is what the platform said of a channel."""
     handler: AdminHandler | None = getattr(ns, "handler", None)
     if handler is None:
-        raise UsageError(f"Unknown admin command '{ns.command}'.")
+        raise UsageError("unknown_admin_command", command=ns.command)
     return await handler(ctx, actor, ns, channel_members)
 
 
@@ -435,11 +440,9 @@ async def _team_add(
     ctx: Context, actor: Actor, ns: argparse.Namespace, channel_members: list[str] | None
 ) -> admin.Result:
     if ns.from_channel and channel_members is None:
-        raise UsageError(
-            "--from-channel works in chat, where the platform can list a channel's members."
-        )
+        raise UsageError("from_channel_in_chat")
     if ns.from_channel and not channel_members:
-        raise UsageError("That channel has no members I can see. Is Rut Radar in the channel?")
+        raise UsageError("channel_empty")
     return await admin.team_add(ctx, actor, ns.name, members=channel_members)
 
 

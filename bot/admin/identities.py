@@ -88,26 +88,24 @@ async def require_workspace(session: AsyncSession, external_id: str | None) -> W
     if external_id:
         workspace = await repo.workspace_by_external_id(session, external_id)
         if workspace is None:
-            raise UsageError(
-                f"There is no workspace '{external_id}'. See `rutradar workspace list`."
-            )
+            raise UsageError("no_such_workspace", workspace=external_id)
         return workspace
     workspaces = await repo.all_workspaces(session)
     if len(workspaces) == 1:
         return workspaces[0]
     if not workspaces:
-        raise UsageError(
-            "There is no workspace yet. Create one with `rutradar workspace add` or `rutradar demo`."
-        )
+        raise UsageError("no_workspace_yet")
     ids = ", ".join(w.external_id for w in workspaces)
-    raise UsageError(f"There are several workspaces; pick one with --workspace ({ids}).")
+    raise UsageError("several_workspaces", ids=ids)
 
 
 async def require_team(session: AsyncSession, workspace: Workspace, name: str) -> Team:
     team = await repo.team_by_name(session, workspace.id, name)
     if team is None:
-        names = ", ".join(t.name for t in await repo.teams_in(session, workspace.id)) or "none yet"
-        raise UsageError(f"There is no team '{name}'. Teams: {names}.")
+        names = ", ".join(t.name for t in await repo.teams_in(session, workspace.id))
+        if not names:
+            raise UsageError("no_such_team_none", team=name)
+        raise UsageError("no_such_team", team=name, teams=names)
     return team
 
 
@@ -124,11 +122,11 @@ async def require_person(
 ) -> Person:
     user_id = normalize_user_id(raw_user_id)
     if not user_id:
-        raise UsageError("A user id is needed, e.g. U0123ABCD.")
+        raise UsageError("user_id_needed")
     person = await repo.person_by_user_id(session, workspace.id, user_id)
     if person is None:
         if not create_stub:
-            raise UsageError(f"I don't know the user '{user_id}' in this workspace.")
+            raise UsageError("unknown_user", user=user_id)
         person = Person(
             workspace_id=workspace.id, user_id=user_id, role=PersonRole.MEMBER, stub=True
         )

@@ -53,6 +53,14 @@ class Result:
     data: Any = field(default=None)
 
 
+@dataclass(frozen=True)
+class Note:
+    """A line of the copy said after a change's result, once the reader's language is known."""
+
+    key: str
+    values: dict[str, Any]
+
+
 def _copy(actor: Actor) -> Copy:
     """The copy in the actor's language (the workspace's on the CLI)."""
     person_locale = actor.person.locale if actor.person is not None else None
@@ -92,17 +100,12 @@ async def workspace_set(
         changes["timezone"] = resolve_zone(timezone)
     if locale is not None:
         if locale not in available_locales():
-            raise UsageError(
-                f"'{locale}' is not a supported locale. Use one of: {', '.join(available_locales())}."
-            )
+            raise UsageError("not_a_locale", locale=locale, locales=", ".join(available_locales()))
         changes["locale"] = locale
     if support_url is not None:
         changes["support_url"] = validate.support_url(support_url)
     if not changes:
-        raise UsageError(
-            "Nothing to change. Use --threshold, --comment-threshold, --retention-days, "
-            "--timezone, --locale or --support-url."
-        )
+        raise UsageError("nothing_to_change")
     async with ctx.sessions.begin() as session:
         workspace = await _workspace(session, actor)
         new_threshold = changes.get("threshold", workspace.threshold)
@@ -110,18 +113,18 @@ async def workspace_set(
             "comment_threshold", max(workspace.comment_threshold, new_threshold)
         )
         if new_comment < new_threshold:
-            raise UsageError(
-                f"The comment threshold cannot be below the anonymity threshold ({new_threshold})."
-            )
+            raise UsageError("comment_threshold_too_low", threshold=new_threshold)
         if new_comment != workspace.comment_threshold:
             changes["comment_threshold"] = new_comment
         for key, value in changes.items():
             setattr(workspace, key, value)
         audit.record(session, actor, "workspace_set", ctx.clock.now(), **changes)
+    t = _copy(actor)
     shown = ", ".join(
-        f"{k.replace('_', ' ')} {'none' if v is None else v}" for k, v in changes.items()
+        t.say(f"setting_{k}_none") if v is None else t.say(f"setting_{k}", value=v)
+        for k, v in changes.items()
     )
-    return Result(f"Workspace settings saved: {shown}.", changes)
+    return Result(t.say("workspace_saved", changes=shown), changes)
 
 
 # --- admins ----------------------------------------------------------------------------------
@@ -135,7 +138,7 @@ async def set_admins(ctx: Context, actor: Actor, user_ids: list[str], *, grant: 
         for raw in user_ids:
             person = await require_person(session, workspace, raw, create_stub=grant)
             if not grant and actor.person is not None and person.id == actor.person.id:
-                raise ConflictError("You cannot remove your own admin role; ask another admin.")
+                raise ConflictError("own_admin_role")
             person.role = PersonRole.ADMIN if grant else PersonRole.MEMBER
             done.append(person.user_id)
         audit.record(
@@ -156,7 +159,7 @@ async def set_admins(ctx: Context, actor: Actor, user_ids: list[str], *, grant: 
 def _valid_team_name(name: str) -> str:
     cleaned = " ".join(name.split())
     if not cleaned or len(cleaned) > 100:
-        raise UsageError("A team name needs 1 to 100 characters.")
+        raise UsageError("team_name_length")
     return cleaned
 
 
@@ -171,14 +174,16 @@ async def team_add(
         workspace = await _workspace(session, actor)
         existing = await repo.team_by_name(session, workspace.id, name)
         if existing is not None and not members:
-            return Result(f"The team {existing.name} already exists.", {"team": existing.name})
+            return Result(
+                _copy(actor).say("team_exists", team=existing.name), {"team": existing.name}
+            )
         team = existing or Team(workspace_id=workspace.id, name=name)
         if existing is None:
             session.add(team)
             await session.flush()
             audit.record(session, actor, "team_added", now, team_id=team.id, team=name)
         changed: list[str] = []
-        notes: list[str] = []
+        notes: list[Note] = []
         if members:
             changed, notes = await _apply_members(
                 session, workspace, team, members, role=MembershipRole.MEMBER, add=True, now=now
@@ -188,9 +193,7 @@ async def team_add(
         return _members_result(
             _copy(actor), team, changed, notes, role=MembershipRole.MEMBER, add=True
         )
-    return Result(
-        f"Team {name} created. Add people with `team members add {name} USER_ID…`.", {"team": name}
-    )
+    return Result(_copy(actor).say("team_created", team=name), {"team": name})
 
 
 async def team_remove(ctx: Context, actor: Actor, name: str) -> Result:
@@ -200,9 +203,7 @@ async def team_remove(ctx: Context, actor: Actor, name: str) -> Result:
         team = await require_team(session, workspace, name)
         audit.record(session, actor, "team_removed", ctx.clock.now(), team=team.name)
         await session.delete(team)
-    return Result(
-        f"Team {team.name} removed, with its schedule, rounds and releases.", {"team": team.name}
-    )
+    return Result(_copy(actor).say("team_removed", team=team.name), {"team": team.name})
 
 
 async def team_list(ctx: Context, actor: Actor) -> Result:
@@ -214,7 +215,7 @@ async def team_list(ctx: Context, actor: Actor) -> Result:
             managers = await repo.team_people(session, team.id, MembershipRole.MANAGER)
             rows.append({"team": team.name, "members": len(members), "managers": len(managers)})
     if not rows:
-        return Result("No teams yet. Create one with `team add NAME`.", [])
+        return Result(_copy(actor).say("team_list_none"), [])
     t = _copy(actor)
     text = "\n".join(
         t.say("team_counts", team=r["team"], members=r["members"], managers=r["managers"])
@@ -240,12 +241,17 @@ async def team_show(ctx: Context, actor: Actor, name: str) -> Result:
             "schedule": schedule_json(schedule, team, workspace),
             "rounds": [{"period": r.period, "status": r.status} for r in rounds],
         }
+    t = _copy(actor)
+    none = t.say("list_none")
     lines = [
         f"{team.name} ({data['timezone']})",
-        "Members: " + (", ".join(_person_label(p) for p in members) or "none"),
-        "Managers: " + (", ".join(_person_label(p) for p in managers) or "none"),
-        "Schedule: " + describe_schedule(data["schedule"]),
-        "Rounds: " + (", ".join(f"{r['period']} {r['status']}" for r in data["rounds"]) or "none"),
+        t.say("team_members", people=", ".join(_person_label(p) for p in members) or none),
+        t.say("team_managers", people=", ".join(_person_label(p) for p in managers) or none),
+        t.say("admin_schedule", schedule=describe_schedule(data["schedule"], t)),
+        t.say(
+            "team_rounds",
+            rounds=", ".join(f"{r['period']} {r['status']}" for r in data["rounds"]) or none,
+        ),
     ]
     return Result("\n".join(lines), data)
 
@@ -305,8 +311,8 @@ async def _apply_members(
     add: bool,
     now: datetime,
     with_history: bool = False,
-) -> tuple[list[str], list[str]]:
-    notes: list[str] = []
+) -> tuple[list[str], list[Note]]:
+    notes: list[Note] = []
     changed: list[str] = []
     for raw in user_ids:
         person = await require_person(session, workspace, raw, create_stub=add)
@@ -315,16 +321,14 @@ async def _apply_members(
         label = _person_label(person)
         if not add:
             if here is None or here.role != role:
-                raise UsageError(f"{label} is not a {role} of {team.name}.")
+                key = "not_member_of" if role == MembershipRole.MEMBER else "not_manager_of_team"
+                raise UsageError(key, person=label, team=team.name)
             await session.delete(here)
             changed.append(person.user_id)
             continue
         if role == MembershipRole.MEMBER:
             if here is not None and here.role == MembershipRole.MANAGER:
-                raise ConflictError(
-                    f"{label} manages {team.name}, and a team's managers are never counted "
-                    "in it. Remove them as manager first."
-                )
+                raise ConflictError("manager_not_member", person=label, team=team.name)
             counted_from: datetime | None = None
             for other in memberships:
                 if other.role == MembershipRole.MEMBER and other.team_id != team.id:
@@ -334,11 +338,16 @@ async def _apply_members(
                         session, workspace, moved_from, other, person, now
                     )
                     await session.delete(other)
-                    note = f"{label} moved from {moved_from.name}"
+                    note = Note("moved_from", {"person": label, "team": moved_from.name})
                     if counted_from is not None:
-                        note += (
-                            f" (already in its check-in for this period, so counted in "
-                            f"{team.name} from {counted_from:%Y-%m-%d})"
+                        note = Note(
+                            "moved_from_counted_later",
+                            {
+                                "person": label,
+                                "team": moved_from.name,
+                                "new_team": team.name,
+                                "day": f"{counted_from:%Y-%m-%d}",
+                            },
                         )
                     notes.append(note)
             if here is None:
@@ -352,16 +361,12 @@ async def _apply_members(
                 )
         else:
             if with_history and await in_open_population(session, team.id, person.id):
-                raise ConflictError(
-                    f"{label} is in the population of {team.name}'s open round, so they may "
-                    "not see its results or its history. Add them without --with-history: "
-                    "they will see results from the next round on."
-                )
+                raise ConflictError("in_open_population", person=label, team=team.name)
             if here is not None and here.role == MembershipRole.MEMBER:
                 # They were in this team's populations: they see only later rounds.
                 here.role = MembershipRole.MANAGER
                 here.results_from = now
-                notes.append(f"{label} is no longer counted as a member")
+                notes.append(Note("no_longer_member", {"person": label}))
             elif here is None:
                 # Whether someone was ever in this team's past populations is not kept (that
                 # would itself be a trace), so a new manager sees rounds from now on, unless
@@ -409,12 +414,12 @@ async def _counted_from_after_move(
 
 
 def _members_result(
-    t: Copy, team: Team, changed: list[str], notes: list[str], *, role: MembershipRole, add: bool
+    t: Copy, team: Team, changed: list[str], notes: list[Note], *, role: MembershipRole, add: bool
 ) -> Result:
     key = f"{role}s_{'added' if add else 'removed'}"
     text = t.say(key, count=len(changed), team=team.name, users=", ".join(changed))
     if notes:
-        text += " (" + "; ".join(notes) + ".)"
+        text += " (" + "; ".join(t.say(note.key, **note.values) for note in notes) + ".)"
     return Result(text, {"team": team.name, "role": role, "users": changed, "added": add})
 
 
@@ -442,19 +447,22 @@ def schedule_json(
     }
 
 
-def describe_schedule(data: dict[str, Any] | None) -> str:
+def describe_schedule(data: dict[str, Any] | None, t: Copy) -> str:
     if data is None:
-        return "none (rounds are opened by hand)"
-    when = f"{data['cadence']} on {data['weekday']}"
+        return t.say("schedule_none")
+    when = t.say("schedule_weekly", weekday=data["weekday"])
     if data["cadence"] == CadenceKind.MONTHLY:
-        when = f"monthly on the {data['week_of_month']} {data['weekday']}"
+        when = t.say("schedule_monthly", week=data["week_of_month"], weekday=data["weekday"])
     elif data["cadence"] == CadenceKind.BIWEEKLY:
-        when += f" from {data['anchor']}"
-    zone = "each member's own time zone" if data["member_local"] else data["timezone"]
-    state = "" if data["enabled"] else " (disabled)"
-    return (
-        f"{when} at {data['time']} ({zone}), reminder after {data['remind_after']}, "
-        f"closes after {data['close_after']}{state}"
+        when = t.say("schedule_biweekly", weekday=data["weekday"], anchor=data["anchor"])
+    zone = t.say("schedule_member_local") if data["member_local"] else data["timezone"]
+    return t.say(
+        "schedule_described" if data["enabled"] else "schedule_described_disabled",
+        when=when,
+        time=data["time"],
+        zone=zone,
+        remind=data["remind_after"],
+        close=data["close_after"],
     )
 
 
@@ -479,12 +487,12 @@ async def schedule_set(
     at = validate.local_time(time)
     week = validate.week_of_month(week_of_month) if week_of_month is not None else None
     if kind == CadenceKind.MONTHLY and week is None:
-        raise UsageError("A monthly schedule needs --week-of-month 1, 2, 3, 4 or last.")
-    start: date | None = validate.iso_date(anchor, "anchor date") if anchor else None
+        raise UsageError("monthly_needs_week")
+    start: date | None = validate.iso_date(anchor, "--anchor") if anchor else None
     if kind == CadenceKind.BIWEEKLY and start is None:
-        raise UsageError("A biweekly schedule needs --anchor DATE, a day in a week when it runs.")
+        raise UsageError("biweekly_needs_anchor")
     if timezone is not None and member_local:
-        raise UsageError("Use either --timezone or --member-local, not both.")
+        raise UsageError("timezone_or_member_local")
     zone = resolve_zone(timezone) if timezone else None
     remind = validate.duration(remind_after, "--remind-after")
     close = validate.duration(close_after, "--close-after")
@@ -492,12 +500,11 @@ async def schedule_set(
         validate_close_after(kind, close, member_local)
     except ValueError:
         raise UsageError(
-            f"--close-after must be shorter than the {kind} cadence"
-            + (" with a day to spare in member-local mode" if member_local else "")
-            + ", so rounds never overlap."
+            "close_after_too_long_member_local" if member_local else "close_after_too_long",
+            cadence=kind,
         ) from None
     if remind >= close:
-        raise UsageError("--remind-after must come before --close-after.")
+        raise UsageError("remind_before_close")
     async with ctx.sessions.begin() as session:
         workspace = await _workspace(session, actor)
         team = await require_team(session, workspace, name)
@@ -526,7 +533,8 @@ async def schedule_set(
         audit.record(
             session, actor, "schedule_set", ctx.clock.now(), team_id=team.id, schedule=data
         )
-    return Result(f"Schedule for {team.name}: {describe_schedule(data)}.", data)
+    t = _copy(actor)
+    return Result(t.say("schedule_for", team=team.name, schedule=describe_schedule(data, t)), data)
 
 
 async def schedule_enable(ctx: Context, actor: Actor, name: str, *, enabled: bool) -> Result:
@@ -536,9 +544,7 @@ async def schedule_enable(ctx: Context, actor: Actor, name: str, *, enabled: boo
         team = await require_team(session, workspace, name)
         schedule = await repo.schedule_of(session, team.id)
         if schedule is None:
-            raise UsageError(
-                f"{team.name} has no schedule yet. Set one with `schedule set {team.name} …`."
-            )
+            raise UsageError("no_schedule_yet", team=team.name)
         schedule.enabled = enabled
         audit.record(
             session,
@@ -548,7 +554,8 @@ async def schedule_enable(ctx: Context, actor: Actor, name: str, *, enabled: boo
             team_id=team.id,
         )
         data = schedule_json(schedule, team, workspace)
-    return Result(f"Schedule for {team.name} {'enabled' if enabled else 'disabled'}.", data)
+    key = "schedule_enabled" if enabled else "schedule_disabled"
+    return Result(_copy(actor).say(key, team=team.name), data)
 
 
 async def schedule_show(ctx: Context, actor: Actor, name: str) -> Result:
@@ -559,16 +566,16 @@ async def schedule_show(ctx: Context, actor: Actor, name: str) -> Result:
         team = await require_team(session, workspace, name)
         schedule = await repo.schedule_of(session, team.id)
         data = schedule_json(schedule, team, workspace)
-    text = f"Schedule for {team.name}: {describe_schedule(data)}."
+    t = _copy(actor)
+    text = t.say("schedule_for", team=team.name, schedule=describe_schedule(data, t))
     if schedule is not None and data is not None:
         zone = schedule.timezone or team_zone(team, workspace)
         upcoming = openings(Cadence.from_row(schedule), zone, ctx.clock.now(), count=3)
         local = [moment.astimezone(ZoneInfo(zone)) for moment in upcoming]
         data["next"] = [moment.isoformat() for moment in local]
         shown = ", ".join(f"{m:%a %Y-%m-%d %H:%M}" for m in local)
-        text += f"\nNext openings ({zone}): {shown}" + (
-            "" if schedule.enabled else " (disabled: none will open)"
-        )
+        key = "next_openings" if schedule.enabled else "next_openings_disabled"
+        text += "\n" + t.say(key, zone=zone, openings=shown)
     return Result(text, data)
 
 
@@ -579,38 +586,33 @@ async def round_action(ctx: Context, actor: Actor, name: str, action: str) -> Re
     actor.require_admin()
     async with ctx.sessions() as session:
         team = await require_team(session, await _workspace(session, actor), name)
+    t = _copy(actor)
     if action == "open":
         outcome = await open_round(ctx, actor, team)
-        text = (
-            f"Round {outcome.round.period} for {team.name} is open; check-in prompts are on their way."
-            if outcome.changed
-            else f"Round {outcome.round.period} for {team.name} was already open."
-        )
+        key = "round_opened" if outcome.changed else "round_already_open"
+        text = t.say(key, period=outcome.round.period, team=team.name)
     elif action == "close":
         outcome = await close_round(ctx, actor, team)
         release = outcome.release
-        result = ""
+        key = "round_closed_now" if outcome.changed else "round_already_closed"
+        text = t.say(key, period=outcome.round.period, team=team.name)
         if release is not None:
-            result = (
-                f" Released: {release.respondents} of {release.delivered} answered."
+            text += " " + (
+                t.say(
+                    "round_released", respondents=release.respondents, delivered=release.delivered
+                )
                 if release.status == ReleaseStatus.RELEASED
-                else f" Withheld: {release.respondents} answered, fewer than the {release.threshold} needed."
+                else t.say(
+                    "round_withheld", respondents=release.respondents, threshold=release.threshold
+                )
             )
-        text = (
-            f"Round {outcome.round.period} for {team.name} is closed.{result}"
-            if outcome.changed
-            else f"Round {outcome.round.period} for {team.name} was already closed.{result}"
-        )
         if outcome.scrub_pending:
-            text += (
-                " Scrub pending: the deleted answers may linger in the database's files until "
-                "a scheduler pass finishes the clean-up (`round list` shows when it has)."
-            )
+            text += " " + t.say("round_scrub_pending")
     elif action == "skip":
         outcome = await skip_round(ctx, actor, team)
-        text = f"Round {outcome.round.period} for {team.name} is skipped."
+        text = t.say("round_skipped", period=outcome.round.period, team=team.name)
     else:
-        raise UsageError(f"'{action}' is not a round action. Use open, close or skip.")
+        raise UsageError("not_a_round_action", action=action)
     return Result(
         text,
         {
@@ -654,7 +656,7 @@ async def close_preview(ctx: Context, actor: Actor, name: str) -> str:
         team = await require_team(session, await _workspace(session, actor), name)
         rnd = await repo.open_round(session, team.id)
         if rnd is None:
-            raise ConflictError(f"{team.name} has no open round to close.")
+            raise ConflictError("no_open_round", team=team.name)
         answered, delivered = await repo.participation(session, rnd.id)
         values = {
             "team": team.name,
@@ -690,13 +692,18 @@ async def round_list(ctx: Context, actor: Actor, name: str) -> Result:
                     "scrub_pending": rnd.scrub_pending,
                 }
             )
+    t = _copy(actor)
     if not rows:
-        return Result(f"{team.name} has had no rounds yet.", [])
+        return Result(t.say("no_rounds_yet", team=team.name), [])
     text = "\n".join(
         f"{r['period']}: {r['status']}"
-        + (f" ({r['respondents']} of {r['delivered']})" if r["respondents"] is not None else "")
-        + (f", {r['unreachable']} could not be reached" if r["unreachable"] else "")
-        + (", closed, scrub pending" if r["scrub_pending"] else "")
+        + (
+            f" ({t.say('of_count', respondents=r['respondents'], delivered=r['delivered'])})"
+            if r["respondents"] is not None
+            else ""
+        )
+        + (f", {t.say('round_unreachable', count=r['unreachable'])}" if r["unreachable"] else "")
+        + (f", {t.say('round_closed_scrub_pending')}" if r["scrub_pending"] else "")
         for r in rows
     )
     return Result(text, rows)
@@ -724,10 +731,7 @@ async def remove_people(ctx: Context, actor: Actor, user_ids: list[str]) -> Resu
         for raw in user_ids:
             person = await require_person(session, workspace, raw)
             if actor.person is not None and person.id == actor.person.id:
-                raise ConflictError("To erase yourself, use /rut forget-me.")
+                raise ConflictError("erase_yourself")
             removed.append(person.user_id)
             await erase_person(session, workspace.id, person.id, ctx.clock.now(), by=actor.label)
-    return Result(
-        f"Erased {', '.join(removed)}: their memberships are gone; anonymous answers stay in releases.",
-        {"removed": removed},
-    )
+    return Result(_copy(actor).say("people_erased", users=", ".join(removed)), {"removed": removed})

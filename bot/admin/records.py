@@ -35,7 +35,7 @@ async def export_releases(ctx: Context, actor: Actor, name: str, fmt: str) -> st
     """A team's released and withheld rounds as CSV or JSON: aggregates only. Audited, as
     every showing of a team's results is."""
     if fmt not in EXPORT_FORMATS:
-        raise UsageError(f"'{fmt}' is not an export format. Use csv or json.")
+        raise UsageError("not_an_export_format", value=fmt)
     actor.require_admin()
     async with ctx.sessions.begin() as session:
         workspace = await session.get(Workspace, actor.workspace.id)

@@ -19,7 +19,7 @@ def weekday(raw: str) -> int:
     for index, short in enumerate(WEEKDAYS):
         if value == short or value == _FULL_WEEKDAYS[index]:
             return index
-    raise UsageError(f"'{raw}' is not a weekday. Use one of: {', '.join(WEEKDAYS)}.")
+    raise UsageError("not_a_weekday", value=raw, choices=", ".join(WEEKDAYS))
 
 
 _FULL_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -28,18 +28,14 @@ _FULL_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "satur
 def local_time(raw: str) -> str:
     match = re.fullmatch(r"(\d{1,2}):(\d{2})", raw.strip())
     if not match or int(match[1]) > 23 or int(match[2]) > 59:
-        raise UsageError(
-            f"'{raw}' is not a time of day. Use HH:MM from 00:00 to 23:59, e.g. 09:30."
-        )
+        raise UsageError("not_a_time", value=raw)
     return f"{int(match[1]):02d}:{match[2]}"
 
 
 def duration(raw: str, what: str) -> timedelta:
     match = _DURATION.fullmatch(raw.strip().lower())
     if not match or int(match[1]) == 0:
-        raise UsageError(
-            f"'{raw}' is not a duration for {what}. Use a number with m, h or d, e.g. 24h or 3d."
-        )
+        raise UsageError("not_a_duration", value=raw, option=what)
     amount, unit = int(match[1]), match[2]
     return {
         "m": timedelta(minutes=amount),
@@ -52,9 +48,7 @@ def cadence(raw: str) -> CadenceKind:
     try:
         return CadenceKind(raw.strip().lower())
     except ValueError:
-        raise UsageError(
-            f"'{raw}' is not a cadence. Use one of: {', '.join(CadenceKind)}."
-        ) from None
+        raise UsageError("not_a_cadence", value=raw, choices=", ".join(CadenceKind)) from None
 
 
 def week_of_month(raw: str) -> int:
@@ -63,38 +57,36 @@ def week_of_month(raw: str) -> int:
         return -1
     if value in {"1", "2", "3", "4"}:
         return int(value)
-    raise UsageError(f"'{raw}' is not a week of the month. Use 1, 2, 3, 4 or last.")
+    raise UsageError("not_a_week_of_month", value=raw)
 
 
-def iso_date(raw: str, what: str = "date") -> date:
+def iso_date(raw: str, option: str | None = None) -> date:
+    """A YYYY-MM-DD date; `option` names the argument it was given for, if any."""
     try:
         return date.fromisoformat(raw.strip())
     except ValueError:
-        raise UsageError(f"'{raw}' is not a {what}. Use YYYY-MM-DD, e.g. 2026-12-31.") from None
+        if option:
+            raise UsageError("not_a_date_for", value=raw, option=option) from None
+        raise UsageError("not_a_date", value=raw) from None
 
 
 def threshold(raw: str | int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise UsageError(
-            f"'{raw}' is not a number. The threshold is a whole number, at least {MIN_THRESHOLD}."
-        ) from None
+        raise UsageError("threshold_not_a_number", value=raw, minimum=MIN_THRESHOLD) from None
     if value < MIN_THRESHOLD:
-        raise UsageError(
-            f"The anonymity threshold cannot be below {MIN_THRESHOLD}: with fewer answers, "
-            "results could point to a person."
-        )
+        raise UsageError("threshold_too_low", minimum=MIN_THRESHOLD)
     return value
 
 
-def positive_int(raw: str | int, what: str) -> int:
+def positive_int(raw: str | int, option: str) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise UsageError(f"'{raw}' is not a whole number for {what}.") from None
+        raise UsageError("not_a_whole_number", value=raw, option=option) from None
     if value < 1:
-        raise UsageError(f"{what} must be at least 1.")
+        raise UsageError("at_least_one", option=option)
     return value
 
 
@@ -110,9 +102,9 @@ MAX_RETENTION_DAYS = 36_500
 
 
 def retention_days(raw: str | int) -> int:
-    value = positive_int(raw, "retention days")
+    value = positive_int(raw, "--retention-days")
     if value > MAX_RETENTION_DAYS:
-        raise UsageError(f"Retention can be at most {MAX_RETENTION_DAYS} days (100 years).")
+        raise UsageError("retention_too_long", days=MAX_RETENTION_DAYS)
     return value
 
 
@@ -128,7 +120,7 @@ def support_url(raw: str) -> str | None:
         return None
     shown = value if len(value) <= 60 else value[:57] + "..."
     if len(value) > SUPPORT_URL_MAX:
-        raise UsageError(f"The support link can be at most {SUPPORT_URL_MAX} characters.")
+        raise UsageError("support_url_too_long", limit=SUPPORT_URL_MAX)
     try:
         parts = urlsplit(value)
         host = parts.hostname
@@ -143,8 +135,5 @@ def support_url(raw: str) -> str | None:
         or "@" in parts.netloc
         or _URL_FORBIDDEN.search(value)
     ):
-        raise UsageError(
-            f"'{shown}' is not an https link. Use a full address such as "
-            "https://support.example.com, or none to remove the link."
-        )
+        raise UsageError("not_https", value=shown)
     return value

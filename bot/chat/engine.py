@@ -104,7 +104,7 @@ def _advice_topic(locale: str, topic: str, seed: str) -> Message:
     practice = content.find_practice(topic)
     if practice is None:
         topics = ", ".join(p.key for p in content.practices)
-        raise UsageError(copy_for(locale).say("unknown_topic", topic=topic, topics=topics))
+        raise UsageError("unknown_topic", topic=topic, topics=topics)
     return _topic_message(locale, practice.key, views.topic_pieces(locale, practice.key, seed))
 
 
@@ -140,13 +140,14 @@ class ChatEngine:
         ):
             log.info("duplicate event ignored", extra={"event_kind": type(event).__name__})
             return []
+        t = copy_for("en")  # until the sender is known
         try:
             actor = await self._actor(event)
             assert actor.person is not None
             t = copy_for(actor.person.locale or actor.workspace.locale)
             return await self._dispatch(event, actor, t)
         except RutRadarError as exc:
-            return [views.error_message(str(exc))]
+            return [views.error_message(exc.say(t))]
         except Exception:
             log.exception("event handling failed", extra={"event_kind": type(event).__name__})
             return [views.error_message(copy_for("en").say("oops"))]
@@ -210,7 +211,7 @@ class ChatEngine:
             return await self._form(event, actor, t)
         if isinstance(event, HomeOpened):
             return await home_messages(self.ctx, actor, t)
-        raise UsageError("I can't handle that kind of event.")
+        raise UsageError("unknown_event")
 
     # --- commands ------------------------------------------------------------------------
 
@@ -218,7 +219,7 @@ class ChatEngine:
         word, rest = command_words(event.text)
         command = CHAT_COMMANDS.get(word)
         if command is None:
-            raise UsageError(t.say("unknown_command", word=word, commands=", ".join(COMMANDS)))
+            raise UsageError("unknown_command", word=word, commands=", ".join(COMMANDS))
         return _replies(await command.run(self, actor, t, rest))
 
     def _advice(self, actor: Actor, t: Copy, topic: str) -> Message:
@@ -263,9 +264,9 @@ class ChatEngine:
             if words[0].lower() == "until" and len(words) == 2:
                 until = iso_date(words[1])
             else:
-                raise UsageError(t.say("pause_usage"))
+                raise UsageError("pause_usage")
             if until <= self.ctx.clock.now().date():
-                raise UsageError(t.say("pause_past"))
+                raise UsageError("pause_past")
         async with self.ctx.sessions.begin() as session:
             person = await session.get(Person, actor.person.id)
             assert person is not None
@@ -299,7 +300,7 @@ class ChatEngine:
 
     async def _summary(self, actor: Actor, t: Copy, rest: str) -> Message:
         if not actor.managed:
-            raise NotAllowed(t.say("summary_not_manager"))
+            raise NotAllowed("summary_not_manager")
         if rest:
             async with self.ctx.sessions() as session:
                 team = await require_team(session, actor.workspace, " ".join(shlex.split(rest)))
@@ -348,8 +349,7 @@ class ChatEngine:
         if not isinstance(adapter, PeopleLookup):
             if emails:
                 raise UsageError(
-                    f"I can't look up e-mail addresses on {actor.workspace.platform}: name "
-                    f"people by their user id instead of {emails[0]}."
+                    "no_email_lookup", platform=actor.workspace.platform, email=emails[0]
                 )
             return names
         resolved = []
@@ -360,11 +360,13 @@ class ChatEngine:
             try:
                 resolved.append(await adapter.resolve_person(actor.workspace.external_id, name))
             except UnknownPerson as exc:
-                raise UsageError(f"{exc} Nothing was changed.") from None
+                raise UsageError("nothing_changed", reason=exc) from None
             except DeliveryError as exc:
                 raise UsageError(
-                    f"I couldn't ask {actor.workspace.platform} about {name} ({exc.reason}). "
-                    "Nothing was changed."
+                    "platform_unreachable",
+                    platform=actor.workspace.platform,
+                    name=name,
+                    reason=exc.reason,
                 ) from None
         return resolved
 
@@ -372,19 +374,14 @@ class ChatEngine:
         """A channel's members, asked of the platform (Slack: conversations.members)."""
         adapter = self._adapters.get(actor.workspace.platform)
         if not isinstance(adapter, Directory):
-            raise UsageError(
-                "Creating a team from a channel works only where the platform lists channel members."
-            )
+            raise UsageError("no_channel_lookup")
         channel = raw_channel.strip()
         if channel.startswith("<#") and channel.endswith(">"):
             channel = channel[2:-1].split("|", 1)[0]
         try:
             return await adapter.channel_members(actor.workspace.external_id, channel.lstrip("#"))
         except DeliveryError as exc:
-            raise UsageError(
-                f"I couldn't list that channel's members ({exc.reason}). For a private channel, "
-                "invite Rut Radar to it first."
-            ) from None
+            raise UsageError("channel_unreadable", reason=exc.reason) from None
 
     async def _admin_panel(self, actor: Actor, t: Copy) -> Message:
         teams = []
@@ -400,7 +397,7 @@ class ChatEngine:
                         "name": team.name,
                         **state,
                         "schedule": t.say(
-                            "admin_schedule", schedule=admin.describe_schedule(schedule)
+                            "admin_schedule", schedule=admin.describe_schedule(schedule, t)
                         ),
                     }
                 )
@@ -411,14 +408,14 @@ class ChatEngine:
     async def _action(self, event: ActionInvoked, actor: Actor, t: Copy) -> list[Message]:
         action = CHAT_ACTIONS.get(event.action_id)
         if action is None:
-            raise UsageError(t.say("unknown_action"))
+            raise UsageError("unknown_action")
         return _replies(await action.run(self, actor, t, event))
 
     async def _admin_round(self, actor: Actor, t: Copy, value: str) -> list[Message]:
         actor.require_admin()
         button = RoundButton.decode(value)
         if button is None:
-            raise UsageError(t.say("unknown_action"))
+            raise UsageError("unknown_action")
         if button.verb is RoundVerb.ASK_CLOSE:
             # Closing cannot be undone: say what it will do, and ask.
             preview = await admin.close_preview(self.ctx, actor, button.team)
@@ -438,7 +435,7 @@ class ChatEngine:
         answers were very low); nothing was stored to look up."""
         carried = CarriedAdvice.decode(value)
         if carried is None:
-            raise UsageError(t.say("unknown_action"))
+            raise UsageError("unknown_action")
         return views.advice_message(
             t,
             t.locale,
@@ -472,7 +469,7 @@ class ChatEngine:
                 anchor=values.get("anchor") or None,
             )
             return [Message.text(result.text)]
-        raise UsageError(t.say("unknown_action"))
+        raise UsageError("unknown_action")
 
     async def _checkin(self, actor: Actor, t: Copy, values: Mapping[str, str]) -> Message:
         scores = Scores.parse(values)

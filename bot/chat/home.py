@@ -59,7 +59,9 @@ async def _member_home(ctx: Context, actor: Actor, t: Copy) -> Message:
         elif rnd is not None and pending:
             blocks.append(Paragraph(t.say("home_round_done", period=rnd.period)))
         else:
-            blocks.append(Paragraph(t.say("home_next", schedule=admin.describe_schedule(schedule))))
+            blocks.append(
+                Paragraph(t.say("home_next", schedule=admin.describe_schedule(schedule, t)))
+            )
     person = actor.person
     if person is not None and person.paused_until is not None:
         blocks.append(Paragraph(t.say("privacy_paused", date=person.paused_until.isoformat())))
@@ -81,7 +83,7 @@ async def _admin_home(ctx: Context, actor: Actor, t: Copy) -> Message:
             schedule = admin.schedule_json(
                 await repo.schedule_of(session, team.id), team, workspace
             )
-            rows.append(f"{team.name}: {admin.describe_schedule(schedule)}")
+            rows.append(f"{team.name}: {admin.describe_schedule(schedule, t)}")
     blocks = (
         Heading(t.say("admin_title")),
         Paragraph(

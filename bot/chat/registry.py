@@ -47,7 +47,7 @@ class Audience(Enum):
 
     EVERYONE = "everyone"
     MEMBERS = "members"  # everyone but an admin in no team, who has no team check-in
-    ADMINS_IN_NO_TEAM = "admins in no team"  # told how to join a team instead
+    ADMINS_IN_NO_TEAM = "admins_in_no_team"  # told how to join a team instead
     MANAGERS = "managers"
     ADMINS = "admins"
 

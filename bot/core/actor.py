@@ -34,19 +34,13 @@ class Actor:
 
     def require_admin(self) -> None:
         if not self.is_admin:
-            raise NotAllowed(
-                "Only Rut Radar admins can change teams, schedules and settings. "
-                "Ask an admin of your workspace if something needs changing."
-            )
+            raise NotAllowed("not_admin")
 
     def require_manager_of(self, team: Team) -> None:
         if self.person is None:
             return
         if not self.manages(team):
-            raise NotAllowed(
-                f"Only the managers of {team.name} can see its summary. Team results are "
-                "shared with the people who run the team, and only as anonymous totals."
-            )
+            raise NotAllowed("not_manager_of", team=team.name)
 
 
 def cli_actor(workspace: Workspace) -> Actor:

@@ -1,12 +1,34 @@
-"""Errors a person can read. Each maps to one CLI exit code and a polite chat reply."""
+"""Errors a person can read. Each maps to one CLI exit code and a polite chat reply.
+
+An error carries a line of the interface copy (`messages/templates/copy.j2`): the macro's name
+and its values, not English. It is said where the reader's language is known (`say`); `str()`
+is the English, for the log and wherever no one's language is known.
+"""
 
 from __future__ import annotations
 
+from messages.copy import Copy, copy_for
+
 
 class RutRadarError(Exception):
-    """Base: its message is shown as is, in chat and on stderr."""
+    """Base: `UsageError("unknown_user", user="U1")` says the copy's `unknown_user` line."""
 
     exit_code = 1
+
+    def __init__(self, key: str, /, **values: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.values = values
+
+    def say(self, t: Copy) -> str:
+        """The line in `t`'s language; a value that is itself an error is said in it too."""
+        return t.say(
+            self.key,
+            **{k: v.say(t) if isinstance(v, RutRadarError) else v for k, v in self.values.items()},
+        )
+
+    def __str__(self) -> str:
+        return self.say(copy_for("en"))
 
 
 class UsageError(RutRadarError):

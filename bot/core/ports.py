@@ -8,6 +8,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 
 from aiohttp import web
 
+from bot.core.errors import UsageError
 from bot.core.events import ConversationRef
 from messages.model import Message
 
@@ -80,8 +81,8 @@ class Directory(Protocol):
     async def channel_members(self, tenant_id: str, channel_id: str) -> list[str]: ...
 
 
-class UnknownPerson(Exception):
-    """The platform does not know this person (or this e-mail address); the message says why."""
+class UnknownPerson(UsageError):
+    """The platform does not know this person (or this e-mail address); the line says why."""
 
 
 @runtime_checkable

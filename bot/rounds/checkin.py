@@ -49,12 +49,12 @@ class Scores:
         for key in PRACTICE_KEYS:
             raw = (form.get(key) or "").strip()
             if raw not in {"1", "2", "3", "4", "5"}:
-                raise UsageError("Please answer all five questions with a number from 1 to 5.")
+                raise UsageError("answer_all_five")
             values[key] = int(raw)
         comment = (form.get("comment") or "").strip()
         shared = (form.get("share") or "").lower() in {"1", "true", "on", "yes", "share"}
         if len(comment) > COMMENT_MAX:
-            raise UsageError(f"The shared line can be at most {COMMENT_MAX} characters.")
+            raise UsageError("comment_too_long", limit=COMMENT_MAX)
         return Scores(values, comment if (comment and shared) else None)
 
 

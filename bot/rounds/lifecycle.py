@@ -123,8 +123,7 @@ async def open_round(
             existing = await repo.round_for(session, team.id, plan.period)
             if existing is not None:
                 raise ConflictError(
-                    f"The round for {team.name} in {plan.period} is already {existing.status}; "
-                    "a closed or skipped period cannot be opened again."
+                    "round_not_reopened", team=team.name, period=plan.period, status=existing.status
                 )
             rnd = Round(
                 team_id=team.id,
@@ -197,7 +196,7 @@ async def _close(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
             if latest is not None and latest.status in CLOSED_STATUSES:
                 release = await repo.release_of(session, latest.id)
                 return RoundOutcome(latest, changed=False, release=release)
-            raise ConflictError(f"{team.name} has no open round to close.")
+            raise ConflictError("no_open_round", team=team.name)
         answers = await repo.answers_of(session, rnd.id)
         _, delivered = await repo.participation(session, rnd.id)
         computed = compute_release(
@@ -325,8 +324,7 @@ async def skip_round(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
             if existing.status == RoundStatus.SKIPPED:
                 return RoundOutcome(existing, changed=False)
             raise ConflictError(
-                f"The round for {team.name} in {period} is already {existing.status}; "
-                "only a period that has not started can be skipped."
+                "round_not_skipped", team=team.name, period=period, status=existing.status
             )
         rnd = skipped_round(team, workspace, period, now, now)
         session.add(rnd)

@@ -42,7 +42,4 @@ def resolve_zone(name: str) -> str:
     lowered = {z.lower(): z for z in available_timezones()}
     if cleaned.lower() in lowered:
         return lowered[cleaned.lower()]
-    raise UsageError(
-        f"I don't know the time zone '{cleaned}'. Use an IANA name such as "
-        "Europe/Berlin, America/New_York or Asia/Tokyo."
-    )
+    raise UsageError("unknown_zone", zone=cleaned)

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from bot.chat.engine import ChatEngine
 from bot.core.clock import Clock, SystemClock
 from bot.core.context import Context
+from bot.core.errors import RutRadarError
 from bot.core.lookups import Lookups
 from bot.core.ports import ENTRY_POINT_GROUP, Adapter
 from bot.delivery.dispatcher import Dispatcher
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 RUNTIME: web.AppKey[Runtime] = web.AppKey("rutradar_runtime", Runtime)
 
 
-class ConfigurationError(Exception):
+class ConfigurationError(RutRadarError):
     """The configuration is unsafe or inconsistent; the server refuses to start."""
 
 
@@ -43,20 +44,15 @@ def check_settings(settings: Settings) -> None:
     try:
         box = SecretBox.from_setting(settings.secret_key)
     except SecretKeyError as exc:
-        raise ConfigurationError(str(exc)) from None
+        raise ConfigurationError("as_written", text=str(exc)) from None
     if box is None and settings.slack_oauth and settings.slack_configured:
         # Refused here rather than at the first install: a token is never stored in clear.
-        raise ConfigurationError(
-            "Slack OAuth (SLACK_CLIENT_ID/SLACK_CLIENT_SECRET) stores each workspace's tokens, "
-            "only ever encrypted: set RUTRADAR_SECRET_KEY to a key from `rutradar secrets generate`."
-        )
+        raise ConfigurationError("slack_oauth_needs_key")
     if not settings.binds_loopback:
         if settings.playground_enabled:
-            raise ConfigurationError(
-                "The playground serves only loopback: set RUTRADAR_HOST=127.0.0.1 or RUTRADAR_PLAYGROUND=0."
-            )
+            raise ConfigurationError("playground_loopback_only")
         if settings.dev:
-            raise ConfigurationError("RUTRADAR_DEV is refused unless the server binds to loopback.")
+            raise ConfigurationError("dev_loopback_only")
 
 
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:

@@ -32,6 +32,7 @@ from bot.core.context import Context
 from bot.core.errors import RutRadarError, UsageError
 from bot.rounds.periods import resolve_zone
 from bot.server.config import Settings
+from messages.copy import Copy, copy_for
 from storage import repositories as repo
 from storage.db import UnsupportedDatabase, create_engine, create_session_factory, normalize_url
 from storage.models import Workspace
@@ -168,6 +169,11 @@ def _add_to_leaves(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
+def _english() -> Copy:
+    """The copy of the command line's own lines, which concern no one workspace: English."""
+    return copy_for("en")
+
+
 def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:
     """Run one command. `clock` is where time comes from (the system clock unless a caller,
     such as a test, injects another): every timestamp the command writes reads it."""
@@ -188,17 +194,16 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
         print(f"rutradar: {exc}", file=sys.stderr)
         return exc.exit_code
     except UnsupportedDatabase as exc:
-        print(f"rutradar: RUTRADAR_DATABASE_URL: {exc}.", file=sys.stderr)
+        print(f"rutradar: {_english().say('unsupported_database', reason=exc)}", file=sys.stderr)
         return 2
     except (DBAPIError, OSError) as exc:
-        print(f"rutradar: the database is not ready ({_database_hint(exc)}).", file=sys.stderr)
+        hint = _english().say(_database_hint(exc))
+        print(f"rutradar: {_english().say('database_not_ready', hint=hint)}", file=sys.stderr)
         return 1
     except Exception as exc:  # never a traceback at the person; the details are for the log
         logging.getLogger(__name__).debug("command failed", exc_info=True)
-        print(
-            f"rutradar: the command failed unexpectedly ({type(exc).__name__}); nothing was changed.",
-            file=sys.stderr,
-        )
+        failed = _english().say("command_failed", error=type(exc).__name__)
+        print(f"rutradar: {failed}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         # Ctrl+C where no handler of ours catches it (before `serve` has installed its own,
@@ -207,19 +212,20 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
 
 
 def _database_hint(exc: BaseException) -> str:
+    """The copy's hint for a database error (the driver's text is English: matched, not said)."""
     text = str(exc)
     if "no such table" in text or ("relation" in text and "does not exist" in text):
-        return "run `rutradar db upgrade` first"
+        return "hint_db_upgrade"
     if "database" in text and "does not exist" in text:
-        return "the database named in RUTRADAR_DATABASE_URL does not exist; create it first"
-    return "is the database reachable?"
+        return "hint_create_database"
+    return "hint_database_reachable"
 
 
 def _db_upgrade(settings: Settings, _ns: argparse.Namespace, _clock: Clock | None) -> int:
     from storage.migrate import upgrade
 
     upgrade(settings.database_url)
-    print("Database is at the latest schema.")
+    print(_english().say("db_upgraded"))
     return 0
 
 
@@ -249,8 +255,8 @@ def serve(settings: Settings, ns: argparse.Namespace, clock: Clock | None = None
         return 2
     shown = "localhost" if settings.binds_loopback else settings.host
     where = f"http://{shown}:{settings.port}/"
-    announce = f"Rut Radar is listening on {where}" + (
-        " (playground)" if settings.playground_enabled else ""
+    announce = _english().say(
+        "listening_playground" if settings.playground_enabled else "listening", where=where
     )
 
     def ready() -> None:
@@ -273,25 +279,14 @@ def teams_package(settings: Settings, ns: argparse.Namespace, _clock: Clock | No
     (and this release's version) filled into the manifest. Needs no database."""
     app_id = (ns.app_id or settings.microsoft_app_id or "").strip()
     if not app_id:
-        print(
-            "rutradar: MICROSOFT_APP_ID is not set: set it to the bot's Microsoft app id "
-            "(the Azure Bot resource's app id), or pass --app-id.",
-            file=sys.stderr,
-        )
+        print(f"rutradar: {_english().say('app_id_missing')}", file=sys.stderr)
         return 2
     if not GUID.match(app_id):
-        print(
-            f"rutradar: '{app_id}' is not a Microsoft app id, which looks like "
-            "00000000-0000-0000-0000-000000000000.",
-            file=sys.stderr,
-        )
+        print(f"rutradar: {_english().say('not_an_app_id', app_id=app_id)}", file=sys.stderr)
         return 2
     if not all((TEAMS_TEMPLATE / name).is_file() for name in TEAMS_FILES):
-        print(
-            f"rutradar: the Teams app template is not in {TEAMS_TEMPLATE}: run this command from "
-            "a checkout of Rut Radar.",
-            file=sys.stderr,
-        )
+        missing = _english().say("teams_template_missing", folder=TEAMS_TEMPLATE)
+        print(f"rutradar: {missing}", file=sys.stderr)
         return 1
     template = (TEAMS_TEMPLATE / "manifest.json").read_text(encoding="utf-8")
     filled = template.replace("{{MICROSOFT_APP_ID}}", app_id.lower()).replace(
@@ -313,11 +308,13 @@ def teams_package(settings: Settings, ns: argparse.Namespace, _clock: Clock | No
                 info.external_attr = 0o644 << 16
                 package.writestr(info, data)
     except OSError as exc:
-        print(f"rutradar: could not write {out} ({exc.strerror or exc}).", file=sys.stderr)
+        unwritten = _english().say("could_not_write", path=out, reason=exc.strerror or exc)
+        print(f"rutradar: {unwritten}", file=sys.stderr)
         return 1
     print(
-        f"Wrote {out} for app id {app_id.lower()} (version {manifest['version']}). Upload it in "
-        "Teams (Apps → Manage your apps → Upload an app) or in the Teams admin center."
+        _english().say(
+            "teams_package_written", path=out, app_id=app_id.lower(), version=manifest["version"]
+        )
     )
     return 0
 
@@ -347,11 +344,7 @@ def _require_existing_database(url: str) -> None:
     if not path or path == ":memory:" or path.startswith("file:") or parsed.query.get("uri"):
         return
     if not Path(path).exists():
-        raise RutRadarError(
-            f"there is no database at {url} (the file {Path(path).resolve()} does not exist). "
-            "Run this from the folder that has it, set RUTRADAR_DATABASE_URL, or create it "
-            "with `rutradar db upgrade`."
-        )
+        raise RutRadarError("no_database", url=url, path=Path(path).resolve())
 
 
 def _with_database(handler: DatabaseCommand, *, creates: bool = False) -> Run:
@@ -393,11 +386,7 @@ async def _demo(ctx: Context, ns: argparse.Namespace) -> int:
     from bot.server.demo import seed_demo
 
     result = await seed_demo(ctx, reset=ns.reset)
-    print(
-        "Demo workspace seeded."
-        if result.created
-        else "Demo workspace already there (use --reset to seed again)."
-    )
+    print(_english().say("demo_seeded" if result.created else "demo_there"))
     return 0
 
 
@@ -423,18 +412,19 @@ async def _workspace_list(ctx: Context, ns: argparse.Namespace) -> int:
             }
             for w in await repo.all_workspaces(session)
         ]
+    t = _english()
     text = "\n".join(
         f"{r['external_id']} ({r['platform']}) {r['name']}, k={r['threshold']}, {r['timezone']}"
-        + (f", support {r['support_url']}" if r["support_url"] else "")
+        + (f", {t.say('workspace_support', url=r['support_url'])}" if r["support_url"] else "")
         for r in rows
     )
-    _print(rows, ns.json, text or "No workspaces yet.")
+    _print(rows, ns.json, text or t.say("no_workspaces"))
     return 0
 
 
 async def _workspace_add(ctx: Context, ns: argparse.Namespace) -> int:
     if ns.platform not in PLATFORMS:
-        raise UsageError(f"'{ns.platform}' is not a platform. Use one of: {', '.join(PLATFORMS)}.")
+        raise UsageError("not_a_platform", platform=ns.platform, platforms=", ".join(PLATFORMS))
     zone = resolve_zone(ns.timezone) if ns.timezone else None
     async with ctx.sessions.begin() as session:
         workspace = await repo.workspace_by_external_id(session, ns.external_id, ns.platform)
@@ -461,12 +451,10 @@ async def _workspace_add(ctx: Context, ns: argparse.Namespace) -> int:
             platform=ns.platform,
             external_id=ns.external_id,
         )
-    verb = "added" if created else "updated"
-    _print(
-        {"external_id": ns.external_id, "created": created},
-        ns.json,
-        f"Workspace {ns.external_id} {verb}.",
+    done = copy_for(workspace.locale).say(
+        "workspace_added" if created else "workspace_updated", workspace=ns.external_id
     )
+    _print({"external_id": ns.external_id, "created": created}, ns.json, done)
     return 0
 
 
@@ -482,12 +470,10 @@ async def _summary(ctx: Context, ns: argparse.Namespace) -> int:
         )
         if ns.period and summary.period != ns.period:
             # No such round: the transaction, and the view's audit event with it, rolls back.
-            raise UsageError(f"{team.name} has no closed round for the period '{ns.period}'.")
+            raise UsageError("no_closed_round", team=team.name, period=ns.period)
     if ns.json:
         print(json.dumps(summary.to_json(), indent=2))
     else:
-        from messages.copy import copy_for
-
         print(_plain(summary_message(copy_for(workspace.locale), workspace.locale, summary)))
     return 0
 
@@ -576,9 +562,10 @@ async def _audit(ctx: Context, ns: argparse.Namespace) -> int:
     async with ctx.sessions() as session:
         workspace = await require_workspace(session, ns.workspace)
     rows = await audit_list(ctx, workspace)
+    t = copy_for(workspace.locale)
     # Times to the second in UTC, and the period an event concerns (a round, a view).
     table = _table(
-        ["When (UTC)", "Who", "What", "Team", "Period"],
+        [t.say(f"audit_{column}") for column in ("when", "who", "what", "team", "period")],
         [
             [
                 _to_the_second(r["at"]),
@@ -590,7 +577,7 @@ async def _audit(ctx: Context, ns: argparse.Namespace) -> int:
             for r in rows
         ],
     )
-    _print(rows, ns.json, "\n".join(table) if rows else "No audit events yet.")
+    _print(rows, ns.json, "\n".join(table) if rows else t.say("no_audit_events"))
     return 0
 
 
@@ -609,22 +596,18 @@ async def _secrets(ctx: Context, _ns: argparse.Namespace) -> int:
     try:
         box = SecretBox.from_setting(Settings().secret_key)
         if box is None:
-            raise UsageError(NO_KEY)
+            raise UsageError("as_written", text=NO_KEY)
         counts = await reencrypt_tokens(ctx.database, box)
     except SecretKeyError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError("as_written", text=str(exc)) from None
     total = sum(counts.values())
-    print(
-        f"Re-encrypted {total} stored token{'s' if total != 1 else ''} with the first of "
-        f"{box.key_count} key{'s' if box.key_count != 1 else ''}; keys after the first may now "
-        "be dropped from RUTRADAR_SECRET_KEY."
-    )
+    print(_english().say("tokens_reencrypted", tokens=total, keys=box.key_count))
     return 0
 
 
 async def _purge(ctx: Context, _ns: argparse.Namespace) -> int:
     removed = await purge(ctx)
-    print(f"Purged {removed['rounds']} rounds past their workspace's retention.")
+    print(_english().say("purged", rounds=removed["rounds"]))
     return 0
 
 

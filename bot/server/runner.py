@@ -66,7 +66,7 @@ async def serve(app: web.Application, *, host: str, port: int, ready: Callable[[
                     await web.TCPSite(runner, host, port).start()
                 except OSError as exc:
                     raise RutRadarError(
-                        f"cannot listen on {host}:{port} ({exc.strerror or exc})."
+                        "cannot_listen", host=host, port=port, reason=exc.strerror or exc
                     ) from None
                 ready()
                 await stopping.wait()
