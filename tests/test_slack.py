@@ -606,6 +606,24 @@ async def test_people_are_named_by_e_mail_and_unknown_ids_refused(env: Env) -> N
     assert await env.count(Person) == people  # nothing stored for any of them
 
 
+async def test_people_named_as_slack_escapes_them_reach_the_engine_as_plain_ids(
+    env: Env,
+) -> None:
+    """With `should_escape` (deploy/slack/manifest.yml) Slack sends `@ada` as `<@UADA|ada>`
+    and an e-mail address as a `mailto:` link; the adapter makes them plain before the
+    engine sees the text."""
+    env.fake.add_user("UADA", real_name="Ada Lovelace")
+    env.fake.add_user("UBO", real_name="Bo", email="bo@example.com")
+    reply = await env.command(
+        "admin team members add Platform <@UADA|ada> <mailto:bo@example.com|bo@example.com>",
+        user="UROOT",
+    )
+    assert "2 members added to Platform: UADA, UBO." in reply["text"], reply["text"]
+    assert [c.params["email"] for c in env.fake.calls_to("users.lookupByEmail")] == [
+        "bo@example.com"
+    ]
+
+
 async def test_a_scope_the_installation_lacks_fails_the_call(env: Env) -> None:
     env.fake.granted_scopes.discard("users:read.email")
     reply = await env.command("admin team members add Platform ada@example.com", user="UROOT")

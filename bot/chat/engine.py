@@ -421,11 +421,10 @@ class ChatEngine:
             raise UsageError(
                 "Creating a team from a channel works only where the platform lists channel members."
             )
-        channel = raw_channel.strip()
-        if channel.startswith("<#") and channel.endswith(">"):
-            channel = channel[2:-1].split("|", 1)[0]
+        # `#C123` or `C123` (an adapter turns its platform's channel mention into the former).
+        channel = raw_channel.strip().lstrip("#")
         try:
-            return await adapter.channel_members(actor.workspace.external_id, channel.lstrip("#"))
+            return await adapter.channel_members(actor.workspace.external_id, channel)
         except DeliveryError as exc:
             raise UsageError(
                 f"I couldn't list that channel's members ({exc.reason}). For a private channel, "
