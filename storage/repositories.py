@@ -189,11 +189,13 @@ async def answers_of(session: AsyncSession, round_id: int) -> Sequence[Answer]:
 
 
 async def delete_round_raw_data(session: AsyncSession, round_id: int) -> None:
-    """What close removes: the answers, and the per-person prompt and reminder rows."""
+    """What close removes: the answers, the per-person prompt and reminder rows, and any
+    "checked in" edit still waiting (it says which prompt was answered)."""
     await session.execute(delete(Answer).where(Answer.round_id == round_id))
     await session.execute(
         delete(Delivery).where(
-            Delivery.round_id == round_id, Delivery.kind.in_(("prompt", "reminder"))
+            Delivery.round_id == round_id,
+            Delivery.kind.in_(("prompt", "reminder", "checked_in")),
         )
     )
 

@@ -237,8 +237,9 @@ async def test_whole_check_in_through_the_modal(env: Env) -> None:
     async with env.runtime.ctx.sessions() as session:
         assert (await session.scalars(select(Answer.comment))).all() == [None]
 
-    # The prompt is edited to say so, with no scores.
-    await env.runtime.supervisor.drain()
+    # The prompt is edited to say so, with no scores (the edit waits in the outbox).
+    assert env.fake.calls_to("chat.update") == []
+    await env.runtime.dispatcher.run_once()
     [update] = env.fake.calls_to("chat.update")
     assert (
         update.params["channel"] == prompt.response["channel"]

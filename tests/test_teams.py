@@ -230,8 +230,9 @@ async def test_whole_check_in_through_the_dialog(env: Env) -> None:
     assert len(env.connector.sent) == sent_before  # nothing with scores into the chat
     assert await env.count(Answer) == 1
 
-    # The prompt card is edited to "checked in", no scores.
-    await env.runtime.supervisor.drain()
+    # The prompt card is edited to "checked in", no scores (the edit waits in the outbox).
+    assert env.connector.updated == []
+    await env.runtime.dispatcher.run_once()
     [update] = env.connector.updated
     assert update.conversation_id == prompt.conversation_id
     assert update.activity_id == prompt.activity_id
@@ -519,7 +520,7 @@ async def test_every_card_the_adapter_sends_is_valid(env: Env, checker: Checker)
     result = await env.ok(ta.task_submit(env.url, "u2", {**data, **CHECKIN}))
     assert result is not None
     dialogs["checkin_result"] = dialog_card(result)
-    await env.runtime.supervisor.drain()
+    await env.runtime.dispatcher.run_once()  # the prompt's "checked in" edit
     cards = {
         **{f"sent{i}": c for i, p in enumerate(env.connector.sent) for c in p.cards},
         **{f"updated{i}": c for i, p in enumerate(env.connector.updated) for c in p.cards},

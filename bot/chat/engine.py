@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shlex
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import date
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -37,7 +37,7 @@ from bot.core.actor import Actor
 from bot.core.context import Context
 from bot.core.errors import NotAllowed, RutRadarError, UsageError
 from bot.core.events import ActionInvoked, CommandReceived, Event, FormSubmitted, HomeOpened
-from bot.core.ports import Adapter, DeliveryError, Directory, PeopleLookup, SentRef, UnknownPerson
+from bot.core.ports import DeliveryError, Directories, UnknownPerson
 from bot.rounds.checkin import Outcome, Scores, record_checkin
 from bot.rounds.lifecycle import team_zone
 from bot.rounds.periods import resolve_zone, weekly_period
@@ -49,8 +49,6 @@ from storage import repositories as repo
 from storage.models import Person, Workspace
 
 log = logging.getLogger(__name__)
-
-Spawner = Callable[[Awaitable[None], str], None]
 
 COMMANDS = (
     "help",
@@ -128,16 +126,11 @@ def _topic_message(locale: str, key: str, pieces: tuple[Advice, ...]) -> Message
 
 
 class ChatEngine:
-    def __init__(
-        self,
-        ctx: Context,
-        *,
-        adapters: Mapping[str, Adapter] | None = None,
-        spawn: Spawner | None = None,
-    ) -> None:
+    def __init__(self, ctx: Context, *, directories: Directories | None = None) -> None:
         self.ctx = ctx
-        self._adapters: Mapping[str, Adapter] = adapters if adapters is not None else {}
-        self._spawn = spawn
+        # Questions to the platforms only (who is this e-mail address, who is in a channel):
+        # the engine sends nothing itself; later messages and edits go through the outbox.
+        self._directories = directories or Directories()
 
     # --- entry ---------------------------------------------------------------------------
 
@@ -390,8 +383,8 @@ class ChatEngine:
         names = [normalize_user_id(raw) for raw in ns.user_ids]
         adding = "add" in (getattr(ns, "action", None), getattr(ns, "group_action", None))
         emails = [name for name in names if "@" in name]
-        adapter = self._adapters.get(actor.workspace.platform)
-        if not isinstance(adapter, PeopleLookup):
+        adapter = self._directories.people(actor.workspace.platform)
+        if adapter is None:
             if emails:
                 raise UsageError(
                     f"I can't look up e-mail addresses on {actor.workspace.platform}: name "
@@ -416,8 +409,8 @@ class ChatEngine:
 
     async def _channel_members(self, actor: Actor, raw_channel: str) -> list[str]:
         """A channel's members, asked of the platform (Slack: conversations.members)."""
-        adapter = self._adapters.get(actor.workspace.platform)
-        if not isinstance(adapter, Directory):
+        adapter = self._directories.channels(actor.workspace.platform)
+        if adapter is None:
             raise UsageError(
                 "Creating a team from a channel works only where the platform lists channel members."
             )
@@ -556,12 +549,8 @@ class ChatEngine:
             line = t.say("checkin_no_team")
         else:
             line = t.say("checkin_private")
-        if result.prompt_ref and result.period and self._spawn:
-            ref = SentRef.from_json(result.prompt_ref)
-            adapter = self._adapters.get(ref.platform)
-            if adapter is not None:
-                done = views.checked_in_message(t, result.period)
-                self._spawn(adapter.update(ref, done), "prompt-update")
+        if result.edit_queued:
+            self.ctx.wake_dispatcher()  # the prompt's "checked in" edit waits in the outbox
         period = result.period or weekly_period(self.ctx.clock.now(), actor.workspace.timezone)
         targets = views.advice_targets(scores.values)
         return views.checkin_result(
