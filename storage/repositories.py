@@ -221,3 +221,8 @@ async def claim_event(session: AsyncSession, event_id: str, now: datetime) -> bo
     session.add(ProcessedEvent(event_id=event_id, seen_at=now.replace(second=0, microsecond=0)))
     await session.flush()
     return True
+
+
+async def release_event(session: AsyncSession, event_id: str) -> None:
+    """Forget a claimed event id whose handling failed, so the platform's retry is handled."""
+    await session.execute(delete(ProcessedEvent).where(ProcessedEvent.event_id == event_id))

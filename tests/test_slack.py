@@ -28,7 +28,7 @@ from bot.rounds.lifecycle import open_round
 from bot.server.app import RUNTIME, build_app
 from bot.server.config import Settings
 from bot.server.runtime import Runtime
-from storage.models import Answer, Delivery, Membership, Person, Team, Workspace
+from storage.models import Answer, Delivery, Membership, Person, ProcessedEvent, Team, Workspace
 from storage.slack_store import slack_bots
 from tests.conftest import World, build_world
 from tests.fakes.slack_api import FakeSlackAPI, dm_channel
@@ -365,6 +365,36 @@ async def test_uninstall_deletes_people_memberships_and_deliveries(env: Env) -> 
         0,
     )
     assert await env.count(Workspace) == 1 and await env.count(Team) == 1
+
+
+async def test_an_uninstall_whose_deletion_failed_is_done_by_slacks_retry(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At least once: the event id is claimed before the deletion; when the deletion fails the
+    claim is released and Slack is answered non-2xx, so its retry deletes instead of being
+    dropped as a duplicate."""
+    from adapters.slack import adapter as slack_adapter
+
+    await open_round(env.runtime.ctx, env.world.cli, env.world.team)
+    real = slack_adapter.platform_uninstalled
+    failures = iter([OSError("the database went away mid-way")])
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        for failure in failures:
+            raise failure
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(slack_adapter, "platform_uninstalled", flaky)
+    body = event_callback(app_uninstalled(), event_id="Ev-gone-later")
+    first = await env.post(body)
+    assert not 200 <= first.status < 300  # Slack retries what it got no 2xx for
+    assert await env.count(Person) > 0 and await env.count(ProcessedEvent) == 0
+
+    retry = await env.post(body, retry_num=1, retry_reason="http_error")
+    assert retry.status == 200
+    assert (await env.count(Person), await env.count(Delivery)) == (0, 0)
+    again = await env.post(body, retry_num=2, retry_reason="http_timeout")
+    assert again.status == 200 and await env.count(ProcessedEvent) == 1  # done once
 
 
 # --- delivery failures -----------------------------------------------------------------------

@@ -291,6 +291,33 @@ async def test_personal_uninstall_forgets_the_reference_and_skips_deliveries(env
     assert statuses == ["skipped"]
 
 
+async def test_an_uninstall_whose_deletion_failed_is_done_by_the_redelivery(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At least once: a failed deletion releases the activity's claim and answers Teams
+    non-2xx, so the redelivered activity deletes instead of being dropped as a duplicate."""
+    from adapters.teams import adapter as teams_adapter
+
+    await env.ok(ta.installation_update(env.url, "u2", "add"))
+    real = teams_adapter.person_uninstalled
+    failures = iter([OSError("the database went away mid-way")])
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        for failure in failures:
+            raise failure
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(teams_adapter, "person_uninstalled", flaky)
+    removed = ta.installation_update(env.url, "u2", "remove")
+    first = await env.post(removed)
+    assert not 200 <= first.status < 300
+    person = await env.person("u2")
+    assert person is not None and person.conversation_ref is not None
+    await env.ok(removed)  # Teams redelivers the same activity
+    person = await env.person("u2")
+    assert person is not None and person.conversation_ref is None
+
+
 # --- channels: replies go 1:1 ----------------------------------------------------------------
 
 

@@ -516,19 +516,22 @@ class SlackAdapter:
         event = envelope.event
         if isinstance(event, TokensRevoked) and not event.tokens.bot:
             return  # only user tokens went; the bot still works
-        if not await self.runtime.chat.first_time(f"slack:{envelope.event_id}"):
-            return
-        installation = envelope.installation
-        if isinstance(event, TeamAccessRevoked):
-            # An org-wide app lost these workspaces; the org's installation stays.
-            for team_id in event.team_ids:
-                await self._forget(installation.enterprise_id, team_id, team_id)
-            return
-        await self._forget(
-            installation.enterprise_id,
-            None if installation.is_enterprise_install else installation.team_id,
-            installation.key,
-        )
+        # Claimed for the deletion: if it fails, the claim is released and the error answers
+        # Slack (non-2xx), whose retry then deletes, instead of being dropped as a duplicate.
+        async with self.runtime.chat.claimed(f"slack:{envelope.event_id}") as first:
+            if not first:
+                return
+            installation = envelope.installation
+            if isinstance(event, TeamAccessRevoked):
+                # An org-wide app lost these workspaces; the org's installation stays.
+                for team_id in event.team_ids:
+                    await self._forget(installation.enterprise_id, team_id, team_id)
+                return
+            await self._forget(
+                installation.enterprise_id,
+                None if installation.is_enterprise_install else installation.team_id,
+                installation.key,
+            )
 
     async def _forget(self, enterprise_id: str | None, team_id: str | None, key: str) -> None:
         """Tokens from slack_sdk's store (its rows are keyed as Bolt keys installations), and

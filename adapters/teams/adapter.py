@@ -256,10 +256,14 @@ class TeamsAdapter:
             messages = await self._handle(event)
             if action == "add":
                 await self._to_person(tc, facts, messages, reply=False)
-        elif action == "remove" and await self.runtime.chat.first_time(facts.event_id):
-            await person_uninstalled(
-                self.runtime.ctx, PLATFORM, facts.tenant_id or "", facts.user_id or ""
-            )
+        elif action == "remove":
+            # Claimed for the deletion; a failure releases the claim, so Teams' redelivery
+            # deletes instead of being dropped as a duplicate.
+            async with self.runtime.chat.claimed(facts.event_id) as first:
+                if first:
+                    await person_uninstalled(
+                        self.runtime.ctx, PLATFORM, facts.tenant_id or "", facts.user_id or ""
+                    )
 
     # --- invokes: dialogs ----------------------------------------------------------------
 

@@ -9,9 +9,11 @@ payload: logs carry no bodies, design privacy rule 4).
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
 import shlex
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import date
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -137,12 +139,13 @@ class ChatEngine:
     async def handle(self, event: Event) -> list[Message]:
         """Handle one event; an event id seen before (a platform retry) has no effect. Only
         events the platform may retry *and* that change state (`changes_state`) are claimed:
-        the rest leave no trace of the contact, and a redelivered read is answered again."""
-        if (
-            event.platform_retries
-            and changes_state(event)
-            and not await self.first_time(event.event_id)
-        ):
+        the rest leave no trace of the contact, and a redelivered read is answered again.
+
+        At least once: a claim whose handling fails unexpectedly (or is cancelled, at
+        shutdown) is released, so the platform's retry of that delivery is handled, not
+        dropped as a duplicate. A polite refusal (`RutRadarError`) is an answer: it keeps it."""
+        claimed = event.platform_retries and changes_state(event)
+        if claimed and not await self._claim(event.event_id):
             log.info("duplicate event ignored", extra={"event_kind": type(event).__name__})
             return []
         try:
@@ -154,16 +157,48 @@ class ChatEngine:
             return [views.error_message(str(exc))]
         except Exception:
             log.exception("event handling failed", extra={"event_kind": type(event).__name__})
+            if claimed:
+                await self._release(event.event_id)
             return [views.error_message(copy_for("en").say("oops"))]
+        except BaseException:
+            if claimed:
+                await asyncio.shield(self._release(event.event_id))
+            raise
 
-    async def first_time(self, event_id: str) -> bool:
-        """Claim a platform event id in the database; False for a retry (on any replica).
-        Kept only while the platform may retry (`bot.admin.records.PROCESSED_EVENTS_KEPT`)."""
+    @contextlib.asynccontextmanager
+    async def claimed(self, event_id: str) -> AsyncIterator[bool]:
+        """Claim a platform event id for the work done in the block, for adapters handling a
+        platform's life events (an uninstall) themselves. Yields False for a delivery already
+        claimed, on any replica (a retry: do nothing), True otherwise. If the block raises,
+        the claim is released before the error goes on (to the platform, which retries), so
+        the retry is handled, not dropped. Claims are kept only while the platform may retry
+        (`bot.admin.records.PROCESSED_EVENTS_KEPT`)."""
+        if not await self._claim(event_id):
+            yield False
+            return
+        try:
+            yield True
+        except BaseException:
+            await asyncio.shield(self._release(event_id))
+            raise
+
+    async def _claim(self, event_id: str) -> bool:
+        """Record a platform event id in the database; False for a retry (on any replica)."""
         try:
             async with self.ctx.sessions.begin() as session:
                 return await repo.claim_event(session, event_id, self.ctx.clock.now())
         except IntegrityError:
             return False
+
+    async def _release(self, event_id: str) -> None:
+        """Forget a claim whose work failed, so the platform's retry of it is handled. If
+        even that fails, the retry is dropped as before (and the id forgotten once no retry
+        can come): one WARNING line, no event id in it."""
+        try:
+            async with self.ctx.sessions.begin() as session:
+                await repo.release_event(session, event_id)
+        except Exception as exc:
+            log.warning("event claim not released after a failure: %s", type(exc).__name__)
 
     async def _actor(self, event: Event) -> Actor:
         """The sender as an Actor: from this process's short-lived cache (bot/core/lookups.py)
