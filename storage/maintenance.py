@@ -50,6 +50,11 @@ LOCK_TIMEOUT_MS = 1000
 # The round's row was last written by its close, so its `xmin` is the close's transaction id.
 # Lazy (auto)vacuum is left out as PostgreSQL leaves it out of the horizon; replication slots,
 # standbys' feedback (walsenders have no database) and prepared transactions count.
+# A transaction id still running in *any* database of the cluster counts too: a snapshot's
+# xmin is the oldest running transaction id cluster-wide, VACUUM FULL's own snapshot is one,
+# and it keeps every row that snapshot could see (measured: a write left open in another
+# database kept a deleted row's bytes through VACUUM FULL). The current snapshot's xmin says
+# so without needing to see other roles' sessions.
 _OLDER_THAN_THE_CLOSE = text(
     """
     WITH close AS (
@@ -62,6 +67,8 @@ _OLDER_THAN_THE_CLOSE = text(
             AND NOT (a.backend_type = 'autovacuum worker'
                      AND a.query LIKE 'autovacuum: VACUUM%%' AND a.query NOT LIKE '%%ANALYZE%%')
             AND (age(a.backend_xmin) >= close.age OR age(a.backend_xid) >= close.age))
+      + (SELECT count(*) FROM close
+          WHERE age(pg_snapshot_xmin(pg_current_snapshot())::xid) >= close.age)
       + (SELECT count(*) FROM pg_replication_slots s, close
           WHERE age(s.xmin) >= close.age)
       + (SELECT count(*) FROM pg_prepared_xacts p, close

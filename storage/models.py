@@ -206,6 +206,9 @@ class Delivery(Base):
     )
     # closed_notice: "this round closed" edited into a sent prompt after close. It carries the
     # prompt's message reference only: no person, never answered, the same for every prompt.
+    # checked_in: "you checked in" edited into a prompt just answered, queued with the answer.
+    # The prompt's reference (and the locale it was written in) only: no person, no time; it
+    # is deleted once sent, and with the round's raw data at close (bot/rounds/notices.py).
     kind: Mapped[DeliveryKind] = mapped_column(db_enum(DeliveryKind, "delivery_kind"))
     not_before: Mapped[datetime]
     # claimed: leased by a dispatcher, not yet on the wire. sending: its platform call is in

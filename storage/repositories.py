@@ -209,12 +209,15 @@ async def answers_of(session: AsyncSession, round_id: int) -> Sequence[Answer]:
 
 
 async def delete_round_raw_data(session: AsyncSession, round_id: int) -> None:
-    """What close removes: the answers, and the per-person prompt and reminder rows."""
+    """What close removes: the answers, the per-person prompt and reminder rows, and any
+    "checked in" edit still waiting (it says which prompt was answered)."""
     await session.execute(delete(Answer).where(Answer.round_id == round_id))
     await session.execute(
         delete(Delivery).where(
             Delivery.round_id == round_id,
-            Delivery.kind.in_((DeliveryKind.PROMPT, DeliveryKind.REMINDER)),
+            Delivery.kind.in_(
+                (DeliveryKind.PROMPT, DeliveryKind.REMINDER, DeliveryKind.CHECKED_IN)
+            ),
         )
     )
 
@@ -240,3 +243,8 @@ async def claim_event(session: AsyncSession, event_id: str, now: datetime) -> bo
     session.add(ProcessedEvent(event_id=event_id, seen_at=now.replace(second=0, microsecond=0)))
     await session.flush()
     return True
+
+
+async def release_event(session: AsyncSession, event_id: str) -> None:
+    """Forget a claimed event id whose handling failed, so the platform's retry is handled."""
+    await session.execute(delete(ProcessedEvent).where(ProcessedEvent.event_id == event_id))

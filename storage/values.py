@@ -60,12 +60,14 @@ class ReleaseStatus(StrEnum):
 
 
 class DeliveryKind(StrEnum):
-    """What an outbox row sends. closed_notice: "this round closed", edited into a sent prompt."""
+    """What an outbox row sends. closed_notice: "this round closed", edited into a sent prompt;
+    checked_in: "you checked in", edited into a prompt just answered."""
 
     PROMPT = "prompt"
     REMINDER = "reminder"
     SUMMARY = "summary"
     CLOSED_NOTICE = "closed_notice"
+    CHECKED_IN = "checked_in"
 
 
 class DeliveryStatus(StrEnum):

@@ -164,3 +164,31 @@ def test_bot_floors_import_only_downwards(package: str) -> None:
 )
 def test_the_floor_rule_sees_upward_imports(package: str, source: str, expected: set[str]) -> None:
     assert upward_imports(package, ast.parse(source)) == expected
+
+
+def test_the_engine_holds_no_adapter_and_bot_parses_no_platform_syntax() -> None:
+    """Adapters translate, the engine decides: the engine may only ask platforms questions
+    (`Directories`: who is this, who is in that channel); what the bot sends or edits later
+    goes through the outbox, never from the engine. And no Slack or Teams markup is parsed
+    in bot/: each adapter makes it plain before the engine sees the text."""
+    import inspect
+
+    from bot.chat import engine
+    from bot.core.ports import Directories
+
+    assert list(inspect.signature(engine.ChatEngine).parameters) == ["ctx", "directories"]
+    assert {name for name in dir(Directories) if not name.startswith("_")} == {
+        "channels",
+        "people",
+        "platforms",
+    }
+    source = (ROOT / "bot" / "chat" / "engine.py").read_text(encoding="utf-8")
+    assert ".update(" not in source and ".send(" not in source and "spawn" not in source
+    for path in sorted((ROOT / "bot").rglob("*.py")):
+        code = "\n".join(
+            line
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if not line.lstrip().startswith("#")
+        )
+        for syntax in ('"<@', '"<#', "'<@", "'<#", "<at>"):
+            assert syntax not in code, f"{path.relative_to(ROOT)} parses {syntax}"

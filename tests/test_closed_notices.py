@@ -1,10 +1,13 @@
-"""Prompts of a closed round say so, durably, without keeping anyone's link to the round.
+"""Sent prompts are edited through the outbox, durably, without keeping anyone's link to the
+round: "checked in" once answered, "closed" once the round closes.
 
 The close queues one `closed_notice` per sent prompt, before the prompt rows go: no person, not
-answered, identical for answered and unanswered prompts but for the message reference. The
-dispatcher edits each prompt through `Adapter.update` and deletes the notice. On SQLite and
-PostgreSQL (several NULL person ids under the unique (round, person, kind)); the Slack side is
-in tests/test_slack_rounds.py.
+answered, identical for answered and unanswered prompts but for the message reference. A
+check-in queues one `checked_in` edit in its own transaction: no person, no time of
+answering, deleted once made, and with the round's raw data at close. The dispatcher edits
+each prompt through `Adapter.update` and deletes the row. On SQLite and PostgreSQL (several
+NULL person ids under the unique (round, person, kind)); the Slack side is in
+tests/test_slack_rounds.py, the attacker's view in tests/test_privacy_attacks.py.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, update
 
 from bot.admin import operations as admin
+from bot.admin.privacy import forget_person
 from bot.core.clock import ManualClock
 from bot.core.ports import DeliveryError, SentRef
 from bot.delivery.dispatcher import MAX_ATTEMPTS, Dispatcher
@@ -26,12 +30,14 @@ from bot.rounds.checkin import Outcome, Scores, record_checkin
 from bot.rounds.lifecycle import close_round, open_round
 from bot.server.app import RUNTIME, build_app
 from bot.server.config import Settings
+from messages.copy import copy_for
 from messages.model import Buttons
-from storage.models import Delivery, Workspace
+from storage.models import Delivery, Person, Workspace
 from tests.conftest import World, build_world
 from tests.fakes.adapter import FakeAdapter
 
 CLOSED = "The 2026-W48 check-in closed on Wed 25 Nov."
+CHECKED_IN = "You checked in for 2026-W48. Thank you!"
 
 
 def scores() -> Scores:
@@ -188,3 +194,145 @@ async def test_the_playground_prompt_is_edited_in_place(
     assert edited["text"] == CLOSED and CLOSED in edited["html"]
     assert "<button" not in edited["html"]
     assert await deliveries(world, "closed_notice") == []
+
+
+# --- "you checked in": queued with the answer, edited from the outbox -------------------------
+
+
+async def test_a_check_in_queues_its_prompt_edit_in_its_transaction_and_links_no_one(
+    world: World, clock: ManualClock
+) -> None:
+    ctx = world.ctx
+    adapter = FakeAdapter()
+    dispatcher = Dispatcher(ctx, {"playground": adapter})
+    outcome = await open_round(ctx, world.cli, world.team)
+    await dispatcher.run_once()
+    for person in world.members[:3]:  # three answer, minutes apart
+        clock.advance(timedelta(minutes=7))
+        result = await record_checkin(ctx, await world.actor(person), scores())
+        assert result.outcome is Outcome.STORED and result.edit_queued
+
+    edits = await deliveries(world, "checked_in")
+    assert {SentRef.from_json(d.message_ref or {}) for d in edits} == {
+        adapter.ref_of(p.user_id) for p in world.members[:3]
+    }
+    # The same row for each of them but for the prompt's reference: no person, not answered,
+    # and no time of answering (due since the round opened, whenever the answer came).
+    alike = [columns(d, leave_out=("id", "message_ref")) for d in edits]
+    assert all(row == alike[0] for row in alike), alike
+    assert alike[0]["person_id"] is None and alike[0]["answered"] is False
+    assert alike[0]["not_before"] == outcome.round.opens_at
+    assert alike[0]["next_attempt_at"] is None and alike[0]["lease_until"] is None
+    for d in edits:  # the reference and the locale its prompt was written in: nothing else
+        assert d.message_ref is not None and d.message_ref["locale"] == "en"
+        assert set(d.message_ref) == {"platform", "channel_id", "message_id", "locale"}
+
+    assert await dispatcher.run_once() == 0  # an edit is not a send
+    assert {ref for ref, _ in adapter.updates} == {
+        adapter.ref_of(p.user_id) for p in world.members[:3]
+    }
+    assert {msg.fallback for _, msg in adapter.updates} == {CHECKED_IN}
+    assert not any(isinstance(b, Buttons) for _, msg in adapter.updates for b in msg.blocks)
+    assert await deliveries(world, "checked_in") == []  # gone once made
+    await dispatcher.run_once()
+    assert len(adapter.updates) == 3
+
+
+async def test_the_edit_speaks_the_language_the_prompt_was_written_in(world: World) -> None:
+    ctx = world.ctx
+    async with ctx.sessions.begin() as session:
+        await session.execute(
+            update(Person).where(Person.id == world.members[0].id).values(locale="de")
+        )
+    adapter = FakeAdapter()
+    dispatcher = Dispatcher(ctx, {"playground": adapter})
+    await open_round(ctx, world.cli, world.team)
+    await dispatcher.run_once()
+    await record_checkin(ctx, await world.actor(world.members[0]), scores())
+    await dispatcher.run_once()
+    [(_, message)] = adapter.updates
+    assert message.fallback == copy_for("de").say("prompt_done", period="2026-W48")
+    assert message.fallback != CHECKED_IN
+
+
+async def test_no_edit_for_a_prompt_that_never_reached_the_platform(world: World) -> None:
+    ctx = world.ctx
+    await open_round(ctx, world.cli, world.team)  # nothing dispatched yet
+    result = await record_checkin(ctx, await world.actor(world.members[0]), scores())
+    assert result.outcome is Outcome.STORED and not result.edit_queued
+    assert await deliveries(world, "checked_in") == []
+    again = await record_checkin(ctx, await world.actor(world.members[0]), scores())
+    assert again.outcome is Outcome.ALREADY and await deliveries(world, "checked_in") == []
+
+
+async def test_a_failing_edit_is_retried_then_dropped_and_survives_a_restart(
+    world: World, clock: ManualClock
+) -> None:
+    ctx = world.ctx
+    adapter = FakeAdapter()
+    await open_round(ctx, world.cli, world.team)
+    await Dispatcher(ctx, {"playground": adapter}).run_once()
+    for person in world.members[:2]:
+        await record_checkin(ctx, await world.actor(person), scores())
+    adapter.update_faults = [
+        DeliveryError("internal_error", permanent=False),  # try again later
+        DeliveryError("message_not_found", permanent=True),  # deleted by the member: give up
+    ]
+    await Dispatcher(ctx, {"playground": adapter}).run_once()
+    (waiting,) = await deliveries(world, "checked_in")
+    assert waiting.status == "pending" and waiting.next_attempt_at is not None
+    assert waiting.person_id is None
+    # A new process (a restart) finds the edit where the old one left it.
+    clock.set(waiting.next_attempt_at + timedelta(seconds=1))
+    await Dispatcher(ctx, {"playground": adapter}).run_once()
+    assert [msg.fallback for _, msg in adapter.updates] == [CHECKED_IN]
+    assert await deliveries(world, "checked_in") == []
+
+
+async def test_the_close_takes_waiting_edits_with_the_rounds_raw_data(world: World) -> None:
+    ctx = world.ctx
+    adapter = FakeAdapter()
+    dispatcher = Dispatcher(ctx, {"playground": adapter})
+    await open_round(ctx, world.cli, world.team)
+    await dispatcher.run_once()
+    for person in world.members[:2]:
+        await record_checkin(ctx, await world.actor(person), scores())
+    assert len(await deliveries(world, "checked_in")) == 2
+    await close_round(ctx, world.cli, world.team)
+    assert await deliveries(world, "checked_in") == []  # nothing left to say who answered
+    assert len(await deliveries(world, "closed_notice")) == 6  # one per sent prompt, as ever
+    await dispatcher.run_once()
+    assert {msg.fallback for _, msg in adapter.updates} == {CLOSED}
+
+
+async def test_an_edit_loaded_before_the_close_is_not_made_after_it(world: World) -> None:
+    """A dispatcher that read the edit while the round was open and reaches it after the
+    close (which deleted it) neither edits the prompt nor leaves a row behind."""
+    ctx = world.ctx
+    adapter = FakeAdapter()
+    dispatcher = Dispatcher(ctx, {"playground": adapter})
+    await open_round(ctx, world.cli, world.team)
+    await dispatcher.run_once()
+    await record_checkin(ctx, await world.actor(world.members[0]), scores())
+    claims = await dispatcher._claim(expired=False)
+    loaded = await dispatcher._load_many([c.id for c in claims])
+    await close_round(ctx, world.cli, world.team)
+    for claim in claims:
+        await dispatcher._deliver(claim, loaded.get(claim.id))
+    assert adapter.updates == []
+    assert await deliveries(world, "checked_in") == []
+
+
+async def test_forget_me_takes_the_waiting_edit_with_it(world: World) -> None:
+    ctx = world.ctx
+    adapter = FakeAdapter()
+    dispatcher = Dispatcher(ctx, {"playground": adapter})
+    await open_round(ctx, world.cli, world.team)
+    await dispatcher.run_once()
+    for person in world.members[:2]:
+        await record_checkin(ctx, await world.actor(person), scores())
+    await forget_person(ctx, await world.actor(world.members[0]))
+    (left,) = await deliveries(world, "checked_in")
+    assert SentRef.from_json(left.message_ref or {}) == adapter.ref_of("u1")  # only u1's
+    await dispatcher.run_once()
+    assert [ref for ref, _ in adapter.updates] == [adapter.ref_of("u1")]

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+import pytest
 from sqlalchemy import func, select
 
+from bot.chat import engine as engine_module
 from bot.chat.engine import ChatEngine, changes_state
 from bot.core.context import Context
 from bot.rounds.lifecycle import close_round, open_round
@@ -406,6 +411,70 @@ async def test_retried_event_has_no_second_effect(world: World, ctx: Context) ->
     assert await engine.handle(event)
     assert await engine.handle(event) == []
     assert await rows(ctx, Answer) == 1
+
+
+async def test_a_retry_of_an_event_whose_handling_failed_is_handled_not_dropped(
+    world: World, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At least once: the claim of an event whose handler fails after claiming it is
+    released, so the platform's retry of the same delivery does the work."""
+    engine = ChatEngine(ctx)
+    await open_round(ctx, world.cli, world.team)
+    real = engine_module.record_checkin
+    failures = iter([RuntimeError("the database went away mid-way")])
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        for failure in failures:
+            raise failure
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "record_checkin", flaky)
+    event = checkin("u0")  # a Teams task/submit: Teams redelivers it when it got no answer
+    [failed] = await engine.handle(event)
+    assert "error" in failed.tags and await rows(ctx, Answer) == 0
+    assert await rows(ctx, ProcessedEvent) == 0  # the claim went with the failure
+
+    [handled] = await engine.handle(event)  # the retry
+    assert "error" not in handled.tags and await rows(ctx, Answer) == 1
+    assert await engine.handle(event) == []  # and now it is a duplicate
+    assert await rows(ctx, Answer) == 1
+
+
+async def test_a_polite_refusal_keeps_the_claim_and_a_cancelled_handler_releases_it(
+    world: World, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = ChatEngine(ctx)
+    refused = command("u0", "pause until yesterday")  # a UsageError: answered, so claimed
+    [reply] = await engine.handle(refused)
+    assert "error" in reply.tags and await engine.handle(refused) == []
+
+    async def cancelled(*args: Any, **kwargs: Any) -> Any:
+        raise asyncio.CancelledError  # the process stopping mid-way
+
+    monkeypatch.setattr(ChatEngine, "_pause", cancelled)
+    stopped = command("u1", "pause")
+    claimed_before = await rows(ctx, ProcessedEvent)
+    with pytest.raises(asyncio.CancelledError):
+        await engine.handle(stopped)
+    assert await rows(ctx, ProcessedEvent) == claimed_before
+    monkeypatch.undo()
+    [paused] = await engine.handle(stopped)  # the redelivery after a restart
+    assert "error" not in paused.tags
+
+
+async def test_work_claimed_by_an_adapter_is_released_when_it_fails(
+    world: World, ctx: Context
+) -> None:
+    engine = ChatEngine(ctx)
+    with pytest.raises(RuntimeError):
+        async with engine.claimed("slack:Ev-fails") as first:
+            assert first
+            raise RuntimeError("the deletion failed")
+    async with engine.claimed("slack:Ev-fails") as first:  # the retry does the work
+        assert first
+    async with engine.claimed("slack:Ev-fails") as first:  # a retry after that: nothing
+        assert not first
+    assert await rows(ctx, ProcessedEvent) == 1
 
 
 def test_only_events_that_change_state_are_claimed() -> None:

@@ -95,7 +95,7 @@ async def test_playground_check_in_over_http(
         and "Overhaul your routine" in dm["messages"][0]["html"]
     )
 
-    await runtime.supervisor.drain()  # the prompt update runs in the app's task group
+    await runtime.dispatcher.run_once()  # the prompt's "checked in" edit, from the outbox
     after = await (
         await client.get("/playground/api/inbox", params={"workspace": "demo", "user": "U-ada"})
     ).json()

@@ -34,7 +34,7 @@ async def test_models_match_migrations(ctx: Context) -> None:
 
 
 def test_single_head() -> None:
-    assert head_revision() == "0007"
+    assert head_revision() == "0008"
 
 
 async def test_0004_downgrades_to_what_the_old_code_reads(sqlite_url: str) -> None:
@@ -155,5 +155,63 @@ async def test_0007_keeps_every_row_and_downgrades_tokens_to_what_the_old_code_r
             rows = (await conn.execute(text("SELECT scrub_pending FROM rounds"))).all()
             deliveries = (await conn.execute(text("SELECT id FROM deliveries"))).scalars().all()
         assert ([tuple(r) for r in rows], deliveries) == ([(0,)], ["d"])
+    finally:
+        await engine.dispose()
+
+
+async def test_0008_downgrade_drops_only_the_checked_in_edits(db_url: str) -> None:
+    """Down from 0008: the waiting "checked in" edits go, every other delivery stays; and back
+    up cleanly (PostgreSQL: the enum rebuilt without the value, then given it again)."""
+    engine = create_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO workspaces (platform, external_id, name, timezone, locale,"
+                    " threshold, comment_threshold) VALUES ('playground', 'T8', '', 'UTC', 'en', 5, 5)"
+                )
+            )
+            team = await conn.scalar(
+                text(
+                    "INSERT INTO teams (workspace_id, name) SELECT id, 'A' FROM workspaces"
+                    " WHERE external_id = 'T8' RETURNING id"
+                )
+            )
+            round_id = await conn.scalar(
+                text(
+                    "INSERT INTO rounds (team_id, period, opens_at, closes_at, threshold,"
+                    " comment_threshold, status, scrub_pending) VALUES (:team, '2026-W48',"
+                    " '2026-11-25 09:00:00', '2026-11-28 09:00:00', 5, 5, 'open', false)"
+                    " RETURNING id"
+                ),
+                {"team": team},
+            )
+            for row_id, kind in (("a", "checked_in"), ("b", "closed_notice"), ("c", "prompt")):
+                await conn.execute(
+                    text(
+                        "INSERT INTO deliveries (id, round_id, kind, not_before, status, attempts,"
+                        " lookups, answered) VALUES (:id, :round, :kind, '2026-11-25 09:00:00',"
+                        " 'pending', 0, 0, false)"
+                    ),
+                    {"id": row_id, "round": round_id, "kind": kind},
+                )
+        await asyncio.to_thread(command.downgrade, alembic_config(db_url), "0007")
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT id FROM deliveries ORDER BY id"))).scalars()
+            assert rows.all() == ["b", "c"]
+        await asyncio.to_thread(upgrade, db_url)
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO deliveries (id, round_id, kind, not_before, status, attempts,"
+                    " lookups, answered) VALUES ('d', :round, 'checked_in', '2026-11-25 09:00:00',"
+                    " 'pending', 0, 0, false)"
+                ),
+                {"round": round_id},
+            )
+            await conn.execute(text("DELETE FROM deliveries"))
+            await conn.execute(text("DELETE FROM rounds"))
+            await conn.execute(text("DELETE FROM teams"))
+            await conn.execute(text("DELETE FROM workspaces"))
     finally:
         await engine.dispose()

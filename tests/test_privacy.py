@@ -4,6 +4,7 @@ with RUTRADAR_TEST_DATABASE_URL, on PostgreSQL."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -34,11 +35,11 @@ from messages.content import PRACTICE_KEYS, load_content
 from messages.copy import copy_for
 from storage import maintenance
 from storage.crypto import SecretBox, SecretKeyError
-from storage.db import create_engine
+from storage.db import create_engine, normalize_url
 from storage.models import Answer, AuditEvent, Delivery, Membership, Round, Team
 from storage.schema import metadata
 from storage.values import MembershipRole
-from tests.conftest import World, build_world
+from tests.conftest import PG_ENV, World, build_world
 from tests.helpers import checkin, command, text_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -452,6 +453,41 @@ async def test_rule_3_postgres_waits_for_transactions_older_than_the_close(
         await other.dispose()
     assert (await RoundScheduler(world.ctx).run_once()).scrubbed == 1
     assert "scrub pending" not in (await round_list(world.ctx, world.cli, "Platform")).text
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_rule_3_postgres_waits_for_a_write_older_than_the_close_in_another_database(
+    world: World,
+) -> None:
+    """VACUUM FULL's own snapshot starts at the oldest transaction id running anywhere in the
+    cluster, and it keeps every row that snapshot could see: a write left open in another
+    database (another application on the same server) kept the deleted rows' bytes while the
+    scrub said it was done. It waits for that transaction like for one in its own database."""
+    engine = ChatEngine(world.ctx)
+    await open_round(world.ctx, world.cli, world.team)
+    for i in range(6):
+        await engine.handle(checkin(f"u{i}", comment=f"kept until the scrub {i}", share=True))
+    # The database the throwaway test database was made from: another one on the server.
+    neighbour = create_engine(normalize_url(os.environ[PG_ENV]))
+    try:
+        async with neighbour.connect() as other:  # holds a transaction id from before the close
+            await other.execute(text("SELECT pg_current_xact_id()"))
+            outcome = await close_round(world.ctx, world.cli, world.team)
+            assert outcome.scrub_pending
+            assert (await RoundScheduler(world.ctx).run_once()).scrubbed == 0
+            await other.rollback()
+    finally:
+        await neighbour.dispose()
+    assert (await RoundScheduler(world.ctx).run_once()).scrubbed == 1
+    async with world.ctx.database.connect() as conn:
+        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await auto.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pageinspect")
+        pages = int(await auto.scalar(text("SELECT pg_relation_size('answers') / 8192")) or 0)
+        raw = b""
+        for n in range(pages):
+            page = await auto.scalar(text("SELECT get_raw_page('answers', 'main', :n)"), {"n": n})
+            raw += bytes(page)
+    assert b"kept until the scrub" not in raw
 
 
 # --- rule 12: secrets at rest, and reads that never write (issue 11) --------------------------

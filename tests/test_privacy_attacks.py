@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 import pytest
@@ -35,6 +35,9 @@ from bot.admin.operations import round_list, workspace_set
 from bot.chat.engine import ChatEngine
 from bot.core.clock import ManualClock
 from bot.core.context import Context
+from bot.core.events import ConversationRef
+from bot.core.ports import SentRef
+from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.scheduler import RoundScheduler
 from bot.rounds.lifecycle import close_round, open_round
 from bot.server.app import RUNTIME, build_app
@@ -43,6 +46,7 @@ from bot.server.config import Settings
 from bot.server.runtime import Runtime
 from messages.copy import copy_for
 from messages.model import Buttons, Message, Paragraph
+from storage.maintenance import scrub
 from storage.models import Answer, Delivery, Person
 from storage.schema import metadata
 from tests.conftest import World, build_world
@@ -607,3 +611,108 @@ async def test_attack_the_advice_sent_to_chat_stays_there_and_the_dialog_says_so
     assert notes == [copy_for(locale).say("advice_send_note")]
     assert words in notes[0]
     assert json.dumps(notes)  # plain text, as every renderer shows a paragraph
+
+
+# --- 7. The "checked in" edit waiting in the outbox ----------------------------------------------
+
+
+class EditingAdapter:
+    """Sends prompts and edits them, as a platform would; both recorded."""
+
+    platform: ClassVar[str] = "playground"
+
+    def __init__(self) -> None:
+        self.sent: dict[str, SentRef] = {}
+        self.edited: list[SentRef] = []
+
+    def install(self, app: web.Application) -> None:
+        return None
+
+    async def send(self, to: ConversationRef, msg: Message, *, key: str | None = None) -> SentRef:
+        self.sent[to.channel_id] = SentRef("playground", f"T0001/{to.channel_id}", f"m-{key}")
+        return self.sent[to.channel_id]
+
+    async def update(self, ref: SentRef, msg: Message) -> None:
+        self.edited.append(ref)
+
+
+EDIT_TRACE = b'"locale": "'  # in a checked-in edit's message reference, and nowhere else
+
+
+async def edit_traces(world: World, db_url: str) -> list[str]:
+    """Where the attacker finds a checked-in edit's bytes: PostgreSQL's raw heap and index
+    pages of `deliveries` (dead tuples included), or SQLite's main file and `-wal`."""
+    if world.ctx.database.dialect.name == "postgresql":
+        pages = await raw_pages(world.ctx.database, ("deliveries",))
+        return [
+            f"{relation} page {n}"
+            for relation, blocks in pages.items()
+            for n, page in enumerate(blocks)
+            if EDIT_TRACE in page
+        ]
+    return ["sqlite file or -wal"] if EDIT_TRACE in await asyncio.to_thread(on_disk, db_url) else []
+
+
+async def test_attack_the_checked_in_edit_links_no_more_than_answered_and_leaves_nothing(
+    world: World, db_url: str, clock: ManualClock
+) -> None:
+    """A DBA reads the outbox while check-ins come in, after the edits went out, and the
+    database's files after the close."""
+    ctx = world.ctx
+    adapter = EditingAdapter()
+    dispatcher = Dispatcher(ctx, {"playground": adapter})
+    opened = await open_round(ctx, world.cli, world.team)
+    await dispatcher.run_once()
+    engine = ChatEngine(ctx)
+    for name in ("u0", "u1", "u2"):  # minutes apart
+        clock.advance(timedelta(minutes=13))
+        await engine.handle(checkin(name))
+
+    # While they wait: a row per answered prompt, naming the prompt as its `answered` flag
+    # does, and nothing more: no person, no answer, no time of answering, nothing that
+    # differs between the three but the prompt's reference.
+    async with ctx.sessions() as session:
+        edits = (await session.scalars(select(Delivery).where(Delivery.kind == "checked_in"))).all()
+        answered = (
+            await session.scalars(
+                select(Delivery.message_ref).where(
+                    Delivery.kind == "prompt", Delivery.answered.is_(True)
+                )
+            )
+        ).all()
+    assert sorted(SentRef.from_json(e.message_ref or {}).message_id for e in edits) == sorted(
+        SentRef.from_json(ref).message_id for ref in answered
+    )
+    for edit in edits:
+        assert (edit.person_id, edit.answered, edit.not_before) == (
+            None,
+            False,
+            opened.round.opens_at,
+        )
+        assert edit.lease_until is None and edit.next_attempt_at is None
+    assert len({(e.status, e.attempts, e.lookups) for e in edits}) == 1
+    assert await edit_traces(world, db_url), "the detector finds an edit that is there"
+
+    # After the send: the edits are made, and no row of them is left to read.
+    await dispatcher.run_once()
+    assert sorted(r.message_id for r in adapter.edited) == sorted(
+        SentRef.from_json(ref).message_id for ref in answered
+    )
+    async with ctx.sessions() as session:
+        assert (
+            await session.scalars(select(Delivery.id).where(Delivery.kind == "checked_in"))
+        ).all() == []
+
+    # One more answers and the round closes before the dispatcher gets to the edit.
+    await engine.handle(checkin("u3"))
+    await close_round(ctx, world.cli, world.team)
+    for _ in range(20):  # a transaction elsewhere on a shared server may hold the scrub back
+        if (await scrub(ctx.database)).done:
+            break
+    else:
+        pytest.fail("the scrub never finished")
+    async with ctx.sessions() as session:
+        kinds = (await session.scalars(select(Delivery.kind))).all()
+    assert "checked_in" not in kinds and kinds.count("closed_notice") == 6  # one per prompt
+    # Nothing of any edit, sent or waiting, is left in the database's files.
+    assert await edit_traces(world, db_url) == []

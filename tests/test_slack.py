@@ -28,7 +28,7 @@ from bot.rounds.lifecycle import open_round
 from bot.server.app import RUNTIME, build_app
 from bot.server.config import Settings
 from bot.server.runtime import Runtime
-from storage.models import Answer, Delivery, Membership, Person, Team, Workspace
+from storage.models import Answer, Delivery, Membership, Person, ProcessedEvent, Team, Workspace
 from storage.slack_store import slack_bots
 from tests.conftest import World, build_world
 from tests.fakes.slack_api import FakeSlackAPI, dm_channel
@@ -237,8 +237,9 @@ async def test_whole_check_in_through_the_modal(env: Env) -> None:
     async with env.runtime.ctx.sessions() as session:
         assert (await session.scalars(select(Answer.comment))).all() == [None]
 
-    # The prompt is edited to say so, with no scores.
-    await env.runtime.supervisor.drain()
+    # The prompt is edited to say so, with no scores (the edit waits in the outbox).
+    assert env.fake.calls_to("chat.update") == []
+    await env.runtime.dispatcher.run_once()
     [update] = env.fake.calls_to("chat.update")
     assert (
         update.params["channel"] == prompt.response["channel"]
@@ -364,6 +365,36 @@ async def test_uninstall_deletes_people_memberships_and_deliveries(env: Env) -> 
         0,
     )
     assert await env.count(Workspace) == 1 and await env.count(Team) == 1
+
+
+async def test_an_uninstall_whose_deletion_failed_is_done_by_slacks_retry(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At least once: the event id is claimed before the deletion; when the deletion fails the
+    claim is released and Slack is answered non-2xx, so its retry deletes instead of being
+    dropped as a duplicate."""
+    from adapters.slack import adapter as slack_adapter
+
+    await open_round(env.runtime.ctx, env.world.cli, env.world.team)
+    real = slack_adapter.platform_uninstalled
+    failures = iter([OSError("the database went away mid-way")])
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        for failure in failures:
+            raise failure
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(slack_adapter, "platform_uninstalled", flaky)
+    body = event_callback(app_uninstalled(), event_id="Ev-gone-later")
+    first = await env.post(body)
+    assert not 200 <= first.status < 300  # Slack retries what it got no 2xx for
+    assert await env.count(Person) > 0 and await env.count(ProcessedEvent) == 0
+
+    retry = await env.post(body, retry_num=1, retry_reason="http_error")
+    assert retry.status == 200
+    assert (await env.count(Person), await env.count(Delivery)) == (0, 0)
+    again = await env.post(body, retry_num=2, retry_reason="http_timeout")
+    assert again.status == 200 and await env.count(ProcessedEvent) == 1  # done once
 
 
 # --- delivery failures -----------------------------------------------------------------------
@@ -604,6 +635,24 @@ async def test_people_are_named_by_e_mail_and_unknown_ids_refused(env: Env) -> N
     gone = await env.command("admin admin add UGONE", user="UROOT")
     assert "deactivated in Slack" in gone["text"]
     assert await env.count(Person) == people  # nothing stored for any of them
+
+
+async def test_people_named_as_slack_escapes_them_reach_the_engine_as_plain_ids(
+    env: Env,
+) -> None:
+    """With `should_escape` (deploy/slack/manifest.yml) Slack sends `@ada` as `<@UADA|ada>`
+    and an e-mail address as a `mailto:` link; the adapter makes them plain before the
+    engine sees the text."""
+    env.fake.add_user("UADA", real_name="Ada Lovelace")
+    env.fake.add_user("UBO", real_name="Bo", email="bo@example.com")
+    reply = await env.command(
+        "admin team members add Platform <@UADA|ada> <mailto:bo@example.com|bo@example.com>",
+        user="UROOT",
+    )
+    assert "2 members added to Platform: UADA, UBO." in reply["text"], reply["text"]
+    assert [c.params["email"] for c in env.fake.calls_to("users.lookupByEmail")] == [
+        "bo@example.com"
+    ]
 
 
 async def test_a_scope_the_installation_lacks_fails_the_call(env: Env) -> None:

@@ -281,6 +281,7 @@ async def test_prompts_of_a_closed_round_say_so_on_slack(sqlite_url: str) -> Non
                     "/slack/events", data=body, headers=signed_headers(body, "s", clock.now())
                 )
                 assert "Counted for 2026-W49" in await response.text()
+            await dispatcher.run_once()  # the two "checked in" edits, from the outbox
             await fake.wait_for("chat.update", count=2)
 
             clock.set(datetime(2026, 12, 3, 9, 0, tzinfo=UTC))  # Thu, 72 h on

@@ -230,8 +230,9 @@ async def test_whole_check_in_through_the_dialog(env: Env) -> None:
     assert len(env.connector.sent) == sent_before  # nothing with scores into the chat
     assert await env.count(Answer) == 1
 
-    # The prompt card is edited to "checked in", no scores.
-    await env.runtime.supervisor.drain()
+    # The prompt card is edited to "checked in", no scores (the edit waits in the outbox).
+    assert env.connector.updated == []
+    await env.runtime.dispatcher.run_once()
     [update] = env.connector.updated
     assert update.conversation_id == prompt.conversation_id
     assert update.activity_id == prompt.activity_id
@@ -288,6 +289,33 @@ async def test_personal_uninstall_forgets_the_reference_and_skips_deliveries(env
             await session.scalars(select(Delivery.status).where(Delivery.person_id == person.id))
         ).all()
     assert statuses == ["skipped"]
+
+
+async def test_an_uninstall_whose_deletion_failed_is_done_by_the_redelivery(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At least once: a failed deletion releases the activity's claim and answers Teams
+    non-2xx, so the redelivered activity deletes instead of being dropped as a duplicate."""
+    from adapters.teams import adapter as teams_adapter
+
+    await env.ok(ta.installation_update(env.url, "u2", "add"))
+    real = teams_adapter.person_uninstalled
+    failures = iter([OSError("the database went away mid-way")])
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        for failure in failures:
+            raise failure
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(teams_adapter, "person_uninstalled", flaky)
+    removed = ta.installation_update(env.url, "u2", "remove")
+    first = await env.post(removed)
+    assert not 200 <= first.status < 300
+    person = await env.person("u2")
+    assert person is not None and person.conversation_ref is not None
+    await env.ok(removed)  # Teams redelivers the same activity
+    person = await env.person("u2")
+    assert person is not None and person.conversation_ref is None
 
 
 # --- channels: replies go 1:1 ----------------------------------------------------------------
@@ -519,7 +547,7 @@ async def test_every_card_the_adapter_sends_is_valid(env: Env, checker: Checker)
     result = await env.ok(ta.task_submit(env.url, "u2", {**data, **CHECKIN}))
     assert result is not None
     dialogs["checkin_result"] = dialog_card(result)
-    await env.runtime.supervisor.drain()
+    await env.runtime.dispatcher.run_once()  # the prompt's "checked in" edit
     cards = {
         **{f"sent{i}": c for i, p in enumerate(env.connector.sent) for c in p.cards},
         **{f"updated{i}": c for i, p in enumerate(env.connector.updated) for c in p.cards},

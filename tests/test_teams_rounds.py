@@ -90,6 +90,7 @@ async def test_a_scheduled_round_on_teams(env: Env) -> None:
     # Five answer through the dialog; the prompt cards are edited to say so.
     for aad in MEMBERS[:5]:
         assert "Counted for 2026-W49" in await check_in(env, aad, "2026-W49")
+    await dispatcher.run_once()  # the "checked in" edits wait in the outbox
     await env.connector.wait_for(lambda: len(env.connector.updated) == 5)
     assert {u.conversation_id for u in env.connector.updated} == {
         ta.personal_conversation_id(a) for a in MEMBERS[:5]

@@ -11,37 +11,22 @@ import secrets
 from dataclasses import replace
 from ipaddress import ip_address
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from aiohttp import web
-from pydantic import BaseModel, Field, ValidationError
 
 from bot.admin.workspaces import people_on, person_on
-from bot.core.events import ActionInvoked, CommandReceived, ConversationRef, Event, FormSubmitted
+from bot.core.events import ConversationRef
 from bot.core.ports import SentRef
 from bot.server.logs import unlogged
 from bot.server.runtime import Runtime
 from messages.model import Message
 
+from . import translate
 from .render import _env, render_message
+from .translate import PLATFORM
 
-PLATFORM = "playground"
 STATIC = Path(__file__).parent / "static"
-
-
-class EventIn(BaseModel):
-    """The one JSON shape the page posts; anything else is a 400."""
-
-    workspace: str = Field(min_length=1, max_length=100)
-    user_id: str = Field(min_length=1, max_length=100)
-    kind: Literal["command", "action", "form"]
-    event_id: str | None = Field(default=None, max_length=100)
-    text: str = Field(default="", max_length=2000)
-    action_id: str = Field(default="", max_length=255)
-    value: str = Field(default="", max_length=2000)
-    form_id: str = Field(default="", max_length=100)
-    values: dict[str, str] = Field(default_factory=dict)
-    private: str = Field(default="", max_length=3000)
 
 
 def _rendered(message: Message) -> dict[str, Any]:
@@ -126,19 +111,15 @@ class PlaygroundAdapter:
 
     async def events(self, request: web.Request) -> web.Response:
         self._require_loopback(request)
-        try:
-            body = EventIn.model_validate_json(await request.read())
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()
-            )
-            return web.json_response({"error": f"malformed event: {problems}"}, status=400)
+        body = translate.parse(await request.read())
+        if isinstance(body, translate.Rejected):
+            return web.json_response({"error": f"malformed event: {body.reason}"}, status=400)
         person = await person_on(self.runtime.ctx, PLATFORM, body.workspace, body.user_id)
         if person is None:
             return web.json_response(
                 {"error": "unknown playground workspace or person"}, status=404
             )
-        event = self._to_event(body, person.display_name)
+        event = translate.event_of(body, person.display_name)
         self.runtime.metrics.events.labels(PLATFORM, body.kind).inc()
         messages = await self.runtime.chat.handle(event)
         if body.kind == "form":
@@ -159,23 +140,3 @@ class PlaygroundAdapter:
             return web.json_response({"error": "after must be a number"}, status=400)
         items = [i for i in self._inbox.get((workspace, user), []) if i["rev"] > after]
         return web.json_response({"messages": items})
-
-    @staticmethod
-    def _to_event(body: EventIn, display_name: str) -> Event:
-        where = ConversationRef(PLATFORM, body.workspace, body.user_id)
-        common: dict[str, Any] = {
-            "event_id": f"pg-{body.event_id or secrets.token_hex(12)}",
-            "where": where,
-            "user_id": body.user_id,
-            "display_name": display_name,
-            "platform_retries": False,  # the page never sends an event twice
-        }
-        if body.kind == "command":
-            return CommandReceived(text=body.text, **common)
-        if body.kind == "action":
-            return ActionInvoked(
-                action_id=body.action_id, value=body.value, private=body.private, **common
-            )
-        return FormSubmitted(
-            form_id=body.form_id, values=body.values, private=body.private, **common
-        )

@@ -38,23 +38,16 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.admin.workspaces import installed_by, platform_uninstalled
-from bot.core.events import (
-    ActionInvoked,
-    CommandReceived,
-    ConversationRef,
-    Event,
-    FormSubmitted,
-    HomeOpened,
-)
+from bot.core.events import ConversationRef, Event, HomeOpened
 from bot.core.ports import DeliveryError, SentRef, UnknownPerson
 from bot.server.runtime import Runtime
 from messages.model import Message, Paragraph
 from storage.slack_store import OAUTH_STATES_TABLE, EncryptedInstallationStore
 
+from . import translate
 from .payloads import (
     PLATFORM,
     SLACK_RESPONSE_ORIGINS,
-    AppHomeOpened,
     AppRateLimited,
     BlockActions,
     EventCallback,
@@ -74,7 +67,8 @@ from .payloads import (
     where,
 )
 from .people import PeopleCache, SlackPerson
-from .render import form_values, home_view, message_payload, modal_view, parse_action_id
+from .render import home_view, message_payload, modal_view
+from .translate import NOBODY, Sender
 
 log = logging.getLogger(__name__)
 
@@ -386,18 +380,18 @@ class SlackAdapter:
     async def _ack_only(self, ack: AsyncAck) -> None:
         await ack()
 
-    async def _person_fields(
-        self, client: AsyncWebClient, team_id: str, user_id: str
-    ) -> dict[str, Any]:
-        person = await self._lookup(client, team_id, user_id)
+    async def _sender(self, client: AsyncWebClient, request: Request) -> Sender:
+        """What Slack says about the person behind a request (users.info, cached)."""
+        person_of = translate.who(request)
+        person = await self._lookup(client, *person_of) if person_of is not None else None
         if person is None:
-            return {}
-        return {
-            "display_name": person.name,
-            "timezone": person.timezone,
+            return NOBODY
+        return Sender(
+            display_name=person.name,
+            timezone=person.timezone,
             # Single-token mode: Slack's own admins are the first admins.
-            "grants_admin": person.is_admin and not self.oauth,
-        }
+            grants_admin=person.is_admin and not self.oauth,
+        )
 
     async def _lookup(
         self, client: AsyncWebClient, team_id: str, user_id: str
@@ -422,17 +416,7 @@ class SlackAdapter:
         self, ack: AsyncAck, client: AsyncWebClient, respond: Any, context: Any
     ) -> None:
         command = _request(context, SlashCommand)
-        team_id, user_id = command.installation.key, command.user_id
-        event = CommandReceived(
-            event_id=f"slack:{team_id}:{command.trigger_id}",
-            where=where(team_id, user_id),
-            user_id=user_id,
-            text=command.text,
-            # Slack never retries a slash command (the person sees an error after 3 s
-            # instead): there is nothing to de-duplicate, so no trace of it is kept.
-            platform_retries=False,
-            **await self._person_fields(client, team_id, user_id),
-        )
+        event = translate.command(command, await self._sender(client, command))
         messages = await self._handle(event)
         chat = [m for m in messages if m.surface == "chat"]
         dialog = next((m for m in messages if m.surface == "dialog"), None)
@@ -455,19 +439,9 @@ class SlackAdapter:
     ) -> None:
         await ack()
         request = _request(context, BlockActions)
-        team_id, user_id = request.installation.key, request.user.id
-        action = request.actions[0]
-        view = request.view
-        event = ActionInvoked(
-            event_id=f"slack:{team_id}:{request.trigger_id}",
-            where=where(team_id, user_id),
-            user_id=user_id,
-            action_id=parse_action_id(action.action_id),
-            value=action.chosen,
-            private=view.private_metadata if view is not None else "",
-            platform_retries=False,  # interactivity is never retried by Slack
-            **await self._person_fields(client, team_id, user_id),
-        )
+        user_id, view = request.user.id, request.view
+        sender = await self._sender(client, request)
+        event = translate.action(request, sender)
         messages = await self._handle(event)
         for message in messages:
             if message.surface == "dialog":
@@ -495,30 +469,16 @@ class SlackAdapter:
                     "chat.postMessage",
                     client.chat_postMessage(channel=user_id, **message_payload(message)),
                 )
-        if view is not None and view.type == "home":
-            await self._publish_home(
-                client, team_id, user_id, f"slack:{team_id}:home:{event.event_id}", retried=False
-            )
+        refresh = translate.home_refresh(request, sender)
+        if refresh is not None:
+            await self._publish_home(client, refresh)
 
     async def _on_view_submission(
         self, ack: AsyncAck, client: AsyncWebClient, context: Any
     ) -> None:
         request = _request(context, ViewSubmission)
-        team_id, user_id = request.installation.key, request.user.id
-        view = request.view
-        state = form_state(view)
-        event = FormSubmitted(
-            # Each submission has its own trigger id, also when a person corrects an answer
-            # after `response_action: errors` (the view's id and hash stay the same).
-            event_id=f"slack:{team_id}:view:{request.trigger_id}",
-            where=where(team_id, user_id),
-            user_id=user_id,
-            form_id=view.callback_id,
-            values=form_values(state),
-            private=view.private_metadata,
-            platform_retries=False,  # interactivity is never retried by Slack
-            **await self._person_fields(client, team_id, user_id),
-        )
+        state = form_state(request.view)
+        event = translate.form(request, await self._sender(client, request))
         messages = await self._handle(event)
         if not messages:
             await ack()
@@ -532,30 +492,18 @@ class SlackAdapter:
 
     async def _on_home_opened(self, client: AsyncWebClient, context: Any) -> None:
         envelope = _request(context, EventCallback)
-        opened = envelope.event
-        assert isinstance(opened, AppHomeOpened)
-        if opened.tab != "home":
-            return
-        team_id = envelope.installation.key
-        # An Events API delivery: Slack retries it (up to 3 times over about 5 minutes).
-        await self._publish_home(
-            client, team_id, opened.user, f"slack:{envelope.event_id}", retried=True
-        )
+        if translate.home_opened(envelope) is None:
+            return  # the Messages tab: not the bot's to draw, and no one to look up
+        opened = translate.home_opened(envelope, await self._sender(client, envelope))
+        assert opened is not None
+        await self._publish_home(client, opened)
 
-    async def _publish_home(
-        self, client: AsyncWebClient, team_id: str, user_id: str, event_id: str, *, retried: bool
-    ) -> None:
-        home = HomeOpened(
-            event_id=event_id,
-            where=where(team_id, user_id),
-            user_id=user_id,
-            platform_retries=retried,
-            **await self._person_fields(client, team_id, user_id),
-        )
+    async def _publish_home(self, client: AsyncWebClient, home: HomeOpened) -> None:
         messages = await self._handle(home)
         if messages:
             await self._answer(
-                "views.publish", client.views_publish(user_id=user_id, view=home_view(messages))
+                "views.publish",
+                client.views_publish(user_id=home.user_id, view=home_view(messages)),
             )
 
     async def _on_uninstalled(self, context: Any) -> None:
@@ -568,19 +516,22 @@ class SlackAdapter:
         event = envelope.event
         if isinstance(event, TokensRevoked) and not event.tokens.bot:
             return  # only user tokens went; the bot still works
-        if not await self.runtime.chat.first_time(f"slack:{envelope.event_id}"):
-            return
-        installation = envelope.installation
-        if isinstance(event, TeamAccessRevoked):
-            # An org-wide app lost these workspaces; the org's installation stays.
-            for team_id in event.team_ids:
-                await self._forget(installation.enterprise_id, team_id, team_id)
-            return
-        await self._forget(
-            installation.enterprise_id,
-            None if installation.is_enterprise_install else installation.team_id,
-            installation.key,
-        )
+        # Claimed for the deletion: if it fails, the claim is released and the error answers
+        # Slack (non-2xx), whose retry then deletes, instead of being dropped as a duplicate.
+        async with self.runtime.chat.claimed(f"slack:{envelope.event_id}") as first:
+            if not first:
+                return
+            installation = envelope.installation
+            if isinstance(event, TeamAccessRevoked):
+                # An org-wide app lost these workspaces; the org's installation stays.
+                for team_id in event.team_ids:
+                    await self._forget(installation.enterprise_id, team_id, team_id)
+                return
+            await self._forget(
+                installation.enterprise_id,
+                None if installation.is_enterprise_install else installation.team_id,
+                installation.key,
+            )
 
     async def _forget(self, enterprise_id: str | None, team_id: str | None, key: str) -> None:
         """Tokens from slack_sdk's store (its rows are keyed as Bolt keys installations), and

@@ -48,8 +48,8 @@ from messages.copy import copy_for
 from messages.model import Bullets, Button, Buttons, Heading, Message, Paragraph
 
 from . import activities as act
-from . import render
-from .activities import CHANNEL, PLATFORM, Facts, MalformedActivity
+from . import render, translate
+from .activities import CHANNEL, PLATFORM, MalformedActivity
 from .auth import (
     CachedCredentials,
     TeamsAuthentication,
@@ -58,6 +58,7 @@ from .auth import (
     use_off_loop_keys,
     warm_keys,
 )
+from .translate import Facts
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ class TeamsAdapter:
             activity = Activity().deserialize(data)
         except Exception as exc:
             return self._refuse(400, f"unreadable activity ({type(exc).__name__})")
-        facts = act.facts_of(shape, anonymous=self.anonymous)
+        facts = translate.facts_of(shape, anonymous=self.anonymous)
         self._remember(facts)
         response = await self.cloud.process_activity(
             result, activity, partial(self._turn, shape=shape, facts=facts)
@@ -191,33 +192,29 @@ class TeamsAdapter:
 
     async def _turn(self, tc: TurnContext, *, shape: act.ActivityShape, facts: Facts) -> None:
         kind = shape.type
+        event = translate.event_of(shape, facts)
         if kind == ActivityTypes.invoke:
-            await self._answer_invoke(tc, await self._on_invoke(tc, shape, facts))
+            await self._answer_invoke(tc, await self._on_invoke(tc, shape, facts, event))
             return
         if not facts.tenant_id or not facts.user_id:
             log.warning("teams %s without a tenant or an AAD user: ignored", kind[:32])
             return
-        if kind == ActivityTypes.message:
-            await self._on_message(tc, shape, facts)
+        if kind == ActivityTypes.message and event is not None:
+            await self._on_message(tc, shape, facts, event)
         elif kind == ActivityTypes.installation_update:
-            await self._on_installation(tc, shape, facts)
-        elif kind == ActivityTypes.conversation_update:
-            await self._on_conversation_update(shape, facts)
+            await self._on_installation(tc, shape, facts, event)
+        elif kind == ActivityTypes.conversation_update and event is not None:
+            # The bot joined someone's 1:1 chat: keep the reference (the welcome goes out with
+            # installationUpdate, which Teams sends for the same install).
+            await self._handle(event)
 
     async def _handle(self, event: Event) -> list[Message]:
         self.runtime.metrics.events.labels(PLATFORM, type(event).__name__).inc()
         return await self.runtime.chat.handle(event)
 
-    async def _on_message(self, tc: TurnContext, shape: act.ActivityShape, facts: Facts) -> None:
-        if (shape.from_.role or "").lower() == "bot":
-            return
-        event: Event
-        if isinstance(shape.value, dict):  # an Action.Submit on a chat card
-            event = act.action(facts, shape.value)
-        else:
-            event = act.command(
-                facts, act.command_text(_without_mention(tc), personal=facts.personal)
-            )
+    async def _on_message(
+        self, tc: TurnContext, shape: act.ActivityShape, facts: Facts, event: Event
+    ) -> None:
         token = _CHANNEL_TURN.set(None if facts.personal else (tc, facts))
         try:
             messages = await self._handle(event)
@@ -249,51 +246,43 @@ class TeamsAdapter:
         return [m for m in messages if m is not fresh]
 
     async def _on_installation(
-        self, tc: TurnContext, shape: act.ActivityShape, facts: Facts
+        self, tc: TurnContext, shape: act.ActivityShape, facts: Facts, event: Event | None
     ) -> None:
         action = (shape.action or "").lower()
         if not facts.personal:
             return  # installed into a team or chat: nobody's 1:1 reference to keep
-        if action in ("add", "add-upgrade"):
+        if event is not None:
             # The engine stores the whole reference on this first contact; a new install is
             # welcomed with the help card. No admin is granted (design: "First admins").
-            messages = await self._handle(act.command(facts, "help"))
+            messages = await self._handle(event)
             if action == "add":
                 await self._to_person(tc, facts, messages, reply=False)
-        elif action == "remove" and await self.runtime.chat.first_time(facts.event_id):
-            await person_uninstalled(
-                self.runtime.ctx, PLATFORM, facts.tenant_id or "", facts.user_id or ""
-            )
-
-    async def _on_conversation_update(self, shape: act.ActivityShape, facts: Facts) -> None:
-        added = {m.id for m in shape.membersAdded or []}
-        if facts.personal and shape.recipient.id in added:
-            # The bot joined someone's 1:1 chat: keep the reference (the welcome goes out with
-            # installationUpdate, which Teams sends for the same install).
-            await self._handle(act.command(facts, "help"))
+        elif action == "remove":
+            # Claimed for the deletion; a failure releases the claim, so Teams' redelivery
+            # deletes instead of being dropped as a duplicate.
+            async with self.runtime.chat.claimed(facts.event_id) as first:
+                if first:
+                    await person_uninstalled(
+                        self.runtime.ctx, PLATFORM, facts.tenant_id or "", facts.user_id or ""
+                    )
 
     # --- invokes: dialogs ----------------------------------------------------------------
 
     async def _on_invoke(
-        self, tc: TurnContext, shape: act.ActivityShape, facts: Facts
+        self, tc: TurnContext, shape: act.ActivityShape, facts: Facts, event: Event | None
     ) -> InvokeResponse:
-        name = shape.name or ""
-        if name not in ("task/fetch", "task/submit"):
+        if shape.name not in translate.DIALOG_INVOKES:
             return InvokeResponse(status=HTTPStatus.NOT_IMPLEMENTED)
-        if not facts.tenant_id or not facts.user_id:
+        if event is None:  # no tenant or no AAD user
             return InvokeResponse(status=HTTPStatus.OK)
-        value = shape.value if isinstance(shape.value, dict) else {}
-        data: dict[str, Any] = value["data"] if isinstance(value.get("data"), dict) else {}
-        if name == "task/fetch":
-            messages = await self._handle(act.action(facts, data))
+        messages = await self._handle(event)
+        if shape.name == "task/fetch":
             shown = next((m for m in messages if m.surface == "dialog"), None)
             if shown is None and messages:
                 shown = _as_dialog(messages[0])
             return InvokeResponse(
                 status=HTTPStatus.OK, body=render.dialog(shown) if shown else None
             )
-        event = act.form(facts, data) if data.get("rr_form") else act.action(facts, data)
-        messages = await self._handle(event)
         first = messages[0] if messages else None
         if first is not None and (first.surface == "dialog" or "error" in first.tags):
             # The check-in's advice stays in the dialog (privacy rule 10); so do errors.
@@ -539,18 +528,6 @@ class _ConversationParameters(ConversationParameters):
         **ConversationParameters._attribute_map,
         "tenant_id": {"key": "tenantId", "type": "str"},
     }
-
-
-def _without_mention(tc: TurnContext) -> str:
-    """The text with the bot's @mention removed (channels); botbuilder's own removal, which
-    assumes well-formed mention entities, and the bare tags as a fallback."""
-    try:
-        return TurnContext.remove_recipient_mention(tc.activity) or ""
-    except Exception:
-        text = tc.activity.text or ""
-        start = text.find("<at>")
-        end = text.find("</at>", start)
-        return text[:start] + text[end + 5 :] if 0 <= start < end else text
 
 
 def _connector(tc: TurnContext) -> ConnectorClient:

@@ -110,11 +110,9 @@ async def require_team(session: AsyncSession, workspace: Workspace, name: str) -
 
 
 def normalize_user_id(raw: str) -> str:
-    """Accept `U123`, `@U123` and Slack's `<@U123|name>` mention syntax."""
-    value = raw.strip()
-    if value.startswith("<@") and value.endswith(">"):
-        value = value[2:-1].split("|", 1)[0]
-    return value.lstrip("@")
+    """Accept `U123` and `@U123`. A platform's own mention syntax (Slack's `<@U123|name>`)
+    never gets here: its adapter turns it into the plain id."""
+    return raw.strip().lstrip("@")
 
 
 async def require_person(

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.actor import Actor
 from bot.core.context import Context
+from bot.rounds.notices import drop_checked_in
 from messages.copy import Copy
 from messages.model import Bullets, Heading, Message, Paragraph, Section
 from storage import repositories as repo
@@ -132,7 +133,16 @@ async def erase_person(
     session: AsyncSession, workspace_id: int, person_id: int, now: datetime, *, by: str
 ) -> None:
     """Delete the person and memberships; deliveries keep only round, kind, status and
-    answered (so counts stay true); audit events name an "erased person"."""
+    answered (so counts stay true); audit events name an "erased person". A "checked in" edit
+    still waiting for one of their prompts goes: it names their conversation."""
+    prompts = await session.scalars(
+        select(Delivery).where(
+            Delivery.person_id == person_id,
+            Delivery.kind == "prompt",
+            Delivery.answered.is_(True),
+        )
+    )
+    await drop_checked_in(session, prompts.all())
     await session.execute(
         update(Delivery)
         .where(Delivery.person_id == person_id)

@@ -9,9 +9,11 @@ payload: logs carry no bodies, design privacy rule 4).
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
 import shlex
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import date
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -48,7 +50,7 @@ from bot.core.actor import Actor
 from bot.core.context import Context
 from bot.core.errors import NotAllowed, RutRadarError, UsageError
 from bot.core.events import ActionInvoked, CommandReceived, Event, FormSubmitted, HomeOpened
-from bot.core.ports import Adapter, DeliveryError, Directory, PeopleLookup, SentRef, UnknownPerson
+from bot.core.ports import DeliveryError, Directories, UnknownPerson
 from bot.rounds.checkin import Outcome, Scores, record_checkin
 from bot.rounds.lifecycle import team_zone
 from bot.rounds.periods import resolve_zone, weekly_period
@@ -60,8 +62,6 @@ from storage.models import Person, Workspace
 from storage.values import CadenceKind
 
 log = logging.getLogger(__name__)
-
-Spawner = Callable[[Awaitable[None], str], None]
 
 
 def command_words(text: str) -> tuple[str, str]:
@@ -116,28 +116,24 @@ def _topic_message(locale: str, key: str, pieces: tuple[Advice, ...]) -> Message
 
 
 class ChatEngine:
-    def __init__(
-        self,
-        ctx: Context,
-        *,
-        adapters: Mapping[str, Adapter] | None = None,
-        spawn: Spawner | None = None,
-    ) -> None:
+    def __init__(self, ctx: Context, *, directories: Directories | None = None) -> None:
         self.ctx = ctx
-        self._adapters: Mapping[str, Adapter] = adapters if adapters is not None else {}
-        self._spawn = spawn
+        # Questions to the platforms only (who is this e-mail address, who is in a channel):
+        # the engine sends nothing itself; later messages and edits go through the outbox.
+        self._directories = directories or Directories()
 
     # --- entry ---------------------------------------------------------------------------
 
     async def handle(self, event: Event) -> list[Message]:
         """Handle one event; an event id seen before (a platform retry) has no effect. Only
         events the platform may retry *and* that change state (`changes_state`) are claimed:
-        the rest leave no trace of the contact, and a redelivered read is answered again."""
-        if (
-            event.platform_retries
-            and changes_state(event)
-            and not await self.first_time(event.event_id)
-        ):
+        the rest leave no trace of the contact, and a redelivered read is answered again.
+
+        At least once: a claim whose handling fails unexpectedly (or is cancelled, at
+        shutdown) is released, so the platform's retry of that delivery is handled, not
+        dropped as a duplicate. A polite refusal (`RutRadarError`) is an answer: it keeps it."""
+        claimed = event.platform_retries and changes_state(event)
+        if claimed and not await self._claim(event.event_id):
             log.info("duplicate event ignored", extra={"event_kind": type(event).__name__})
             return []
         t = copy_for("en")  # until the sender is known
@@ -150,16 +146,48 @@ class ChatEngine:
             return [views.error_message(exc.say(t))]
         except Exception:
             log.exception("event handling failed", extra={"event_kind": type(event).__name__})
+            if claimed:
+                await self._release(event.event_id)
             return [views.error_message(copy_for("en").say("oops"))]
+        except BaseException:
+            if claimed:
+                await asyncio.shield(self._release(event.event_id))
+            raise
 
-    async def first_time(self, event_id: str) -> bool:
-        """Claim a platform event id in the database; False for a retry (on any replica).
-        Kept only while the platform may retry (`bot.admin.records.PROCESSED_EVENTS_KEPT`)."""
+    @contextlib.asynccontextmanager
+    async def claimed(self, event_id: str) -> AsyncIterator[bool]:
+        """Claim a platform event id for the work done in the block, for adapters handling a
+        platform's life events (an uninstall) themselves. Yields False for a delivery already
+        claimed, on any replica (a retry: do nothing), True otherwise. If the block raises,
+        the claim is released before the error goes on (to the platform, which retries), so
+        the retry is handled, not dropped. Claims are kept only while the platform may retry
+        (`bot.admin.records.PROCESSED_EVENTS_KEPT`)."""
+        if not await self._claim(event_id):
+            yield False
+            return
+        try:
+            yield True
+        except BaseException:
+            await asyncio.shield(self._release(event_id))
+            raise
+
+    async def _claim(self, event_id: str) -> bool:
+        """Record a platform event id in the database; False for a retry (on any replica)."""
         try:
             async with self.ctx.sessions.begin() as session:
                 return await repo.claim_event(session, event_id, self.ctx.clock.now())
         except IntegrityError:
             return False
+
+    async def _release(self, event_id: str) -> None:
+        """Forget a claim whose work failed, so the platform's retry of it is handled. If
+        even that fails, the retry is dropped as before (and the id forgotten once no retry
+        can come): one WARNING line, no event id in it."""
+        try:
+            async with self.ctx.sessions.begin() as session:
+                await repo.release_event(session, event_id)
+        except Exception as exc:
+            log.warning("event claim not released after a failure: %s", type(exc).__name__)
 
     async def _actor(self, event: Event) -> Actor:
         """The sender as an Actor: from this process's short-lived cache (bot/core/lookups.py)
@@ -345,8 +373,8 @@ class ChatEngine:
         names = [normalize_user_id(raw) for raw in ns.user_ids]
         adding = "add" in (getattr(ns, "action", None), getattr(ns, "group_action", None))
         emails = [name for name in names if "@" in name]
-        adapter = self._adapters.get(actor.workspace.platform)
-        if not isinstance(adapter, PeopleLookup):
+        adapter = self._directories.people(actor.workspace.platform)
+        if adapter is None:
             if emails:
                 raise UsageError(
                     "no_email_lookup", platform=actor.workspace.platform, email=emails[0]
@@ -372,14 +400,13 @@ class ChatEngine:
 
     async def _channel_members(self, actor: Actor, raw_channel: str) -> list[str]:
         """A channel's members, asked of the platform (Slack: conversations.members)."""
-        adapter = self._adapters.get(actor.workspace.platform)
-        if not isinstance(adapter, Directory):
+        adapter = self._directories.channels(actor.workspace.platform)
+        if adapter is None:
             raise UsageError("no_channel_lookup")
-        channel = raw_channel.strip()
-        if channel.startswith("<#") and channel.endswith(">"):
-            channel = channel[2:-1].split("|", 1)[0]
+        # `#C123` or `C123` (an adapter turns its platform's channel mention into the former).
+        channel = raw_channel.strip().lstrip("#")
         try:
-            return await adapter.channel_members(actor.workspace.external_id, channel.lstrip("#"))
+            return await adapter.channel_members(actor.workspace.external_id, channel)
         except DeliveryError as exc:
             raise UsageError("channel_unreadable", reason=exc.reason) from None
 
@@ -488,12 +515,8 @@ class ChatEngine:
             line = t.say("checkin_no_team")
         else:
             line = t.say("checkin_private")
-        if result.prompt_ref and result.period and self._spawn:
-            ref = SentRef.from_json(result.prompt_ref)
-            adapter = self._adapters.get(ref.platform)
-            if adapter is not None:
-                done = views.checked_in_message(t, result.period)
-                self._spawn(adapter.update(ref, done), "prompt-update")
+        if result.edit_queued:
+            self.ctx.wake_dispatcher()  # the prompt's "checked in" edit waits in the outbox
         period = result.period or weekly_period(self.ctx.clock.now(), actor.workspace.timezone)
         targets = views.advice_targets(scores.values)
         return views.checkin_result(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Protocol, runtime_checkable
 
 from aiohttp import web
@@ -93,3 +93,24 @@ class PeopleLookup(Protocol):
     async def resolve_person(self, tenant_id: str, name: str) -> str:
         """The platform's user id for a user id or an e-mail address; `UnknownPerson` when the
         platform does not know them, `DeliveryError` when it could not be asked."""
+
+
+@dataclass(frozen=True, slots=True)
+class Directories:
+    """What the engine may ask the platforms while it answers, by platform: who a person is
+    (`PeopleLookup`), who is in a channel (`Directory`). Questions only: the engine holds no
+    adapter, so it sends and edits nothing itself; what the bot says later goes through the
+    outbox (bot/delivery/dispatcher.py).
+
+    `platforms` is the composition root's registry, read at each question (adapters register
+    after the engine is built)."""
+
+    platforms: Mapping[str, object] = field(default_factory=dict)
+
+    def people(self, platform: str) -> PeopleLookup | None:
+        found = self.platforms.get(platform)
+        return found if isinstance(found, PeopleLookup) else None
+
+    def channels(self, platform: str) -> Directory | None:
+        found = self.platforms.get(platform)
+        return found if isinstance(found, Directory) else None

@@ -13,8 +13,9 @@ rate, so any number of replicas together send each message once.
   and the decision is counted. Elsewhere that instant is the documented window.
 - The send rate and any pause a platform asked for (429 `Retry-After`) live in the database
   (`send_windows`), so they hold for all replicas together.
-- `closed_notice` rows edit a closed round's sent prompts (`Adapter.update`) and are deleted
-  once done or given up: they carry no person and nothing of them is meant to stay.
+- `closed_notice` rows edit a closed round's sent prompts, `checked_in` rows a prompt just
+  answered (`Adapter.update`); both are deleted once done or given up: they carry no person
+  and nothing of them is meant to stay (bot/rounds/notices.py).
 """
 
 from __future__ import annotations
@@ -32,13 +33,18 @@ from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat.showing import show_summary
-from bot.chat.views import closed_notice_message, prompt_message, reminder_message
+from bot.chat.views import (
+    checked_in_message,
+    closed_notice_message,
+    prompt_message,
+    reminder_message,
+)
 from bot.core.actor import Actor
 from bot.core.context import Context
 from bot.core.events import ConversationRef
-from bot.core.ports import Adapter, Addressable, DeliveryError, Recoverable, SentRef
+from bot.core.ports import Adapter, Addressable, DeliveryError, Recoverable
 from bot.rounds.lifecycle import is_paused, team_zone
-from bot.rounds.notices import closed_on, next_opening
+from bot.rounds.notices import EDITS, closed_on, edit_of, next_opening
 from messages.copy import copy_for
 from messages.model import Message
 from storage import repositories as repo
@@ -94,13 +100,14 @@ class Loaded:
 
 @dataclass(frozen=True)
 class Notice:
-    """A closed_notice row and what its text needs; there is no person to load."""
+    """A row that edits a sent prompt (`EDITS`: a closed notice, a checked-in edit) and what
+    its text needs; there is no person to load. The days only for a closed notice."""
 
     delivery: Delivery
     round: Round
     workspace: Workspace
-    closed_on: date
-    next_opening: date | None
+    closed_on: date | None = None
+    next_opening: date | None = None
 
 
 def backoff(attempts: int, rng: random.Random) -> float:
@@ -320,7 +327,7 @@ class Dispatcher:
             await self._finish(claim, DeliveryStatus.SKIPPED)  # person erased or round gone
             return 0
         if isinstance(loaded, Notice):
-            return await self._notify_closed(claim, loaded)
+            return await self._edit_prompt(claim, loaded)
         delivery, person, rnd, team, workspace = (
             loaded.delivery,
             loaded.person,
@@ -457,16 +464,21 @@ class Dispatcher:
         self._on_result(workspace.platform, "failed")
         return 0
 
-    # --- closed-round notices --------------------------------------------------------------
+    # --- edits of sent prompts: closed notices, checked-in edits ------------------------
 
-    async def _notify_closed(self, claim: Claim, notice: Notice) -> int:
-        """Edit a closed round's prompt to say so; the row goes once the platform has it (or
-        refused it for good). Editing is idempotent, so a retaken `sending` notice is simply
-        edited again, with no lookup. Returns 0: an edit is not a send."""
+    async def _edit_prompt(self, claim: Claim, notice: Notice) -> int:
+        """Edit a sent prompt to say the round closed, or that its member checked in; the row
+        goes once the platform has it (or refused it for good). Editing is idempotent, so a
+        retaken `sending` row is simply edited again, with no lookup. Returns 0: an edit is
+        not a send."""
         delivery, workspace = notice.delivery, notice.workspace
         adapter = self.adapters.get(workspace.platform)
-        if adapter is None or not delivery.message_ref:
-            if adapter is None and delivery.attempts < MAX_ATTEMPTS:
+        target = edit_of(delivery.message_ref)
+        late = delivery.kind == DeliveryKind.CHECKED_IN and notice.round.status != RoundStatus.OPEN
+        if adapter is None or target is None or late:
+            # `late`: the round closed meanwhile (the close deletes these rows; this one was
+            # loaded before): its closed notice edits the prompt now.
+            if adapter is None and not late and delivery.attempts < MAX_ATTEMPTS:
                 # Not configured on this replica (a rolling deploy?): another may have it.
                 retry_at = self.ctx.clock.now() + timedelta(minutes=10)
                 await self._finish(claim, DeliveryStatus.PENDING, retry_at=retry_at)
@@ -476,21 +488,35 @@ class Dispatcher:
             return 0
         if not await self._go_ahead(claim, workspace):
             return 0
-        t = copy_for(workspace.locale)
-        message = closed_notice_message(
-            t, notice.round.period, notice.closed_on, notice.next_opening
-        )
+        ref, locale = target
+        message = self._edit_message(notice, locale)
         try:
-            await adapter.update(SentRef.from_json(delivery.message_ref), message)
+            await adapter.update(ref, message)
         except DeliveryError as exc:
             return await self._failed(claim, delivery, workspace, exc)
         except Exception as exc:
-            log.exception("closed-round notice failed unexpectedly")
+            log.exception("prompt edit failed unexpectedly", extra={"delivery_kind": delivery.kind})
             error = DeliveryError(f"unexpected {type(exc).__name__}", permanent=False)
             return await self._failed(claim, delivery, workspace, error)
         await self._drop(claim)
         self._on_result(workspace.platform, "notice_updated")
         return 0
+
+    @staticmethod
+    def _edit_message(notice: Notice, locale: str | None) -> Message:
+        """A checked-in edit in the locale its prompt was written in; a closed notice in the
+        workspace's, the same text for every prompt of the round."""
+        if notice.delivery.kind == DeliveryKind.CHECKED_IN:
+            return checked_in_message(
+                copy_for(locale or notice.workspace.locale), notice.round.period
+            )
+        assert notice.closed_on is not None
+        return closed_notice_message(
+            copy_for(notice.workspace.locale),
+            notice.round.period,
+            notice.closed_on,
+            notice.next_opening,
+        )
 
     @staticmethod
     def _address(
@@ -568,7 +594,8 @@ class Dispatcher:
         return out
 
     async def _load_notices(self, ids: list[str]) -> dict[str, Notice]:
-        """The batch's closed_notice rows with their round, workspace and the days to name."""
+        """The batch's prompt edits with their round and workspace; a closed notice with the
+        days it names."""
         async with self.ctx.sessions() as session:
             rows = (
                 await session.execute(
@@ -576,7 +603,7 @@ class Dispatcher:
                     .join(Round, Round.id == Delivery.round_id)
                     .join(Team, Team.id == Round.team_id)
                     .join(Workspace, Workspace.id == Team.workspace_id)
-                    .where(Delivery.id.in_(ids), Delivery.kind == DeliveryKind.CLOSED_NOTICE)
+                    .where(Delivery.id.in_(ids), Delivery.kind.in_(EDITS))
                 )
             ).all()
             if not rows:
@@ -592,6 +619,9 @@ class Dispatcher:
         out: dict[str, Notice] = {}
         days: dict[int, tuple[date, date | None]] = {}
         for delivery, rnd, team, workspace in rows:
+            if delivery.kind == DeliveryKind.CHECKED_IN:
+                out[delivery.id] = Notice(delivery, rnd, workspace)
+                continue
             if rnd.id not in days:
                 schedule = schedules.get(team.id)
                 zone = (schedule.timezone if schedule else None) or team_zone(team, workspace)
@@ -629,10 +659,8 @@ class Dispatcher:
     ) -> int:
         now = self.ctx.clock.now()
         if exc.permanent or delivery.attempts >= MAX_ATTEMPTS:
-            if (
-                delivery.kind == DeliveryKind.CLOSED_NOTICE
-            ):  # nothing to keep: the prompt stays as it was
-                log.warning("closed-round notice given up (%s)", exc.reason)
+            if delivery.kind in EDITS:  # nothing to keep: the prompt stays as it was
+                log.warning("prompt edit given up (%s): %s", delivery.kind, exc.reason)
                 await self._drop(claim)
                 self._on_result(workspace.platform, "notice_dropped")
                 return 0
@@ -734,7 +762,7 @@ class Dispatcher:
             )
 
     async def _drop(self, claim: Claim) -> None:
-        """Delete a row this claim still holds: a closed-round notice, done or given up."""
+        """Delete a row this claim still holds: a prompt edit, done or given up."""
         async with self._writing() as session:
             await session.execute(
                 delete(Delivery)

@@ -13,6 +13,7 @@ from bot.core.actor import Actor
 from bot.core.context import Context
 from bot.core.errors import UsageError
 from bot.rounds.lifecycle import is_paused
+from bot.rounds.notices import queue_checked_in
 from messages.content import PRACTICE_KEYS
 from storage import repositories as repo
 from storage.models import Answer, Membership
@@ -33,7 +34,7 @@ class Outcome(Enum):
 class CheckinResult:
     outcome: Outcome
     period: str | None
-    prompt_ref: dict[str, object] | None = None  # the prompt message to mark "checked in"
+    edit_queued: bool = False  # the prompt's "checked in" edit waits in the outbox
     counted_from: datetime | None = None  # for MOVED
 
 
@@ -59,7 +60,8 @@ class Scores:
 
 
 async def record_checkin(ctx: Context, actor: Actor, scores: Scores) -> CheckinResult:
-    """Answer and delivery-answered in one transaction, or nothing at all."""
+    """Answer and delivery-answered in one transaction, or nothing at all; the prompt's
+    "checked in" edit is queued in the same transaction (bot/rounds/notices.py)."""
     now = ctx.clock.now()
     if actor.person is None or actor.home_team is None:
         return CheckinResult(Outcome.NO_TEAM, None)
@@ -87,4 +89,7 @@ async def record_checkin(ctx: Context, actor: Actor, scores: Scores) -> CheckinR
         if delivery.answered or not await repo.mark_answered(session, delivery.id):
             return CheckinResult(Outcome.ALREADY, rnd.period)
         session.add(Answer(round_id=rnd.id, comment=scores.comment, **dict(scores.values)))
-        return CheckinResult(Outcome.STORED, rnd.period, delivery.message_ref)
+        if delivery.message_ref:  # the prompt reached the platform: it is edited to say so
+            locale = actor.person.locale or actor.workspace.locale
+            queue_checked_in(session, rnd, delivery.message_ref, locale)
+        return CheckinResult(Outcome.STORED, rnd.period, edit_queued=bool(delivery.message_ref))

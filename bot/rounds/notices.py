@@ -1,27 +1,44 @@
-"""Prompts of a closed round say so: "The 2026-W49 check-in closed on Thu 3 Dec; the next one
-opens Mon 7 Dec.", edited into each prompt that reached the platform, without its button.
+"""Edits of sent prompts, through the outbox: rows with no person, deleted once sent.
 
-The close deletes the prompt rows (design rule 3: deliveries are reduced to counts), and the
-edit must survive a restart or a platform outage, so it goes through the outbox. Each notice
-row is built, in the close transaction and before the raw data goes, from nothing but the
-round and the prompt's message reference: no person, `answered` false, the same text for
-every prompt, answered or not, so the rows say nothing about who answered. The dispatcher
-deletes a notice once the platform has the edit (or refused it for good), so none remains.
+**Closed notices.** Prompts of a closed round say so: "The 2026-W49 check-in closed on Thu 3
+Dec; the next one opens Mon 7 Dec.", edited into each prompt that reached the platform,
+without its button. The close deletes the prompt rows (design rule 3: deliveries are reduced
+to counts), and the edit must survive a restart or a platform outage, so it goes through the
+outbox. Each notice row is built, in the close transaction and before the raw data goes, from
+nothing but the round and the prompt's message reference: no person, `answered` false, the
+same text for every prompt, answered or not, so the rows say nothing about who answered. The
+dispatcher deletes a notice once the platform has the edit (or refused it for good), so none
+remains.
+
+**Checked-in edits.** A prompt just answered becomes "You checked in for 2026-W48. Thank
+you!". The row is queued in the check-in's own transaction (so the edit is made if and only if
+the answer is stored, and survives a restart), from the prompt's message reference and the
+locale the prompt was written in: no person, `answered` false, and no time of answering (its
+`not_before` is the round's opening). While the round is open it says what the prompt row's
+`answered` flag says already, that this member answered, and nothing more: not when, not what.
+It is deleted once the platform has the edit (or refused it), when the member erases
+themselves, and at the latest with the round's raw data at close
+(`storage.repositories.delete_round_raw_data`), so the close's scrub leaves nothing of it.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.ports import SentRef
 from bot.rounds.cadence import Cadence, openings, period_key
 from storage.models import Delivery, Round, Schedule
 from storage.values import DeliveryKind, DeliveryStatus
 
+# The kinds that edit a sent prompt: no person, deleted once done.
+EDITS = (DeliveryKind.CLOSED_NOTICE, DeliveryKind.CHECKED_IN)
 _LOOK_AHEAD = 3  # openings after the close: one may belong to the period that just closed
 
 _shuffle = random.SystemRandom().shuffle
@@ -58,6 +75,64 @@ async def queue_closed_notices(session: AsyncSession, rnd: Round, now: datetime)
             )
         )
     return len(refs)
+
+
+def queue_checked_in(
+    session: AsyncSession, rnd: Round, prompt_ref: Mapping[str, Any], locale: str
+) -> None:
+    """Queue the "You checked in" edit of the prompt at `prompt_ref`, written in `locale`.
+
+    Call it in the transaction that stores the answer and marks the prompt answered. The row
+    holds the platform's reference and the locale only (`edit_of` reads them back)."""
+    session.add(
+        Delivery(
+            round_id=rnd.id,
+            person_id=None,
+            kind=DeliveryKind.CHECKED_IN,
+            not_before=rnd.opens_at,  # due at once, and no time of answering kept
+            status="pending",
+            message_ref={**SentRef.from_json(prompt_ref).to_json(), "locale": locale},
+            answered=False,
+        )
+    )
+
+
+def edit_of(message_ref: Mapping[str, Any] | None) -> tuple[SentRef, str | None] | None:
+    """The prompt an edit row is for, and the locale to write in (checked-in edits carry it);
+    None for a row without a readable reference."""
+    if not message_ref:
+        return None
+    try:
+        ref = SentRef.from_json(message_ref)
+    except KeyError:
+        return None
+    locale = message_ref.get("locale")
+    return ref, locale if isinstance(locale, str) and locale else None
+
+
+async def drop_checked_in(session: AsyncSession, prompts: Iterable[Delivery]) -> int:
+    """Delete the checked-in edits waiting for these prompts (a member erasing themselves):
+    their reference names the member's conversation. Returns how many went."""
+    wanted: dict[int, set[SentRef]] = {}
+    for prompt in prompts:
+        found = edit_of(prompt.message_ref)
+        if found is not None:
+            wanted.setdefault(prompt.round_id, set()).add(found[0])
+    if not wanted:
+        return 0
+    rows = await session.execute(
+        select(Delivery.id, Delivery.round_id, Delivery.message_ref).where(
+            Delivery.kind == DeliveryKind.CHECKED_IN, Delivery.round_id.in_(wanted)
+        )
+    )
+    doomed = [
+        row_id
+        for row_id, round_id, ref in rows.all()
+        if (found := edit_of(ref)) is not None and found[0] in wanted[round_id]
+    ]
+    if doomed:
+        await session.execute(delete(Delivery).where(Delivery.id.in_(doomed)))
+    return len(doomed)
 
 
 def closed_on(rnd: Round, zone: str) -> date:

@@ -20,7 +20,7 @@ from bot.core.clock import Clock, SystemClock
 from bot.core.context import Context
 from bot.core.errors import RutRadarError
 from bot.core.lookups import Lookups
-from bot.core.ports import ENTRY_POINT_GROUP, Adapter
+from bot.core.ports import ENTRY_POINT_GROUP, Adapter, Directories
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.scheduler import RoundScheduler, Ticker
 from bot.delivery.tasks import Supervisor
@@ -70,11 +70,8 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     )
     supervisor = Supervisor()
     adapters: dict[str, Adapter] = {}
-
-    def spawn(coro: object, name: str) -> None:
-        supervisor.spawn(coro, name=name)  # type: ignore[arg-type]
-
-    engine = ChatEngine(ctx, adapters=adapters, spawn=spawn)
+    # The engine may only ask the platforms questions; what it sends goes through the outbox.
+    engine = ChatEngine(ctx, directories=Directories(adapters))
     metrics = Metrics()
     dispatcher = Dispatcher(
         ctx,

@@ -163,8 +163,8 @@ class Driver(ABC):
         await self.runtime.dispatcher.run_once()
 
     async def settled(self) -> None:
-        """Until the work the app spawned (a prompt's "checked in" edit) is done."""
-        await self.runtime.supervisor.drain()
+        """Until the outbox holds nothing due (a prompt's "checked in" edit waits there)."""
+        await self.runtime.dispatcher.run_once()
 
     async def prompt(self, user: str) -> Reply:
         """The one round prompt in the person's chat."""

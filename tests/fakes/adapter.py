@@ -51,6 +51,10 @@ class FakeAdapter:
             raise self.update_faults.pop(0)
         self.updates.append((ref, msg))
 
+    def ref_of(self, user: str) -> SentRef:
+        """The reference of the last message sent to `user`."""
+        return [s.ref for s in self.sent if s.user == user][-1]
+
     def to(self, tag: str | None = None) -> list[str]:
         """Who was sent something (tagged `tag`), sorted, once per message."""
         return sorted(s.user for s in self.sent if tag is None or tag in s.message.tags)
