@@ -451,7 +451,7 @@ async def test_a_polite_refusal_keeps_the_claim_and_a_cancelled_handler_releases
     async def cancelled(*args: Any, **kwargs: Any) -> Any:
         raise asyncio.CancelledError  # the process stopping mid-way
 
-    monkeypatch.setattr(ChatEngine, "_pause", cancelled)
+    monkeypatch.setattr(ChatEngine, "_dispatch", cancelled)
     stopped = command("u1", "pause")
     claimed_before = await rows(ctx, ProcessedEvent)
     with pytest.raises(asyncio.CancelledError):
