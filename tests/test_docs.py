@@ -138,3 +138,30 @@ def test_docs_point_to_nothing_outside_the_repository() -> None:
             resolved = (path.parent / target).resolve()
             assert resolved.is_relative_to(ROOT), f"{path.name} links outside: {target}"
             assert resolved.exists(), f"{path.name} links to a missing file: {target}"
+
+
+def _section(text: str, title: str) -> str:
+    start = text.index(f"## {title}")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
+
+
+@pytest.mark.parametrize(
+    "title", ["Walkthrough: a click becomes a stored answer", "Walkthrough: a round closes"]
+)
+def test_each_walkthrough_follows_at_most_six_files_that_exist(title: str) -> None:
+    """docs/architecture.md's walkthroughs name their files in order, one step each (the issue
+    that asked for the layout: a flow should be readable in six files or fewer)."""
+    section = _section((ROOT / "docs" / "architecture.md").read_text(encoding="utf-8"), title)
+    steps = re.findall(r"^\d+\. \*\*`([^`]+)`\*\*", section, re.M)
+    assert 2 <= len(steps) <= 6, steps
+    assert [path for path in steps if not (ROOT / path).is_file()] == []
+
+
+def test_the_layout_table_names_every_module_of_bot() -> None:
+    table = _section((ROOT / "docs" / "architecture.md").read_text(encoding="utf-8"), "The layout")
+    rows = dict(re.findall(r"^\| `bot/(\w+)/` \| (.*) \|$", table, re.M))
+    for floor in sorted(p.name for p in (ROOT / "bot").iterdir() if (p / "__init__.py").exists()):
+        modules = {p.name for p in (ROOT / "bot" / floor).glob("*.py")} - {"__init__.py"}
+        named = set(re.findall(r"`(\w+\.py)`", rows.get(floor, "")))
+        assert modules - named == set(), f"bot/{floor}/ modules missing from the layout table"

@@ -90,7 +90,7 @@ def queue_checked_in(
             person_id=None,
             kind=DeliveryKind.CHECKED_IN,
             not_before=rnd.opens_at,  # due at once, and no time of answering kept
-            status="pending",
+            status=DeliveryStatus.PENDING,
             message_ref={**SentRef.from_json(prompt_ref).to_json(), "locale": locale},
             answered=False,
         )
