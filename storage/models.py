@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -297,3 +298,6 @@ class ProcessedEvent(Base):
 
     event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     seen_at: Mapped[datetime]
+    # False while the work runs: a claim not done within CLAIM_LEASE (a process killed in
+    # between) is taken over by the platform's next retry (storage/repositories.claim_event).
+    done: Mapped[bool] = mapped_column(server_default=true())

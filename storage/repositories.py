@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, delete, func, literal, select, update
@@ -235,14 +235,38 @@ async def audit_events(
     return (await session.scalars(query)).all()
 
 
+# How long a claim whose work has not finished holds off the platform's retries. Work on an
+# event takes milliseconds; a claim still not done after this was left by a process that died
+# mid-way, and the next retry (Slack's come after 1 and 5 minutes) takes it over and does it.
+CLAIM_LEASE = timedelta(minutes=2)
+
+
 async def claim_event(session: AsyncSession, event_id: str, now: datetime) -> bool:
-    """Record an inbound event id; False when it was seen before (a platform retry). The time
-    is kept to the minute: enough to forget the id once no retry can come, no finer."""
-    if await session.get(ProcessedEvent, event_id) is not None:
-        return False
-    session.add(ProcessedEvent(event_id=event_id, seen_at=now.replace(second=0, microsecond=0)))
-    await session.flush()
-    return True
+    """Claim an inbound event id for its work; False when it was seen before (a platform retry)
+    and is done or still being worked on elsewhere. A claim left undone for CLAIM_LEASE (its
+    process died) is taken over. The time is kept to the minute: enough to forget the id once
+    no retry can come, and to see a lease run out, no finer."""
+    minute = now.replace(second=0, microsecond=0)
+    values = {"event_id": event_id, "seen_at": minute, "done": False}
+    if await insert_unless_present(session, ProcessedEvent, values, unique=["event_id"]):
+        return True
+    taken = await session.execute(
+        update(ProcessedEvent)
+        .where(
+            ProcessedEvent.event_id == event_id,
+            ProcessedEvent.done.is_(False),
+            ProcessedEvent.seen_at <= minute - CLAIM_LEASE,
+        )
+        .values(seen_at=minute)
+    )
+    return bool(getattr(taken, "rowcount", 0))
+
+
+async def finish_event(session: AsyncSession, event_id: str) -> None:
+    """The claimed event's work is done: from now on a retry of it is only a duplicate."""
+    await session.execute(
+        update(ProcessedEvent).where(ProcessedEvent.event_id == event_id).values(done=True)
+    )
 
 
 async def release_event(session: AsyncSession, event_id: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -10,9 +11,11 @@ from sqlalchemy import func, select
 
 from bot.chat import engine as engine_module
 from bot.chat.engine import ChatEngine, changes_state
+from bot.core.clock import ManualClock
 from bot.core.context import Context
 from bot.rounds.lifecycle import close_round, open_round
 from messages.model import Buttons, Form, Section
+from storage import repositories as repo
 from storage.models import (
     Answer,
     AuditEvent,
@@ -438,6 +441,32 @@ async def test_a_retry_of_an_event_whose_handling_failed_is_handled_not_dropped(
     assert "error" not in handled.tags and await rows(ctx, Answer) == 1
     assert await engine.handle(event) == []  # and now it is a duplicate
     assert await rows(ctx, Answer) == 1
+
+
+async def test_a_claim_left_by_a_killed_process_runs_out_and_the_retry_does_the_work(
+    world: World, ctx: Context, clock: ManualClock
+) -> None:
+    """At least once across a crash: a process killed between claiming an event and doing its
+    work leaves a claim that is not done. Retries within the lease are dropped (the work may
+    still be running elsewhere); the first after it takes the claim over and does the work,
+    once; a claim that is done is never taken over."""
+    engine = ChatEngine(ctx)
+    await open_round(ctx, world.cli, world.team)
+    event = checkin("u0")
+    async with ctx.sessions.begin() as session:  # what the killed process got to do
+        assert await repo.claim_event(session, event.event_id, clock.now())
+
+    assert await engine.handle(event) == []  # Slack's first, immediate retry
+    clock.advance(repo.CLAIM_LEASE - timedelta(minutes=1))
+    assert await engine.handle(event) == []
+    assert await rows(ctx, Answer) == 0
+
+    clock.advance(timedelta(minutes=1))  # the lease has run out
+    [handled] = await engine.handle(event)
+    assert "error" not in handled.tags and await rows(ctx, Answer) == 1
+    clock.advance(repo.CLAIM_LEASE * 3)  # done: a duplicate however late it comes
+    assert await engine.handle(event) == []
+    assert await rows(ctx, Answer) == 1 and await rows(ctx, ProcessedEvent) == 1
 
 
 async def test_a_polite_refusal_keeps_the_claim_and_a_cancelled_handler_releases_it(

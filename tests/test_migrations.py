@@ -34,7 +34,7 @@ async def test_models_match_migrations(ctx: Context) -> None:
 
 
 def test_single_head() -> None:
-    assert head_revision() == "0008"
+    assert head_revision() == "0009"
 
 
 async def test_0004_downgrades_to_what_the_old_code_reads(sqlite_url: str) -> None:

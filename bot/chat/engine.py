@@ -129,9 +129,11 @@ class ChatEngine:
         events the platform may retry *and* that change state (`changes_state`) are claimed:
         the rest leave no trace of the contact, and a redelivered read is answered again.
 
-        At least once: a claim whose handling fails unexpectedly (or is cancelled, at
-        shutdown) is released, so the platform's retry of that delivery is handled, not
-        dropped as a duplicate. A polite refusal (`RutRadarError`) is an answer: it keeps it."""
+        At least once: a claim is a lease (`repositories.CLAIM_LEASE`) until the work is done.
+        A claim whose handling fails unexpectedly (or is cancelled, at shutdown) is released,
+        and one left by a process killed mid-way runs out, so the platform's retry of that
+        delivery is handled, not dropped as a duplicate. A polite refusal (`RutRadarError`) is
+        an answer: it keeps the claim, done."""
         claimed = event.platform_retries and changes_state(event)
         if claimed and not await self._claim(event.event_id):
             log.info("duplicate event ignored", extra={"event_kind": type(event).__name__})
@@ -141,9 +143,9 @@ class ChatEngine:
             actor = await self._actor(event)
             assert actor.person is not None
             t = copy_for(actor.person.locale or actor.workspace.locale)
-            return await self._dispatch(event, actor, t)
+            replies = await self._dispatch(event, actor, t)
         except RutRadarError as exc:
-            return [views.error_message(exc.say(t))]
+            replies = [views.error_message(exc.say(t))]
         except Exception:
             log.exception("event handling failed", extra={"event_kind": type(event).__name__})
             if claimed:
@@ -153,6 +155,9 @@ class ChatEngine:
             if claimed:
                 await asyncio.shield(self._release(event.event_id))
             raise
+        if claimed:
+            await self._finish(event.event_id)
+        return replies
 
     @contextlib.asynccontextmanager
     async def claimed(self, event_id: str) -> AsyncIterator[bool]:
@@ -170,6 +175,7 @@ class ChatEngine:
         except BaseException:
             await asyncio.shield(self._release(event_id))
             raise
+        await self._finish(event_id)
 
     async def _claim(self, event_id: str) -> bool:
         """Record a platform event id in the database; False for a retry (on any replica)."""
@@ -178,6 +184,15 @@ class ChatEngine:
                 return await repo.claim_event(session, event_id, self.ctx.clock.now())
         except IntegrityError:
             return False
+
+    async def _finish(self, event_id: str) -> None:
+        """Mark a claim's work done, so a later retry is a duplicate whatever the lease says.
+        Should that fail, the claim runs out and a retry does the work again: one WARNING."""
+        try:
+            async with self.ctx.sessions.begin() as session:
+                await repo.finish_event(session, event_id)
+        except Exception as exc:
+            log.warning("event claim not marked done: %s", type(exc).__name__)
 
     async def _release(self, event_id: str) -> None:
         """Forget a claim whose work failed, so the platform's retry of it is handled. If
