@@ -310,11 +310,7 @@ class Dispatcher:
             values["lookups"] = lookups
         result = await session.execute(
             update(Delivery)
-            .where(
-                Delivery.id == claim.id,
-                Delivery.status.in_(HELD),
-                Delivery.attempts == claim.token,
-            )
+            .where(*_still_held(claim))
             .values(**values)
             .execution_options(synchronize_session=False)
         )
@@ -752,11 +748,7 @@ class Dispatcher:
         async with self._writing() as session:
             await session.execute(
                 update(Delivery)
-                .where(
-                    Delivery.id == claim.id,
-                    Delivery.status.in_(HELD),
-                    Delivery.attempts == claim.token,
-                )
+                .where(*_still_held(claim))
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
@@ -766,10 +758,16 @@ class Dispatcher:
         async with self._writing() as session:
             await session.execute(
                 delete(Delivery)
-                .where(
-                    Delivery.id == claim.id,
-                    Delivery.status.in_(HELD),
-                    Delivery.attempts == claim.token,
-                )
+                .where(*_still_held(claim))
                 .execution_options(synchronize_session=False)
             )
+
+
+def _still_held(claim: Claim) -> tuple[ColumnElement[bool], ...]:
+    """The row as this claim left it: a process that retook it moved its token (`attempts`)
+    on, so every write under a claim names all three, and a stale claim writes nothing."""
+    return (
+        Delivery.id == claim.id,
+        Delivery.status.in_(HELD),
+        Delivery.attempts == claim.token,
+    )
