@@ -156,6 +156,9 @@ def test_each_walkthrough_follows_at_most_six_files_that_exist(title: str) -> No
     steps = re.findall(r"^\d+\. \*\*`([^`]+)`\*\*", section, re.M)
     assert 2 <= len(steps) <= 6, steps
     assert [path for path in steps if not (ROOT / path).is_file()] == []
+    # Every file the walkthrough names is one of its steps: none slips in beside them.
+    named = set(re.findall(r"`((?:adapters|bot|storage|messages)/[\w/]+\.py)`", section))
+    assert named == set(steps), named - set(steps)
 
 
 def test_the_layout_table_names_every_module_of_bot() -> None:

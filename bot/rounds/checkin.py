@@ -6,18 +6,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.actor import Actor
 from bot.core.context import Context
 from bot.core.errors import UsageError
+from bot.core.ports import SentRef
 from bot.rounds.lifecycle import is_paused
-from bot.rounds.notices import queue_checked_in
 from messages.content import PRACTICE_KEYS
 from storage import repositories as repo
-from storage.models import Answer, Membership
-from storage.values import DeliveryStatus
+from storage.models import Answer, Delivery, Membership, Round
+from storage.values import DeliveryKind, DeliveryStatus
 
 COMMENT_MAX = 280
 
@@ -61,7 +63,7 @@ class Scores:
 
 async def record_checkin(ctx: Context, actor: Actor, scores: Scores) -> CheckinResult:
     """Answer and delivery-answered in one transaction, or nothing at all; the prompt's
-    "checked in" edit is queued in the same transaction (bot/rounds/notices.py)."""
+    "checked in" edit is queued in the same transaction (`queue_checked_in`)."""
     now = ctx.clock.now()
     if actor.person is None or actor.home_team is None:
         return CheckinResult(Outcome.NO_TEAM, None)
@@ -93,3 +95,25 @@ async def record_checkin(ctx: Context, actor: Actor, scores: Scores) -> CheckinR
             locale = actor.person.locale or actor.workspace.locale
             queue_checked_in(session, rnd, delivery.message_ref, locale)
         return CheckinResult(Outcome.STORED, rnd.period, edit_queued=bool(delivery.message_ref))
+
+
+def queue_checked_in(
+    session: AsyncSession, rnd: Round, prompt_ref: Mapping[str, Any], locale: str
+) -> None:
+    """Queue the "You checked in" edit of the prompt at `prompt_ref`, written in `locale`: an
+    outbox row with no person and no time of answering (bot/rounds/notices.py says why it
+    adds nothing to what the prompt's `answered` flag says, and when it goes).
+
+    Call it in the transaction that stores the answer and marks the prompt answered. The row
+    holds the platform's reference and the locale only (`edit_of` reads them back)."""
+    session.add(
+        Delivery(
+            round_id=rnd.id,
+            person_id=None,
+            kind=DeliveryKind.CHECKED_IN,
+            not_before=rnd.opens_at,  # due at once, and no time of answering kept
+            status=DeliveryStatus.PENDING,
+            message_ref={**SentRef.from_json(prompt_ref).to_json(), "locale": locale},
+            answered=False,
+        )
+    )

@@ -11,7 +11,7 @@ dispatcher deletes a notice once the platform has the edit (or refused it for go
 remains.
 
 **Checked-in edits.** A prompt just answered becomes "You checked in for 2026-W48. Thank
-you!". The row is queued in the check-in's own transaction (so the edit is made if and only if
+you!". The row is queued in the check-in's own transaction (`bot/rounds/checkin.py`) (so the edit is made if and only if
 the answer is stored, and survives a restart), from the prompt's message reference and the
 locale the prompt was written in: no person, `answered` false, and no time of answering (its
 `not_before` is the round's opening). While the round is open it says what the prompt row's
@@ -75,26 +75,6 @@ async def queue_closed_notices(session: AsyncSession, rnd: Round, now: datetime)
             )
         )
     return len(refs)
-
-
-def queue_checked_in(
-    session: AsyncSession, rnd: Round, prompt_ref: Mapping[str, Any], locale: str
-) -> None:
-    """Queue the "You checked in" edit of the prompt at `prompt_ref`, written in `locale`.
-
-    Call it in the transaction that stores the answer and marks the prompt answered. The row
-    holds the platform's reference and the locale only (`edit_of` reads them back)."""
-    session.add(
-        Delivery(
-            round_id=rnd.id,
-            person_id=None,
-            kind=DeliveryKind.CHECKED_IN,
-            not_before=rnd.opens_at,  # due at once, and no time of answering kept
-            status=DeliveryStatus.PENDING,
-            message_ref={**SentRef.from_json(prompt_ref).to_json(), "locale": locale},
-            answered=False,
-        )
-    )
 
 
 def edit_of(message_ref: Mapping[str, Any] | None) -> tuple[SentRef, str | None] | None:
