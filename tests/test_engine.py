@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from bot.chat import engine as engine_module
 from bot.chat.engine import ChatEngine, changes_state
 from bot.core.clock import ManualClock
 from bot.core.context import Context
+from bot.core.errors import RetryLater
 from bot.rounds.lifecycle import close_round, open_round
 from messages.model import Buttons, Form, Section
 from storage import repositories as repo
@@ -420,7 +422,8 @@ async def test_a_retry_of_an_event_whose_handling_failed_is_handled_not_dropped(
     world: World, ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """At least once: the claim of an event whose handler fails after claiming it is
-    released, so the platform's retry of the same delivery does the work."""
+    released, and the failure is `RetryLater` (for the adapter's 503), not an apology, so
+    the platform retries the same delivery and the retry does the work."""
     engine = ChatEngine(ctx)
     await open_round(ctx, world.cli, world.team)
     real = engine_module.record_checkin
@@ -433,14 +436,36 @@ async def test_a_retry_of_an_event_whose_handling_failed_is_handled_not_dropped(
 
     monkeypatch.setattr(engine_module, "record_checkin", flaky)
     event = checkin("u0")  # a Teams task/submit: Teams redelivers it when it got no answer
-    [failed] = await engine.handle(event)
-    assert "error" in failed.tags and await rows(ctx, Answer) == 0
+    with pytest.raises(RetryLater) as failed:
+        await engine.handle(event)
+    assert isinstance(failed.value.__cause__, RuntimeError)
+    assert str(failed.value) == "FormSubmitted"  # the kind of event, nothing from it
+    assert await rows(ctx, Answer) == 0
     assert await rows(ctx, ProcessedEvent) == 0  # the claim went with the failure
 
     [handled] = await engine.handle(event)  # the retry
     assert "error" not in handled.tags and await rows(ctx, Answer) == 1
     assert await engine.handle(event) == []  # and now it is a duplicate
     assert await rows(ctx, Answer) == 1
+
+
+async def test_an_event_never_retried_or_not_claimed_gets_the_apology(
+    world: World, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No retry will come for a Slack slash command (nor the playground), and a read is not
+    claimed: their unexpected failure is answered to the person, with a short apology."""
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(ChatEngine, "_dispatch", broken)
+    engine = ChatEngine(ctx)
+    once = dataclasses.replace(command("u0", "pause"), platform_retries=False)
+    read = command("u0", "help")  # retried by its platform, but changes nothing
+    for event in (once, read):
+        [apology] = await engine.handle(event)
+        assert "error" in apology.tags
+    assert await rows(ctx, ProcessedEvent) == 0
 
 
 async def test_a_claim_left_by_a_killed_process_runs_out_and_the_retry_does_the_work(
@@ -495,10 +520,11 @@ async def test_work_claimed_by_an_adapter_is_released_when_it_fails(
     world: World, ctx: Context
 ) -> None:
     engine = ChatEngine(ctx)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RetryLater) as failed:
         async with engine.claimed("slack:Ev-fails") as first:
             assert first
             raise RuntimeError("the deletion failed")
+    assert isinstance(failed.value.__cause__, RuntimeError)
     async with engine.claimed("slack:Ev-fails") as first:  # the retry does the work
         assert first
     async with engine.claimed("slack:Ev-fails") as first:  # a retry after that: nothing

@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.chat.buttons import RoundButton, RoundVerb
 from bot.core.clock import ManualClock
 from bot.server.app import RUNTIME, ConfigurationError, build_app, check_settings
 from bot.server.config import Settings
@@ -115,7 +116,11 @@ async def test_admin_closes_and_manager_sees_release(
         values={"assess": "3", "routine": "2", "training": "3", "strengths": "4", "path": "3"},
     )
     closed = await post_event(
-        client, user_id="U-radia", kind="action", action_id="admin_round", value="close|Platform"
+        client,
+        user_id="U-radia",
+        kind="action",
+        action_id="admin_round",
+        value=RoundButton(RoundVerb.CLOSE, "Platform").encode(),
     )
     assert "Released: 6 of" in closed["messages"][0]["html"]
     summary = await post_event(client, user_id="U-grace", kind="command", text="/rut summary")

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import aiohttp
 import pytest
@@ -35,7 +35,6 @@ from bot.admin.operations import round_list, workspace_set
 from bot.chat.engine import ChatEngine
 from bot.core.clock import ManualClock
 from bot.core.context import Context
-from bot.core.events import ConversationRef
 from bot.core.ports import SentRef
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.scheduler import RoundScheduler
@@ -50,6 +49,7 @@ from storage.maintenance import scrub
 from storage.models import Answer, Delivery, Person
 from storage.schema import metadata
 from tests.conftest import World, build_world
+from tests.fakes.adapter import FakeAdapter
 from tests.fakes.processes import serving
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_requests import (
@@ -616,26 +616,6 @@ async def test_attack_the_advice_sent_to_chat_stays_there_and_the_dialog_says_so
 # --- 7. The "checked in" edit waiting in the outbox ----------------------------------------------
 
 
-class EditingAdapter:
-    """Sends prompts and edits them, as a platform would; both recorded."""
-
-    platform: ClassVar[str] = "playground"
-
-    def __init__(self) -> None:
-        self.sent: dict[str, SentRef] = {}
-        self.edited: list[SentRef] = []
-
-    def install(self, app: web.Application) -> None:
-        return None
-
-    async def send(self, to: ConversationRef, msg: Message, *, key: str | None = None) -> SentRef:
-        self.sent[to.channel_id] = SentRef("playground", f"T0001/{to.channel_id}", f"m-{key}")
-        return self.sent[to.channel_id]
-
-    async def update(self, ref: SentRef, msg: Message) -> None:
-        self.edited.append(ref)
-
-
 EDIT_TRACE = b'"locale": "'  # in a checked-in edit's message reference, and nowhere else
 
 
@@ -659,7 +639,7 @@ async def test_attack_the_checked_in_edit_links_no_more_than_answered_and_leaves
     """A DBA reads the outbox while check-ins come in, after the edits went out, and the
     database's files after the close."""
     ctx = world.ctx
-    adapter = EditingAdapter()
+    adapter = FakeAdapter()
     dispatcher = Dispatcher(ctx, {"playground": adapter})
     opened = await open_round(ctx, world.cli, world.team)
     await dispatcher.run_once()
@@ -695,7 +675,7 @@ async def test_attack_the_checked_in_edit_links_no_more_than_answered_and_leaves
 
     # After the send: the edits are made, and no row of them is left to read.
     await dispatcher.run_once()
-    assert sorted(r.message_id for r in adapter.edited) == sorted(
+    assert sorted(ref.message_id for ref, _ in adapter.updates) == sorted(
         SentRef.from_json(ref).message_id for ref in answered
     )
     async with ctx.sessions() as session:

@@ -4,6 +4,7 @@ API (a real HTTP server on 127.0.0.1) on the other side, time from the injected 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,12 +23,14 @@ from slack_sdk.models.views import View
 from sqlalchemy import func, select
 
 from adapters.slack.adapter import SCOPES, SlackAdapter
+from bot.chat.engine import ChatEngine
 from bot.core.clock import ManualClock
 from bot.delivery.dispatcher import Dispatcher
 from bot.rounds.lifecycle import open_round
 from bot.server.app import RUNTIME, build_app
 from bot.server.config import Settings
 from bot.server.runtime import Runtime
+from messages.copy import copy_for
 from storage.models import Answer, Delivery, Membership, Person, ProcessedEvent, Team, Workspace
 from storage.slack_store import slack_bots
 from tests.conftest import World, build_world
@@ -62,6 +65,16 @@ class Env:
             headers if headers is not None else signed_headers(body, SECRET, self.clock.now(), **kw)
         )
         return await self.client.post("/slack/events", data=body, headers=sent)
+
+    async def deliver(self, body: bytes) -> list[int]:
+        """An Events API delivery as Slack makes it: posted, and posted again while the
+        answer is not 2xx, up to three retries, each with `X-Slack-Retry-Num`. The statuses,
+        in order."""
+        statuses = [(await self.post(body)).status]
+        while not 200 <= statuses[-1] < 300 and len(statuses) <= 3:
+            retry = await self.post(body, retry_num=len(statuses), retry_reason="http_error")
+            statuses.append(retry.status)
+        return statuses
 
     async def command(self, text: str, user: str = "U0", **kw: Any) -> dict[str, Any]:
         body = slash_command(text, user_id=user, response_url=self.fake.response_url(user), **kw)
@@ -354,6 +367,66 @@ async def test_app_home_per_role_and_event_retries_deduplicated(env: Env) -> Non
     assert len(env.fake.calls_to("views.publish")) == 3  # the retry had no second effect
 
 
+def fail_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine's next event fails unexpectedly, after its claim (a bug, a lost database
+    connection); the ones after it are handled."""
+    real = ChatEngine._dispatch
+    failures = iter([OSError("the database went away mid-way")])
+
+    async def flaky(self: ChatEngine, *args: Any) -> Any:
+        for failure in failures:
+            raise failure
+        return await real(self, *args)
+
+    monkeypatch.setattr(ChatEngine, "_dispatch", flaky)
+
+
+async def test_a_home_whose_handling_failed_is_drawn_by_slacks_retry(
+    env: Env, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At least once for the Events API: a claimed event whose handling fails is answered
+    503 with no body, its claim released, so Slack's retry (same event id) draws the Home,
+    once. The failure is logged once with its traceback, the 503 in one WARNING line."""
+    fail_once(monkeypatch)
+    body = event_callback(app_home_opened("U0"), event_id="Ev-home-later")
+    failed = await env.post(body)
+    assert failed.status == 503 and await failed.read() == b""
+    assert env.fake.calls_to("views.publish") == [] and await env.count(ProcessedEvent) == 0
+    assert [r.exc_info is not None for r in caplog.records if r.levelno >= logging.ERROR] == [True]
+    assert [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and r.name == "adapters.slack.adapter"
+    ] == ["slack event left for Slack's retry (503): HomeOpened"]
+
+    retry = await env.post(body, retry_num=1, retry_reason="http_error")
+    assert retry.status == 200
+    assert len(env.fake.calls_to("views.publish")) == 1 and "U0" in env.fake.home
+    assert await env.deliver(body) == [200]  # a later retry: a duplicate, nothing drawn
+    assert len(env.fake.calls_to("views.publish")) == 1 and await env.count(ProcessedEvent) == 1
+
+
+async def test_slacks_retries_deliver_a_claimed_event_once(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same, as Slack drives it: 503, then the first retry does the work."""
+    fail_once(monkeypatch)
+    body = event_callback(app_home_opened("UBOSS"), event_id="Ev-home-retried")
+    assert await env.deliver(body) == [503, 200]
+    assert len(env.fake.calls_to("views.publish")) == 1
+
+
+async def test_a_failure_slack_never_retries_is_still_an_apology(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slash command is not retried by Slack (and not claimed): its failure is said to the
+    person, answered 200, as before."""
+    fail_once(monkeypatch)
+    reply = await env.command("pause")
+    assert copy_for("en").say("oops") in texts(reply)
+    assert await env.count(ProcessedEvent) == 0
+
+
 async def test_uninstall_deletes_people_memberships_and_deliveries(env: Env) -> None:
     await open_round(env.runtime.ctx, env.world.cli, env.world.team)
     assert await env.count(Delivery) == 6
@@ -387,7 +460,7 @@ async def test_an_uninstall_whose_deletion_failed_is_done_by_slacks_retry(
     monkeypatch.setattr(slack_adapter, "platform_uninstalled", flaky)
     body = event_callback(app_uninstalled(), event_id="Ev-gone-later")
     first = await env.post(body)
-    assert not 200 <= first.status < 300  # Slack retries what it got no 2xx for
+    assert first.status == 503  # Slack retries what it got no 2xx for
     assert await env.count(Person) > 0 and await env.count(ProcessedEvent) == 0
 
     retry = await env.post(body, retry_num=1, retry_reason="http_error")

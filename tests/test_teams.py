@@ -5,6 +5,7 @@ bot/server/app.py builds, a fake Bot Connector and a fake identity platform (rea
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
+from bot.chat.engine import ChatEngine
 from bot.core.clock import ManualClock
 from bot.core.events import ConversationRef
 from bot.rounds.lifecycle import open_round
@@ -58,6 +60,14 @@ class Env:
         assert response.status == 200, await response.text()
         raw = await response.text()
         return json.loads(raw) if raw else None
+
+    async def deliver(self, activity: dict[str, Any]) -> list[int]:
+        """An activity as Teams delivers it: posted, and the same activity (same id) posted
+        again while the answer is a 5xx other than 501, up to three times. The statuses."""
+        statuses = [(await self.post(activity)).status]
+        while statuses[-1] >= 500 and statuses[-1] != 501 and len(statuses) <= 3:
+            statuses.append((await self.post(activity)).status)
+        return statuses
 
     async def say(self, aad: str, text: str, **kw: Any) -> list[Posted]:
         before = len(self.connector.sent)
@@ -310,12 +320,69 @@ async def test_an_uninstall_whose_deletion_failed_is_done_by_the_redelivery(
     monkeypatch.setattr(teams_adapter, "person_uninstalled", flaky)
     removed = ta.installation_update(env.url, "u2", "remove")
     first = await env.post(removed)
-    assert not 200 <= first.status < 300
+    assert first.status == 503
     person = await env.person("u2")
     assert person is not None and person.conversation_ref is not None
     await env.ok(removed)  # Teams redelivers the same activity
     person = await env.person("u2")
     assert person is not None and person.conversation_ref is None
+
+
+def fail_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine's next event fails unexpectedly, after its claim; later ones are handled."""
+    real = ChatEngine._dispatch
+    failures = iter([OSError("the database went away mid-way")])
+
+    async def flaky(self: ChatEngine, *args: Any) -> Any:
+        for failure in failures:
+            raise failure
+        return await real(self, *args)
+
+    monkeypatch.setattr(ChatEngine, "_dispatch", flaky)
+
+
+async def test_a_command_whose_handling_failed_is_done_by_the_redelivery(
+    env: Env, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At least once: a claimed activity (a pause) whose handling fails is answered 503 with
+    no body and its claim released, so Teams' redelivery pauses, and confirms it, once. The
+    failure is logged once with its traceback, the 503 in one WARNING line."""
+    fail_once(monkeypatch)
+    pause = ta.message(env.url, "u0", "pause")
+    first = await env.post(pause)
+    assert first.status == 503 and await first.read() == b""
+    person = await env.person("u0")
+    assert person is not None and person.paused_until is None
+    assert env.connector.sent == [] and await env.count(ProcessedEvent) == 0
+    assert [r.exc_info is not None for r in caplog.records if r.levelno >= logging.ERROR] == [True]
+    assert [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and r.name == "adapters.teams.adapter"
+    ] == ["teams activity left for redelivery (503): CommandReceived"]
+
+    await env.ok(pause)  # Teams redelivers the same activity
+    person = await env.person("u0")
+    assert person is not None and person.paused_until is not None
+    assert len(env.connector.sent) == 1
+    assert await env.deliver(pause) == [200]  # once more: a duplicate, no second reply
+    assert len(env.connector.sent) == 1
+
+
+async def test_a_check_in_whose_handling_failed_is_counted_by_the_redelivery(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same for a dialog's task/submit: 503, then the redelivery counts the check-in
+    once and answers it in the dialog."""
+    await open_round(env.runtime.ctx, env.world.cli, env.world.team)
+    fail_once(monkeypatch)
+    submit = ta.task_submit(env.url, "u0", {"rr_form": "checkin", **CHECKIN})
+    assert (await env.post(submit)).status == 503 and await env.count(Answer) == 0
+    result = await env.ok(submit)  # Teams redelivers the same invoke
+    assert result is not None and "Counted for 2026-W48" in json.dumps(dialog_card(result))
+    assert await env.count(Answer) == 1
+    again = await env.ok(submit)  # a later redelivery: a duplicate
+    assert again is None and await env.count(Answer) == 1
 
 
 # --- channels: replies go 1:1 ----------------------------------------------------------------

@@ -17,6 +17,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from http import HTTPStatus
 from typing import Any, ClassVar, TypeVar
 
 import aiohttp
@@ -38,6 +39,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.admin.workspaces import installed_by, platform_uninstalled
+from bot.core.errors import RetryLater
 from bot.core.events import ConversationRef, Event, HomeOpened
 from bot.core.ports import DeliveryError, SentRef, UnknownPerson
 from bot.server.runtime import Runtime
@@ -112,6 +114,9 @@ JSON = dict[str, Any]
 METADATA_EVENT = "rutradar_delivery"
 INBOUND = "rutradar_request"  # the validated request, in Bolt's context
 R = TypeVar("R")
+# What a delivery Slack should retry is answered with (any non-2xx is retried; 503 says the
+# failure is this side's and passing).
+RETRY_LATER = HTTPStatus.SERVICE_UNAVAILABLE
 # Recent DM messages searched for a delivery id: one conversations.history call. 15 is the
 # most Slack returns per call (1 call a minute) to apps distributed outside the Marketplace
 # since May 2025; docs/slack.md says what recovery costs in that mode.
@@ -224,9 +229,23 @@ class SlackAdapter:
                     context={INBOUND: inbound},
                 )
             )
+        if response.status == RETRY_LATER:  # set by `_on_error` only: Slack retries it
+            return web.Response(status=RETRY_LATER)
         if response.status >= 500:
             return web.json_response({"error": "the request could not be handled"}, status=400)
         return await to_aiohttp_response(response)
+
+    async def _on_error(self, error: Exception) -> BoltResponse:
+        """Bolt's error handler, for listeners and middleware: what a failure answers Slack.
+        A claimed Events API delivery whose handling failed (`RetryLater`, its cause logged
+        and its claim released by the engine) gets a bare 503, so Slack retries it
+        (`X-Slack-Retry-Num`) and the retry does the work: one WARNING line. Anything else is
+        logged with its traceback and answered as before (`events` turns a 500 into a 400)."""
+        if isinstance(error, RetryLater):
+            log.warning("slack event left for Slack's retry (%s): %s", RETRY_LATER, error)
+            return BoltResponse(status=RETRY_LATER, body="")
+        log.error("slack listener failed: %s", type(error).__name__, exc_info=error)
+        return BoltResponse(status=500, body="")
 
     async def _check_socket_request(
         self,
@@ -366,6 +385,7 @@ class SlackAdapter:
 
     def _register(self) -> None:
         bolt = self.bolt
+        bolt.error(self._on_error)
         bolt.middleware(self._check_socket_request)
         bolt.command("/rut")(self._on_command)
         bolt.action(re.compile(".*"))(self._on_action)
@@ -516,8 +536,8 @@ class SlackAdapter:
         event = envelope.event
         if isinstance(event, TokensRevoked) and not event.tokens.bot:
             return  # only user tokens went; the bot still works
-        # Claimed for the deletion: if it fails, the claim is released and the error answers
-        # Slack (non-2xx), whose retry then deletes, instead of being dropped as a duplicate.
+        # Claimed for the deletion: if it fails, the claim is released and Slack is answered
+        # 503 (`RetryLater`), whose retry then deletes, instead of being dropped as a duplicate.
         async with self.runtime.chat.claimed(f"slack:{envelope.event_id}") as first:
             if not first:
                 return

@@ -40,7 +40,7 @@ from botframework.connector.aio import ConnectorClient
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from bot.admin.workspaces import known_service_url, person_uninstalled
-from bot.core.errors import UsageError
+from bot.core.errors import RetryLater, UsageError
 from bot.core.events import ActionInvoked, ConversationRef, Event
 from bot.core.ports import DeliveryError, SentRef
 from bot.server.runtime import Runtime
@@ -78,6 +78,10 @@ FORM_OPENERS: Mapping[str, Callable[[Message], tuple[str, str]]] = {
 # stale "Open round" stays clickable. Action → the tag of the message that replaces it.
 REFRESHES_CARD: Mapping[str, str] = {"admin_round": "admin_panel"}
 NOT_INSTALLED = "app not installed for this person"
+# What an activity Teams should deliver again is answered with: 503, this side's passing
+# failure. Teams redelivers what got no answer in time, and what got a 5xx (seen in
+# botbuilder-dotnet#5005, even after a 501; undocumented): 501 stays "not implemented".
+RETRY_LATER = HTTPStatus.SERVICE_UNAVAILABLE
 # What a call to the Bot Connector (or for its token) raises when it fails; anything else is
 # a bug and keeps its traceback.
 TRANSPORT_ERRORS = (
@@ -175,9 +179,16 @@ class TeamsAdapter:
             return self._refuse(400, f"unreadable activity ({type(exc).__name__})")
         facts = translate.facts_of(shape, anonymous=self.anonymous)
         self._remember(facts)
-        response = await self.cloud.process_activity(
-            result, activity, partial(self._turn, shape=shape, facts=facts)
-        )
+        try:
+            response = await self.cloud.process_activity(
+                result, activity, partial(self._turn, shape=shape, facts=facts)
+            )
+        except RetryLater as exc:
+            # A claimed activity whose handling failed (its cause logged, its claim released
+            # by the engine): a bare 503, so Teams delivers the activity again and the
+            # redelivery does the work.
+            log.warning("teams activity left for redelivery (%s): %s", RETRY_LATER, exc)
+            return web.Response(status=RETRY_LATER)
         if response is None:
             return web.Response(status=HTTPStatus.OK)
         if response.body is None:
@@ -258,8 +269,8 @@ class TeamsAdapter:
             if action == "add":
                 await self._to_person(tc, facts, messages, reply=False)
         elif action == "remove":
-            # Claimed for the deletion; a failure releases the claim, so Teams' redelivery
-            # deletes instead of being dropped as a duplicate.
+            # Claimed for the deletion; a failure releases the claim and answers 503
+            # (`RetryLater`), so Teams' redelivery deletes instead of being dropped.
             async with self.runtime.chat.claimed(facts.event_id) as first:
                 if first:
                     await person_uninstalled(

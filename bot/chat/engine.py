@@ -3,7 +3,9 @@
 Authorization is decided here, once per event (`Actor`), so every adapter gets the same
 answer for the same person. Handlers never raise at the person: a `RutRadarError` becomes a
 polite reply, anything else a short apology while the details go to the log (never a
-payload: logs carry no bodies, design privacy rule 4).
+payload: logs carry no bodies, design privacy rule 4). The one exception is an event the
+platform retries and the engine claimed: its unexpected failure is `RetryLater`, which the
+adapter answers with a 503 so the platform's retry does the work.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from bot.chat.registry import (
 from bot.chat.showing import show_summary, view_summary
 from bot.core.actor import Actor
 from bot.core.context import Context
-from bot.core.errors import NotAllowed, RutRadarError, UsageError
+from bot.core.errors import NotAllowed, RetryLater, RutRadarError, UsageError
 from bot.core.events import ActionInvoked, CommandReceived, Event, FormSubmitted, HomeOpened
 from bot.core.ports import DeliveryError, Directories, UnknownPerson
 from bot.rounds.checkin import Outcome, Scores, record_checkin
@@ -130,10 +132,12 @@ class ChatEngine:
         the rest leave no trace of the contact, and a redelivered read is answered again.
 
         At least once: a claim is a lease (`repositories.CLAIM_LEASE`) until the work is done.
-        A claim whose handling fails unexpectedly (or is cancelled, at shutdown) is released,
-        and one left by a process killed mid-way runs out, so the platform's retry of that
-        delivery is handled, not dropped as a duplicate. A polite refusal (`RutRadarError`) is
-        an answer: it keeps the claim, done."""
+        A claimed event whose handling fails unexpectedly is released and raises `RetryLater`
+        (the cause logged here, once), so the adapter answers the platform with a 503 and its
+        retry of that delivery is handled, not dropped as a duplicate; an unclaimed one gets
+        the apology. A claim cancelled at shutdown is released too, and one left by a process
+        killed mid-way runs out. A polite refusal (`RutRadarError`) is an answer: it keeps the
+        claim, done."""
         claimed = event.platform_retries and changes_state(event)
         if claimed and not await self._claim(event.event_id):
             log.info("duplicate event ignored", extra={"event_kind": type(event).__name__})
@@ -146,11 +150,13 @@ class ChatEngine:
             replies = await self._dispatch(event, actor, t)
         except RutRadarError as exc:
             replies = [views.error_message(exc.say(t))]
-        except Exception:
-            log.exception("event handling failed", extra={"event_kind": type(event).__name__})
-            if claimed:
-                await self._release(event.event_id)
-            return [views.error_message(copy_for("en").say("oops"))]
+        except Exception as exc:
+            kind = type(event).__name__
+            log.exception("event handling failed", extra={"event_kind": kind})
+            if not claimed:
+                return [views.error_message(copy_for("en").say("oops"))]
+            await self._release(event.event_id)
+            raise RetryLater(kind) from exc
         except BaseException:
             if claimed:
                 await asyncio.shield(self._release(event.event_id))
@@ -163,15 +169,20 @@ class ChatEngine:
     async def claimed(self, event_id: str) -> AsyncIterator[bool]:
         """Claim a platform event id for the work done in the block, for adapters handling a
         platform's life events (an uninstall) themselves. Yields False for a delivery already
-        claimed, on any replica (a retry: do nothing), True otherwise. If the block raises,
-        the claim is released before the error goes on (to the platform, which retries), so
-        the retry is handled, not dropped. Claims are kept only while the platform may retry
+        claimed, on any replica (a retry: do nothing), True otherwise. If the block fails, the
+        cause is logged, the claim released and `RetryLater` raised, as `handle` does (the
+        adapter answers 503 and the platform's retry does the work); a cancellation releases
+        the claim and goes on. Claims are kept only while the platform may retry
         (`bot.admin.records.PROCESSED_EVENTS_KEPT`)."""
         if not await self._claim(event_id):
             yield False
             return
         try:
             yield True
+        except Exception as exc:
+            log.exception("claimed work failed")
+            await self._release(event_id)
+            raise RetryLater("claimed work") from exc
         except BaseException:
             await asyncio.shield(self._release(event_id))
             raise
@@ -196,8 +207,8 @@ class ChatEngine:
 
     async def _release(self, event_id: str) -> None:
         """Forget a claim whose work failed, so the platform's retry of it is handled. If
-        even that fails, the retry is dropped as before (and the id forgotten once no retry
-        can come): one WARNING line, no event id in it."""
+        even that fails, retries are dropped until the lease runs out (`CLAIM_LEASE`), and the
+        one after it does the work: one WARNING line, no event id in it."""
         try:
             async with self.ctx.sessions.begin() as session:
                 await repo.release_event(session, event_id)

@@ -1,4 +1,5 @@
-"""Errors a person can read. Each maps to one CLI exit code and a polite chat reply.
+"""Errors a person can read. Each maps to one CLI exit code and a polite chat reply. And one
+no one reads (`RetryLater`), which an adapter answers the platform with.
 
 An error carries a line of the interface copy (`messages/templates/copy.j2`): the macro's name
 and its values, not English. It is said where the reader's language is known (`say`); `str()`
@@ -47,3 +48,11 @@ class NotAllowed(RutRadarError):
     """The person may not do this; said plainly, never as a stack trace."""
 
     exit_code = 1
+
+
+class RetryLater(Exception):
+    """Handling a delivery the platform retries failed unexpectedly on this side, and its claim
+    was released: the adapter answers 503 (no details), so the platform delivers it again and
+    the retry does the work. Raised from the cause, which was logged once with its traceback
+    where it was caught; the adapter adds one WARNING line, no second traceback. Its text is
+    the kind of event, never anything from it."""
