@@ -11,6 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from babel.dates import get_day_names
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -38,6 +39,13 @@ def load_translations(locale: str) -> NullTranslations:
     write_mo(buffer, catalog)
     buffer.seek(0)
     return Translations(fp=buffer, domain=DOMAIN)
+
+
+class Key(str):
+    """The name of a line of the copy where a string must stand (argparse's `help=`), said in
+    the reader's language wherever it is shown (`Copy.line`)."""
+
+    __slots__ = ()
 
 
 class Copy:
@@ -72,6 +80,15 @@ class Copy:
         if not values:
             self._fixed[key] = text
         return text
+
+    def weekday(self, index: int) -> str:
+        """Monday (0) … Sunday (6) in this locale, as CLDR names it."""
+        return str(get_day_names("wide", locale=self.locale)[index])
+
+    def line(self, text: str) -> str:
+        """A `Key` said in this locale; any other text (the CLI's own English help, a name)
+        as it is."""
+        return self.say(text) if isinstance(text, Key) else text
 
 
 def supported_locale(locale: str | None) -> str:

@@ -160,6 +160,9 @@ class Message:
     # State a dialog carries through the platform so the bot stores none (Slack
     # `private_metadata`): handed back with any button pressed inside the dialog.
     private: str = ""
+    # The reader's language (the `Copy` it was said with): the renderers say their own few
+    # words (a dialog's Close, "more than fits", "please answer") in it.
+    locale: str = "en"
 
     @staticmethod
     def text(text: str) -> Message:

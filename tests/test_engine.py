@@ -255,7 +255,7 @@ async def test_admin_commands_in_chat_are_admin_only_and_audited(
     ok = await say(
         engine, "root", "/rut admin schedule set Data --cadence weekly --weekday mon --time 09:30"
     )
-    assert "weekly on mon at 09:30" in ok
+    assert "weekly on Monday at 09:30" in ok  # the day named, not as typed
     async with ctx.sessions() as session:
         actions = (await session.scalars(select(AuditEvent.action))).all()
     assert sorted(actions) == ["schedule_set", "team_added"]

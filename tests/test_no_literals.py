@@ -12,13 +12,25 @@ allowed only where no person reads it as the bot's words:
   for the platform, which it logs and never shows;
 - text that is matched, not said: a regular expression, a comparison (`"no such table" in s`);
 - a Prometheus metric's help, read by a monitoring system;
-- the argparse grammar's help (`help=`, `description=`, `*_HELP` constants, `ARGPARSE_HELP`):
-  English for now, as argparse frames it in English ("usage:", "--help") and the command words
-  it explains are English words anyone types as they are;
+- the command line's own argparse help (`help=`, `description=` in `ARGPARSE_HELP`: only
+  bot/server/cli.py, whose commands, such as `rutradar db upgrade`, no one runs from chat and
+  whose help is read by an operator at a terminal). The admin grammar that chat shows
+  (bot/admin/grammar.py) is not exempt: its help is catalog keys (`Key("admin_help_…")`), said
+  in the reader's language, and an English help string written there fails here;
 - one of the few `NAMED` below, each with its reason.
 
-The other half: every catalog line the code names (`UsageError("key", …)`, `t.say("key", …)`)
-exists, and is given exactly the values it uses.
+Short labels are words a person reads too, though a sentence rule cannot see them ("Close" on
+a dialog's button). In the renderers and views (`LABEL_FILES`), a string that reads like a
+label (one or two words, the first capitalised, no capital inside a word: "Close", "Team
+summary") fails as well. That shape is narrow on purpose: the platform vocabulary those files
+are full of is lower case ("plain_text", "mrkdwn", "primary") or CamelCase ("TextBlock",
+"Action.Submit"), so it passes; what is left is a dict's "type" (an Adaptive Card element
+name, e.g. "Container"), a dict key, a comparison, and the product's name (`PRODUCT`), which is
+a name in every language. A label of one lower-case word ("close") would pass: so would a word
+in the lower-case vocabulary, and telling the two apart is a reviewer's job.
+
+The other half: every catalog line the code names (`UsageError("key", …)`, `t.say("key", …)`,
+the grammar's `Key("…")`) exists, and is given exactly the values it uses.
 """
 
 from __future__ import annotations
@@ -63,12 +75,24 @@ MACHINE_REPLIES = {"json_response", "_refuse"}
 RE_FUNCTIONS = {"compile", "match", "fullmatch", "search", "sub", "split", "findall", "finditer"}
 METRICS = {"Counter", "Gauge", "Histogram", "Summary"}
 HELP_KEYWORDS = {"help", "description", "epilog"}
-# Functions that build the argparse grammar: their literals are its help.
+# Functions that build the CLI-only argparse grammar: their literals are its help (English, for
+# the operator at a terminal). Not the admin grammar chat shows: its help is catalog keys.
 ARGPARSE_HELP = {
-    ("bot/admin/grammar.py", "add_admin_commands"),
-    ("bot/admin/grammar.py", "admin_parser"),
     ("bot/server/cli.py", "build_parser"),
+    ("bot/server/cli.py", "_add_to_leaves"),
 }
+ARGPARSE_FILES = {path for path, _function in ARGPARSE_HELP}
+# Where short labels are checked too (see the docstring): the renderers and the views.
+LABEL_FILES = {
+    "adapters/playground/render.py",
+    "adapters/slack/render.py",
+    "adapters/teams/render.py",
+    "bot/admin/grammar.py",
+    "bot/chat/home.py",
+    "bot/chat/views.py",
+}
+LABEL = re.compile(r"[A-Z][a-z]+(?: [A-Za-z][a-z]*)?")
+PRODUCT = {"Rut Radar"}
 # (file, the text's start): why a person never reads it as something the bot says.
 NAMED = {
     ("bot/server/demo.py", "More pairing on the on-call rota"): "demo data: a member's shared line",
@@ -88,6 +112,7 @@ SAYERS = {
     "UnknownPerson",
     "ConfigurationError",
     "say",
+    "Key",
 }
 
 
@@ -117,6 +142,33 @@ def is_sentence(text: str) -> bool:
     return len(WORD.findall(bare)) >= 3 and " " in bare.strip()
 
 
+def is_label(node: ast.AST, text: str, not_labels: set[int]) -> bool:
+    """A short interface label written into a renderer or a view (see the docstring)."""
+    return (
+        isinstance(node, ast.Constant)
+        and LABEL.fullmatch(text) is not None
+        and text not in PRODUCT
+        and id(node) not in not_labels
+    )
+
+
+def _not_labels(tree: ast.Module) -> set[int]:
+    """Strings in a label's shape that are structure, not words: a dict's keys and its "type",
+    a subscript, either side of a comparison."""
+    out: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values, strict=True):
+                out.add(id(key))
+                if isinstance(key, ast.Constant) and key.value == "type":
+                    out.add(id(value))
+        elif isinstance(node, ast.Subscript):
+            out.add(id(node.slice))
+        elif isinstance(node, ast.Compare):
+            out |= {id(side) for side in (node.left, *node.comparators)}
+    return out
+
+
 def _name(node: ast.AST) -> str | None:
     if isinstance(node, ast.Name):
         return node.id
@@ -141,9 +193,6 @@ def _quiet(tree: ast.Module, path: str) -> set[int]:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             if (path, node.name) in ARGPARSE_HELP:
                 quiet.append(node)
-        elif isinstance(node, ast.Assign):
-            if any(isinstance(t, ast.Name) and t.id.endswith("_HELP") for t in node.targets):
-                quiet.append(node.value)
         elif isinstance(node, ast.Assert) and node.msg is not None:
             quiet.append(node.msg)
         elif isinstance(node, ast.Compare):
@@ -163,7 +212,8 @@ def _quiet(tree: ast.Module, path: str) -> set[int]:
                 and node.args
             ):
                 quiet.append(node.args[0])
-            quiet += [kw.value for kw in node.keywords if kw.arg in HELP_KEYWORDS]
+            if path in ARGPARSE_FILES:
+                quiet += [kw.value for kw in node.keywords if kw.arg in HELP_KEYWORDS]
     return {id(inner) for node in quiet for inner in ast.walk(node)}
 
 
@@ -177,12 +227,15 @@ def sentences(source: str, path: str) -> list[Found]:
         if isinstance(node, ast.JoinedStr)
         for value in node.values
     }
+    labels = _not_labels(tree)
     found = []
     for node in ast.walk(tree):
         if id(node) in quiet or id(node) in parts:
             continue
         text = _text(node)
-        if text is None or not is_sentence(text):
+        if text is None:
+            continue
+        if not is_sentence(text) and not (path in LABEL_FILES and is_label(node, text, labels)):
             continue
         if any(path == p and text.startswith(start) for p, start in NAMED):
             continue
@@ -236,6 +289,21 @@ FLAGGED = {
     "a log-looking call": 'reply.text("could not send it")',
     "a string in a comparison's branch": 'x = "no team yet, sorry" if a in b else ""',
     "a field between words": 'f"Round {period} for {team} is skipped."',
+    "argparse help in the chat grammar": 'p.add_argument("--name", help="a name people recognise")',
+}
+# In a renderer or a view: short labels as well.
+LABELS_FLAGGED = {
+    "a dialog's close button": 'DEFAULT_CLOSE = "Close"',
+    "a two-word label": 'Button("summary", "Team summary")',
+    "a default argument": 'def modal(close: str = "Cancel"): pass',
+}
+LABELS_ALLOWED = {
+    "the product's name": 'title = msg.title or "Rut Radar"',
+    "an element type": '{"type": "Container", "items": items}',
+    "a dict key": '{"Authorization": token}',
+    "a subscript": 'headers["Authorization"]',
+    "platform vocabulary": '{"type": "plain_text", "style": "primary", "x": "TextBlock"}',
+    "a catalog key": 't.say("dialog_close")',
 }
 ALLOWED = {
     "a docstring": 'def f():\n    """Say what the function does, in a sentence."""\n',
@@ -246,8 +314,7 @@ ALLOWED = {
     "an assert": 'assert x, "the template is ours, a bug"',
     "a JSON reply": 'return web.json_response({"error": "after must be a number"})',
     "an HTTP refusal": 'raise web.HTTPForbidden(text="The playground answers loopback only.")',
-    "argparse help": 'p.add_argument("--name", help="a name people recognise")',
-    "a help constant": 'TEAM_HELP = "the team\'s name; quote it if it has spaces"',
+    "a grammar help key": 'p.add_argument("--name", help=Key("admin_help_workspace_name"))',
     "a pattern": 're.match(r"the following arguments are required: (.*)$", message)',
     "a comparison": 'if "no such table" in text: pass',
     "a metric's help": 'Counter("rutradar_events_total", "Inbound events handled", [])',
@@ -266,6 +333,24 @@ def test_the_rule_flags_a_new_sentence(source: str) -> None:
 @pytest.mark.parametrize("source", ALLOWED.values(), ids=ALLOWED.keys())
 def test_the_rule_lets_pass_what_no_person_reads(source: str) -> None:
     assert sentences(source, "bot/example.py") == []
+
+
+def test_the_cli_keeps_its_english_help() -> None:
+    """The CLI's own commands only: their help is read at a terminal."""
+    source = 'def build_parser():\n    p.add_argument("--host", help="the address to listen on")\n'
+    assert sentences(source, "bot/server/cli.py") == []
+    assert sentences(source, "bot/admin/grammar.py")
+
+
+@pytest.mark.parametrize("source", LABELS_FLAGGED.values(), ids=LABELS_FLAGGED.keys())
+def test_the_rule_flags_a_short_label_in_a_renderer(source: str) -> None:
+    assert sentences(source, "adapters/slack/render.py")
+    assert sentences(source, "bot/example.py") == []  # outside the renderers and views
+
+
+@pytest.mark.parametrize("source", LABELS_ALLOWED.values(), ids=LABELS_ALLOWED.keys())
+def test_the_rule_lets_pass_structure_in_a_renderer(source: str) -> None:
+    assert sentences(source, "adapters/teams/render.py") == []
 
 
 # --- the keys the code names ------------------------------------------------------------------

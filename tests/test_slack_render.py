@@ -20,7 +20,6 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from adapters.slack.render import (
-    DEFAULT_MORE,
     escape_mrkdwn,
     form_values,
     home_view,
@@ -59,6 +58,9 @@ GOLDEN = Path(__file__).parent / "golden" / "slack"
 UPDATE = os.environ.get("RUTRADAR_UPDATE_GOLDEN") == "1"
 JSON = dict[str, Any]
 T = copy_for("en")
+
+# What a cut message ends with, in the message's language (English here).
+DEFAULT_MORE = copy_for("en").say("more_than_fits")
 
 
 # --- validation ----------------------------------------------------------------------------

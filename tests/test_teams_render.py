@@ -21,7 +21,6 @@ from botbuilder.schema import Attachment
 from adapters.teams.render import (
     CARD_BYTES_MAX,
     CARD_CONTENT_TYPE,
-    DEFAULT_MORE,
     TASK_FETCH_ACTIONS,
     TEXT_MAX,
     attachment,
@@ -86,6 +85,9 @@ ENUMS = {
     "size": {"default", "small", "medium", "large", "extraLarge"},
     "spacing": {"none", "small", "default", "medium", "large", "extraLarge", "padding"},
 }
+
+# What a cut message ends with, in the message's language (English here).
+DEFAULT_MORE = copy_for("en").say("more_than_fits")
 
 
 # --- a structural check that needs no Node -------------------------------------------------
@@ -324,7 +326,13 @@ def test_schedule_form_selects_initials_and_required_text() -> None:
     content = inner(dialog(MESSAGES["schedule_form"]))
     inputs = by_id(content)
     assert inputs["cadence"]["style"] == "compact" and inputs["cadence"]["value"] == "biweekly"
-    assert [c["title"] for c in inputs["cadence"]["choices"]] == ["weekly", "biweekly", "monthly"]
+    # The copy's labels; the values stay the words typed
+    assert [c["title"] for c in inputs["cadence"]["choices"]] == [
+        "weekly",
+        "every two weeks",
+        "monthly",
+    ]
+    assert [c["value"] for c in inputs["cadence"]["choices"]] == ["weekly", "biweekly", "monthly"]
     assert inputs["weekday"]["value"] == "tue"
     assert inputs["time"]["value"] == "10:00" and inputs["time"]["isRequired"] is True
     assert inputs["time"]["maxLength"] == 5 and inputs["time"]["placeholder"] == "HH:MM"

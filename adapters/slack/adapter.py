@@ -687,6 +687,7 @@ def _as_dialog(message: Message) -> Message:
         surface="dialog",
         title="Rut Radar",
         tags=message.tags,
+        locale=message.locale,
     )
 
 

@@ -64,9 +64,6 @@ TEXT_INPUT_MAX = 3000
 
 ELLIPSIS = "…"
 DEFAULT_CALLBACK_ID = "rutradar_dialog"
-DEFAULT_CLOSE = "Close"
-# The renderers are not told the reader's language yet, so this line is the copy's English.
-DEFAULT_MORE = copy_for("en").say("more_than_fits")
 
 
 # --- text ----------------------------------------------------------------------------------
@@ -375,12 +372,14 @@ def _fit(blocks: list[JSON], limit: int, more: str) -> list[JSON]:
 # --- payloads ------------------------------------------------------------------------------
 
 
-def message_payload(msg: Message, *, more: str = DEFAULT_MORE) -> JSON:
+def message_payload(msg: Message, *, more: str | None = None) -> JSON:
     """Arguments for chat.postMessage / chat.update / a response_url: blocks plus `text`.
 
     `text` is what notifications and screen readers show. Slack parses it as mrkdwn too, so it
-    is escaped like any other mrkdwn. `more` is the note that replaces blocks past the 50th.
+    is escaped like any other mrkdwn. `more` is the note that replaces blocks past the 50th
+    (by default the copy's, in the message's language).
     """
+    more = more or copy_for(msg.locale).say("more_than_fits")
     return {
         "text": _clip_mrkdwn(escape_mrkdwn(msg.fallback), FALLBACK_TEXT_MAX),
         "blocks": _fit(_message_blocks(msg, UniqueIds()), MESSAGE_BLOCKS_MAX, more),
@@ -391,8 +390,8 @@ def modal_view(
     msg: Message,
     *,
     callback_id: str | None = None,
-    close: str = DEFAULT_CLOSE,
-    more: str = DEFAULT_MORE,
+    close: str | None = None,
+    more: str | None = None,
 ) -> JSON:
     """A `views.open` / `views.update` modal for a dialog message, with its form if it has one.
 
@@ -400,7 +399,11 @@ def modal_view(
     context (e.g. the round's period) and the bot stores no per-dialog state; it raises rather
     than truncates, because a cut value would be silently wrong. When the 100-block limit is
     hit, prose is cut before inputs, so the form still submits everything it asks for.
+    `close` and `more` are the copy's, in the message's language, unless given.
     """
+    t = copy_for(msg.locale)
+    close = close or t.say("dialog_close")
+    more = more or t.say("more_than_fits")
     ids = UniqueIds()
     form = msg.form
     title = msg.title or (form.title if form else "") or msg.fallback or "Rut Radar"
@@ -438,12 +441,14 @@ def modal_view(
     return view
 
 
-def home_view(sections: Sequence[Message], *, more: str = DEFAULT_MORE) -> JSON:
+def home_view(sections: Sequence[Message], *, more: str | None = None) -> JSON:
     """The App Home tab: the given messages one after another, a divider between each.
 
     Action ids are made unique across the whole tab, since the same button (e.g. "Check in")
     may appear in more than one of the messages.
     """
+    locale = sections[0].locale if sections else "en"
+    more = more or copy_for(locale).say("more_than_fits")
     ids = UniqueIds()
     blocks: list[JSON] = []
     for index, msg in enumerate(sections):

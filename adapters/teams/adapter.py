@@ -612,7 +612,8 @@ def _for_chat(msg: Message) -> Message:
     if msg.form is not None:
         opener = next((FORM_OPENERS[t] for t in msg.tags if t in FORM_OPENERS), None)
         if opener is None:
-            return Message.text(msg.fallback)
+            text = Paragraph(msg.fallback)
+            return Message(fallback=msg.fallback, blocks=(text,), locale=msg.locale)
         action_id, value = opener(msg)
         title = msg.form.title or msg.fallback
         intro = tuple(b for b in msg.form.intro if isinstance(b, Paragraph | Heading | Bullets))
@@ -621,9 +622,13 @@ def _for_chat(msg: Message) -> Message:
             fallback=msg.fallback,
             blocks=(*(intro or (Paragraph(title),)), Buttons((button,))),
             tags=msg.tags,
+            locale=msg.locale,
         )
     return Message(
-        fallback=msg.fallback, blocks=msg.blocks or (Paragraph(msg.fallback),), tags=msg.tags
+        fallback=msg.fallback,
+        blocks=msg.blocks or (Paragraph(msg.fallback),),
+        tags=msg.tags,
+        locale=msg.locale,
     )
 
 
@@ -637,6 +642,7 @@ def _as_dialog(msg: Message) -> Message:
         title=msg.title or "Rut Radar",
         tags=msg.tags,
         private=msg.private,
+        locale=msg.locale,
     )
 
 

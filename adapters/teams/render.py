@@ -93,9 +93,6 @@ TASK_FETCH_ACTIONS = frozenset({"checkin_open"})
 
 ELLIPSIS = "…"
 DEFAULT_TITLE = "Rut Radar"
-# The renderers are not told the reader's language yet, so these lines are the copy's English.
-DEFAULT_MORE = copy_for("en").say("more_than_fits")
-DEFAULT_REQUIRED = copy_for("en").say("answer_required")
 
 _STYLES = {"primary": "positive", "danger": "destructive"}
 
@@ -194,6 +191,8 @@ class _Render:
     def __init__(self, msg: Message) -> None:
         self.ids = UniqueIds()
         self.private = msg.private
+        # The hint under a question left unanswered, in the reader's language.
+        self.required = copy_for(msg.locale).say("answer_required")
         self.has_inputs = bool(msg.form and msg.form.inputs) or any(
             isinstance(b, ChoiceQuestion | TextInput | Checkbox) for b in msg.blocks
         )
@@ -283,7 +282,7 @@ class _Render:
             element["value"] = question.initial
         if not question.optional:
             element["isRequired"] = True
-            element["errorMessage"] = DEFAULT_REQUIRED
+            element["errorMessage"] = self.required
         return element
 
     def text_input(self, field: TextInput) -> JSON:
@@ -303,7 +302,7 @@ class _Render:
             )
         if not field.optional:
             element["isRequired"] = True
-            element["errorMessage"] = DEFAULT_REQUIRED
+            element["errorMessage"] = self.required
         return element
 
     def checkbox(self, field: Checkbox) -> list[JSON]:
@@ -416,7 +415,9 @@ def _fit(card: JSON, prose: list[JSON], inputs: list[JSON], limit: int, more: st
     return card
 
 
-def _build(msg: Message, *, more: str = DEFAULT_MORE, limit: int = CARD_BYTES_MAX) -> JSON:
+def _build(msg: Message, *, more: str | None = None, limit: int = CARD_BYTES_MAX) -> JSON:
+    """`more`: the note when the card is cut, by default the copy's in the message's language."""
+    more = more or copy_for(msg.locale).say("more_than_fits")
     render = _Render(msg)
     prose = render.blocks(msg.blocks)
     inputs: list[JSON] = []

@@ -21,6 +21,7 @@ from bot.admin import operations as admin
 from bot.core.actor import Actor
 from bot.core.context import Context
 from bot.core.errors import RutRadarError, UsageError
+from messages.copy import Copy, Key, copy_for
 from messages.model import Bullets, Heading, Message, Paragraph
 from storage.values import MembershipRole
 
@@ -29,36 +30,71 @@ PERIOD_EXAMPLE = "2026-W49"
 
 @dataclass(frozen=True)
 class HelpText:
-    """A command's help: what it does, how to call it, and its choices or arguments."""
+    """A command's help: what it does, how to call it, and its choices or arguments.
+
+    The texts are lines of the copy (`Key`s; the CLI's own commands have English help, which
+    is shown as it is): said in the reader's language by `message` and `plain`. The title,
+    the usage and the names are command words, typed as they are."""
 
     title: str
     usage: str
     description: str = ""
     commands: tuple[tuple[str, str], ...] = ()
-    arguments: tuple[tuple[str, str], ...] = ()
+    arguments: tuple[tuple[str, str, bool, str | None], ...] = ()  # name, help, required, default
 
-    def message(self) -> Message:
+    def _commands(self, t: Copy) -> list[tuple[str, str]]:
+        return [(name, t.line(text)) for name, text in self.commands]
+
+    def _arguments(self, t: Copy) -> list[tuple[str, str]]:
+        rows = []
+        for name, help_text, required, default in self.arguments:
+            text = t.line(help_text)
+            if required:
+                text = t.say("admin_help_required", text=text)
+            if default is not None:
+                text = t.say("admin_help_default", text=text, default=default)
+            rows.append((name, text))
+        return rows
+
+    def _description(self, t: Copy) -> str:
+        """The description as a sentence: a leaf's is its help line, which starts in lower
+        case and has no full stop."""
+        text = t.line(self.description).strip()
+        if not text:
+            return ""
+        text = text[:1].upper() + text[1:]
+        return text if text[-1:] in ".!?" else text + "."
+
+    def message(self, t: Copy) -> Message:
         """The help as a chat message: a heading, the usage, and one bullet per choice."""
         blocks: list[Any] = [Heading(self.title)]
-        if self.description:
-            blocks.append(Paragraph(self.description))
-        blocks.append(Paragraph(f"Usage: {self.usage}"))
-        for title, rows in (("Commands", self.commands), ("Arguments", self.arguments)):
+        if description := self._description(t):
+            blocks.append(Paragraph(description))
+        blocks.append(Paragraph(t.say("admin_help_usage", usage=self.usage)))
+        for key, rows in (
+            ("admin_help_commands", self._commands(t)),
+            ("admin_help_arguments", self._arguments(t)),
+        ):
             if rows:
                 items = tuple(f"{name}: {text}" if text else name for name, text in rows)
-                blocks += [Paragraph(f"{title}:"), Bullets(items)]
-        return Message(fallback=self.plain(), blocks=tuple(blocks), tags=("admin_help",))
+                blocks += [Paragraph(t.say(key)), Bullets(items)]
+        return Message(
+            fallback=self.plain(t), blocks=tuple(blocks), tags=("admin_help",), locale=t.locale
+        )
 
-    def plain(self) -> str:
-        lines = [f"usage: {self.usage}"]
-        if self.description:
-            lines += ["", self.description]
-        if self.commands:
-            lines += ["", "Commands:"]
-            lines += [f"  {name:<22}  {text}".rstrip() for name, text in self.commands]
-        if self.arguments:
-            lines += ["", "Arguments:"]
-            lines += [f"  {name:<22}  {text}".rstrip() for name, text in self.arguments]
+    def plain(self, t: Copy | None = None) -> str:
+        """The help as the CLI prints it (in English unless `t` says otherwise)."""
+        t = t or copy_for("en")
+        lines = [t.say("help_usage_plain", usage=self.usage)]
+        if description := self._description(t):
+            lines += ["", description]
+        for key, rows in (
+            ("admin_help_commands", self._commands(t)),
+            ("admin_help_arguments", self._arguments(t)),
+        ):
+            if rows:
+                lines += ["", t.say(key)]
+                lines += [f"  {name:<22}  {text}".rstrip() for name, text in rows]
         return "\n".join(lines) + "\n"
 
 
@@ -91,7 +127,7 @@ class Parser(argparse.ArgumentParser):
     def help_text(self) -> HelpText:
         usage = " ".join(self.format_usage().split()).removeprefix("usage: ").replace(" [-h]", "")
         commands: list[tuple[str, str]] = []
-        arguments: list[tuple[str, str]] = []
+        arguments: list[tuple[str, str, bool, str | None]] = []
         for action in self._actions:
             if isinstance(action, argparse._HelpAction):
                 continue
@@ -107,12 +143,11 @@ class Parser(argparse.ArgumentParser):
                 name = str(action.metavar or action.dest)
                 if action.nargs in ("+", "*"):
                     name += " …"
-            text = action.help or ""
-            if action.required and action.option_strings:
-                text = f"{text} (required)".strip()
+            default = None
             if action.default not in (None, False, argparse.SUPPRESS) and action.nargs != 0:
-                text = f"{text} (default {action.default})".strip()
-            arguments.append((name, text))
+                default = str(action.default)
+            required = bool(action.required and action.option_strings)
+            arguments.append((name, action.help or "", required, default))
         return HelpText(
             title=self.prog,
             usage=usage,
@@ -126,8 +161,8 @@ class Parser(argparse.ArgumentParser):
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         text = (message or "").strip()
-        if text:
-            raise UsageError("as_written", text=text)  # argparse's own words
+        if text:  # argparse's own words, never shown: the sentence says where help is
+            raise UsageError("not_understood", prog=self.prog)
         raise UsageError("see_help", prog=self.prog)
 
     def error(self, message: str) -> NoReturn:
@@ -172,15 +207,17 @@ class Parser(argparse.ArgumentParser):
             if m[2] == "int":
                 return UsageError("takes_whole_number", option=m[1], value=m[3])
             return UsageError("takes_kind", option=m[1], kind=m[2], value=m[3])
-        return UsageError("as_written", text=message[:1].upper() + message[1:].rstrip(".") + ".")
+        # Anything else argparse says is English: said as the copy's line, which names no word.
+        return UsageError("not_understood", prog=self.prog)
 
-    def _describe(self, word: str) -> str:
-        """A missing argument named with what it is: 'NAME (the team)'."""
+    def _describe(self, word: str) -> str | UsageError:
+        """A missing argument named with what it is: 'NAME (the team)', said in the reader's
+        language with the rest of the error."""
         for action in self._actions:
             names = {str(action.metavar or ""), action.dest, *action.option_strings}
             names |= {"/".join(action.option_strings)}
             if word in names and action.help:
-                return f"{word} ({action.help})"
+                return UsageError("argument_described", word=word, text=action.help)
         return word
 
 
@@ -191,178 +228,153 @@ AdminHandler = Callable[
     [Context, Actor, argparse.Namespace, list[str] | None], Awaitable[admin.Result]
 ]
 
-USER_HELP = "people, by user id or e-mail address: U012ABC or ada@example.com"
-TEAM_HELP = "the team's name; quote it if it has spaces"
+# Help is said in the reader's language: each `help=` and `description=` is the name of a line
+# of the copy (a `Key`), rendered where the help is shown (`HelpText.message`, `.plain`).
+USER_HELP = Key("admin_help_users")
+TEAM_HELP = Key("admin_help_team_name")
 
 
 def add_admin_commands(sub: Any, *, cli: bool = False) -> dict[str, Parser]:
     """The subcommands an admin may run from chat as well as from the CLI, each leaf with the
     handler `run_admin` runs (`set_defaults(handler=…)`). With `cli`, also the CLI-only ones,
-    which have no handler here: they are returned by name for the CLI to run itself."""
+    which have no handler here: they are returned by name for the CLI to run itself. A leaf's
+    description is its help line, said as a sentence."""
     cli_only: dict[str, Parser] = {}
     ws = sub.add_parser(
-        "workspace", help="workspace settings", description="Settings of this workspace."
+        "workspace",
+        help=Key("admin_help_workspace"),
+        description=Key("admin_help_workspace_description"),
     ).add_subparsers(dest="action", required=True)
     if cli:
-        ws_add = ws.add_parser(
-            "add",
-            help="add or update a workspace (idempotent)",
-            description="Add a workspace, or update its name and time zone if it is there.",
-        )
-        ws_add.add_argument("--platform", required=True, help="slack, teams or playground")
+        ws_add = _leaf(ws, "add", Key("admin_help_workspace_add"))
+        ws_add.description = Key("admin_help_workspace_add_description")
+        ws_add.add_argument("--platform", required=True, help=Key("admin_help_platform"))
         ws_add.add_argument(
-            "--external-id", required=True, metavar="ID", help="the platform's id, e.g. T012ABC"
+            "--external-id", required=True, metavar="ID", help=Key("admin_help_external_id")
         )
-        ws_add.add_argument("--name", help="a name people recognise")
-        ws_add.add_argument("--timezone", metavar="ZONE", help="e.g. Europe/Berlin (default UTC)")
+        ws_add.add_argument("--name", help=Key("admin_help_workspace_name"))
+        ws_add.add_argument("--timezone", metavar="ZONE", help=Key("admin_help_workspace_timezone"))
         cli_only["workspace add"] = ws_add
-        cli_only["workspace list"] = ws.add_parser(
-            "list", help="list workspaces", description="Every workspace."
-        )
-    ws_set = ws.add_parser(
-        "set",
-        help="threshold, comment threshold, retention, zone, locale, support link",
-        description="Change one or more workspace settings.",
-    )
+        cli_only["workspace list"] = _leaf(ws, "list", Key("admin_help_workspace_list"))
+    ws_set = _leaf(ws, "set", Key("admin_help_workspace_set"))
+    ws_set.description = Key("admin_help_workspace_set_description")
+    ws_set.add_argument("--threshold", metavar="N", help=Key("admin_help_threshold"))
     ws_set.add_argument(
-        "--threshold", metavar="N", help="answers needed before results are shown (3 or more)"
+        "--comment-threshold", metavar="N", help=Key("admin_help_comment_threshold")
     )
-    ws_set.add_argument(
-        "--comment-threshold",
-        metavar="N",
-        help="answers needed before comments are shown (at least the threshold)",
-    )
-    ws_set.add_argument(
-        "--retention-days", metavar="DAYS", help="how long released results are kept"
-    )
-    ws_set.add_argument("--timezone", metavar="ZONE", help="e.g. Europe/Berlin")
-    ws_set.add_argument("--locale", metavar="LOCALE", help="en or de")
-    ws_set.add_argument(
-        "--support-url",
-        metavar="URL",
-        help="https link to the organisation's support programme, shown after very low "
-        "answers; none removes it",
-    )
+    ws_set.add_argument("--retention-days", metavar="DAYS", help=Key("admin_help_retention"))
+    ws_set.add_argument("--timezone", metavar="ZONE", help=Key("admin_help_zone_example"))
+    ws_set.add_argument("--locale", metavar="LOCALE", help=Key("admin_help_locale"))
+    ws_set.add_argument("--support-url", metavar="URL", help=Key("admin_help_support_url"))
     ws_set.set_defaults(handler=_workspace_set)
 
     adm = sub.add_parser(
-        "admin", help="grant or remove admin", description="Grant or remove the admin role."
+        "admin", help=Key("admin_help_admin"), description=Key("admin_help_admin_description")
     ).add_subparsers(dest="action", required=True)
-    for action, text in (("add", "make people admins"), ("remove", "take the admin role away")):
-        p = adm.add_parser(action, help=text, description=text[:1].upper() + text[1:] + ".")
+    for action, key in (("add", "admin_help_admin_add"), ("remove", "admin_help_admin_remove")):
+        p = _leaf(adm, action, Key(key))
         p.add_argument("user_ids", nargs="+", metavar="USER", help=USER_HELP)
         p.set_defaults(handler=_set_admins)
 
     person = sub.add_parser(
         "person",
-        help="erase people (as /rut forget-me does)",
-        description="Erase people, as /rut forget-me does.",
+        help=Key("admin_help_person"),
+        description=Key("admin_help_person_description"),
     ).add_subparsers(dest="action", required=True)
-    person_remove = person.add_parser(
-        "remove", help="erase people", description="Erase what Rut Radar knows about people."
-    )
+    person_remove = _leaf(person, "remove", Key("admin_help_person_remove"))
+    person_remove.description = Key("admin_help_person_remove_description")
     person_remove.add_argument("user_ids", nargs="+", metavar="USER", help=USER_HELP)
     person_remove.set_defaults(handler=_remove_people)
 
     team = sub.add_parser(
-        "team", help="teams, members and managers", description="Teams, members and managers."
+        "team", help=Key("admin_help_team"), description=Key("admin_help_team")
     ).add_subparsers(dest="action", required=True)
-    team_add = team.add_parser("add", help="create a team", description="Create a team.")
+    team_add = _leaf(team, "add", Key("admin_help_team_add"))
     team_add.add_argument("name", metavar="NAME", help=TEAM_HELP)
-    team_add.add_argument(
-        "--from-channel",
-        metavar="CHANNEL",
-        help="in chat only: the channel's members join, e.g. #platform",
-    )
+    team_add.add_argument("--from-channel", metavar="CHANNEL", help=Key("admin_help_from_channel"))
     team_add.set_defaults(handler=_team_add)
     named: tuple[tuple[str, str, AdminHandler], ...] = (
-        ("remove", "delete a team", _team_remove),
-        ("show", "a team's people, schedule and rounds", _team_show),
+        ("remove", "admin_help_team_remove", _team_remove),
+        ("show", "admin_help_team_show", _team_show),
     )
-    for action, text, handler in named:
-        p = team.add_parser(action, help=text, description=text[:1].upper() + text[1:] + ".")
+    for action, key, handler in named:
+        p = _leaf(team, action, Key(key))
         p.add_argument("name", metavar="NAME", help=TEAM_HELP)
         p.set_defaults(handler=handler)
-    team.add_parser(
-        "list", help="every team", description="Every team, with its head counts."
-    ).set_defaults(handler=_team_list)
+    team_list = _leaf(team, "list", Key("admin_help_team_list"))
+    team_list.description = Key("admin_help_team_list_description")
+    team_list.set_defaults(handler=_team_list)
     for group in ("members", "managers"):
         grp = team.add_parser(
-            group, help=f"add or remove {group}", description=f"Add or remove a team's {group}."
+            group,
+            help=Key(f"admin_help_{group}"),
+            description=Key(f"admin_help_{group}_description"),
         ).add_subparsers(dest="group_action", required=True)
         for action in ("add", "remove"):
-            p = grp.add_parser(
-                action,
-                help=f"{action} {group}",
-                description=f"{'Add' if action == 'add' else 'Remove'} {group}.",
-            )
+            p = _leaf(grp, action, Key(f"admin_help_{group}_{action}"))
             p.add_argument("name", metavar="NAME", help=TEAM_HELP)
             p.add_argument("user_ids", nargs="+", metavar="USER", help=USER_HELP)
             if group == "managers" and action == "add":
                 p.add_argument(
-                    "--with-history",
-                    action="store_true",
-                    help="they were never in this team: show them its earlier releases",
+                    "--with-history", action="store_true", help=Key("admin_help_with_history")
                 )
             p.set_defaults(handler=_set_members)
 
     sched = sub.add_parser(
-        "schedule", help="when a team checks in", description="When a team checks in."
+        "schedule", help=Key("admin_help_schedule"), description=Key("admin_help_schedule")
     ).add_subparsers(dest="action", required=True)
-    s_set = sched.add_parser(
-        "set", help="set a team's schedule", description="Set when a team's rounds open and close."
-    )
+    s_set = _leaf(sched, "set", Key("admin_help_schedule_set"))
+    s_set.description = Key("admin_help_schedule_set_description")
     s_set.add_argument("name", metavar="NAME", help=TEAM_HELP)
-    s_set.add_argument("--cadence", required=True, help="weekly, biweekly or monthly")
-    s_set.add_argument("--weekday", required=True, metavar="DAY", help="mon, tue, … sun")
-    s_set.add_argument("--time", required=True, metavar="HH:MM", help="local time, e.g. 09:30")
-    s_set.add_argument("--week-of-month", metavar="N", help="monthly only: 1 to 4, or last")
-    s_set.add_argument("--anchor", metavar="YYYY-MM-DD", help="biweekly only: a date in an on-week")
+    s_set.add_argument("--cadence", required=True, help=Key("admin_help_cadence"))
+    s_set.add_argument("--weekday", required=True, metavar="DAY", help=Key("admin_help_weekday"))
+    s_set.add_argument("--time", required=True, metavar="HH:MM", help=Key("admin_help_time"))
+    s_set.add_argument("--week-of-month", metavar="N", help=Key("admin_help_week_of_month"))
+    s_set.add_argument("--anchor", metavar="YYYY-MM-DD", help=Key("admin_help_anchor"))
     zone = s_set.add_mutually_exclusive_group()
-    zone.add_argument(
-        "--timezone", metavar="ZONE", help="e.g. Europe/Berlin (default: the workspace's)"
-    )
-    zone.add_argument(
-        "--member-local", action="store_true", help="each member at that time in their own zone"
+    zone.add_argument("--timezone", metavar="ZONE", help=Key("admin_help_schedule_timezone"))
+    zone.add_argument("--member-local", action="store_true", help=Key("admin_help_member_local"))
+    s_set.add_argument(
+        "--remind-after", default="24h", metavar="DURATION", help=Key("admin_help_remind_after")
     )
     s_set.add_argument(
-        "--remind-after", default="24h", metavar="DURATION", help="e.g. 24h, 90m or 2d"
+        "--close-after", default="72h", metavar="DURATION", help=Key("admin_help_close_after")
     )
-    s_set.add_argument("--close-after", default="72h", metavar="DURATION", help="e.g. 72h or 3d")
     s_set.set_defaults(handler=_schedule_set)
     named = (
-        ("enable", "rounds open on schedule again", _schedule_enable),
-        ("disable", "stop opening rounds on schedule", _schedule_enable),
-        ("show", "the team's schedule", _schedule_show),
+        ("enable", "admin_help_schedule_enable", _schedule_enable),
+        ("disable", "admin_help_schedule_disable", _schedule_enable),
+        ("show", "admin_help_schedule_show", _schedule_show),
     )
-    for action, text, handler in named:
-        p = sched.add_parser(action, help=text, description=text[:1].upper() + text[1:] + ".")
+    for action, key, handler in named:
+        p = _leaf(sched, action, Key(key))
         p.add_argument("name", metavar="NAME", help=TEAM_HELP)
         p.set_defaults(handler=handler)
 
     rnd = sub.add_parser(
-        "round",
-        help="open, close or skip a round by hand",
-        description="Open, close or skip a team's round by hand, or list its rounds.",
+        "round", help=Key("admin_help_round"), description=Key("admin_help_round_description")
     ).add_subparsers(dest="action", required=True)
     named = (
-        ("open", "open this period's round now", _round_action),
-        ("close", "close the open round now and release or withhold its results", _round_action),
-        ("skip", "skip this period", _round_action),
-        ("list", "the team's rounds", _round_list),
+        ("open", "admin_help_round_open", _round_action),
+        ("close", "admin_help_round_close", _round_action),
+        ("skip", "admin_help_round_skip", _round_action),
+        ("list", "admin_help_round_list", _round_list),
     )
-    for action, text, handler in named:
-        p = rnd.add_parser(action, help=text, description=text[:1].upper() + text[1:] + ".")
+    for action, key, handler in named:
+        p = _leaf(rnd, action, Key(key))
         p.add_argument("name", metavar="NAME", help=TEAM_HELP)
         p.set_defaults(handler=handler)
     return cli_only
 
 
+def _leaf(group: Any, name: str, help_key: Key) -> Parser:
+    """A subcommand whose description is its help line (said as a sentence)."""
+    parser: Parser = group.add_parser(name, help=help_key, description=help_key)
+    return parser
+
+
 def admin_parser() -> Parser:
-    parser = Parser(
-        prog="/rut admin",
-        description="Teams, schedules, rounds and settings. Type /rut admin alone for the panel.",
-    )
+    parser = Parser(prog="/rut admin", description=Key("admin_help_description"))
     add_admin_commands(parser.add_subparsers(dest="command", required=True, parser_class=Parser))
     return parser
 

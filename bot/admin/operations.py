@@ -33,7 +33,7 @@ from bot.rounds.lifecycle import (
 )
 from bot.rounds.notices import next_opening
 from bot.rounds.periods import period_end, resolve_zone
-from messages.copy import Copy, available_locales, copy_for
+from messages.copy import Copy, Key, available_locales, copy_for
 from storage import repositories as repo
 from storage.models import Delivery, Membership, Person, Schedule, Team, Workspace
 from storage.values import (
@@ -450,11 +450,14 @@ def schedule_json(
 def describe_schedule(data: dict[str, Any] | None, t: Copy) -> str:
     if data is None:
         return t.say("schedule_none")
-    when = t.say("schedule_weekly", weekday=data["weekday"])
-    if data["cadence"] == CadenceKind.MONTHLY:
-        when = t.say("schedule_monthly", week=data["week_of_month"], weekday=data["weekday"])
+    day = t.weekday(validate.WEEKDAYS.index(data["weekday"]))  # "mon" → Monday, Montag
+    when = t.say("schedule_weekly", weekday=day)
+    if data["cadence"] == CadenceKind.MONTHLY and data["week_of_month"] == "last":
+        when = t.say("schedule_monthly_last", weekday=day)
+    elif data["cadence"] == CadenceKind.MONTHLY:
+        when = t.say("schedule_monthly", week=data["week_of_month"], weekday=day)
     elif data["cadence"] == CadenceKind.BIWEEKLY:
-        when = t.say("schedule_biweekly", weekday=data["weekday"], anchor=data["anchor"])
+        when = t.say("schedule_biweekly", weekday=day, anchor=data["anchor"])
     zone = t.say("schedule_member_local") if data["member_local"] else data["timezone"]
     return t.say(
         "schedule_described" if data["enabled"] else "schedule_described_disabled",
@@ -501,7 +504,7 @@ async def schedule_set(
     except ValueError:
         raise UsageError(
             "close_after_too_long_member_local" if member_local else "close_after_too_long",
-            cadence=kind,
+            cadence=Key(f"cadence_{kind}"),
         ) from None
     if remind >= close:
         raise UsageError("remind_before_close")

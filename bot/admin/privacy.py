@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.actor import Actor
+from bot.core.audit import said_actor
 from bot.core.context import Context
 from bot.rounds.notices import drop_checked_in
 from messages.copy import Copy
@@ -76,6 +77,7 @@ async def privacy_message(ctx: Context, actor: Actor, t: Copy) -> Message:
     if actor.managed:
         stored.append(t.say("privacy_manages", teams=", ".join(x.name for x in actor.managed)))
     return Message(
+        locale=t.locale,
         fallback=t.say("privacy_title"),
         surface="dialog",
         title=t.say("privacy_title"),
@@ -112,7 +114,9 @@ def _viewers(t: Copy, events: Sequence[AuditEvent], most: int = 20) -> list[str]
     seen: set[tuple[str, str]] = set()
     for event in events:
         year, week, _ = event.at.isocalendar()
-        key = (event.actor_label, f"{year}-W{week:02d}")
+        # A person's own name stays as it is; a row with no person names a system actor.
+        who = event.actor_label if event.actor_person_id else said_actor(t, event.actor_label)
+        key = (who, f"{year}-W{week:02d}")
         if key in seen:
             continue
         seen.add(key)

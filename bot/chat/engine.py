@@ -16,6 +16,7 @@ import contextlib
 import logging
 import shlex
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from datetime import date
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -149,12 +150,12 @@ class ChatEngine:
             t = copy_for(actor.person.locale or actor.workspace.locale)
             replies = await self._dispatch(event, actor, t)
         except RutRadarError as exc:
-            replies = [views.error_message(exc.say(t))]
+            replies = [views.error_message(exc.say(t), t.locale)]
         except Exception as exc:
             kind = type(event).__name__
             log.exception("event handling failed", extra={"event_kind": kind})
             if not claimed:
-                return [views.error_message(copy_for("en").say("oops"))]
+                return [views.error_message(t.say("oops"), t.locale)]
             await self._release(event.event_id)
             raise RetryLater(kind) from exc
         except BaseException:
@@ -163,7 +164,11 @@ class ChatEngine:
             raise
         if claimed:
             await self._finish(event.event_id)
-        return replies
+        # Said to this reader: the renderers' own words (a dialog's Close…) follow their language.
+        return [
+            reply if reply.locale == t.locale else replace(reply, locale=t.locale)
+            for reply in replies
+        ]
 
     @contextlib.asynccontextmanager
     async def claimed(self, event_id: str) -> AsyncIterator[bool]:
@@ -383,7 +388,7 @@ class ChatEngine:
         try:
             ns = parse_chat_admin(rest)
         except HelpRequested as wanted:
-            return wanted.help.message()
+            return wanted.help.message(t)
         if getattr(ns, "user_ids", None):
             ns.user_ids = await self._resolve_people(actor, ns)
         members = None

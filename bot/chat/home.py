@@ -72,7 +72,12 @@ async def _member_home(ctx: Context, actor: Actor, t: Copy) -> Message:
     blocks.append(Buttons(tuple(buttons)))
     blocks.append(Heading(t.say("privacy_title")))
     blocks.append(Bullets(tuple(t.say(f"privacy_rule_{i}") for i in range(1, 6))))
-    return Message(fallback=t.say("home_title"), blocks=tuple(blocks), tags=("home_member",))  # type: ignore[arg-type]
+    return Message(
+        locale=t.locale,
+        fallback=t.say("home_title"),
+        blocks=tuple(blocks),  # type: ignore[arg-type]
+        tags=("home_member",),
+    )
 
 
 async def _admin_home(ctx: Context, actor: Actor, t: Copy) -> Message:
@@ -96,4 +101,6 @@ async def _admin_home(ctx: Context, actor: Actor, t: Copy) -> Message:
         Bullets(tuple(rows)) if rows else Paragraph(t.say("admin_no_teams")),
         Buttons((Button("admin_panel", t.say("button_admin")),)),
     )
-    return Message(fallback=t.say("admin_title"), blocks=blocks, tags=("home_admin",))
+    return Message(
+        locale=t.locale, fallback=t.say("admin_title"), blocks=blocks, tags=("home_admin",)
+    )

@@ -65,4 +65,4 @@ async def show_summary(
     shown = views.summary_message(t, t.locale, summary)
     if tag is None:
         return shown
-    return Message(fallback=shown.fallback, blocks=shown.blocks, tags=(tag,))
+    return Message(fallback=shown.fallback, blocks=shown.blocks, tags=(tag,), locale=shown.locale)

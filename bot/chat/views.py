@@ -78,6 +78,7 @@ def help_message(t: Copy, actor: Actor, commands: Commands[Any]) -> Message:
     if actor.is_admin:
         buttons.append(Button("admin_panel", t.say("button_admin")))
     return Message(
+        locale=t.locale,
         fallback=t.say("help_title"),
         blocks=(
             Heading(t.say("help_title")),
@@ -116,6 +117,7 @@ def checkin_form(t: Copy, locale: str, period: str | None) -> Message:
         private=period or "",
     )
     return Message(
+        locale=t.locale,
         fallback=t.say("checkin_title"),
         surface="dialog",
         form=form,
@@ -187,6 +189,7 @@ def checkin_result(
     sections = advice_sections(t, locale, targets, seed, distress=distress)
     care = (distress_line(t, support_url),) if distress else ()
     return Message(
+        locale=t.locale,
         fallback=status_line,
         surface="dialog",
         title=t.say("advice_title"),
@@ -218,6 +221,7 @@ def advice_message(
     sections = advice_sections(t, locale, targets, seed, distress=distress)
     care = (distress_line(t, support_url),) if distress else ()
     return Message(
+        locale=t.locale,
         fallback=t.say("advice_heading"),
         blocks=(Heading(t.say("advice_heading")), *care, *sections),
         tags=("advice",),
@@ -244,6 +248,7 @@ def advice_topic_of(t: Copy, locale: str, key: str, pieces: tuple[Advice, ...]) 
         for level, piece in zip(LEVELS, pieces, strict=True)
     )
     return Message(
+        locale=t.locale,
         fallback=practice.name,
         surface="dialog",
         title=practice.short,
@@ -255,6 +260,7 @@ def advice_topic_of(t: Copy, locale: str, key: str, pieces: tuple[Advice, ...]) 
 def advice_menu(t: Copy, locale: str) -> Message:
     content = load_content(locale)
     return Message(
+        locale=t.locale,
         fallback=t.say("advice_menu"),
         blocks=(
             Paragraph(t.say("advice_menu")),
@@ -268,6 +274,7 @@ def round_closed_dialog(t: Copy, locale: str, period: str) -> Message:
     """Answer to an old prompt's button: the round closed; private advice instead."""
     menu = advice_menu(t, locale)
     return Message(
+        locale=t.locale,
         fallback=t.say("checkin_round_closed", period=period),
         surface="dialog",
         title=t.say("checkin_title"),
@@ -288,7 +295,9 @@ def _invitation(t: Copy, kind: str, team: str, period: str) -> Message:
     """A prompt or a reminder: one line and the button that opens the check-in."""
     text = t.say(kind, team=team, period=period)
     button = Button("checkin_open", t.say("button_checkin"), value=period, style="primary")
-    return Message(fallback=text, blocks=(Paragraph(text), Buttons((button,))), tags=(kind,))
+    return Message(
+        locale=t.locale, fallback=text, blocks=(Paragraph(text), Buttons((button,))), tags=(kind,)
+    )
 
 
 def checked_in_message(t: Copy, period: str) -> Message:
@@ -306,7 +315,9 @@ def closed_notice_message(
         if next_opening is not None
         else t.say("round_closed", period=period, closed=closed)
     )
-    return Message(fallback=text, blocks=(Paragraph(text),), tags=("closed_notice",))
+    return Message(
+        locale=t.locale, fallback=text, blocks=(Paragraph(text),), tags=("closed_notice",)
+    )
 
 
 def _day(t: Copy, day: date) -> str:
@@ -316,6 +327,7 @@ def _day(t: Copy, day: date) -> str:
 
 def confirm_forget(t: Copy) -> Message:
     return Message(
+        locale=t.locale,
         fallback=t.say("forget_confirm"),
         blocks=(
             Paragraph(t.say("forget_confirm")),
@@ -388,6 +400,7 @@ def summary_message(t: Copy, locale: str, summary: Summary) -> Message:
     if summary.open is not None:
         blocks.append(Paragraph(_open_line(t, "summary_open", summary.open)))
     return Message(
+        locale=t.locale,
         fallback=t.say("summary_title", team=summary.team),
         blocks=tuple(blocks),
         surface="dialog",
@@ -481,6 +494,7 @@ def summary_overview(t: Copy, locale: str, summaries: Sequence[Summary]) -> Mess
             Buttons((Button("summary", t.say("button_open_team", team=team), value=team),))
         )
     return Message(
+        locale=t.locale,
         fallback=t.say("overview_title"),
         blocks=tuple(blocks),
         surface="dialog",
@@ -546,7 +560,9 @@ def admin_panel(t: Copy, teams: Sequence[Mapping[str, Any]]) -> Message:
         blocks.append(Buttons(tuple(buttons)))
     if not teams:
         blocks.append(Paragraph(t.say("admin_no_teams")))
-    return Message(fallback=t.say("admin_title"), blocks=tuple(blocks), tags=("admin_panel",))
+    return Message(
+        locale=t.locale, fallback=t.say("admin_title"), blocks=tuple(blocks), tags=("admin_panel",)
+    )
 
 
 def close_confirmation(t: Copy, team: str, text: str) -> Message:
@@ -565,7 +581,10 @@ def close_confirmation(t: Copy, team: str, text: str) -> Message:
         ),
     )
     return Message(
-        fallback=text, blocks=(Paragraph(text), Buttons(buttons)), tags=("admin_close_confirm",)
+        locale=t.locale,
+        fallback=text,
+        blocks=(Paragraph(text), Buttons(buttons)),
+        tags=("admin_close_confirm",),
     )
 
 
@@ -580,14 +599,14 @@ def schedule_form(t: Copy, team: str, current: Mapping[str, Any] | None) -> Mess
             ChoiceQuestion(
                 "cadence",
                 t.say("schedule_cadence"),
-                tuple(Option(c, c) for c in CadenceKind),
+                tuple(Option(c, t.say(f"cadence_{c}")) for c in CadenceKind),
                 style="select",
                 initial=(current or {}).get("cadence", CadenceKind.WEEKLY),
             ),
             ChoiceQuestion(
                 "weekday",
                 t.say("schedule_weekday"),
-                tuple(Option(d, d) for d in WEEKDAYS),
+                tuple(Option(d, t.weekday(i)) for i, d in enumerate(WEEKDAYS)),
                 style="select",
                 initial=(current or {}).get("weekday", "mon"),
             ),
@@ -616,6 +635,7 @@ def schedule_form(t: Copy, team: str, current: Mapping[str, Any] | None) -> Mess
         ),
     )
     return Message(
+        locale=t.locale,
         fallback=t.say("schedule_title"),
         surface="dialog",
         form=form,
@@ -624,5 +644,5 @@ def schedule_form(t: Copy, team: str, current: Mapping[str, Any] | None) -> Mess
     )
 
 
-def error_message(text: str) -> Message:
-    return Message(fallback=text, blocks=(Paragraph(text),), tags=("error",))
+def error_message(text: str, locale: str = "en") -> Message:
+    return Message(locale=locale, fallback=text, blocks=(Paragraph(text),), tags=("error",))

@@ -8,7 +8,7 @@ is the English, for the log and wherever no one's language is known.
 
 from __future__ import annotations
 
-from messages.copy import Copy, copy_for
+from messages.copy import Copy, Key, copy_for
 
 
 class RutRadarError(Exception):
@@ -22,14 +22,23 @@ class RutRadarError(Exception):
         self.values = values
 
     def say(self, t: Copy) -> str:
-        """The line in `t`'s language; a value that is itself an error is said in it too."""
-        return t.say(
-            self.key,
-            **{k: v.say(t) if isinstance(v, RutRadarError) else v for k, v in self.values.items()},
-        )
+        """The line in `t`'s language; a value that is itself an error or a `Key` (or a list of
+        them) is said in it too."""
+        return t.say(self.key, **{k: _said(v, t) for k, v in self.values.items()})
 
     def __str__(self) -> str:
         return self.say(copy_for("en"))
+
+
+def _said(value: object, t: Copy) -> object:
+    """A value in `t`'s language: an error or a `Key` is said in it, a list item by item."""
+    if isinstance(value, RutRadarError):
+        return value.say(t)
+    if isinstance(value, Key):
+        return t.say(value)
+    if isinstance(value, list | tuple):
+        return [_said(item, t) for item in value]
+    return value
 
 
 class UsageError(RutRadarError):

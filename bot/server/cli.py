@@ -26,7 +26,7 @@ from bot.admin.grammar import PERIOD_EXAMPLE, HelpRequested, Parser, add_admin_c
 from bot.admin.identities import require_team, require_workspace
 from bot.admin.records import audit_list, export_releases, purge
 from bot.core.actor import cli_actor
-from bot.core.audit import record
+from bot.core.audit import record, said_actor
 from bot.core.clock import Clock, SystemClock
 from bot.core.context import Context
 from bot.core.errors import RutRadarError, UsageError
@@ -569,7 +569,7 @@ async def _audit(ctx: Context, ns: argparse.Namespace) -> int:
         [
             [
                 _to_the_second(r["at"]),
-                r["actor"],
+                said_actor(t, r["actor"]),  # the JSON keeps the stored words
                 r["action"],
                 r["team"] or "–",
                 str((r["detail"] or {}).get("period") or "–"),
