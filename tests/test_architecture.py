@@ -192,3 +192,30 @@ def test_the_engine_holds_no_adapter_and_bot_parses_no_platform_syntax() -> None
         )
         for syntax in ('"<@', '"<#', "'<@", "'<#", "<at>"):
             assert syntax not in code, f"{path.relative_to(ROOT)} parses {syntax}"
+
+
+def test_every_audit_event_is_written_by_the_one_recording_function() -> None:
+    """bot/core/audit.py's `record` (and `forget`, for erasure) are the only writers of the
+    trail: no `AuditEvent(...)` built anywhere else in bot/, and no audit action spelled as a
+    string (passed to `record` or compared with) where `AuditAction` names it."""
+    from bot.core.audit import AuditAction
+
+    actions = {action.value for action in AuditAction}
+    for path in sorted((ROOT / "bot").rglob("*.py")):
+        if path == ROOT / "bot" / "core" / "audit.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        spelled: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                called = ast.unparse(node.func)
+                assert called.split(".")[-1] != "AuditEvent", f"{path} builds an AuditEvent"
+                if called.split(".")[-1] == "record":
+                    spelled |= {
+                        str(a.value) for a in node.args if isinstance(a, ast.Constant)
+                    } & actions
+            elif isinstance(node, ast.Compare):
+                spelled |= {
+                    str(c.value) for c in node.comparators if isinstance(c, ast.Constant)
+                } & actions
+        assert not spelled, f"{path.relative_to(ROOT)} spells {sorted(spelled)}"

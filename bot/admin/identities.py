@@ -6,11 +6,13 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core import audit
 from bot.core.actor import Actor
+from bot.core.audit import AuditAction, System
 from bot.core.errors import UsageError
 from bot.core.events import Event
 from storage import repositories as repo
-from storage.models import AuditEvent, Person, Team, Workspace
+from storage.models import Person, Team, Workspace
 from storage.values import MembershipRole, PersonRole
 
 
@@ -47,15 +49,12 @@ async def person_for_event(
         session.add(person)
     changes = person_changes(person, event)
     if changes.get("role") == PersonRole.ADMIN:
-        session.add(
-            AuditEvent(
-                workspace_id=workspace.id,
-                at=now,
-                actor_person_id=None,
-                actor_label=f"{workspace.platform} workspace admin",
-                action="admin_granted_by_platform",
-                detail={"user": person.user_id},
-            )
+        audit.record(
+            session,
+            System.platform_admin(workspace.id, workspace.platform),
+            AuditAction.ADMIN_GRANTED_BY_PLATFORM,
+            now,
+            user=person.user_id,
         )
     for name, value in changes.items():
         setattr(person, name, value)

@@ -26,7 +26,7 @@ from bot.admin.grammar import PERIOD_EXAMPLE, HelpRequested, Parser, add_admin_c
 from bot.admin.identities import require_team, require_workspace
 from bot.admin.records import audit_list, export_releases, purge
 from bot.core.actor import cli_actor
-from bot.core.audit import record
+from bot.core.audit import AuditAction, record
 from bot.core.clock import Clock, SystemClock
 from bot.core.context import Context
 from bot.core.errors import RutRadarError, UsageError
@@ -446,7 +446,7 @@ async def _workspace_add(ctx: Context, ns: argparse.Namespace) -> int:
         record(
             session,
             cli_actor(workspace),
-            "workspace_added" if created else "workspace_updated",
+            AuditAction.WORKSPACE_ADDED if created else AuditAction.WORKSPACE_UPDATED,
             ctx.clock.now(),
             platform=ns.platform,
             external_id=ns.external_id,
