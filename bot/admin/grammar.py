@@ -21,6 +21,7 @@ from bot.admin import operations as admin
 from bot.core.actor import Actor
 from bot.core.context import Context
 from bot.core.errors import RutRadarError, UsageError
+from bot.core.ports import THIS_CHANNEL
 from messages.model import Bullets, Heading, Message, Paragraph
 from storage.values import MembershipRole
 
@@ -191,6 +192,14 @@ AdminHandler = Callable[
     [Context, Actor, argparse.Namespace, list[str] | None], Awaitable[admin.Result]
 ]
 
+
+def _channel(word: str) -> str:
+    """A channel as `--from-channel` names it: the platform's plain id, or `here` / `this`
+    (any case) for the channel the command is sent in (`THIS_CHANNEL`)."""
+    word = word.strip()
+    return THIS_CHANNEL if word.lower() in ("here", "this") else word
+
+
 USER_HELP = "people, by user id or e-mail address: U012ABC or ada@example.com"
 TEAM_HELP = "the team's name; quote it if it has spaces"
 
@@ -272,7 +281,11 @@ def add_admin_commands(sub: Any, *, cli: bool = False) -> dict[str, Parser]:
     team_add.add_argument(
         "--from-channel",
         metavar="CHANNEL",
-        help="in chat only: the channel's members join, e.g. #platform",
+        nargs="?",
+        const=THIS_CHANNEL,
+        type=_channel,
+        help="in chat only: the channel's members join, e.g. C012ABC; "
+        "with no channel (or 'here'), the channel the command is sent in",
     )
     team_add.set_defaults(handler=_team_add)
     named: tuple[tuple[str, str, AdminHandler], ...] = (

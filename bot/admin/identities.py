@@ -108,16 +108,12 @@ async def require_team(session: AsyncSession, workspace: Workspace, name: str) -
     return team
 
 
-def normalize_user_id(raw: str) -> str:
-    """Accept `U123` and `@U123`. A platform's own mention syntax (Slack's `<@U123|name>`)
-    never gets here: its adapter turns it into the plain id."""
-    return raw.strip().lstrip("@")
-
-
 async def require_person(
     session: AsyncSession, workspace: Workspace, raw_user_id: str, *, create_stub: bool = False
 ) -> Person:
-    user_id = normalize_user_id(raw_user_id)
+    # A plain id: a platform's mention syntax (Slack's `<@U123|name>`) is made one by its
+    # adapter, and the command line takes a pasted `@U123` off in its own parsing.
+    user_id = raw_user_id.strip()
     if not user_id:
         raise UsageError("user_id_needed")
     person = await repo.person_by_user_id(session, workspace.id, user_id)
