@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
+import inspect
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -166,29 +170,118 @@ def test_the_floor_rule_sees_upward_imports(package: str, source: str, expected:
     assert upward_imports(package, ast.parse(source)) == expected
 
 
-def test_the_engine_holds_no_adapter_and_bot_parses_no_platform_syntax() -> None:
+class _Platform:
+    """An adapter that can do everything: send, edit, and answer both questions."""
+
+    platform = "fake"
+
+    async def send(self, *_: object, **__: object) -> None:
+        raise AssertionError("the engine sent")
+
+    async def update(self, *_: object) -> None:
+        raise AssertionError("the engine edited")
+
+    async def resolve_person(self, tenant_id: str, name: str) -> str:
+        return name
+
+    async def channel_members(self, tenant_id: str, channel_id: str) -> list[str]:
+        return [channel_id]
+
+
+def _reachable(root: object) -> Iterator[object]:
+    """Every object the engine holds as data: attributes, dataclass slots, mapping values and
+    sequence items, not what a function or method closes over or is bound to, and not the
+    SQLAlchemy engine's insides."""
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen or isinstance(obj, str | bytes | int | float | type(None)):
+            continue
+        seen.add(id(obj))
+        yield obj
+        if inspect.isroutine(obj):
+            continue
+        if type(obj).__module__.split(".")[0] in {"sqlalchemy", "asyncio", "builtins"}:
+            if isinstance(obj, Mapping):
+                todo.extend(obj.values())
+            elif isinstance(obj, list | tuple | set | frozenset):
+                todo.extend(obj)
+            continue
+        if dataclasses.is_dataclass(obj):
+            todo.extend(getattr(obj, f.name) for f in dataclasses.fields(obj))
+        todo.extend(vars(obj).values() if hasattr(obj, "__dict__") else ())
+
+
+def test_the_engine_holds_no_adapter_and_cannot_send() -> None:
     """Adapters translate, the engine decides: the engine may only ask platforms questions
-    (`Directories`: who is this, who is in that channel); what the bot sends or edits later
-    goes through the outbox, never from the engine. And no Slack or Teams markup is parsed
-    in bot/: each adapter makes it plain before the engine sees the text."""
-    import inspect
+    (`Directories`: the functions answering who is this, who is in that channel), built from
+    an adapter the way the composition root builds them; nothing it holds can send or edit.
+    What the bot says later goes through the outbox, never from the engine."""
+    from bot.chat.engine import ChatEngine
+    from bot.core.clock import ManualClock
+    from bot.core.context import Context
+    from bot.core.lookups import Lookups
+    from bot.core.ports import Directories, answering
 
-    from bot.chat import engine
-    from bot.core.ports import Directories
-
-    assert list(inspect.signature(engine.ChatEngine).parameters) == ["ctx", "directories"]
+    assert list(inspect.signature(ChatEngine).parameters) == ["ctx", "directories"]
+    assert [f.name for f in dataclasses.fields(Directories)] == ["people", "channels"]
     assert {name for name in dir(Directories) if not name.startswith("_")} == {
         "channels",
         "people",
-        "platforms",
     }
+    adapter = _Platform()
+    resolve, members = answering(adapter)
+    assert resolve is not None and members is not None
+    clock = ManualClock(datetime(2026, 1, 5, tzinfo=UTC))
+    ctx = Context(database=None, sessions=None, clock=clock, lookups=Lookups(clock))  # type: ignore[arg-type]
+    engine = ChatEngine(
+        ctx, directories=Directories(people={"fake": resolve}, channels={"fake": members})
+    )
+    held = list(_reachable(engine))
+    assert not [obj for obj in held if obj is adapter or callable(getattr(obj, "send", None))]
+    # And the questions still reach the platform through what the engine holds.
+    assert engine._directories.people["fake"] is resolve
     source = (ROOT / "bot" / "chat" / "engine.py").read_text(encoding="utf-8")
     assert ".update(" not in source and ".send(" not in source and "spawn" not in source
+
+
+def test_bot_parses_no_platform_syntax() -> None:
+    """No Slack or Teams markup is parsed in bot/, and no sigil is stripped: each adapter makes
+    mentions plain ids before the engine sees the text (the command line's own tolerance of a
+    pasted `@U123` is in its argument parsing, bot/server/cli.py)."""
     for path in sorted((ROOT / "bot").rglob("*.py")):
         code = "\n".join(
             line
             for line in path.read_text(encoding="utf-8").splitlines()
             if not line.lstrip().startswith("#")
         )
-        for syntax in ('"<@', '"<#', "'<@", "'<#", "<at>"):
+        for syntax in ('"<@', '"<#', "'<@", "'<#", "<at>", 'lstrip("#")', 'lstrip("@")'):
             assert syntax not in code, f"{path.relative_to(ROOT)} parses {syntax}"
+
+
+def test_every_audit_event_is_written_by_the_one_recording_function() -> None:
+    """bot/core/audit.py's `record` (and `forget`, for erasure) are the only writers of the
+    trail: no `AuditEvent(...)` built anywhere else in bot/, and no audit action spelled as a
+    string (passed to `record` or compared with) where `AuditAction` names it."""
+    from bot.core.audit import AuditAction
+
+    actions = {action.value for action in AuditAction}
+    for path in sorted((ROOT / "bot").rglob("*.py")):
+        if path == ROOT / "bot" / "core" / "audit.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        spelled: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                called = ast.unparse(node.func)
+                assert called.split(".")[-1] != "AuditEvent", f"{path} builds an AuditEvent"
+                if called.split(".")[-1] == "record":
+                    spelled |= {
+                        str(a.value) for a in node.args if isinstance(a, ast.Constant)
+                    } & actions
+            elif isinstance(node, ast.Compare):
+                spelled |= {
+                    str(c.value) for c in node.comparators if isinstance(c, ast.Constant)
+                } & actions
+        assert not spelled, f"{path.relative_to(ROOT)} spells {sorted(spelled)}"

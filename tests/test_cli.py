@@ -277,6 +277,8 @@ def test_admin_add(cli_db: str, capsys: pytest.CaptureFixture[str]) -> None:
     ok(capsys, "workspace add --platform playground --external-id T1")
     assert ok(capsys, "admin add A1 --json").json() == {"users": ["A1"], "admin": True}
     assert ok(capsys, "admin add A1").code == 0
+    # An id pasted from a chat client with its `@` is the id (the command line's tolerance).
+    assert ok(capsys, "admin add @A2 --json").json() == {"users": ["A2"], "admin": True}
 
 
 def test_schedule_set_show_disable_enable(cli_db: str, capsys: pytest.CaptureFixture[str]) -> None:

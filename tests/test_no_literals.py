@@ -99,7 +99,6 @@ NAMED = {
     ("bot/server/logs.py", "[redacted: a request"): "stands in for a body in the log",
     ("bot/server/app.py", "SELECT version_num FROM"): "SQL",
     ("adapters/teams/auth.py", "application/json; charset"): "an HTTP header",
-    ("adapters/teams/translate.py", "--from-channel here"): "rewrites the typed command",
     ("adapters/teams/adapter.py", "app not installed for"): "a delivery's failure reason",
     ("adapters/teams/adapter.py", "blocked or uninstalled"): "a delivery's failure reason",
 }

@@ -31,7 +31,8 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.admin.operations import round_list, workspace_set
+from bot.admin.operations import round_list, set_admins, set_members, workspace_set
+from bot.admin.workspaces import installed_by, person_uninstalled, platform_uninstalled
 from bot.chat.engine import ChatEngine
 from bot.core.clock import ManualClock
 from bot.core.context import Context
@@ -48,6 +49,7 @@ from messages.model import Buttons, Message, Paragraph
 from storage.maintenance import scrub
 from storage.models import Answer, Delivery, Person
 from storage.schema import metadata
+from storage.values import MembershipRole
 from tests.conftest import World, build_world
 from tests.fakes.adapter import FakeAdapter
 from tests.fakes.processes import serving
@@ -519,6 +521,46 @@ def on_disk(url: str) -> bytes:
     return b"".join(
         p.read_bytes() for p in (database, database.with_name(database.name + "-wal")) if p.exists()
     )
+
+
+async def test_attack_after_an_uninstall_no_audit_row_names_anyone_who_was_erased(
+    world: World,
+) -> None:
+    """A DBA reads `audit_events` row by row after the workspace removed the app: no actor
+    label is one of the erased people's names and no detail holds one of their user ids,
+    however deep in the JSON (the uninstall erases everyone, as forget-me erases one)."""
+    ctx = world.ctx
+    root = await world.actor(world.admin)
+    await set_admins(ctx, root, ["u0"], grant=True)
+    await set_members(ctx, root, "Platform", ["u1"], role=MembershipRole.MEMBER, add=False)
+    await installed_by(ctx, "playground", "T0001", name=None, installer_user_id="root")
+    await person_uninstalled(ctx, "playground", "T0001", "u2")
+    async with ctx.sessions() as session:
+        people = (await session.execute(select(Person.user_id, Person.display_name))).all()
+    assert await platform_uninstalled(ctx, "playground", "T0001")
+
+    async with ctx.database.connect() as conn:
+        rows = (await conn.execute(text("SELECT actor_label, detail FROM audit_events"))).all()
+    assert len(rows) >= 5
+    user_ids = {user_id for user_id, _ in people}
+    names = {name for _, name in people}
+
+    def strings(value: Any) -> Iterator[str]:
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, list):
+            for item in value:
+                yield from strings(item)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                yield key
+                yield from strings(item)
+
+    for label, detail in rows:
+        assert label not in names, label
+        parsed = json.loads(detail) if isinstance(detail, str) else detail
+        assert not set(strings(parsed)) & user_ids, parsed
+    assert ("erased person", None) in {(label, None) for label, _ in rows}
 
 
 @pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning")

@@ -57,8 +57,8 @@ def request_of(body: bytes) -> Any:
         ("admin add <@U0123ABCD|ada>", "admin add U0123ABCD"),
         ("admin add <@U0123ABCD>", "admin add U0123ABCD"),
         ("admin add <@W0123ABCD|ada> <@U9|bo>", "admin add W0123ABCD U9"),
-        ("team add Design --from-channel <#C0009|design>", "team add Design --from-channel #C0009"),
-        ("--from-channel <#G0001>", "--from-channel #G0001"),
+        ("team add Design --from-channel <#C0009|design>", "team add Design --from-channel C0009"),
+        ("--from-channel <#G0001>", "--from-channel G0001"),
         ("admin add <mailto:ada@example.com|ada@example.com>", "admin add ada@example.com"),
         (
             "set --support-url <https://help.example/eap>",
@@ -316,4 +316,4 @@ def test_the_fuzzed_admin_command_reaches_the_engine_with_a_plain_channel() -> N
     raw, content_type = base_bodies(RESPONSE_URL)["admin"]().encode()
     event = translate.translate_body(raw, content_type)
     assert isinstance(event, CommandReceived)
-    assert event.text == "admin team add Payload --from-channel #C0001"
+    assert event.text == "admin team add Payload --from-channel C0001"

@@ -55,12 +55,15 @@ def test_the_event_id_is_the_same_for_a_redelivery_of_the_same_activity() -> Non
     assert other is not None and other.event_id != first.event_id
 
 
-def test_a_channel_message_loses_the_bots_mention_and_names_the_channel_here() -> None:
+def test_a_channel_message_loses_the_bots_mention_and_keeps_the_command_as_typed() -> None:
+    """The bot's own grammar is not rewritten: `--from-channel` alone means the channel the
+    command was sent in, which the adapter knows from the turn, not from the text."""
     found = event(
         ta.message(URL, "aad-ada", "admin team add Platform --from-channel", personal=False)
     )
     assert isinstance(found, CommandReceived) and not found.personal
-    assert found.text == "admin team add Platform --from-channel here"
+    assert found.text == "admin team add Platform --from-channel"
+    assert found.where.channel_id == ta.CHANNEL_CONVERSATION
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ the sender is fetched by the adapter and handed in as a `Sender`.
 Slack's own markup stops here. A slash command's text arrives escaped the way all Slack text
 is (`&amp;`, `&lt;`, `&gt;`) and, with `should_escape` in the manifest, with people, channels
 and links as `<@U123|ada>`, `<#C123|design>`, `<mailto:ada@example.com|ada@example.com>`:
-`plain_text` turns those into what the person meant (`U123`, `#C123`, `ada@example.com`), so
+`plain_text` turns those into what the person meant (`U123`, `C123`, `ada@example.com`), so
 bot/ never parses Slack syntax.
 
 Event ids, the idempotency keys the engine claims (`Event.platform_retries`): Events API
@@ -81,8 +81,8 @@ def _unmarked(match: re.Match[str]) -> str:
     target, _, label = match.group(1).partition("|")
     if target.startswith("@"):  # a person: <@U123|ada> → U123
         return target[1:]
-    if target.startswith("#"):  # a channel: <#C123|design> → #C123 (the id; names change)
-        return target
+    if target.startswith("#"):  # a channel: <#C123|design> → C123 (the id; names change)
+        return target[1:]
     if target.startswith("!"):  # <!here>, <!subteam^S1|@leads>, <!date^…|fallback>
         return label or "@" + target[1:]
     if target.lower().startswith("mailto:"):  # an e-mail address Slack made a link of

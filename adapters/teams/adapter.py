@@ -42,7 +42,7 @@ from msrest.exceptions import ClientRequestError, HttpOperationError
 from bot.admin.workspaces import known_service_url, person_uninstalled
 from bot.core.errors import RetryLater, UsageError
 from bot.core.events import ActionInvoked, ConversationRef, Event
-from bot.core.ports import DeliveryError, SentRef
+from bot.core.ports import THIS_CHANNEL, DeliveryError, SentRef
 from bot.server.runtime import Runtime
 from messages.copy import copy_for
 from messages.model import Bullets, Button, Buttons, Heading, Message, Paragraph
@@ -99,7 +99,7 @@ PERMANENT_STATUSES = {
     413: "too big",
 }
 
-# The turn of a command sent in a channel, for the Directory port (`--from-channel here`):
+# The turn of a command sent in a channel, for the Directory port (`--from-channel` alone):
 # set only by a verified activity, read only while the engine handles that same event.
 _CHANNEL_TURN: contextvars.ContextVar[tuple[TurnContext, Facts] | None] = contextvars.ContextVar(
     "rutradar_teams_channel_turn", default=None
@@ -506,9 +506,10 @@ class TeamsAdapter:
 
     async def channel_members(self, tenant_id: str, channel_id: str) -> list[str]:
         """The AAD ids of the members of the team (or group chat) the command was sent in.
-        Teams names channels by opaque ids, so `--from-channel` means "here"."""
+        Teams names channels by opaque ids, so `--from-channel` means this channel
+        (`THIS_CHANNEL`, or the conversation's own id): the verified turn says which."""
         current = _CHANNEL_TURN.get()
-        if current is None or channel_id.lower() != "here":
+        if current is None or channel_id not in (THIS_CHANNEL, current[1].conversation_id):
             raise UsageError("teams_from_channel")
         tc, facts = current
         client = _connector(tc)

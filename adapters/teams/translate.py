@@ -39,7 +39,6 @@ DIALOG_INVOKES = ("task/fetch", "task/submit")
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,3}$")
 _TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 _AT = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
-_FROM_CHANNEL = re.compile(r"--from-channel(?:\s+(?:here|this))?(?=\s|$)", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,15 +161,13 @@ def facts_of(shape: ActivityShape, *, anonymous: bool) -> Facts:
 # --- events ----------------------------------------------------------------------------------
 
 
-def command_text(text: str | None, *, personal: bool) -> str:
+def command_text(text: str | None) -> str:
     """What the person typed, as `/rut` would get it: markup a rich-text client adds (`<p>`,
-    what is left of the @mention) and entities removed. In a channel, `--from-channel` names
-    the channel the command is sent in (`here`): the Directory port lists that team's members."""
+    what is left of the @mention) and entities removed. Nothing of the bot's own grammar is
+    rewritten: `--from-channel` with no name is the channel the command was sent in, which
+    the adapter knows from the verified turn (`TeamsAdapter.channel_members`)."""
     cleaned = html.unescape(_TAG.sub(" ", text or "")).replace("\xa0", " ")
-    cleaned = " ".join(cleaned.split())
-    if not personal:
-        cleaned = _FROM_CHANNEL.sub("--from-channel here", cleaned)
-    return cleaned
+    return " ".join(cleaned.split())
 
 
 def command(facts: Facts, text: str) -> CommandReceived:
@@ -262,7 +259,7 @@ def event_of(shape: ActivityShape, facts: Facts) -> Event | None:
             return None
         if isinstance(shape.value, dict):  # an Action.Submit on a chat card
             return action(facts, shape.value)
-        return command(facts, command_text(without_mention(shape), personal=facts.personal))
+        return command(facts, command_text(without_mention(shape)))
     if kind == "installationUpdate":
         added = (shape.action or "").lower() in ("add", "add-upgrade")
         return command(facts, "help") if added and facts.personal else None

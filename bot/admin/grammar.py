@@ -21,6 +21,7 @@ from bot.admin import operations as admin
 from bot.core.actor import Actor
 from bot.core.context import Context
 from bot.core.errors import RutRadarError, UsageError
+from bot.core.ports import THIS_CHANNEL
 from messages.copy import Copy, Key, copy_for
 from messages.model import Bullets, Heading, Message, Paragraph
 from storage.values import MembershipRole
@@ -228,6 +229,14 @@ AdminHandler = Callable[
     [Context, Actor, argparse.Namespace, list[str] | None], Awaitable[admin.Result]
 ]
 
+
+def _channel(word: str) -> str:
+    """A channel as `--from-channel` names it: the platform's plain id, or `here` / `this`
+    (any case) for the channel the command is sent in (`THIS_CHANNEL`)."""
+    word = word.strip()
+    return THIS_CHANNEL if word.lower() in ("here", "this") else word
+
+
 # Help is said in the reader's language: each `help=` and `description=` is the name of a line
 # of the copy (a `Key`), rendered where the help is shown (`HelpText.message`, `.plain`).
 USER_HELP = Key("admin_help_users")
@@ -291,7 +300,14 @@ def add_admin_commands(sub: Any, *, cli: bool = False) -> dict[str, Parser]:
     ).add_subparsers(dest="action", required=True)
     team_add = _leaf(team, "add", Key("admin_help_team_add"))
     team_add.add_argument("name", metavar="NAME", help=TEAM_HELP)
-    team_add.add_argument("--from-channel", metavar="CHANNEL", help=Key("admin_help_from_channel"))
+    team_add.add_argument(
+        "--from-channel",
+        metavar="CHANNEL",
+        nargs="?",
+        const=THIS_CHANNEL,
+        type=_channel,
+        help=Key("admin_help_from_channel"),
+    )
     team_add.set_defaults(handler=_team_add)
     named: tuple[tuple[str, str, AdminHandler], ...] = (
         ("remove", "admin_help_team_remove", _team_remove),

@@ -6,11 +6,13 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core import audit
 from bot.core.actor import Actor
+from bot.core.audit import AuditAction, System
 from bot.core.errors import UsageError
 from bot.core.events import Event
 from storage import repositories as repo
-from storage.models import AuditEvent, Person, Team, Workspace
+from storage.models import Person, Team, Workspace
 from storage.values import MembershipRole, PersonRole
 
 
@@ -47,15 +49,12 @@ async def person_for_event(
         session.add(person)
     changes = person_changes(person, event)
     if changes.get("role") == PersonRole.ADMIN:
-        session.add(
-            AuditEvent(
-                workspace_id=workspace.id,
-                at=now,
-                actor_person_id=None,
-                actor_label=f"{workspace.platform} workspace admin",
-                action="admin_granted_by_platform",
-                detail={"user": person.user_id},
-            )
+        audit.record(
+            session,
+            System.platform_admin(workspace.id, workspace.platform),
+            AuditAction.ADMIN_GRANTED_BY_PLATFORM,
+            now,
+            user=person.user_id,
         )
     for name, value in changes.items():
         setattr(person, name, value)
@@ -109,16 +108,12 @@ async def require_team(session: AsyncSession, workspace: Workspace, name: str) -
     return team
 
 
-def normalize_user_id(raw: str) -> str:
-    """Accept `U123` and `@U123`. A platform's own mention syntax (Slack's `<@U123|name>`)
-    never gets here: its adapter turns it into the plain id."""
-    return raw.strip().lstrip("@")
-
-
 async def require_person(
     session: AsyncSession, workspace: Workspace, raw_user_id: str, *, create_stub: bool = False
 ) -> Person:
-    user_id = normalize_user_id(raw_user_id)
+    # A plain id: a platform's mention syntax (Slack's `<@U123|name>`) is made one by its
+    # adapter, and the command line takes a pasted `@U123` off in its own parsing.
+    user_id = raw_user_id.strip()
     if not user_id:
         raise UsageError("user_id_needed")
     person = await repo.person_by_user_id(session, workspace.id, user_id)

@@ -19,6 +19,7 @@ from bot.admin.identities import require_person, require_team
 from bot.admin.privacy import erase_person
 from bot.core import audit
 from bot.core.actor import Actor
+from bot.core.audit import AuditAction
 from bot.core.context import Context
 from bot.core.errors import ConflictError, UsageError
 from bot.rounds.cadence import Cadence, openings, validate_close_after
@@ -59,6 +60,15 @@ class Note:
 
     key: str
     values: dict[str, Any]
+
+
+# What a change of a team's members or managers is audited as, by (role, added).
+_MEMBERSHIP_CHANGED = {
+    (MembershipRole.MEMBER, True): AuditAction.TEAM_MEMBERS_ADDED,
+    (MembershipRole.MEMBER, False): AuditAction.TEAM_MEMBERS_REMOVED,
+    (MembershipRole.MANAGER, True): AuditAction.TEAM_MANAGERS_ADDED,
+    (MembershipRole.MANAGER, False): AuditAction.TEAM_MANAGERS_REMOVED,
+}
 
 
 def _copy(actor: Actor) -> Copy:
@@ -118,7 +128,7 @@ async def workspace_set(
             changes["comment_threshold"] = new_comment
         for key, value in changes.items():
             setattr(workspace, key, value)
-        audit.record(session, actor, "workspace_set", ctx.clock.now(), **changes)
+        audit.record(session, actor, AuditAction.WORKSPACE_SET, ctx.clock.now(), **changes)
     t = _copy(actor)
     shown = ", ".join(
         t.say(f"setting_{k}_none") if v is None else t.say(f"setting_{k}", value=v)
@@ -144,7 +154,7 @@ async def set_admins(ctx: Context, actor: Actor, user_ids: list[str], *, grant: 
         audit.record(
             session,
             actor,
-            "admin_added" if grant else "admin_removed",
+            AuditAction.ADMIN_ADDED if grant else AuditAction.ADMIN_REMOVED,
             ctx.clock.now(),
             users=done,
         )
@@ -181,14 +191,16 @@ async def team_add(
         if existing is None:
             session.add(team)
             await session.flush()
-            audit.record(session, actor, "team_added", now, team_id=team.id, team=name)
+            audit.record(session, actor, AuditAction.TEAM_ADDED, now, team_id=team.id, team=name)
         changed: list[str] = []
         notes: list[Note] = []
         if members:
             changed, notes = await _apply_members(
                 session, workspace, team, members, role=MembershipRole.MEMBER, add=True, now=now
             )
-            audit.record(session, actor, "team_members_added", now, team_id=team.id, users=changed)
+            audit.record(
+                session, actor, AuditAction.TEAM_MEMBERS_ADDED, now, team_id=team.id, users=changed
+            )
     if members:
         return _members_result(
             _copy(actor), team, changed, notes, role=MembershipRole.MEMBER, add=True
@@ -201,7 +213,7 @@ async def team_remove(ctx: Context, actor: Actor, name: str) -> Result:
     async with ctx.sessions.begin() as session:
         workspace = await _workspace(session, actor)
         team = await require_team(session, workspace, name)
-        audit.record(session, actor, "team_removed", ctx.clock.now(), team=team.name)
+        audit.record(session, actor, AuditAction.TEAM_REMOVED, ctx.clock.now(), team=team.name)
         await session.delete(team)
     return Result(_copy(actor).say("team_removed", team=team.name), {"team": team.name})
 
@@ -293,7 +305,7 @@ async def set_members(
         audit.record(
             session,
             actor,
-            f"team_{role}s_{'added' if add else 'removed'}",
+            _MEMBERSHIP_CHANGED[role, add],
             now,
             team_id=team.id,
             users=changed,
@@ -534,7 +546,12 @@ async def schedule_set(
         await session.flush()
         data = schedule_json(schedule, team, workspace)
         audit.record(
-            session, actor, "schedule_set", ctx.clock.now(), team_id=team.id, schedule=data
+            session,
+            actor,
+            AuditAction.SCHEDULE_SET,
+            ctx.clock.now(),
+            team_id=team.id,
+            schedule=data,
         )
     t = _copy(actor)
     return Result(t.say("schedule_for", team=team.name, schedule=describe_schedule(data, t)), data)
@@ -552,7 +569,7 @@ async def schedule_enable(ctx: Context, actor: Actor, name: str, *, enabled: boo
         audit.record(
             session,
             actor,
-            "schedule_enabled" if enabled else "schedule_disabled",
+            AuditAction.SCHEDULE_ENABLED if enabled else AuditAction.SCHEDULE_DISABLED,
             ctx.clock.now(),
             team_id=team.id,
         )

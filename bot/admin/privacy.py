@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core import audit
 from bot.core.actor import Actor
-from bot.core.audit import said_actor
+from bot.core.audit import ERASED, AuditAction, said_actor
 from bot.core.context import Context
 from bot.rounds.notices import drop_checked_in
 from messages.copy import Copy
@@ -18,8 +18,6 @@ from messages.model import Bullets, Heading, Message, Paragraph, Section
 from storage import repositories as repo
 from storage.models import AuditEvent, Delivery, Person
 from storage.values import DeliveryStatus
-
-ERASED = "erased person"
 
 
 async def privacy_message(ctx: Context, actor: Actor, t: Copy) -> Message:
@@ -53,7 +51,8 @@ async def privacy_message(ctx: Context, actor: Actor, t: Copy) -> Message:
             views = await session.scalars(
                 select(AuditEvent)
                 .where(
-                    AuditEvent.team_id == actor.home_team.id, AuditEvent.action == "summary_viewed"
+                    AuditEvent.team_id == actor.home_team.id,
+                    AuditEvent.action == AuditAction.SUMMARY_VIEWED,
                 )
                 .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
                 .limit(200)
@@ -152,43 +151,11 @@ async def erase_person(
         .where(Delivery.person_id == person_id)
         .values(person_id=None, message_ref=None)
     )
-    await session.execute(
-        update(AuditEvent)
-        .where(AuditEvent.actor_person_id == person_id)
-        .values(actor_person_id=None, actor_label=ERASED)
-    )
     person = await session.get(Person, person_id)
-    if person is not None:  # audit details name people by platform id: those go too
-        events = await session.scalars(
-            select(AuditEvent).where(
-                AuditEvent.workspace_id == workspace_id, AuditEvent.detail.is_not(None)
-            )
-        )
-        for event in events.all():
-            scrubbed = _scrub(event.detail, person.user_id)
-            if scrubbed != event.detail:
-                event.detail = scrubbed
+    # The trail forgets them: their events relabelled, details naming them by platform id too.
+    await audit.forget(session, workspace_id, {person_id: person.user_id} if person else {})
     for membership in await repo.memberships_of(session, person_id):
         await session.delete(membership)
-    session.add(
-        AuditEvent(
-            workspace_id=workspace_id,
-            at=now,
-            actor_person_id=None,
-            actor_label=by,
-            action="person_erased",
-        )
-    )
-    person = await session.get(Person, person_id)
+    audit.record(session, audit.System(workspace_id, by), AuditAction.PERSON_ERASED, now)
     if person is not None:
         await session.delete(person)
-
-
-def _scrub(value: Any, user_id: str) -> Any:
-    if isinstance(value, str):
-        return ERASED if value == user_id else value
-    if isinstance(value, list):
-        return [_scrub(v, user_id) for v in value]
-    if isinstance(value, dict):
-        return {k: _scrub(v, user_id) for k, v in value.items()}
-    return value

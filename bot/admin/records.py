@@ -14,12 +14,13 @@ from sqlalchemy import delete, select
 from bot.admin.identities import require_team
 from bot.core import audit
 from bot.core.actor import Actor
+from bot.core.audit import AuditAction
 from bot.core.context import Context
 from bot.core.errors import UsageError
 from bot.rounds.release import participation_share
 from messages.content import PRACTICE_KEYS
 from storage import repositories as repo
-from storage.models import AuditEvent, Delivery, ProcessedEvent, Release, Round, Team, Workspace
+from storage.models import Delivery, ProcessedEvent, Release, Round, Team, Workspace
 from storage.values import RoundStatus
 
 EXPORT_FORMATS = ("csv", "json")
@@ -47,7 +48,7 @@ async def export_releases(ctx: Context, actor: Actor, name: str, fmt: str) -> st
         audit.record(
             session,
             actor,
-            "results_exported",
+            AuditAction.RESULTS_EXPORTED,
             ctx.clock.now(),
             team_id=team.id,
             format=fmt,
@@ -142,15 +143,12 @@ async def purge(ctx: Context, now: datetime | None = None) -> dict[str, int]:
                 await session.execute(delete(Delivery).where(Delivery.round_id.in_(old)))
                 await session.execute(delete(Release).where(Release.round_id.in_(old)))
                 await session.execute(delete(Round).where(Round.id.in_(old)))
-                session.add(
-                    AuditEvent(
-                        workspace_id=workspace.id,
-                        at=now,
-                        actor_person_id=None,
-                        actor_label="retention",
-                        action="releases_purged",
-                        detail={"rounds": len(old)},
-                    )
+                audit.record(
+                    session,
+                    audit.System.retention(workspace.id),
+                    AuditAction.RELEASES_PURGED,
+                    now,
+                    rounds=len(old),
                 )
                 removed["rounds"] += len(old)
         result = await session.execute(

@@ -15,10 +15,12 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core import audit
+from bot.core.audit import AuditAction, System
 from bot.core.context import Context
 from bot.core.events import ConversationRef
 from storage import repositories as repo
-from storage.models import AuditEvent, Delivery, Membership, Person, Round, Team, Workspace
+from storage.models import Delivery, Membership, Person, Round, Team, Workspace
 from storage.values import DeliveryStatus, MembershipRole, PersonRole
 
 # Delivery states past the point where a skip could still change anything: handed to the
@@ -148,14 +150,8 @@ async def workspace_installed(
     now = ctx.clock.now()
     async with ctx.sessions.begin() as session:
         workspace = await _record_install(session, now, platform, external_id, name, installation)
-        session.add(
-            AuditEvent(
-                workspace_id=workspace.id,
-                at=now,
-                actor_person_id=None,
-                actor_label=f"{platform} installation",
-                action="app_installed",
-            )
+        audit.record(
+            session, System.installation(workspace.id, platform), AuditAction.APP_INSTALLED, now
         )
 
 
@@ -192,15 +188,12 @@ async def installed_by(
         elif installer_name and not installer.display_name:
             installer.display_name = installer_name
         installer.role = PersonRole.ADMIN
-        session.add(
-            AuditEvent(
-                workspace_id=workspace.id,
-                at=now,
-                actor_person_id=None,
-                actor_label=f"{platform} installation",
-                action="app_installed",
-                detail={"installer": installer_user_id},
-            )
+        audit.record(
+            session,
+            System.installation(workspace.id, platform),
+            AuditAction.APP_INSTALLED,
+            now,
+            installer=installer_user_id,
         )
 
 
@@ -213,24 +206,22 @@ async def platform_uninstalled(ctx: Context, platform: str, external_id: str) ->
             return False
         team_ids = select(Team.id).where(Team.workspace_id == workspace.id)
         round_ids = select(Round.id).where(Round.team_id.in_(team_ids))
-        person_ids = select(Person.id).where(Person.workspace_id == workspace.id)
+        people = (
+            await session.execute(
+                select(Person.id, Person.user_id).where(Person.workspace_id == workspace.id)
+            )
+        ).all()
         await session.execute(delete(Delivery).where(Delivery.round_id.in_(round_ids)))
         await session.execute(delete(Membership).where(Membership.team_id.in_(team_ids)))
-        await session.execute(
-            update(AuditEvent)
-            .where(AuditEvent.actor_person_id.in_(person_ids))
-            .values(actor_person_id=None, actor_label="erased person")
-        )
+        # Everyone in the workspace is erased: the trail forgets them as forget-me does.
+        await audit.forget(session, workspace.id, dict(people))
         await session.execute(delete(Person).where(Person.workspace_id == workspace.id))
         workspace.installation = None
-        session.add(
-            AuditEvent(
-                workspace_id=workspace.id,
-                at=ctx.clock.now(),
-                actor_person_id=None,
-                actor_label=f"{platform} platform",
-                action="app_uninstalled",
-            )
+        audit.record(
+            session,
+            System.platform(workspace.id, platform),
+            AuditAction.APP_UNINSTALLED,
+            ctx.clock.now(),
         )
     return True
 
@@ -262,15 +253,12 @@ async def person_uninstalled(ctx: Context, platform: str, external_id: str, user
             .values(status=DeliveryStatus.SKIPPED, lease_until=None)
             .execution_options(synchronize_session=False)
         )
-        session.add(
-            AuditEvent(
-                workspace_id=workspace.id,
-                at=ctx.clock.now(),
-                actor_person_id=None,
-                actor_label=f"{platform} platform",
-                action="person_uninstalled",
-                detail={"user": user_id},
-            )
+        audit.record(
+            session,
+            System.platform(workspace.id, platform),
+            AuditAction.PERSON_UNINSTALLED,
+            ctx.clock.now(),
+            user=user_id,
         )
     return True
 

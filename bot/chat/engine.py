@@ -27,7 +27,6 @@ from bot.admin import operations as admin
 from bot.admin.grammar import HelpRequested, parse_chat_admin, run_admin
 from bot.admin.identities import (
     actor_for,
-    normalize_user_id,
     person_changes,
     person_for_event,
     require_team,
@@ -401,11 +400,11 @@ class ChatEngine:
         """People named in an admin command, as the platform's user ids: e-mail addresses
         looked up, and ids the platform does not know refused with the reason, never stored.
         Only where the platform can tell (Slack); removing checks only what is stored."""
-        names = [normalize_user_id(raw) for raw in ns.user_ids]
+        names = [raw.strip() for raw in ns.user_ids]
         adding = "add" in (getattr(ns, "action", None), getattr(ns, "group_action", None))
         emails = [name for name in names if "@" in name]
-        adapter = self._directories.people(actor.workspace.platform)
-        if adapter is None:
+        resolve_person = self._directories.people.get(actor.workspace.platform)
+        if resolve_person is None:
             if emails:
                 raise UsageError(
                     "no_email_lookup", platform=actor.workspace.platform, email=emails[0]
@@ -417,7 +416,7 @@ class ChatEngine:
                 resolved.append(name)
                 continue
             try:
-                resolved.append(await adapter.resolve_person(actor.workspace.external_id, name))
+                resolved.append(await resolve_person(actor.workspace.external_id, name))
             except UnknownPerson as exc:
                 raise UsageError("nothing_changed", reason=exc) from None
             except DeliveryError as exc:
@@ -429,15 +428,14 @@ class ChatEngine:
                 ) from None
         return resolved
 
-    async def _channel_members(self, actor: Actor, raw_channel: str) -> list[str]:
-        """A channel's members, asked of the platform (Slack: conversations.members)."""
-        adapter = self._directories.channels(actor.workspace.platform)
-        if adapter is None:
+    async def _channel_members(self, actor: Actor, channel: str) -> list[str]:
+        """A channel's members, asked of the platform (Slack: conversations.members). The
+        channel is a plain id (each adapter makes its mention syntax one) or `THIS_CHANNEL`."""
+        channel_members = self._directories.channels.get(actor.workspace.platform)
+        if channel_members is None:
             raise UsageError("no_channel_lookup")
-        # `#C123` or `C123` (an adapter turns its platform's channel mention into the former).
-        channel = raw_channel.strip().lstrip("#")
         try:
-            return await adapter.channel_members(actor.workspace.external_id, channel)
+            return await channel_members(actor.workspace.external_id, channel)
         except DeliveryError as exc:
             raise UsageError("channel_unreadable", reason=exc.reason) from None
 

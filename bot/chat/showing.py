@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.chat import views
 from bot.core import audit
 from bot.core.actor import Actor
+from bot.core.audit import AuditAction
 from bot.core.context import Context
 from bot.rounds.summary import Summary, team_summary
 from messages.copy import Copy
@@ -39,7 +40,7 @@ async def view_summary(
     audit.record(
         session,
         actor,
-        "summary_viewed",
+        AuditAction.SUMMARY_VIEWED,
         at,
         team_id=team.id,
         period=period or summary.period,

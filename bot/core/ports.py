@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol, runtime_checkable
 
@@ -74,11 +74,19 @@ class Recoverable(Protocol):
     async def find_sent(self, to: ConversationRef, key: str) -> SentRef | None: ...
 
 
+# The channel a command was sent in, as `--from-channel` with no name (or `here`) asks for
+# it: the bot's own word, handed to `Directory.channel_members` as it is. A platform that
+# knows where the command it is answering came from (Teams: the verified turn) lists that
+# conversation; one that does not refuses, as for any channel it cannot read.
+THIS_CHANNEL = "here"
+
+
 @runtime_checkable
 class Directory(Protocol):
     """What some platforms can tell about their workspace (Slack: conversations.members)."""
 
-    async def channel_members(self, tenant_id: str, channel_id: str) -> list[str]: ...
+    async def channel_members(self, tenant_id: str, channel_id: str) -> list[str]:
+        """The user ids in a channel, named by the platform's plain id or `THIS_CHANNEL`."""
 
 
 class UnknownPerson(UsageError):
@@ -95,22 +103,32 @@ class PeopleLookup(Protocol):
         platform does not know them, `DeliveryError` when it could not be asked."""
 
 
+# The two questions the engine may ask a platform, as plain callables: whatever answers them
+# (an adapter's bound method, a test's function) gives the engine nothing else to call.
+ResolvePerson = Callable[[str, str], Awaitable[str]]  # (tenant id, user id or e-mail) → user id
+ChannelMembers = Callable[[str, str], Awaitable[list[str]]]  # (tenant id, channel id) → ids
+
+
 @dataclass(frozen=True, slots=True)
 class Directories:
     """What the engine may ask the platforms while it answers, by platform: who a person is
-    (`PeopleLookup`), who is in a channel (`Directory`). Questions only: the engine holds no
-    adapter, so it sends and edits nothing itself; what the bot says later goes through the
-    outbox (bot/delivery/dispatcher.py).
+    (`PeopleLookup.resolve_person`), who is in a channel (`Directory.channel_members`).
+    Questions only: it holds the answering functions, never an adapter, so the engine has no
+    way to send or edit; what the bot says later goes through the outbox
+    (bot/delivery/dispatcher.py).
 
-    `platforms` is the composition root's registry, read at each question (adapters register
-    after the engine is built)."""
+    The composition root fills the mappings as it registers adapters (after the engine is
+    built): see `answering`."""
 
-    platforms: Mapping[str, object] = field(default_factory=dict)
+    people: Mapping[str, ResolvePerson] = field(default_factory=dict)
+    channels: Mapping[str, ChannelMembers] = field(default_factory=dict)
 
-    def people(self, platform: str) -> PeopleLookup | None:
-        found = self.platforms.get(platform)
-        return found if isinstance(found, PeopleLookup) else None
 
-    def channels(self, platform: str) -> Directory | None:
-        found = self.platforms.get(platform)
-        return found if isinstance(found, Directory) else None
+def answering(
+    source: object,
+) -> tuple[ResolvePerson | None, ChannelMembers | None]:
+    """The questions an adapter can answer, taken out of it: its `resolve_person` if it is a
+    `PeopleLookup`, its `channel_members` if it is a `Directory`."""
+    people = source.resolve_person if isinstance(source, PeopleLookup) else None
+    channels = source.channel_members if isinstance(source, Directory) else None
+    return people, channels

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import audit
 from bot.core.actor import Actor
+from bot.core.audit import AuditAction
 from bot.core.context import Context
 from bot.core.errors import ConflictError
 from bot.rounds.cadence import local_moment
@@ -149,7 +150,9 @@ async def open_round(
                         status=DeliveryStatus.SKIPPED if paused else DeliveryStatus.PENDING,
                     )
                 )
-            audit.record(session, actor, "round_opened", now, team_id=team.id, period=plan.period)
+            audit.record(
+                session, actor, AuditAction.ROUND_OPENED, now, team_id=team.id, period=plan.period
+            )
     except IntegrityError:
         async with ctx.sessions() as session:
             raced = await repo.open_round(session, team.id)
@@ -240,7 +243,7 @@ async def _close(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
         audit.record(
             session,
             actor,
-            "round_closed",
+            AuditAction.ROUND_CLOSED,
             now,
             team_id=team.id,
             period=rnd.period,
@@ -328,5 +331,5 @@ async def skip_round(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
             )
         rnd = skipped_round(team, workspace, period, now, now)
         session.add(rnd)
-        audit.record(session, actor, "round_skipped", now, team_id=team.id, period=period)
+        audit.record(session, actor, AuditAction.ROUND_SKIPPED, now, team_id=team.id, period=period)
     return RoundOutcome(rnd, changed=True)

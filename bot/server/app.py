@@ -20,7 +20,14 @@ from bot.core.clock import Clock, SystemClock
 from bot.core.context import Context
 from bot.core.errors import RutRadarError
 from bot.core.lookups import Lookups
-from bot.core.ports import ENTRY_POINT_GROUP, Adapter, Directories
+from bot.core.ports import (
+    ENTRY_POINT_GROUP,
+    Adapter,
+    ChannelMembers,
+    Directories,
+    ResolvePerson,
+    answering,
+)
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.scheduler import RoundScheduler, Ticker
 from bot.delivery.tasks import Supervisor
@@ -70,8 +77,11 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     )
     supervisor = Supervisor()
     adapters: dict[str, Adapter] = {}
-    # The engine may only ask the platforms questions; what it sends goes through the outbox.
-    engine = ChatEngine(ctx, directories=Directories(adapters))
+    # The engine may only ask the platforms questions (filled in as adapters register); what
+    # it says later goes through the outbox. It is never handed an adapter.
+    people: dict[str, ResolvePerson] = {}
+    channels: dict[str, ChannelMembers] = {}
+    engine = ChatEngine(ctx, directories=Directories(people=people, channels=channels))
     metrics = Metrics()
     dispatcher = Dispatcher(
         ctx,
@@ -94,6 +104,11 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             continue  # never imported: an unconfigured platform costs nothing
         adapter: Adapter = ep.load()(runtime)
         adapters[adapter.platform] = adapter
+        resolve, members = answering(adapter)
+        if resolve is not None:
+            people[adapter.platform] = resolve
+        if members is not None:
+            channels[adapter.platform] = members
     missing = wanted - set(adapters)
     if missing:
         log.warning("configured adapters not installed yet: %s", ", ".join(sorted(missing)))

@@ -26,7 +26,7 @@ from bot.admin.grammar import PERIOD_EXAMPLE, HelpRequested, Parser, add_admin_c
 from bot.admin.identities import require_team, require_workspace
 from bot.admin.records import audit_list, export_releases, purge
 from bot.core.actor import cli_actor
-from bot.core.audit import record, said_actor
+from bot.core.audit import AuditAction, record, said_actor
 from bot.core.clock import Clock, SystemClock
 from bot.core.context import Context
 from bot.core.errors import RutRadarError, UsageError
@@ -174,6 +174,13 @@ def _english() -> Copy:
     return copy_for("en")
 
 
+def _pasted_user_id(raw: str) -> str:
+    """The command line's tolerance: a user id pasted from a chat client with its `@`
+    (`@U012ABC`) is the id. Only here: in chat, each adapter hands the engine plain ids."""
+    raw = raw.strip()
+    return raw[1:] if raw.startswith("@") and "@" not in raw[1:] else raw
+
+
 def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:
     """Run one command. `clock` is where time comes from (the system clock unless a caller,
     such as a test, injects another): every timestamp the command writes reads it."""
@@ -186,6 +193,8 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
     except UsageError as exc:
         print(f"rutradar: {exc}", file=sys.stderr)
         return 2
+    if getattr(ns, "user_ids", None):
+        ns.user_ids = [_pasted_user_id(raw) for raw in ns.user_ids]
     settings = Settings()
     run: Run = ns.run  # set on the command's parser (`build_parser`)
     try:
@@ -446,7 +455,7 @@ async def _workspace_add(ctx: Context, ns: argparse.Namespace) -> int:
         record(
             session,
             cli_actor(workspace),
-            "workspace_added" if created else "workspace_updated",
+            AuditAction.WORKSPACE_ADDED if created else AuditAction.WORKSPACE_UPDATED,
             ctx.clock.now(),
             platform=ns.platform,
             external_id=ns.external_id,
