@@ -326,6 +326,17 @@ async def test_a_slack_user_never_seen_before(env: Env) -> None:
     assert "not in a team" in texts(await response.json())
 
 
+async def test_from_channel_alone_means_the_channel_the_command_was_typed_in(env: Env) -> None:
+    env.fake.add_user("UADMIN", real_name="Owner", is_admin=True)
+    env.fake.channel_members["C0042"] = ["U0", "U1", "UADMIN"]
+    reply = await env.command(
+        "admin team add Here --from-channel", user="UADMIN", channel_id="C0042"
+    )
+    assert "3 members added to Here" in reply["text"], reply
+    reply = await env.command("admin team add There --from-channel here", user="UADMIN")
+    assert "3 members added" not in reply["text"], reply  # typed in C0001, which has none
+
+
 async def test_slack_admins_are_first_admins_in_single_token_mode(env: Env) -> None:
     env.fake.add_user("UADMIN", real_name="Owner", is_admin=True)
     env.fake.channel_members["C0009"] = ["U0", "U1", "UBOT", "UADMIN"]

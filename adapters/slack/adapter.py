@@ -11,6 +11,7 @@ listeners read the typed request from Bolt's context, never the raw body.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import hmac
 import json
@@ -39,9 +40,9 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.admin.workspaces import installed_by, platform_uninstalled
-from bot.core.errors import RetryLater
+from bot.core.errors import RetryLater, UsageError
 from bot.core.events import ConversationRef, Event, HomeOpened
-from bot.core.ports import DeliveryError, SentRef, UnknownPerson
+from bot.core.ports import THIS_CHANNEL, DeliveryError, SentRef, UnknownPerson
 from bot.server.runtime import Runtime
 from messages.model import Message, Paragraph
 from storage.slack_store import OAUTH_STATES_TABLE, EncryptedInstallationStore
@@ -131,6 +132,13 @@ class _Clock:
 
     def now(self) -> float:
         return self._runtime.ctx.clock.now().timestamp()
+
+
+# The channel a slash command was typed in, for `--from-channel` alone (`THIS_CHANNEL`): set
+# by the command's listener, read only while the engine handles that same command.
+_COMMAND_CHANNEL: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "rutradar_slack_command_channel", default=None
+)
 
 
 class SlackAdapter:
@@ -437,6 +445,7 @@ class SlackAdapter:
     ) -> None:
         command = _request(context, SlashCommand)
         event = translate.command(command, await self._sender(client, command))
+        _COMMAND_CHANNEL.set(command.channel_id)  # this listener's own task: nobody else's
         messages = await self._handle(event)
         chat = [m for m in messages if m.surface == "chat"]
         dialog = next((m for m in messages if m.surface == "dialog"), None)
@@ -651,7 +660,12 @@ class SlackAdapter:
         return value
 
     async def channel_members(self, tenant_id: str, channel_id: str) -> list[str]:
-        """Humans in a channel (conversations.members, paginated), bots and deactivated left out."""
+        """Humans in a channel (conversations.members, paginated), bots and deactivated left out.
+        `THIS_CHANNEL` is the channel the slash command being handled was typed in."""
+        if channel_id == THIS_CHANNEL:
+            channel_id = _COMMAND_CHANNEL.get() or ""
+            if not channel_id:
+                raise UsageError("slack_from_channel_name")
         client = await self._client_for(tenant_id)
         members: list[str] = []
         cursor = None

@@ -185,6 +185,7 @@ class SlashCommand(_Model):
     enterprise_id: OptionalId = None
     is_enterprise_install: Literal["true", "false"] | None = None
     response_url: ResponseUrl | None = None
+    channel_id: OptionalId = None  # where it was typed: `--from-channel` alone means this one
 
     @property
     def installation(self) -> Installation:
