@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 
-from bot.admin import operations as admin
+from bot.admin import operations
 from bot.admin.grammar import HelpRequested, parse_chat_admin, run_admin
 from bot.admin.identities import (
     actor_for,
@@ -430,8 +430,8 @@ class ChatEngine:
         now = self.ctx.clock.now()
         async with self.ctx.sessions() as session:
             for team in await repo.teams_in(session, actor.workspace.id):
-                state = await admin.panel_round_state(session, t, team, actor.workspace, now)
-                schedule = admin.schedule_json(
+                state = await operations.panel_round_state(session, t, team, actor.workspace, now)
+                schedule = operations.schedule_json(
                     await repo.schedule_of(session, team.id), team, actor.workspace
                 )
                 teams.append(
@@ -439,7 +439,7 @@ class ChatEngine:
                         "name": team.name,
                         **state,
                         "schedule": t.say(
-                            "admin_schedule", schedule=admin.describe_schedule(schedule, t)
+                            "admin_schedule", schedule=operations.describe_schedule(schedule, t)
                         ),
                     }
                 )
@@ -460,16 +460,16 @@ class ChatEngine:
             raise UsageError("unknown_action")
         if button.verb is RoundVerb.ASK_CLOSE:
             # Closing cannot be undone: say what it will do, and ask.
-            preview = await admin.close_preview(self.ctx, actor, button.team)
+            preview = await operations.close_preview(self.ctx, actor, button.team)
             return [views.close_confirmation(t, button.team, preview)]
         if button.verb is RoundVerb.PANEL:
             return [await self._admin_panel(actor, t)]
-        result = await admin.round_action(self.ctx, actor, button.team, button.verb)
+        result = await operations.round_action(self.ctx, actor, button.team, button.verb)
         return [Message.text(result.text), await self._admin_panel(actor, t)]
 
     async def _schedule_form(self, actor: Actor, t: Copy, team: str) -> Message:
         actor.require_admin()
-        current = (await admin.schedule_show(self.ctx, actor, team)).data
+        current = (await operations.schedule_show(self.ctx, actor, team)).data
         return views.schedule_form(t, team, current)
 
     def _advice_send(self, actor: Actor, t: Copy, value: str) -> Message:
@@ -500,7 +500,7 @@ class ChatEngine:
         if event.form_id == "schedule":
             actor.require_admin()
             values = event.values
-            result = await admin.schedule_set(
+            result = await operations.schedule_set(
                 self.ctx,
                 actor,
                 event.private,
