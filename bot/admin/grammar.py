@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from bot.admin import operations
+from bot.admin import operations, validate
 from bot.core.actor import Actor
 from bot.core.context import Context
 from bot.core.errors import RutRadarError, UsageError
@@ -486,7 +486,7 @@ async def _schedule_set(
         ctx,
         actor,
         ns.name,
-        cadence=ns.cadence,
+        cadence=validate.cadence(ns.cadence),
         weekday=ns.weekday,
         time=ns.time,
         week_of_month=ns.week_of_month,

@@ -471,7 +471,7 @@ async def schedule_set(
     actor: Actor,
     name: str,
     *,
-    cadence: str,
+    cadence: CadenceKind,
     weekday: str,
     time: str,
     week_of_month: str | None = None,
@@ -482,7 +482,7 @@ async def schedule_set(
     close_after: str = "72h",
 ) -> Result:
     actor.require_admin()
-    kind = validate.cadence(cadence)
+    kind = cadence
     day = validate.weekday(weekday)
     at = validate.local_time(time)
     week = validate.week_of_month(week_of_month) if week_of_month is not None else None

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 
-from bot.admin import operations
+from bot.admin import operations, validate
 from bot.admin.grammar import HelpRequested, parse_chat_admin, run_admin
 from bot.admin.identities import (
     actor_for,
@@ -504,7 +504,7 @@ class ChatEngine:
                 self.ctx,
                 actor,
                 event.private,
-                cadence=values.get("cadence", CadenceKind.WEEKLY),
+                cadence=validate.cadence(values.get("cadence", CadenceKind.WEEKLY)),
                 weekday=values.get("weekday", "mon"),
                 time=values.get("time", ""),
                 week_of_month=values.get("week_of_month") or None,
