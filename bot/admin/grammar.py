@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from bot.admin import operations, validate
+from bot.admin.operations import ROUND_ACTIONS, RoundAction
 from bot.core.actor import Actor
 from bot.core.context import Context
 from bot.core.errors import RutRadarError, UsageError
@@ -25,6 +26,12 @@ from messages.model import Bullets, Heading, Message, Paragraph
 from storage.values import MembershipRole
 
 PERIOD_EXAMPLE = "2026-W49"
+# The help of `round open|close|skip`, one line per action of the operations' table.
+ROUND_ACTION_HELP: dict[RoundAction, str] = {
+    RoundAction.OPEN: "open this period's round now",
+    RoundAction.CLOSE: "close the open round now and release or withhold its results",
+    RoundAction.SKIP: "skip this period",
+}
 
 
 @dataclass(frozen=True)
@@ -346,9 +353,7 @@ def add_admin_commands(sub: Any, *, cli: bool = False) -> dict[str, Parser]:
         description="Open, close or skip a team's round by hand, or list its rounds.",
     ).add_subparsers(dest="action", required=True)
     named = (
-        ("open", "open this period's round now", _round_action),
-        ("close", "close the open round now and release or withhold its results", _round_action),
-        ("skip", "skip this period", _round_action),
+        *((action.value, ROUND_ACTION_HELP[action], _round_action) for action in ROUND_ACTIONS),
         ("list", "the team's rounds", _round_list),
     )
     for action, text, handler in named:
@@ -514,8 +519,8 @@ async def _schedule_show(
 async def _round_action(
     ctx: Context, actor: Actor, ns: argparse.Namespace, _members: list[str] | None
 ) -> operations.Result:
-    """`round open`, `round close` and `round skip`."""
-    return await operations.round_action(ctx, actor, ns.name, ns.action)
+    """`round open`, `round close` and `round skip`: one per `ROUND_ACTIONS` entry."""
+    return await operations.round_action(ctx, actor, ns.name, RoundAction(ns.action))
 
 
 async def _round_list(
