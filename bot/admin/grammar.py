@@ -27,7 +27,7 @@ from storage.values import MembershipRole
 
 PERIOD_EXAMPLE = "2026-W49"
 # The help of `round open|close|skip`, one line per action of the operations' table.
-ROUND_ACTION_HELP: dict[RoundAction, str] = {
+ROUND_ACTION_HELP = {
     RoundAction.OPEN: "open this period's round now",
     RoundAction.CLOSE: "close the open round now and release or withhold its results",
     RoundAction.SKIP: "skip this period",
