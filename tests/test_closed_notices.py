@@ -33,6 +33,7 @@ from bot.server.config import Settings
 from messages.copy import copy_for
 from messages.model import Buttons
 from storage.models import Delivery, Person, Workspace
+from storage.values import CadenceKind
 from tests.conftest import World, build_world
 from tests.fakes.adapter import FakeAdapter
 
@@ -104,7 +105,7 @@ async def test_the_next_opening_comes_from_the_schedule_in_the_workspace_locale(
     async with ctx.sessions.begin() as session:
         await session.execute(update(Workspace).values(locale="de"))
     await admin.schedule_set(
-        ctx, world.cli, "Platform", cadence="weekly", weekday="mon", time="10:00"
+        ctx, world.cli, "Platform", cadence=CadenceKind.WEEKLY, weekday="mon", time="10:00"
     )
     adapter = FakeAdapter()
     dispatcher = Dispatcher(ctx, {"playground": adapter})

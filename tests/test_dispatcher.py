@@ -13,10 +13,12 @@ from sqlalchemy import select, update
 from bot.core.clock import ManualClock
 from bot.core.events import ConversationRef
 from bot.core.ports import DeliveryError, SentRef
-from bot.delivery.dispatcher import Dispatcher, backoff
+from bot.delivery.dispatcher import RENDERERS, Dispatcher, SendResult, backoff
 from bot.rounds.lifecycle import open_round
+from bot.rounds.notices import EDITS
 from messages.model import Message
 from storage.models import Delivery, Person
+from storage.values import DeliveryKind
 from tests.conftest import World
 from tests.fakes.adapter import FakeAdapter, RecoverableFakeAdapter
 
@@ -191,3 +193,25 @@ async def test_a_claim_is_not_a_send_only_the_rows_in_flight_are_in_doubt(
     reached = [s.user for s in first.sent + second.sent]
     assert sorted(reached) == [f"u{i}" for i in range(6)]  # each exactly once
     assert set((await statuses(world)).values()) == {"sent"}
+
+
+def test_send_results_are_the_metric_labels_they_always_were() -> None:
+    """`rutradar_deliveries_total{result=…}`: dashboards and alerts name these strings."""
+    assert {result.value for result in SendResult} == {
+        "sent",
+        "failed",
+        "retry",
+        "recovered",
+        "notice_updated",
+        "notice_dropped",
+        "skipped_closed",
+        "skipped_paused",
+        "skipped_answered",
+        "skipped_not_manager",
+    }
+
+
+def test_every_kind_is_sent_or_edited() -> None:
+    """A kind the dispatcher can neither render nor edit would be retried until it failed."""
+    assert set(RENDERERS) | set(EDITS) == set(DeliveryKind)
+    assert not set(RENDERERS) & set(EDITS)

@@ -23,7 +23,7 @@ from bot.rounds.summary import team_summary
 from bot.server.cli import main
 from storage import repositories as repo
 from storage.models import Answer, Delivery, Person, Round, Team, Workspace
-from storage.values import MembershipRole
+from storage.values import CadenceKind, MembershipRole
 from tests.conftest import START, World
 from tests.fakes.adapter import FakeAdapter, RecoverableFakeAdapter
 
@@ -209,7 +209,7 @@ async def test_member_local_prompts_and_the_round_window_use_one_fallback_zone(
         ctx,
         world.cli,
         "Platform",
-        cadence="weekly",
+        cadence=CadenceKind.WEEKLY,
         weekday="thu",
         time="09:00",
         member_local=True,
@@ -230,7 +230,7 @@ async def test_skip_uses_the_schedule_period_key(world: World) -> None:
         world.ctx,
         world.cli,
         "Platform",
-        cadence="monthly",
+        cadence=CadenceKind.MONTHLY,
         weekday="mon",
         time="09:00",
         week_of_month="1",

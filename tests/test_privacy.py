@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sqlalchemy import DateTime, func, select, text
 from sqlalchemy.engine import make_url
 
-from bot.admin.operations import round_action, round_list, set_members, workspace_set
+from bot.admin.operations import RoundAction, round_action, round_list, set_members, workspace_set
 from bot.chat.engine import ChatEngine
 from bot.core.clock import ManualClock
 from bot.core.context import Context
@@ -404,7 +404,7 @@ async def test_rule_3_sqlite_scrub_pending_is_logged_once_counted_and_retried(
             caplog.set_level(logging.INFO)
             outcome = await close_round(world.ctx, world.cli, world.team)
             assert outcome.scrub_pending
-            closed = await round_action(world.ctx, world.cli, "Platform", "close")
+            closed = await round_action(world.ctx, world.cli, "Platform", RoundAction.CLOSE)
             assert "already closed" in closed.text
             metrics = await (await client.get("/metrics")).text()
             assert "rutradar_rounds_scrub_pending 1.0" in metrics

@@ -22,6 +22,7 @@ from bot.rounds.lifecycle import open_round
 from bot.server.app import build_app
 from bot.server.config import Settings
 from bot.server.logs import AccessLog, configure_logging
+from storage.values import CadenceKind
 from tests.conftest import World
 from tests.fakes.adapter import FakeAdapter
 
@@ -86,7 +87,7 @@ async def test_a_scheduler_pass_logs_one_line_when_it_opens_and_none_when_idle(
 ) -> None:
     clock.set(at("2026-11-29T12:00"))  # a Sunday: the schedule is set before its first Monday
     await schedule_set(
-        world.ctx, world.cli, "Platform", cadence="weekly", weekday="mon", time="10:00"
+        world.ctx, world.cli, "Platform", cadence=CadenceKind.WEEKLY, weekday="mon", time="10:00"
     )
     scheduler = RoundScheduler(world.ctx)
     caplog.set_level(logging.INFO)

@@ -213,3 +213,30 @@ def test_every_admin_command_names_what_it_runs() -> None:
             assert d["handler"] is chat[name]["handler"], name
         else:
             assert d["handler"] is None, name
+
+
+def test_the_buttons_traits_name_registered_actions_and_forms() -> None:
+    """The Teams adapter reads which buttons open a dialog, which forms they open and which
+    answers replace the card clicked from the engine's tables (`ChatEngine.traits`): every id
+    they name is registered, and the renderer's own task/fetch buttons are among them."""
+    from adapters.teams.render import TASK_FETCH_ACTIONS
+    from bot.chat.engine import BUTTON_TRAITS, CHAT_FORMS
+
+    ids = {action.action_id for action in CHAT_ACTIONS}
+    assert BUTTON_TRAITS.dialogs <= ids
+    assert set(BUTTON_TRAITS.refreshes) <= ids
+    assert BUTTON_TRAITS.dialogs >= TASK_FETCH_ACTIONS
+    assert set(BUTTON_TRAITS.openers) == {form.form_id for form in CHAT_FORMS}
+    for opener in BUTTON_TRAITS.openers.values():
+        assert opener.action_id in BUTTON_TRAITS.dialogs
+
+
+def test_round_verbs_and_the_round_grammar_share_the_round_actions() -> None:
+    from bot.admin.operations import ROUND_ACTIONS, RoundAction
+    from bot.chat.buttons import RoundVerb
+
+    assert set(ROUND_ACTIONS) == set(RoundAction)
+    assert {verb.action for verb in RoundVerb} - {None} == set(RoundAction)
+    for action in RoundAction:
+        assert RoundVerb(action.value).action is action
+        admin_parser().parse_args(["round", action.value, "Platform"])

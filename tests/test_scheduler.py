@@ -22,13 +22,14 @@ from bot.server.app import RUNTIME, build_app, drain
 from bot.server.config import Settings
 from messages.model import Message
 from storage.models import Delivery, Person, Round
+from storage.values import CadenceKind
 from tests.conftest import World
 from tests.fakes.adapter import FakeAdapter
 
 
 async def weekly(world: World, **extra: Any) -> None:
     """Mondays 10:00 in Europe/Berlin, reminder after a day, close after three."""
-    options: dict[str, Any] = {"cadence": "weekly", "weekday": "mon", "time": "10:00"}
+    options: dict[str, Any] = {"cadence": CadenceKind.WEEKLY, "weekday": "mon", "time": "10:00"}
     options.update(extra)
     await schedule_set(world.ctx, world.cli, "Platform", **options)
 

@@ -19,6 +19,7 @@ from bot.server.app import RUNTIME, build_app
 from bot.server.cli import main
 from bot.server.config import Settings
 from storage.models import Delivery, Round
+from storage.values import CadenceKind
 from tests.conftest import build_world
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_requests import (
@@ -264,7 +265,7 @@ async def test_prompts_of_a_closed_round_say_so_on_slack(sqlite_url: str) -> Non
             for person in (*world.members, world.manager):
                 fake.add_user(person.user_id)
             await admin.schedule_set(
-                ctx, world.cli, "Platform", cadence="weekly", weekday="mon", time="10:00"
+                ctx, world.cli, "Platform", cadence=CadenceKind.WEEKLY, weekday="mon", time="10:00"
             )
             clock.set(datetime(2026, 11, 30, 9, 0, tzinfo=UTC))  # Mon 10:00 in Berlin
             assert (await ticker.run_once()).opened == ["Platform 2026-W49"]

@@ -633,13 +633,15 @@ def test_a_reply_built_as_json_is_what_botbuilder_would_send() -> None:
     from msrest.authentication import BasicTokenAuthentication
 
     from adapters.teams.adapter import TeamsAdapter, reply_json
+    from bot.chat.engine import BUTTON_TRAITS
     from messages.model import Message
     from tests.teams_messages import checkin_result
 
     serializer = ConnectorClient(
         BasicTokenAuthentication({"access_token": "x"}), base_url="https://smba.example/"
     ).conversations._serialize
-    adapter = TeamsAdapter.__new__(TeamsAdapter)  # the two builders use no state
+    adapter = TeamsAdapter.__new__(TeamsAdapter)  # the two builders use no other state
+    adapter.traits = BUTTON_TRAITS
     for raw in (
         ta.message("https://smba.example/", "u0", "help"),
         ta.message("https://smba.example/", "u1", "advice", personal=False),

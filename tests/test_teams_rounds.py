@@ -16,6 +16,7 @@ from sqlalchemy import select
 from bot.admin.operations import round_list, schedule_set
 from bot.rounds.lifecycle import open_round
 from storage.models import Delivery, Person
+from storage.values import CadenceKind
 from tests.fakes import teams_activities as ta
 from tests.fakes.bot_connector import Posted, personal_conversation
 from tests.test_teams import CHECKIN, Env, dialog_card, submit_data
@@ -69,7 +70,13 @@ async def test_a_scheduled_round_on_teams(env: Env) -> None:
     ctx, world = env.runtime.ctx, env.world
     ticker, dispatcher = env.runtime.ticker.scheduler, env.runtime.dispatcher
     await schedule_set(
-        ctx, world.cli, "Platform", cadence="weekly", weekday="mon", time="10:00", close_after="72h"
+        ctx,
+        world.cli,
+        "Platform",
+        cadence=CadenceKind.WEEKLY,
+        weekday="mon",
+        time="10:00",
+        close_after="72h",
     )
     env.clock.set(at("2026-11-30T08:59"))
     assert (await ticker.run_once()).opened == []

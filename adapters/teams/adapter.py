@@ -42,7 +42,7 @@ from msrest.exceptions import ClientRequestError, HttpOperationError
 from bot.admin.workspaces import known_service_url, person_uninstalled
 from bot.core.errors import RetryLater, UsageError
 from bot.core.events import ActionInvoked, ConversationRef, Event
-from bot.core.ports import THIS_CHANNEL, DeliveryError, SentRef
+from bot.core.ports import THIS_CHANNEL, ButtonTraits, DeliveryError, SentRef
 from bot.server.runtime import Runtime
 from messages.copy import copy_for
 from messages.model import Bullets, Button, Buttons, Heading, Message, Paragraph
@@ -64,19 +64,15 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Buttons whose answer is a dialog: on a chat card they open a task module (`task/fetch`)
-# instead of posting a message. Their answer, dialog or not, is shown in it.
-DIALOG_ACTIONS = frozenset({"checkin_open", "advice", "summary", "admin_schedule"})
-# A form that comes back as the answer to a typed command cannot open by itself on Teams: the
-# chat gets a card whose button opens it. The button is the action that builds the form.
-FORM_OPENERS: Mapping[str, Callable[[Message], tuple[str, str]]] = {
-    "checkin_form": lambda _msg: ("checkin_open", ""),
-    "schedule_form": lambda msg: ("admin_schedule", msg.form.private if msg.form else ""),
-}
-# A chat card whose button answers with a fresh copy of that card: the copy replaces the
-# card clicked (Action.Submit names it in `replyToId`) instead of piling up under it, so no
-# stale "Open round" stays clickable. Action → the tag of the message that replaces it.
-REFRESHES_CARD: Mapping[str, str] = {"admin_round": "admin_panel"}
+# Which buttons open a dialog, which forms they open and which answers replace the card
+# clicked are the engine's to say (`ports.ButtonTraits`, `runtime.chat.traits`):
+# - a button whose answer is a dialog (`dialogs`) opens a task module (`task/fetch`) on a
+#   chat card instead of posting a message; its answer, dialog or not, is shown in it;
+# - a form that comes back as the answer to a typed command cannot open by itself on Teams:
+#   the chat gets a card whose button opens it (`openers`);
+# - a chat card whose button answers with a fresh copy of that card (`refreshes`): the copy
+#   replaces the card clicked (Action.Submit names it in `replyToId`) instead of piling up
+#   under it, so no stale "Open round" stays clickable.
 NOT_INSTALLED = "app not installed for this person"
 # What an activity Teams should deliver again is answered with: 503, this side's passing
 # failure. Teams redelivers what got no answer in time, and what got a 5xx (seen in
@@ -112,6 +108,8 @@ class TeamsAdapter:
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
         self.runtime = runtime
+        # What the engine's tables say of its buttons (see the comment above the class).
+        self.traits: ButtonTraits = runtime.chat.traits
         self.app_id = settings.microsoft_app_id or ""
         # Without an app id botbuilder accepts anything: only for RUTRADAR_DEV on loopback.
         self.anonymous = not self.app_id
@@ -238,9 +236,9 @@ class TeamsAdapter:
     async def _refresh_clicked(
         self, tc: TurnContext, action_id: str, card_id: str, messages: list[Message]
     ) -> list[Message]:
-        """Edit the clicked card into its fresh copy (REFRESHES_CARD); what is left is posted.
-        If Teams refuses the edit, the copy is posted as a new message instead."""
-        tag = REFRESHES_CARD.get(action_id)
+        """Edit the clicked card into its fresh copy (`ButtonTraits.refreshes`); what is left
+        is posted. If Teams refuses the edit, the copy is posted as a new message instead."""
+        tag = self.traits.refreshes.get(action_id)
         fresh = next((m for m in messages if tag and tag in m.tags), None)
         if fresh is None:
             return messages
@@ -367,7 +365,8 @@ class TeamsAdapter:
 
     def _chat_json(self, msg: Message) -> dict[str, Any]:
         """`_chat_activity` in its wire form."""
-        shown = _for_chat(msg)
+        traits = self.traits
+        shown = _for_chat(msg, traits)
         return {
             "type": ActivityTypes.message,
             "attachmentLayout": "list",
@@ -375,15 +374,16 @@ class TeamsAdapter:
             "attachments": [
                 {
                     "contentType": render.CARD_CONTENT_TYPE,
-                    "content": _opening_dialogs(render.card(shown)),
+                    "content": _opening_dialogs(render.card(shown), traits),
                 }
             ],
         }
 
     def _chat_activity(self, msg: Message) -> Activity:
-        shown = _for_chat(msg)
+        traits = self.traits
+        shown = _for_chat(msg, traits)
         activity = MessageFactory.attachment(
-            render.attachment(_opening_dialogs(render.card(shown)))
+            render.attachment(_opening_dialogs(render.card(shown), traits))
         )
         activity.summary = render.teams_wording(shown.fallback)  # the notification's text
         return activity
@@ -603,7 +603,7 @@ async def _post(client: ConnectorClient, context: Activity, activity: Activity) 
     return str(getattr(response, "id", "") or "")
 
 
-def _for_chat(msg: Message) -> Message:
+def _for_chat(msg: Message, traits: ButtonTraits) -> Message:
     """A dialog answer that has to go into the chat: a form becomes a card whose button opens
     it, with the form's introduction above the button named after the form ("Five taps, under
     a minute. …  [Career check-in]"); anything else (a summary, advice on a topic) is shown as
@@ -611,11 +611,12 @@ def _for_chat(msg: Message) -> Message:
     if msg.surface == "chat":
         return msg
     if msg.form is not None:
-        opener = next((FORM_OPENERS[t] for t in msg.tags if t in FORM_OPENERS), None)
+        opener = traits.openers.get(msg.form.form_id)
         if opener is None:
             text = Paragraph(msg.fallback)
             return Message(fallback=msg.fallback, blocks=(text,), locale=msg.locale)
-        action_id, value = opener(msg)
+        action_id = opener.action_id
+        value = msg.form.private if opener.carries_private else ""
         title = msg.form.title or msg.fallback
         intro = tuple(b for b in msg.form.intro if isinstance(b, Paragraph | Heading | Bullets))
         button = Button(action_id, title, value=value, style="primary")
@@ -658,10 +659,10 @@ def _submits(node: Any) -> Iterator[dict[str, Any]]:
             yield from _submits(value)
 
 
-def _opening_dialogs(card: dict[str, Any]) -> dict[str, Any]:
+def _opening_dialogs(card: dict[str, Any], traits: ButtonTraits) -> dict[str, Any]:
     """Buttons on a chat card whose answer is a dialog open a task module."""
     for data in _submits(card):
-        if data.get("rr_action") in DIALOG_ACTIONS:
+        if data.get("rr_action") in traits.dialogs:
             data.setdefault("msteams", {"type": "task/fetch"})
             data.pop("rr_private", None)
     return card

@@ -17,7 +17,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from bot.admin import operations as admin
+from bot.admin import operations, validate
+from bot.admin.operations import ROUND_ACTIONS, RoundAction
 from bot.core.actor import Actor
 from bot.core.context import Context
 from bot.core.errors import RutRadarError, UsageError
@@ -27,6 +28,12 @@ from messages.model import Bullets, Heading, Message, Paragraph
 from storage.values import MembershipRole
 
 PERIOD_EXAMPLE = "2026-W49"
+# The help of `round open|close|skip` (lines of the copy), one per action of the operations' table.
+ROUND_ACTION_HELP = {
+    RoundAction.OPEN: "admin_help_round_open",
+    RoundAction.CLOSE: "admin_help_round_close",
+    RoundAction.SKIP: "admin_help_round_skip",
+}
 
 
 @dataclass(frozen=True)
@@ -226,7 +233,7 @@ class Parser(argparse.ArgumentParser):
 # context, the actor, the parsed arguments, and a channel's members as the platform listed them
 # (`team add --from-channel` in chat; None elsewhere).
 AdminHandler = Callable[
-    [Context, Actor, argparse.Namespace, list[str] | None], Awaitable[admin.Result]
+    [Context, Actor, argparse.Namespace, list[str] | None], Awaitable[operations.Result]
 ]
 
 
@@ -371,9 +378,7 @@ def add_admin_commands(sub: Any, *, cli: bool = False) -> dict[str, Parser]:
         "round", help=Key("admin_help_round"), description=Key("admin_help_round_description")
     ).add_subparsers(dest="action", required=True)
     named = (
-        ("open", "admin_help_round_open", _round_action),
-        ("close", "admin_help_round_close", _round_action),
-        ("skip", "admin_help_round_skip", _round_action),
+        *((action.value, ROUND_ACTION_HELP[action], _round_action) for action in ROUND_ACTIONS),
         ("list", "admin_help_round_list", _round_list),
     )
     for action, key, handler in named:
@@ -425,7 +430,7 @@ async def run_admin(
     ns: argparse.Namespace,
     *,
     channel_members: list[str] | None = None,
-) -> admin.Result:
+) -> operations.Result:
     """Run a parsed admin command: the handler its parser set (`add_admin_commands`).
     `channel_members` is what the platform said of a channel."""
     handler: AdminHandler | None = getattr(ns, "handler", None)
@@ -439,8 +444,8 @@ async def run_admin(
 
 async def _workspace_set(
     ctx: Context, actor: Actor, ns: argparse.Namespace, _members: list[str] | None
-) -> admin.Result:
-    return await admin.workspace_set(
+) -> operations.Result:
+    return await operations.workspace_set(
         ctx,
         actor,
         threshold=ns.threshold,
@@ -454,49 +459,49 @@ async def _workspace_set(
 
 async def _remove_people(
     ctx: Context, actor: Actor, ns: argparse.Namespace, _members: list[str] | None
-) -> admin.Result:
-    return await admin.remove_people(ctx, actor, ns.user_ids)
+) -> operations.Result:
+    return await operations.remove_people(ctx, actor, ns.user_ids)
 
 
 async def _set_admins(
     ctx: Context, actor: Actor, ns: argparse.Namespace, _members: list[str] | None
-) -> admin.Result:
-    return await admin.set_admins(ctx, actor, ns.user_ids, grant=ns.action == "add")
+) -> operations.Result:
+    return await operations.set_admins(ctx, actor, ns.user_ids, grant=ns.action == "add")
 
 
 async def _team_add(
     ctx: Context, actor: Actor, ns: argparse.Namespace, channel_members: list[str] | None
-) -> admin.Result:
+) -> operations.Result:
     if ns.from_channel and channel_members is None:
         raise UsageError("from_channel_in_chat")
     if ns.from_channel and not channel_members:
         raise UsageError("channel_empty")
-    return await admin.team_add(ctx, actor, ns.name, members=channel_members)
+    return await operations.team_add(ctx, actor, ns.name, members=channel_members)
 
 
 async def _team_remove(
     ctx: Context, actor: Actor, ns: argparse.Namespace, _members: list[str] | None
-) -> admin.Result:
-    return await admin.team_remove(ctx, actor, ns.name)
+) -> operations.Result:
+    return await operations.team_remove(ctx, actor, ns.name)
 
 
 async def _team_show(
     ctx: Context, actor: Actor, ns: argparse.Namespace, _members: list[str] | None
-) -> admin.Result:
-    return await admin.team_show(ctx, actor, ns.name)
+) -> operations.Result:
+    return await operations.team_show(ctx, actor, ns.name)
 
 
 async def _team_list(
     ctx: Context, actor: Actor, _ns: argparse.Namespace, _members: list[str] | None
-) -> admin.Result:
-    return await admin.team_list(ctx, actor)
+) -> operations.Result:
+    return await operations.team_list(ctx, actor)
 
 
 async def _set_members(
     ctx: Context, actor: Actor, ns: argparse.Namespace, _members: list[str] | None
-) -> admin.Result:
+) -> operations.Result:
     """`team members add|remove` and `team managers add|remove`."""
-    return await admin.set_members(
+    return await operations.set_members(
         ctx,
         actor,
         ns.name,
@@ -509,12 +514,12 @@ async def _set_members(
 
 async def _schedule_set(
     ctx: Context, actor: Actor, ns: argparse.Namespace, _members: list[str] | None
-) -> admin.Result:
-    return await admin.schedule_set(
+) -> operations.Result:
+    return await operations.schedule_set(
         ctx,
         actor,
         ns.name,
-        cadence=ns.cadence,
+        cadence=validate.cadence(ns.cadence),
         weekday=ns.weekday,
         time=ns.time,
         week_of_month=ns.week_of_month,
@@ -528,25 +533,25 @@ async def _schedule_set(
 
 async def _schedule_enable(
     ctx: Context, actor: Actor, ns: argparse.Namespace, _members: list[str] | None
-) -> admin.Result:
+) -> operations.Result:
     """`schedule enable` and `schedule disable`."""
-    return await admin.schedule_enable(ctx, actor, ns.name, enabled=ns.action == "enable")
+    return await operations.schedule_enable(ctx, actor, ns.name, enabled=ns.action == "enable")
 
 
 async def _schedule_show(
     ctx: Context, actor: Actor, ns: argparse.Namespace, _members: list[str] | None
-) -> admin.Result:
-    return await admin.schedule_show(ctx, actor, ns.name)
+) -> operations.Result:
+    return await operations.schedule_show(ctx, actor, ns.name)
 
 
 async def _round_action(
     ctx: Context, actor: Actor, ns: argparse.Namespace, _members: list[str] | None
-) -> admin.Result:
-    """`round open`, `round close` and `round skip`."""
-    return await admin.round_action(ctx, actor, ns.name, ns.action)
+) -> operations.Result:
+    """`round open`, `round close` and `round skip`: one per `ROUND_ACTIONS` entry."""
+    return await operations.round_action(ctx, actor, ns.name, RoundAction(ns.action))
 
 
 async def _round_list(
     ctx: Context, actor: Actor, ns: argparse.Namespace, _members: list[str] | None
-) -> admin.Result:
-    return await admin.round_list(ctx, actor, ns.name)
+) -> operations.Result:
+    return await operations.round_list(ctx, actor, ns.name)

@@ -6,8 +6,10 @@ Each operation returns a `Result` with a line for people and data for `--json`.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,7 +38,7 @@ from bot.rounds.notices import next_opening
 from bot.rounds.periods import period_end, resolve_zone
 from messages.copy import Copy, Key, available_locales, copy_for
 from storage import repositories as repo
-from storage.models import Delivery, Membership, Person, Schedule, Team, Workspace
+from storage.models import Delivery, Membership, Person, Round, Schedule, Team, Workspace
 from storage.values import (
     CadenceKind,
     DeliveryKind,
@@ -486,7 +488,7 @@ async def schedule_set(
     actor: Actor,
     name: str,
     *,
-    cadence: str,
+    cadence: CadenceKind,
     weekday: str,
     time: str,
     week_of_month: str | None = None,
@@ -497,7 +499,7 @@ async def schedule_set(
     close_after: str = "72h",
 ) -> Result:
     actor.require_admin()
-    kind = validate.cadence(cadence)
+    kind = cadence
     day = validate.weekday(weekday)
     at = validate.local_time(time)
     week = validate.week_of_month(week_of_month) if week_of_month is not None else None
@@ -602,46 +604,64 @@ async def schedule_show(ctx: Context, actor: Actor, name: str) -> Result:
 # --- rounds ----------------------------------------------------------------------------------
 
 
-async def round_action(ctx: Context, actor: Actor, name: str, action: str) -> Result:
+class RoundAction(StrEnum):
+    """What an admin can do to a team's round by hand: `rutradar round open|close|skip`,
+    `/rut admin round …` and the admin panel's buttons (bot/chat/buttons.py `RoundVerb`, whose
+    values these are) all name one of these."""
+
+    OPEN = "open"
+    CLOSE = "close"
+    SKIP = "skip"
+
+
+async def round_action(ctx: Context, actor: Actor, name: str, action: RoundAction) -> Result:
     actor.require_admin()
     async with ctx.sessions() as session:
         team = await require_team(session, await _workspace(session, actor), name)
-    t = _copy(actor)
-    if action == "open":
-        outcome = await open_round(ctx, actor, team)
-        key = "round_opened" if outcome.changed else "round_already_open"
-        text = t.say(key, period=outcome.round.period, team=team.name)
-    elif action == "close":
-        outcome = await close_round(ctx, actor, team)
-        release = outcome.release
-        key = "round_closed_now" if outcome.changed else "round_already_closed"
-        text = t.say(key, period=outcome.round.period, team=team.name)
-        if release is not None:
-            text += " " + (
-                t.say(
-                    "round_released", respondents=release.respondents, delivered=release.delivered
-                )
-                if release.status == ReleaseStatus.RELEASED
-                else t.say(
-                    "round_withheld", respondents=release.respondents, threshold=release.threshold
-                )
-            )
-        if outcome.scrub_pending:
-            text += " " + t.say("round_scrub_pending")
-    elif action == "skip":
-        outcome = await skip_round(ctx, actor, team)
-        text = t.say("round_skipped", period=outcome.round.period, team=team.name)
-    else:
+    run = ROUND_ACTIONS.get(action)
+    if run is None:
         raise UsageError("not_a_round_action", action=action)
+    text, rnd, changed = await run(ctx, actor, team, _copy(actor))
     return Result(
         text,
-        {
-            "team": team.name,
-            "period": outcome.round.period,
-            "status": outcome.round.status,
-            "changed": outcome.changed,
-        },
+        {"team": team.name, "period": rnd.period, "status": rnd.status, "changed": changed},
     )
+
+
+async def _open(ctx: Context, actor: Actor, team: Team, t: Copy) -> tuple[str, Round, bool]:
+    outcome = await open_round(ctx, actor, team)
+    key = "round_opened" if outcome.changed else "round_already_open"
+    return t.say(key, period=outcome.round.period, team=team.name), outcome.round, outcome.changed
+
+
+async def _close(ctx: Context, actor: Actor, team: Team, t: Copy) -> tuple[str, Round, bool]:
+    outcome = await close_round(ctx, actor, team)
+    release = outcome.release
+    key = "round_closed_now" if outcome.changed else "round_already_closed"
+    text = t.say(key, period=outcome.round.period, team=team.name)
+    if release is not None:
+        text += " " + (
+            t.say("round_released", respondents=release.respondents, delivered=release.delivered)
+            if release.status == ReleaseStatus.RELEASED
+            else t.say(
+                "round_withheld", respondents=release.respondents, threshold=release.threshold
+            )
+        )
+    if outcome.scrub_pending:
+        text += " " + t.say("round_scrub_pending")
+    return text, outcome.round, outcome.changed
+
+
+async def _skip(ctx: Context, actor: Actor, team: Team, t: Copy) -> tuple[str, Round, bool]:
+    outcome = await skip_round(ctx, actor, team)
+    text = t.say("round_skipped", period=outcome.round.period, team=team.name)
+    return text, outcome.round, outcome.changed
+
+
+# Each action's handler: the line said, the round as it is now, and whether anything changed.
+ROUND_ACTIONS: Mapping[
+    RoundAction, Callable[[Context, Actor, Team, Copy], Awaitable[tuple[str, Round, bool]]]
+] = {RoundAction.OPEN: _open, RoundAction.CLOSE: _close, RoundAction.SKIP: _skip}
 
 
 async def panel_round_state(

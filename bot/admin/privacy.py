@@ -17,7 +17,7 @@ from messages.copy import Copy
 from messages.model import Bullets, Heading, Message, Paragraph, Section
 from storage import repositories as repo
 from storage.models import AuditEvent, Delivery, Person
-from storage.values import DeliveryStatus
+from storage.values import DeliveryKind, DeliveryStatus
 
 
 async def privacy_message(ctx: Context, actor: Actor, t: Copy) -> Message:
@@ -141,7 +141,7 @@ async def erase_person(
     prompts = await session.scalars(
         select(Delivery).where(
             Delivery.person_id == person_id,
-            Delivery.kind == "prompt",
+            Delivery.kind == DeliveryKind.PROMPT,
             Delivery.answered.is_(True),
         )
     )

@@ -1,7 +1,7 @@
-"""The port for workspace life events and the people directory.
+"""The port for workspace life events and the people list.
 
 Adapters reach data only through here (and the engine): they report what the platform told
-them — an install, an uninstall, a person removing the app — and read the directory as plain
+them — an install, an uninstall, a person removing the app — and read the people list as plain
 dataclasses, never ORM rows. The deletion table of the design is kept here, at once.
 """
 
@@ -48,7 +48,7 @@ class TeamRole:
 
 @dataclass(frozen=True)
 class PersonEntry:
-    """A person as the directory shows them: no ids of ours, no conversation reference."""
+    """A person as the people list shows them: no ids of ours, no conversation reference."""
 
     platform: str
     workspace: str  # the platform's external id

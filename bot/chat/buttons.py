@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.admin.operations import RoundAction
 from messages.content import LEVELS, PRACTICE_KEYS, Level
 
 FIELDS = "|"
@@ -79,13 +80,20 @@ class CarriedAdvice:
 
 
 class RoundVerb(StrEnum):
-    """What an admin panel's round button asks for."""
+    """What an admin panel's round button asks for: one of the round actions every admin
+    surface shares (`bot.admin.operations.RoundAction`, `action`), or one of the panel's own
+    steps."""
 
-    OPEN = "open"
-    CLOSE = "close"
-    SKIP = "skip"
+    OPEN = RoundAction.OPEN.value
+    CLOSE = RoundAction.CLOSE.value
+    SKIP = RoundAction.SKIP.value
     ASK_CLOSE = "ask-close"  # the panel's Close: closing cannot be undone, so it asks first
     PANEL = "panel"  # the confirmation's Cancel: back to the panel
+
+    @property
+    def action(self) -> RoundAction | None:
+        """The round action this verb runs; None for the panel's own steps."""
+        return _ACTIONS.get(self.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,3 +115,4 @@ class RoundButton:
 
 
 _VERBS: dict[str, RoundVerb] = {verb.value: verb for verb in RoundVerb}
+_ACTIONS: dict[str, RoundAction] = {action.value: action for action in RoundAction}

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 
-from bot.admin import operations as admin
+from bot.admin import operations, validate
 from bot.admin.grammar import HelpRequested, parse_chat_admin, run_admin
 from bot.admin.identities import (
     actor_for,
@@ -44,7 +44,10 @@ from bot.chat.registry import (
     Commands,
     HelpLine,
     Reply,
+    Submission,
+    Submissions,
     Writes,
+    button_traits,
     ready,
 )
 from bot.chat.showing import show_summary, view_summary
@@ -52,7 +55,7 @@ from bot.core.actor import Actor
 from bot.core.context import Context
 from bot.core.errors import NotAllowed, RetryLater, RutRadarError, UsageError
 from bot.core.events import ActionInvoked, CommandReceived, Event, FormSubmitted, HomeOpened
-from bot.core.ports import DeliveryError, Directories, UnknownPerson
+from bot.core.ports import ButtonTraits, DeliveryError, Directories, UnknownPerson
 from bot.rounds.checkin import Outcome, Scores, record_checkin
 from bot.rounds.lifecycle import team_zone
 from bot.rounds.periods import resolve_zone, weekly_period
@@ -444,8 +447,8 @@ class ChatEngine:
         now = self.ctx.clock.now()
         async with self.ctx.sessions() as session:
             for team in await repo.teams_in(session, actor.workspace.id):
-                state = await admin.panel_round_state(session, t, team, actor.workspace, now)
-                schedule = admin.schedule_json(
+                state = await operations.panel_round_state(session, t, team, actor.workspace, now)
+                schedule = operations.schedule_json(
                     await repo.schedule_of(session, team.id), team, actor.workspace
                 )
                 teams.append(
@@ -453,7 +456,7 @@ class ChatEngine:
                         "name": team.name,
                         **state,
                         "schedule": t.say(
-                            "admin_schedule", schedule=admin.describe_schedule(schedule, t)
+                            "admin_schedule", schedule=operations.describe_schedule(schedule, t)
                         ),
                     }
                 )
@@ -474,16 +477,17 @@ class ChatEngine:
             raise UsageError("unknown_action")
         if button.verb is RoundVerb.ASK_CLOSE:
             # Closing cannot be undone: say what it will do, and ask.
-            preview = await admin.close_preview(self.ctx, actor, button.team)
+            preview = await operations.close_preview(self.ctx, actor, button.team)
             return [views.close_confirmation(t, button.team, preview)]
-        if button.verb is RoundVerb.PANEL:
+        action = button.verb.action
+        if action is None:  # RoundVerb.PANEL: the confirmation's Cancel
             return [await self._admin_panel(actor, t)]
-        result = await admin.round_action(self.ctx, actor, button.team, button.verb)
+        result = await operations.round_action(self.ctx, actor, button.team, action)
         return [Message.text(result.text), await self._admin_panel(actor, t)]
 
     async def _schedule_form(self, actor: Actor, t: Copy, team: str) -> Message:
         actor.require_admin()
-        current = (await admin.schedule_show(self.ctx, actor, team)).data
+        current = (await operations.schedule_show(self.ctx, actor, team)).data
         return views.schedule_form(t, team, current)
 
     def _advice_send(self, actor: Actor, t: Copy, value: str) -> Message:
@@ -508,24 +512,31 @@ class ChatEngine:
 
     # --- forms ---------------------------------------------------------------------------
 
+    @property
+    def traits(self) -> ButtonTraits:
+        """What the action and form tables say of their buttons (`ports.ButtonTraits`)."""
+        return BUTTON_TRAITS
+
     async def _form(self, event: FormSubmitted, actor: Actor, t: Copy) -> list[Message]:
-        if event.form_id == "checkin":
-            return [await self._checkin(actor, t, event.values)]
-        if event.form_id == "schedule":
-            actor.require_admin()
-            values = event.values
-            result = await admin.schedule_set(
-                self.ctx,
-                actor,
-                event.private,
-                cadence=values.get("cadence", CadenceKind.WEEKLY),
-                weekday=values.get("weekday", "mon"),
-                time=values.get("time", ""),
-                week_of_month=values.get("week_of_month") or None,
-                anchor=values.get("anchor") or None,
-            )
-            return [Message.text(result.text)]
-        raise UsageError("unknown_action")
+        form = CHAT_FORMS.get(event.form_id)
+        if form is None:
+            raise UsageError("unknown_action")
+        return _replies(await form.run(self, actor, t, event))
+
+    async def _schedule_submitted(self, actor: Actor, event: FormSubmitted) -> Message:
+        actor.require_admin()
+        values = event.values
+        result = await operations.schedule_set(
+            self.ctx,
+            actor,
+            event.private,
+            cadence=validate.cadence(values.get("cadence", CadenceKind.WEEKLY)),
+            weekday=values.get("weekday", "mon"),
+            time=values.get("time", ""),
+            week_of_month=values.get("week_of_month") or None,
+            anchor=values.get("anchor") or None,
+        )
+        return Message.text(result.text)
 
     async def _checkin(self, actor: Actor, t: Copy, values: Mapping[str, str]) -> Message:
         scores = Scores.parse(values)
@@ -636,11 +647,13 @@ CHAT_ACTIONS: Actions[ChatEngine] = Actions(
         "checkin_open",
         lambda bot, actor, t, event: bot._checkin_form(actor, t, prompted_for=event.value),
         writes=False,
+        dialog=True,
     ),
     Action(
         "advice",
         lambda bot, actor, t, event: ready(bot._advice(actor, t, event.value)),
         writes=False,
+        dialog=True,
     ),
     Action(
         "advice_send",  # Slack carries the advice in the dialog's private_metadata
@@ -667,16 +680,36 @@ CHAT_ACTIONS: Actions[ChatEngine] = Actions(
             actor, t, shlex.quote(event.value) if event.value else ""
         ),
         writes=True,
+        dialog=True,
     ),
     Action("admin_panel", lambda bot, actor, t, event: bot._admin(actor, t, ""), writes=False),
     Action(
         "admin_round",
         lambda bot, actor, t, event: bot._admin_round(actor, t, event.value),
         writes=True,
+        refreshes="admin_panel",  # the panel's fresh copy replaces the one clicked
     ),
     Action(
         "admin_schedule",
         lambda bot, actor, t, event: bot._schedule_form(actor, t, event.value),
         writes=False,
+        dialog=True,
     ),
 )
+
+CHAT_FORMS: Submissions[ChatEngine] = Submissions(
+    Submission(
+        "checkin",
+        lambda bot, actor, t, event: bot._checkin(actor, t, event.values),
+        opened_by="checkin_open",
+    ),
+    Submission(
+        "schedule",
+        lambda bot, actor, t, event: bot._schedule_submitted(actor, event),
+        opened_by="admin_schedule",
+        reopens_with_private=True,  # the team's name
+    ),
+)
+
+# What the tables say of their buttons, for the adapters (`ChatEngine.traits`).
+BUTTON_TRAITS = button_traits(CHAT_ACTIONS, CHAT_FORMS)

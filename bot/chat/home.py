@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.admin import operations as admin
+from bot.admin import operations
 from bot.chat.showing import show_summary
 from bot.core.actor import Actor
 from bot.core.context import Context
@@ -47,7 +47,7 @@ async def _member_home(ctx: Context, actor: Actor, t: Copy) -> Message:
                         Delivery.kind == DeliveryKind.PROMPT,
                     )
                 )
-            schedule = admin.schedule_json(
+            schedule = operations.schedule_json(
                 await repo.schedule_of(session, actor.home_team.id),
                 actor.home_team,
                 actor.workspace,
@@ -60,7 +60,7 @@ async def _member_home(ctx: Context, actor: Actor, t: Copy) -> Message:
             blocks.append(Paragraph(t.say("home_round_done", period=rnd.period)))
         else:
             blocks.append(
-                Paragraph(t.say("home_next", schedule=admin.describe_schedule(schedule, t)))
+                Paragraph(t.say("home_next", schedule=operations.describe_schedule(schedule, t)))
             )
     person = actor.person
     if person is not None and person.paused_until is not None:
@@ -85,10 +85,10 @@ async def _admin_home(ctx: Context, actor: Actor, t: Copy) -> Message:
     async with ctx.sessions() as session:
         workspace = actor.workspace
         for team in await repo.teams_in(session, workspace.id):
-            schedule = admin.schedule_json(
+            schedule = operations.schedule_json(
                 await repo.schedule_of(session, team.id), team, workspace
             )
-            rows.append(f"{team.name}: {admin.describe_schedule(schedule, t)}")
+            rows.append(f"{team.name}: {operations.describe_schedule(schedule, t)}")
     blocks = (
         Heading(t.say("admin_title")),
         Paragraph(

@@ -16,7 +16,8 @@ from enum import Enum
 from typing import Generic, TypeVar
 
 from bot.core.actor import Actor
-from bot.core.events import ActionInvoked
+from bot.core.events import ActionInvoked, FormSubmitted
+from bot.core.ports import ButtonTraits, FormOpener
 from messages.copy import Copy
 from messages.model import Message
 
@@ -90,11 +91,28 @@ class Command(Generic[E]):
 
 @dataclass(frozen=True, slots=True)
 class Action(Generic[E]):
-    """A button (or a dialog's button) with this action id."""
+    """A button (or a dialog's button) with this action id. `dialog`: its answer is a dialog,
+    so on a chat card a platform may open one at the click (Teams: `task/fetch`). `refreshes`:
+    the tag of the message in its answer that is a fresh copy of the card clicked, which a
+    platform may edit in place of that card."""
 
     action_id: str
     run: Callable[[E, Actor, Copy, ActionInvoked], Awaitable[Reply]]
     writes: bool
+    dialog: bool = False
+    refreshes: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Submission(Generic[E]):
+    """A form's submission, by the form's id. `opened_by`: the action whose button opens the
+    form (where a form cannot open by itself, Teams shows that button), with the form's
+    `private` as its value when `reopens_with_private`."""
+
+    form_id: str
+    run: Callable[[E, Actor, Copy, FormSubmitted], Awaitable[Reply]]
+    opened_by: str
+    reopens_with_private: bool = False
 
 
 class Commands(Generic[E]):
@@ -141,6 +159,34 @@ class Actions(Generic[E]):
 
     def get(self, action_id: str) -> Action[E] | None:
         return self._by_id.get(action_id)
+
+
+class Submissions(Generic[E]):
+    """The form table."""
+
+    def __init__(self, *forms: Submission[E]) -> None:
+        self._by_id: dict[str, Submission[E]] = {}
+        for form in forms:
+            if form.form_id in self._by_id:
+                raise ValueError(f"the form id {form.form_id!r} is registered twice")
+            self._by_id[form.form_id] = form
+
+    def __iter__(self) -> Iterator[Submission[E]]:
+        return iter(self._by_id.values())
+
+    def get(self, form_id: str) -> Submission[E] | None:
+        return self._by_id.get(form_id)
+
+
+def button_traits(actions: Actions[E], forms: Submissions[E]) -> ButtonTraits:
+    """What the tables say of their buttons, for the adapters (`ports.ButtonTraits`)."""
+    return ButtonTraits(
+        dialogs=frozenset(action.action_id for action in actions if action.dialog),
+        refreshes={a.action_id: a.refreshes for a in actions if a.refreshes is not None},
+        openers={
+            form.form_id: FormOpener(form.opened_by, form.reopens_with_private) for form in forms
+        },
+    )
 
 
 async def ready(reply: Reply) -> Reply:

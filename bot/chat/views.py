@@ -50,7 +50,7 @@ from messages.model import (
     TrendLine,
     TrendSeries,
 )
-from storage.values import CadenceKind, ReleaseStatus
+from storage.values import CadenceKind, DeliveryKind, ReleaseStatus
 
 ADVICE_PRACTICES_MAX = 3
 
@@ -284,19 +284,23 @@ def round_closed_dialog(t: Copy, locale: str, period: str) -> Message:
 
 
 def prompt_message(t: Copy, team: str, period: str) -> Message:
-    return _invitation(t, "prompt", team, period)
+    return _invitation(t, DeliveryKind.PROMPT, team, period)
 
 
 def reminder_message(t: Copy, team: str, period: str) -> Message:
-    return _invitation(t, "reminder", team, period)
+    return _invitation(t, DeliveryKind.REMINDER, team, period)
 
 
-def _invitation(t: Copy, kind: str, team: str, period: str) -> Message:
-    """A prompt or a reminder: one line and the button that opens the check-in."""
-    text = t.say(kind, team=team, period=period)
+def _invitation(t: Copy, kind: DeliveryKind, team: str, period: str) -> Message:
+    """A prompt or a reminder: one line and the button that opens the check-in. The kind's
+    value is both the copy's key and the message's tag."""
+    text = t.say(kind.value, team=team, period=period)
     button = Button("checkin_open", t.say("button_checkin"), value=period, style="primary")
     return Message(
-        locale=t.locale, fallback=text, blocks=(Paragraph(text), Buttons((button,))), tags=(kind,)
+        locale=t.locale,
+        fallback=text,
+        blocks=(Paragraph(text), Buttons((button,))),
+        tags=(kind.value,),
     )
 
 
@@ -316,7 +320,10 @@ def closed_notice_message(
         else t.say("round_closed", period=period, closed=closed)
     )
     return Message(
-        locale=t.locale, fallback=text, blocks=(Paragraph(text),), tags=("closed_notice",)
+        locale=t.locale,
+        fallback=text,
+        blocks=(Paragraph(text),),
+        tags=(DeliveryKind.CLOSED_NOTICE.value,),
     )
 
 

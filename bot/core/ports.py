@@ -36,6 +36,29 @@ class SentRef:
         return SentRef(str(data["platform"]), str(data["channel_id"]), str(data["message_id"]))
 
 
+@dataclass(frozen=True, slots=True)
+class FormOpener:
+    """The button that opens a form: its action id, and whether its value is the form's
+    `private` (else empty)."""
+
+    action_id: str
+    carries_private: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonTraits:
+    """What the engine's tables say of its buttons, for an adapter that must shape a card
+    before anyone clicks (Teams), so that it need keep no list of action ids of its own.
+
+    `dialogs`: the actions answered with a dialog. `refreshes`: action → the tag of the
+    message in its answer that replaces the card clicked. `openers`: form id → the button
+    that opens it."""
+
+    dialogs: frozenset[str] = frozenset()
+    refreshes: Mapping[str, str] = field(default_factory=dict)
+    openers: Mapping[str, FormOpener] = field(default_factory=dict)
+
+
 class DeliveryError(Exception):
     """A send failed. `permanent` ones (user gone, bot removed) are never retried."""
 

@@ -25,13 +25,15 @@ import contextlib
 import logging
 import random
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.admin.identities import actor_for
 from bot.chat.showing import show_summary
 from bot.chat.views import (
     checked_in_message,
@@ -39,13 +41,12 @@ from bot.chat.views import (
     prompt_message,
     reminder_message,
 )
-from bot.core.actor import Actor
 from bot.core.context import Context
 from bot.core.events import ConversationRef
 from bot.core.ports import Adapter, Addressable, DeliveryError, Recoverable
 from bot.rounds.lifecycle import is_paused, team_zone
 from bot.rounds.notices import EDITS, closed_on, edit_of, next_opening
-from messages.copy import copy_for
+from messages.copy import Copy, copy_for
 from messages.model import Message
 from storage import repositories as repo
 from storage.models import (
@@ -58,7 +59,7 @@ from storage.models import (
     Team,
     Workspace,
 )
-from storage.values import DeliveryKind, DeliveryStatus, MembershipRole, PersonRole, RoundStatus
+from storage.values import DeliveryKind, DeliveryStatus, MembershipRole, RoundStatus
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,35 @@ HELD = (DeliveryStatus.CLAIMED, DeliveryStatus.SENDING)  # the statuses under a 
 
 LOST = object()  # a claim another process has retaken
 Rates = Callable[[str], float]  # platform → messages per second per workspace (0 = no limit)
+
+
+class SendResult(StrEnum):
+    """What became of one delivery step: the `result` label of `rutradar_deliveries_total`
+    (bot/server/metrics.py), so the values are part of the metric and must not change. A sent
+    or failed row ends in the `DeliveryStatus` of the same name."""
+
+    SENT = DeliveryStatus.SENT.value
+    FAILED = DeliveryStatus.FAILED.value
+    RETRY = "retry"  # back to pending, for a later attempt
+    RECOVERED = "recovered"  # a send in doubt found on the platform: sent after all
+    NOTICE_UPDATED = "notice_updated"  # a sent prompt edited (closed notice, checked in)
+    NOTICE_DROPPED = "notice_dropped"  # an edit given up: the prompt stays as it was
+    # Skipped, and why: the round is no longer open, the member paused, the reminder's prompt
+    # was answered, the summary's addressee no longer manages the team.
+    SKIPPED_CLOSED = "skipped_closed"
+    SKIPPED_PAUSED = "skipped_paused"
+    SKIPPED_ANSWERED = "skipped_answered"
+    SKIPPED_NOT_MANAGER = "skipped_not_manager"
+
+
+SKIPPED = frozenset(
+    {
+        SendResult.SKIPPED_CLOSED,
+        SendResult.SKIPPED_PAUSED,
+        SendResult.SKIPPED_ANSWERED,
+        SendResult.SKIPPED_NOT_MANAGER,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -132,7 +162,7 @@ class Dispatcher:
         *,
         interval: float = 5.0,
         rates: Rates | None = None,
-        on_result: Callable[[str, str], None] | None = None,
+        on_result: Callable[[str, SendResult], None] | None = None,
         rng: random.Random | None = None,
         lease: timedelta = LEASE,
         concurrency: int | None = None,
@@ -147,9 +177,9 @@ class Dispatcher:
         report = on_result or (lambda _platform, _result: None)
         # (platform, decision) when recovery lookups ran out: "resend" or "fail".
         self._on_recovery = on_recovery or (lambda _platform, _decision: None)
-        self._results: Counter[str] = Counter()  # every outcome so far, for each pass's log line
+        self._results: Counter[SendResult] = Counter()  # every result so far, for the pass's log
 
-        def _on_result(platform: str, result: str) -> None:
+        def _on_result(platform: str, result: SendResult) -> None:
             self._results[result] += 1
             report(platform, result)
 
@@ -225,14 +255,14 @@ class Dispatcher:
         return sent
 
     @staticmethod
-    def _log_pass(sent: int, results: Counter[str]) -> None:
+    def _log_pass(sent: int, results: Counter[SendResult]) -> None:
         """One INFO line for a pass that did something, none for an idle one (every few
         seconds on every replica). Counts only: sent includes those found already sent."""
         parts = {
             "sent": sent,
-            "failed": results["failed"],
-            "retrying": results["retry"],
-            "skipped": sum(n for result, n in results.items() if result.startswith("skipped")),
+            "failed": results[SendResult.FAILED],
+            "retrying": results[SendResult.RETRY],
+            "skipped": sum(n for result, n in results.items() if result in SKIPPED),
         }
         if any(parts.values()):
             log.info("dispatcher pass: %s", ", ".join(f"{k} {n}" for k, n in parts.items() if n))
@@ -324,19 +354,18 @@ class Dispatcher:
             return 0
         if isinstance(loaded, Notice):
             return await self._edit_prompt(claim, loaded)
-        delivery, person, rnd, team, workspace = (
+        delivery, person, rnd, workspace = (
             loaded.delivery,
             loaded.person,
             loaded.round,
-            loaded.team,
             loaded.workspace,
         )
-        reason = self._skip_reason(delivery, person, rnd, loaded.prompt_answered)
+        skipped = self._skipped(delivery, person, rnd, loaded.prompt_answered)
         if delivery.kind == DeliveryKind.SUMMARY and not loaded.still_manager:
-            reason = "not_manager"
-        if reason is not None:
+            skipped = SendResult.SKIPPED_NOT_MANAGER
+        if skipped is not None:
             await self._finish(claim, DeliveryStatus.SKIPPED)
-            self._on_result(workspace.platform, f"skipped_{reason}")
+            self._on_result(workspace.platform, skipped)
             return 0
         adapter = self.adapters.get(workspace.platform)
         to = self._address(adapter, workspace, person)
@@ -354,7 +383,7 @@ class Dispatcher:
         if not await self._go_ahead(claim, workspace):
             return 0
         try:
-            message = await self._render(delivery, person, rnd, team, workspace)
+            message = await self._render(loaded)
             ref = await adapter.send(to, message, key=claim.id)
         except DeliveryError as exc:
             return await self._failed(claim, delivery, workspace, exc)
@@ -363,7 +392,7 @@ class Dispatcher:
             error = DeliveryError(f"unexpected {type(exc).__name__}", permanent=False)
             return await self._failed(claim, delivery, workspace, error)
         await self._finish(claim, DeliveryStatus.SENT, message_ref=ref.to_json())
-        self._on_result(workspace.platform, "sent")
+        self._on_result(workspace.platform, SendResult.SENT)
         return 1
 
     async def _go_ahead(self, claim: Claim, workspace: Workspace) -> bool:
@@ -422,7 +451,7 @@ class Dispatcher:
                 if found is None:
                     return None
                 await self._finish(claim, DeliveryStatus.SENT, message_ref=found.to_json())
-                self._on_result(workspace.platform, "recovered")
+                self._on_result(workspace.platform, SendResult.RECOVERED)
                 return 1
         return await self._decide(claim, delivery, workspace, lookups)
 
@@ -457,7 +486,7 @@ class Dispatcher:
         )
         await self._finish(claim, DeliveryStatus.FAILED)
         self._on_recovery(workspace.platform, "fail")
-        self._on_result(workspace.platform, "failed")
+        self._on_result(workspace.platform, SendResult.FAILED)
         return 0
 
     # --- edits of sent prompts: closed notices, checked-in edits ------------------------
@@ -480,7 +509,7 @@ class Dispatcher:
                 await self._finish(claim, DeliveryStatus.PENDING, retry_at=retry_at)
             else:
                 await self._drop(claim)
-                self._on_result(workspace.platform, "notice_dropped")
+                self._on_result(workspace.platform, SendResult.NOTICE_DROPPED)
             return 0
         if not await self._go_ahead(claim, workspace):
             return 0
@@ -495,7 +524,7 @@ class Dispatcher:
             error = DeliveryError(f"unexpected {type(exc).__name__}", permanent=False)
             return await self._failed(claim, delivery, workspace, error)
         await self._drop(claim)
-        self._on_result(workspace.platform, "notice_updated")
+        self._on_result(workspace.platform, SendResult.NOTICE_UPDATED)
         return 0
 
     @staticmethod
@@ -625,30 +654,26 @@ class Dispatcher:
             out[delivery.id] = Notice(delivery, rnd, workspace, *days[rnd.id])
         return out
 
-    def _skip_reason(
+    def _skipped(
         self, delivery: Delivery, person: Person, rnd: Round, prompt_answered: bool
-    ) -> str | None:
+    ) -> SendResult | None:
+        """Why a prompt or reminder is not sent after all, as its result; None: send it."""
         if delivery.kind in (DeliveryKind.PROMPT, DeliveryKind.REMINDER):
             if rnd.status != RoundStatus.OPEN:
-                return "closed"
+                return SendResult.SKIPPED_CLOSED
             if is_paused(person.paused_until, self.ctx.clock.now()):
-                return "paused"
+                return SendResult.SKIPPED_PAUSED
             if delivery.kind == DeliveryKind.REMINDER and prompt_answered:
-                return "answered"
+                return SendResult.SKIPPED_ANSWERED
         return None
 
-    async def _render(
-        self, delivery: Delivery, person: Person, rnd: Round, team: Team, workspace: Workspace
-    ) -> Message:
-        t = copy_for(person.locale or workspace.locale)
-        if delivery.kind == DeliveryKind.PROMPT:
-            return prompt_message(t, team.name, rnd.period)
-        if delivery.kind == DeliveryKind.REMINDER:
-            return reminder_message(t, team.name, rnd.period)
-        viewer = Actor(workspace=workspace, person=person, is_admin=person.role == PersonRole.ADMIN)
-        return await show_summary(
-            self.ctx, viewer, team, t, via="delivery", period=rnd.period, tag="summary"
-        )
+    async def _render(self, loaded: Loaded) -> Message:
+        """The message a sent row carries, by its kind (`RENDERERS`), in its reader's locale."""
+        render = RENDERERS.get(loaded.delivery.kind)
+        if render is None:  # the edits of sent prompts go through `_edit_prompt`
+            raise ValueError(f"no message to send for a {loaded.delivery.kind}")
+        t = copy_for(loaded.person.locale or loaded.workspace.locale)
+        return await render(self.ctx, loaded, t)
 
     async def _failed(
         self, claim: Claim, delivery: Delivery, workspace: Workspace, exc: DeliveryError
@@ -658,11 +683,11 @@ class Dispatcher:
             if delivery.kind in EDITS:  # nothing to keep: the prompt stays as it was
                 log.warning("prompt edit given up (%s): %s", delivery.kind, exc.reason)
                 await self._drop(claim)
-                self._on_result(workspace.platform, "notice_dropped")
+                self._on_result(workspace.platform, SendResult.NOTICE_DROPPED)
                 return 0
             log.warning("delivery failed permanently", extra={"reason": exc.reason})
             await self._finish(claim, DeliveryStatus.FAILED)
-            self._on_result(workspace.platform, "failed")
+            self._on_result(workspace.platform, SendResult.FAILED)
             return 0
         if exc.retry_after is not None:
             # The platform said how long: the whole workspace waits, on every replica.
@@ -673,7 +698,7 @@ class Dispatcher:
         else:
             until = now + timedelta(seconds=backoff(delivery.attempts, self._rng))
             await self._finish(claim, DeliveryStatus.PENDING, retry_at=until)
-        self._on_result(workspace.platform, "retry")
+        self._on_result(workspace.platform, SendResult.RETRY)
         return 0
 
     # --- the shared send window ------------------------------------------------------------
@@ -771,3 +796,37 @@ def _still_held(claim: Claim) -> tuple[ColumnElement[bool], ...]:
         Delivery.status.in_(HELD),
         Delivery.attempts == claim.token,
     )
+
+
+# --- what each kind of sent row says -------------------------------------------------------
+
+
+async def _prompt(ctx: Context, loaded: Loaded, t: Copy) -> Message:
+    return prompt_message(t, loaded.team.name, loaded.round.period)
+
+
+async def _reminder(ctx: Context, loaded: Loaded, t: Copy) -> Message:
+    return reminder_message(t, loaded.team.name, loaded.round.period)
+
+
+async def _summary(ctx: Context, loaded: Loaded, t: Copy) -> Message:
+    """The summary pushed after a close, shown to its manager as any showing is (audited)."""
+    async with ctx.sessions() as session:
+        viewer = await actor_for(session, loaded.workspace, loaded.person)
+    return await show_summary(
+        ctx,
+        viewer,
+        loaded.team,
+        t,
+        via="delivery",
+        period=loaded.round.period,
+        tag=DeliveryKind.SUMMARY.value,
+    )
+
+
+# The kinds the dispatcher sends as new messages; `EDITS` (bot/rounds/notices.py) are edits.
+RENDERERS: Mapping[DeliveryKind, Callable[[Context, Loaded, Copy], Awaitable[Message]]] = {
+    DeliveryKind.PROMPT: _prompt,
+    DeliveryKind.REMINDER: _reminder,
+    DeliveryKind.SUMMARY: _summary,
+}

@@ -26,7 +26,7 @@ _DAY = timedelta(days=1)
 # Close-after must be shorter than this so that a round always closes before the next one
 # opens. Monthly uses 28 days: the shortest gap between the Nth (or last) weekday of one month
 # and that of the next is four weeks, so 28 days is the worst case rather than the average.
-_CADENCE_LENGTH: dict[str, timedelta] = {
+_CADENCE_LENGTH: dict[CadenceKind, timedelta] = {
     CadenceKind.WEEKLY: timedelta(days=7),
     CadenceKind.BIWEEKLY: timedelta(days=14),
     CadenceKind.MONTHLY: timedelta(days=28),
@@ -284,7 +284,7 @@ def round_window(
     return min(moments), max(moments) + close_after
 
 
-def cadence_length(kind: str) -> timedelta:
+def cadence_length(kind: CadenceKind) -> timedelta:
     """The shortest time between two consecutive occurrences of a cadence kind."""
     try:
         return _CADENCE_LENGTH[kind]
@@ -292,7 +292,7 @@ def cadence_length(kind: str) -> timedelta:
         raise ValueError(f"unknown cadence {kind!r}; expected one of {_KIND_NAMES}") from None
 
 
-def validate_close_after(kind: str, close_after: timedelta, member_local: bool) -> None:
+def validate_close_after(kind: CadenceKind, close_after: timedelta, member_local: bool) -> None:
     """Reject a close-after that would let a round still be open when the next one opens.
 
     Rounds are unique per period and the worker assumes at most one open round per team, so

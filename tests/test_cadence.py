@@ -538,36 +538,42 @@ def test_cadence_rejects_nonsense(kwargs: dict[str, object]) -> None:
 
 
 def test_cadence_length() -> None:
-    assert cadence_length("weekly") == timedelta(days=7)
-    assert cadence_length("biweekly") == timedelta(days=14)
-    assert cadence_length("monthly") == timedelta(days=28)
+    assert cadence_length(CadenceKind.WEEKLY) == timedelta(days=7)
+    assert cadence_length(CadenceKind.BIWEEKLY) == timedelta(days=14)
+    assert cadence_length(CadenceKind.MONTHLY) == timedelta(days=28)
     with pytest.raises(ValueError):
-        cadence_length("daily")
+        cadence_length("daily")  # type: ignore[arg-type]
 
 
 def test_validate_close_after() -> None:
-    validate_close_after("weekly", timedelta(hours=72), member_local=False)
-    validate_close_after("weekly", timedelta(days=7) - timedelta(seconds=1), member_local=False)
+    validate_close_after(CadenceKind.WEEKLY, timedelta(hours=72), member_local=False)
+    validate_close_after(
+        CadenceKind.WEEKLY, timedelta(days=7) - timedelta(seconds=1), member_local=False
+    )
     with pytest.raises(ValueError):
-        validate_close_after("weekly", timedelta(days=7), member_local=False)
+        validate_close_after(CadenceKind.WEEKLY, timedelta(days=7), member_local=False)
 
-    validate_close_after("weekly", timedelta(days=5), member_local=True)
-    validate_close_after("weekly", timedelta(days=6) - timedelta(minutes=1), member_local=True)
+    validate_close_after(CadenceKind.WEEKLY, timedelta(days=5), member_local=True)
+    validate_close_after(
+        CadenceKind.WEEKLY, timedelta(days=6) - timedelta(minutes=1), member_local=True
+    )
     with pytest.raises(ValueError):
-        validate_close_after("weekly", timedelta(days=6), member_local=True)  # 6d + 1d margin = 7d
+        validate_close_after(
+            CadenceKind.WEEKLY, timedelta(days=6), member_local=True
+        )  # 6d + 1d margin = 7d
     with pytest.raises(ValueError):
-        validate_close_after("weekly", timedelta(days=6, hours=1), member_local=True)
+        validate_close_after(CadenceKind.WEEKLY, timedelta(days=6, hours=1), member_local=True)
 
-    validate_close_after("biweekly", timedelta(days=13), member_local=False)
+    validate_close_after(CadenceKind.BIWEEKLY, timedelta(days=13), member_local=False)
     with pytest.raises(ValueError):
-        validate_close_after("biweekly", timedelta(days=13), member_local=True)
-    validate_close_after("monthly", timedelta(days=27), member_local=False)
+        validate_close_after(CadenceKind.BIWEEKLY, timedelta(days=13), member_local=True)
+    validate_close_after(CadenceKind.MONTHLY, timedelta(days=27), member_local=False)
     with pytest.raises(ValueError):
-        validate_close_after("monthly", timedelta(days=28), member_local=False)
+        validate_close_after(CadenceKind.MONTHLY, timedelta(days=28), member_local=False)
 
     for nonpositive in (timedelta(0), timedelta(hours=-1)):
         with pytest.raises(ValueError):
-            validate_close_after("weekly", nonpositive, member_local=False)
+            validate_close_after(CadenceKind.WEEKLY, nonpositive, member_local=False)
 
 
 def test_openings_keep_an_occurrence_pushed_into_the_next_day() -> None:
