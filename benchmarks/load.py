@@ -86,6 +86,8 @@ class LoadResult:
     max_ms: float
     wraps: int
     cpu_ms_per_request: float = float("nan")  # the server's CPU time per answered request
+    sent: int = 0  # requests wrk started (the answered ones, and those in flight at the end)
+    matched: int = -1  # answers whose body held `expect` (-1: not checked)
 
     @property
     def rate(self) -> float:
@@ -113,10 +115,11 @@ async def run_wrk(
     seconds: float,
     connections: int = CONNECTIONS,
     profile_pid: int | None = None,
+    expect: str | None = None,
 ) -> LoadResult:
     """`profile_pid` with BENCH_PROFILE=<folder> set: py-spy records that process during the
     run, collapsed stacks into <folder>/<label>.txt (how docs/benchmarks.md's profiles were
-    taken)."""
+    taken). `expect`: count the answers whose body contains it (`LoadResult.matched`)."""
     wrk = ensure_wrk()
     spy = None
     folder = os.environ.get("BENCH_PROFILE")
@@ -156,6 +159,7 @@ async def run_wrk(
             str(data),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "BENCH_EXPECT": expect or ""},
         )
         out, err = await proc.communicate()
     if spy is not None:
@@ -175,6 +179,8 @@ async def run_wrk(
         p99_ms=raw["p99_us"] / 1000,
         max_ms=raw["max_us"] / 1000,
         wraps=raw["wraps"],
+        sent=raw["sent"],
+        matched=raw["matched"],
     )
 
 
