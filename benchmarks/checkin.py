@@ -161,9 +161,10 @@ class CheckinResult:
 # --- the world -------------------------------------------------------------------------------
 
 
-async def seed(url: str, members: int, fake: FakeSlackAPI) -> str:
-    """A Slack workspace, one team of `members` with an open round whose prompts were all sent;
-    returns the period. Every member is known to the fake as the database knows them."""
+async def seed(url: str, members: int, fake: FakeSlackAPI, *, sent: bool = True) -> str:
+    """A Slack workspace, one team of `members` with an open round whose prompts were all sent
+    (`sent`; else all pending, for the dispatcher to send); returns the period. Every member is
+    known to the fake as the database knows them."""
     now = datetime.now(UTC)
     period = weekly_period(now, ZONE)
     engine = create_engine(url)
@@ -233,13 +234,15 @@ async def seed(url: str, members: int, fake: FakeSlackAPI) -> str:
                         "person_id": p,
                         "kind": "prompt",
                         "not_before": now - timedelta(hours=1),
-                        "status": "sent",
-                        "attempts": 1,
+                        "status": "sent" if sent else "pending",
+                        "attempts": 1 if sent else 0,
                         "lookups": 0,
                         "answered": False,
                         "message_ref": SentRef(
                             "slack", f"T0001:{dm_channel(u)}", f"1700000000.{n:06d}"
-                        ).to_json(),
+                        ).to_json()
+                        if sent
+                        else None,
                     }
                     for n, (u, p) in enumerate(people)
                 ],
@@ -251,9 +254,10 @@ async def seed(url: str, members: int, fake: FakeSlackAPI) -> str:
         await engine.dispose()
     for n, u in enumerate(users):
         fake.add_user(u)
-        fake.messages[dm_channel(u)].append(
-            {"type": "message", "ts": f"1700000000.{n:06d}", "text": "prompt", "blocks": []}
-        )
+        if sent:
+            fake.messages[dm_channel(u)].append(
+                {"type": "message", "ts": f"1700000000.{n:06d}", "text": "prompt", "blocks": []}
+            )
     return period
 
 

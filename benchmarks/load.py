@@ -194,14 +194,17 @@ class Server:
     started_in: float  # seconds from spawn to the first 200 on the readiness path
     log: Path
 
-    def rss_mb(self) -> float:
+    def rss_mb(self, field: str = "VmRSS") -> float:
         try:
             for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024
         except OSError:
             pass
         return float("nan")
+
+    def peak_rss_mb(self) -> float:
+        return self.rss_mb("VmHWM")
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the process so far (its threads included)."""
