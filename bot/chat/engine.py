@@ -178,7 +178,17 @@ class ChatEngine:
         lookups = self.ctx.lookups
         cached = lookups.actor(event) if lookups is not None else None
         if cached is not None:
+            if lookups is not None and self._spawn is not None and lookups.due(event):
+                self._spawn(self._refresh(event), "actor-refresh")  # served meanwhile
             return cached
+        return await self._look_up(event)
+
+    async def _refresh(self, event: Event) -> None:
+        await self._look_up(event)
+
+    async def _look_up(self, event: Event) -> Actor:
+        """The sender's actor from the database, kept in the cache."""
+        lookups = self.ctx.lookups
         generation = lookups.generation if lookups is not None else 0
         workspace, person = await self._sender(event)
         async with self.ctx.sessions() as session:

@@ -33,6 +33,8 @@ from storage.migrate import head_revision
 
 log = logging.getLogger(__name__)
 RUNTIME: web.AppKey[Runtime] = web.AppKey("rutradar_runtime", Runtime)
+# Cached actors live between half and all of RUTRADAR_LOOKUP_TTL (bot/core/lookups.py).
+LOOKUP_SPREAD = 0.5
 
 
 class ConfigurationError(Exception):
@@ -70,7 +72,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         database=db,
         sessions=create_session_factory(db),
         clock=clock,
-        lookups=Lookups(clock, ttl=settings.lookup_ttl_seconds),
+        lookups=Lookups(clock, ttl=settings.lookup_ttl_seconds, spread=LOOKUP_SPREAD),
     )
     supervisor = Supervisor()
     adapters: dict[str, Adapter] = {}
