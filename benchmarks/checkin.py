@@ -8,7 +8,7 @@ configured) PostgreSQL.
   has its own `trigger_id` and `action_ts`.
 - **Submission:** `view_submission` of the check-in form (five scores), the answer committed
   before the answer view is returned. Every submission is from a **different person with an
-  open prompt** (20,000 of them, more than the server answers in the run: a run that wrapped
+  open prompt** (30,000 of them, more than the server answers in the run: a run that wrapped
   fails), so none is the already-counted shortcut. Afterwards the answers are counted in the
   database: every submission the server said it counted ("Counted for" in its answer) must
   have its answer (none lost), and there may be no more answers than prompts marked answered
@@ -17,7 +17,7 @@ configured) PostgreSQL.
   by `views.publish` (no target; reported).
 
 The world is built directly in a fresh database before the server starts: one Slack
-workspace (T0001), a team of 21,000 members with an open round whose prompts were all sent
+workspace (T0001), a team of 31,000 members with an open round whose prompts were all sent
 (message references included, so "checked in" edits go to the fake), every person as the
 fake's `users.info` describes them (a first contact would otherwise write their row).
 
@@ -67,11 +67,11 @@ SECRET = "bench-signing-secret"
 TOKEN = "xoxb-bench"
 ZONE = "Europe/Berlin"
 BUTTON_PEOPLE = 1_000  # press the button and open their Home (reads)
-SUBMITTERS = 20_000  # one submission each
-SECONDS = 6.0
-WARMUP_SECONDS = 1.5
-REQUESTS = 30_000  # button and Home requests written per run: more than answered
-WARMUP_REQUESTS = 6_000
+SUBMITTERS = 30_000  # one submission each
+SECONDS = 5.0
+WARMUP_SECONDS = 1.0
+REQUESTS = 45_000  # button and Home requests written per run: more than answered
+WARMUP_REQUESTS = 12_000
 TARGET_RATIO = 0.7
 TARGET_P99_MS = 250.0
 COUNTED = "Counted for"  # the product's answer to a stored check-in (catalog `checkin_stored`)
