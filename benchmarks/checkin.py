@@ -493,6 +493,11 @@ def report(result: CheckinResult) -> str:
         + f" → lost {c.lost}, doubled {c.doubled}"
         for c in result.counts
     )
+    wrapped = [
+        load.label for row in result.rows for load in (row.baseline, row.result) if load.wraps
+    ]
+    if wrapped:
+        counts += f"\n  {', '.join(wrapped)}: outlasted its requests (a request repeated)"
     return f"{head}\n{body}\n{counts}"
 
 

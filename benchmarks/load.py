@@ -13,6 +13,8 @@ request benchmarks are skipped with a message saying so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
 import os
 import shutil
@@ -21,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,7 +143,7 @@ async def run_wrk(
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )
-    with tempfile.TemporaryDirectory(prefix="rutradar-wrk-") as folder:
+    with tempfile.TemporaryDirectory(prefix="rutradar-wrk-") as folder, _frozen_heap():
         data = Path(folder) / "requests.tsv"
         await asyncio.to_thread(write_requests, data, requests)
         path = "/" + url.split("/", 3)[3] if url.count("/") >= 3 else "/"
@@ -182,6 +184,20 @@ async def run_wrk(
         sent=raw["sent"],
         matched=raw["matched"],
     )
+
+
+@contextlib.contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """The harness process serves the fakes (Slack Web API, Bot Connector) during a run. What
+    it holds already (the generated requests, the fakes' records) is frozen out of the garbage
+    collector meanwhile: a full collection of it stalled the fakes for up to 200 ms, and
+    every server waiting on them (product and baseline alike) with them."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 # --- processes ---------------------------------------------------------------------------------
