@@ -1,8 +1,8 @@
-"""`python -m benchmarks [teams] [slack] [fanout] [throughput] [scrub] [--json PATH]`
+"""`python -m benchmarks [teams] [slack] [checkin] [fanout] [release] [throughput] [scrub] [--json PATH]`
 (`make bench` runs all).
 
 Results go to stdout, and to a JSON file only when `--json PATH` asks for one. The exit status
-is 1 when a target is missed (fan-out, Slack requests, Teams activities), 2 on bad arguments.
+is 1 when a target is missed (fan-out, Slack requests, check-in, release, Teams activities), 2 on bad arguments.
 The request benchmarks need `wrk` (installed with apt-get when missing and permitted; skipped
 with a message otherwise).
 """
@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import fanout, scrub, throughput
+from benchmarks import fanout, release, scrub, throughput
 from benchmarks.load import Unavailable, ensure_wrk
 
-CHOICES = ("teams", "slack", "fanout", "throughput", "scrub")
+CHOICES = ("teams", "slack", "checkin", "fanout", "release", "throughput", "scrub")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -60,7 +60,7 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
     }
     ok = True
     wrk_ok = True
-    if {"teams", "slack"} & set(args.which):
+    if {"teams", "slack", "checkin"} & set(args.which):
         try:
             ensure_wrk()
         except Unavailable as exc:
@@ -80,13 +80,27 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
         print(slack.report(sl) + "\n", flush=True)
         results["slack"] = slack.as_dict(sl)
         ok = ok and sl.met
+    if wrk_ok and "checkin" in args.which:
+        from benchmarks import checkin
+
+        ch = await checkin.run()
+        print(checkin.report(ch) + "\n", flush=True)
+        results["checkin"] = checkin.as_dict(ch)
+        ok = ok and ch.met
     if "fanout" in args.which:
         fan = await fanout.run(members=args.members, rate=args.rate)
         print(fanout.report(fan), flush=True)
         results["fanout"] = fanout.as_dict(fan)
         ok = ok and fan.met
-    if "throughput" in args.which:
+    if "release" in args.which:
         if "fanout" in args.which:
+            print(flush=True)
+        released = await release.run()
+        print(release.report(released), flush=True)
+        results["release"] = release.as_dict(released)
+        ok = ok and (released is None or released.met)
+    if "throughput" in args.which:
+        if {"fanout", "release"} & set(args.which):
             print(flush=True)
         through = await throughput.run(deliveries=args.deliveries)
         print(throughput.report(through), flush=True)

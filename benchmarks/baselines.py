@@ -3,7 +3,12 @@
 - ``bolt``: a bare slack-bolt ``AsyncApp`` on aiohttp that verifies a slash command's
   signature and acks a fixed text (what the platform SDK costs, with nothing of ours);
 - ``bolt-commit``: the same app, whose ``view_submission`` listener commits one row per
-  submission to the database named in ``BENCH_DATABASE_URL`` (the least a check-in can do);
+  submission to the database named in ``BENCH_DATABASE_URL`` (the least a check-in can do:
+  table ``bench_answers``, made by the benchmark) and answers with a fixed modal; a button
+  (``checkin_open``) is acked and answered with ``views.open`` of a fixed modal, and
+  ``app_home_opened`` with ``views.publish`` of a fixed Home, all over one aiohttp session
+  to the Web API (as the product's), and SQLite's writers queued in-process, not in its busy
+  handler (as the product's: both favour the baseline over a naive bare app);
 - ``teams``: a bare botbuilder ``CloudAdapter`` echo bot, botbuilder's own authentication
   (``ConfigurationBotFrameworkAuthentication``, JWT validated against the fake identity's
   key, outbound tokens from its login endpoint) replying to the fake Bot Connector.
@@ -43,27 +48,58 @@ def bolt_app(commit_url: str | None) -> web.Application:
     async def rut(ack: Any) -> None:
         await ack(text="Rut Radar helps you notice when work has gone flat.")
 
+    app = web.Application()
     if commit_url:
+        import contextlib
+
+        import aiohttp
         from sqlalchemy import text
 
-        from storage.db import create_engine
+        from storage.db import create_engine, is_sqlite
 
         engine = create_engine(commit_url)
+        writer = asyncio.Lock() if is_sqlite(engine) else contextlib.nullcontext()
+        modal = {
+            "type": "modal",
+            "callback_id": "checkin",
+            "title": {"type": "plain_text", "text": "Check-in"},
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "Counted."}}],
+        }
+        home = {
+            "type": "home",
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "Rut Radar"}}],
+        }
+
+        @bolt.action("checkin_open")
+        async def opened(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+            await ack()
+            await client.views_open(trigger_id=body["trigger_id"], view=modal)
 
         @bolt.view("checkin")
         async def submitted(ack: Any, body: dict[str, Any]) -> None:
-            async with engine.begin() as conn:
+            async with writer, engine.begin() as conn:
                 await conn.execute(
                     text("INSERT INTO bench_answers (trigger_id, score) VALUES (:t, :s)"),
                     {"t": body["trigger_id"], "s": 3},
                 )
-            await ack()
+            await ack(response_action="update", view=modal)
+
+        @bolt.event("app_home_opened")
+        async def home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
+            await client.views_publish(user_id=event["user"], view=home)
+
+        async def session(_app: web.Application) -> Any:
+            client.session = aiohttp.ClientSession()
+            yield
+            await client.session.close()
+            await engine.dispose()
+
+        app.cleanup_ctx.append(session)
 
     async def slack_events(request: web.Request) -> web.Response:
         bolt_request = await to_bolt_request(request)
         return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
-    app = web.Application()
     app.router.add_post("/slack/events", slack_events)
     return app
 

@@ -23,9 +23,11 @@ Target: wall time ≤ 1.1 × the ideal (members / rate = 20 s), no duplicates, n
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 from collections import Counter, deque
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -45,6 +47,7 @@ MEMBERS = 2000
 RATE = 100  # chat.postMessage per second, per workspace
 SEND_RATE_SHARE = 0.97  # the dispatcher's configured rate, as a share of the platform's limit
 TARGET_RATIO = 1.1
+TARGET_AFTER_MB = 250.0  # resident memory of `rutradar serve` after the fan-out (issue 12)
 TOKEN = "xoxb-bench"
 POLL = 0.005  # seconds between checks for completion (in-memory counters only)
 
@@ -128,6 +131,13 @@ class FanoutResult:
     pacing_overhead: float  # wall_s / max(ideal_s, unthrottled_s): what pacing itself adds
     target_ratio: float
     met: bool
+    # The same fan-out through a real `rutradar serve` process (same pacing, same limit):
+    serve_wall_s: float = float("nan")
+    serve_sent: int = 0
+    serve_idle_mb: float = float("nan")  # resident memory at /readyz 200 (sending begins)
+    serve_after_mb: float = float("nan")  # and once every prompt was accepted
+    serve_peak_mb: float = float("nan")  # VmHWM: the most it held at any time
+    target_after_mb: float = TARGET_AFTER_MB
 
 
 def _settings(url: str, fake: FakeSlackAPI, rate: float) -> Settings:
@@ -249,6 +259,52 @@ async def dispatch(
         }
 
 
+async def through_serve(members: int, rate: float, give_up_after: float) -> dict[str, Any]:
+    """The fan-out through a real `rutradar serve` process (SQLite, single-token Slack, the
+    dispatcher's shipped interval and the same rate share) against the same enforced limit;
+    resident memory before and after."""
+    from benchmarks.checkin import seed
+    from benchmarks.load import free_port, rutradar_argv, start_server
+
+    logs = Path(tempfile.mkdtemp(prefix="rutradar-bench-fanout-"))
+    async with sqlite_database() as url, RateLimitedSlack(limit=int(rate)) as fake:
+        await seed(url, members, fake, sent=False)
+        # Seeded with the round open and due: the server starts sending as soon as it is up.
+        port = free_port()
+        env = {
+            "SLACK_SIGNING_SECRET": "bench-secret",
+            "SLACK_BOT_TOKEN": TOKEN,
+            "SLACK_API_URL": fake.base_url,
+            "RUTRADAR_PLAYGROUND": "0",
+            "RUTRADAR_DATABASE_URL": url,
+            "RUTRADAR_SLACK_SEND_RATE": str(rate * SEND_RATE_SHARE),
+        }
+        server = await start_server(
+            rutradar_argv(port), env, port, ready_path="/readyz", log_dir=logs, name="fanout"
+        )
+        try:
+            idle = server.rss_mb()
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            while sum(fake.accepted_posts().values()) < members:
+                if loop.time() - start > give_up_after or server.proc.poll() is not None:
+                    break
+                await asyncio.sleep(0.25)
+            wall = loop.time() - start
+            await asyncio.sleep(1.0)  # the last deliveries' commits
+            after = server.rss_mb()
+            peak = server.peak_rss_mb()
+        finally:
+            server.stop()
+        return {
+            "serve_wall_s": wall,
+            "serve_sent": sum(1 for n in fake.accepted_posts().values() if n),
+            "serve_idle_mb": idle,
+            "serve_after_mb": after,
+            "serve_peak_mb": peak,
+        }
+
+
 async def run(members: int = MEMBERS, rate: float = RATE) -> FanoutResult:
     ideal = members / rate
     give_up_after = max(60.0, 3 * ideal)
@@ -258,8 +314,15 @@ async def run(members: int = MEMBERS, rate: float = RATE) -> FanoutResult:
     # The dispatcher is set a little below the platform's limit, as docs/rounds.md advises:
     # pacing at exactly the limit meets a strict one-second window's jitter with 429s.
     measured = await dispatch(members, rate * SEND_RATE_SHARE, int(rate), give_up_after)
+    served = await through_serve(members, rate, give_up_after)
     ratio = measured["wall_s"] / ideal
-    met = ratio <= TARGET_RATIO and measured["duplicates"] == 0 and measured["lost"] == 0
+    met = (
+        ratio <= TARGET_RATIO
+        and measured["duplicates"] == 0
+        and measured["lost"] == 0
+        and served["serve_sent"] == members
+        and served["serve_after_mb"] < TARGET_AFTER_MB
+    )
     return FanoutResult(
         members=members,
         rate=rate,
@@ -280,6 +343,7 @@ async def run(members: int = MEMBERS, rate: float = RATE) -> FanoutResult:
         target_ratio=TARGET_RATIO,
         met=met,
         **measured,
+        **served,
     )
 
 
@@ -313,7 +377,8 @@ def report(result: FanoutResult) -> str:
     return "\n".join(
         [
             f"fan-out: {n} members, fake Slack limited to {r.rate:g} posts/s "
-            f"(target: ratio ≤ {r.target_ratio}, 0 duplicates, 0 lost) → {verdict} "
+            f"(target: ratio ≤ {r.target_ratio}, 0 duplicates, 0 lost; `rutradar serve` RSS "
+            f"after it < {r.target_after_mb:.0f} MB) → {verdict} "
             f"(ratio {r.ratio:.3f})",
             table(("run", "seconds", "ratio", "ms/each", "per s", "429s", "dup", "lost"), rows),
             f"  dispatcher ceiling {r.unthrottled_per_s:.1f}/s = {headroom:.2f}× the rate "
@@ -322,6 +387,10 @@ def report(result: FanoutResult) -> str:
             f"  users.info calls: {r.users_info_calls}; dispatcher retries: "
             f"{r.dispatcher_retries}; peak accepted posts in any 1 s: "
             f"{r.peak_posts_per_window}; first→last post: {r.first_to_last_post_s:.2f} s",
+            f"  through `rutradar serve` (same rate and limit): {r.serve_sent} of {n} prompts in "
+            f"{r.serve_wall_s:.1f} s; resident memory at ready {r.serve_idle_mb:.0f} MB, after the "
+            f"fan-out {r.serve_after_mb:.0f} MB (target < {r.target_after_mb:.0f} MB), peak "
+            f"{r.serve_peak_mb:.0f} MB",
         ]
     )
 

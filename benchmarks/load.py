@@ -13,6 +13,8 @@ request benchmarks are skipped with a message saying so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
 import os
 import shutil
@@ -21,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +88,8 @@ class LoadResult:
     max_ms: float
     wraps: int
     cpu_ms_per_request: float = float("nan")  # the server's CPU time per answered request
+    sent: int = 0  # requests wrk started (the answered ones, and those in flight at the end)
+    matched: int = -1  # answers whose body held `expect` (-1: not checked)
 
     @property
     def rate(self) -> float:
@@ -113,10 +117,11 @@ async def run_wrk(
     seconds: float,
     connections: int = CONNECTIONS,
     profile_pid: int | None = None,
+    expect: str | None = None,
 ) -> LoadResult:
     """`profile_pid` with BENCH_PROFILE=<folder> set: py-spy records that process during the
     run, collapsed stacks into <folder>/<label>.txt (how docs/benchmarks.md's profiles were
-    taken)."""
+    taken). `expect`: count the answers whose body contains it (`LoadResult.matched`)."""
     wrk = ensure_wrk()
     spy = None
     folder = os.environ.get("BENCH_PROFILE")
@@ -138,7 +143,7 @@ async def run_wrk(
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )
-    with tempfile.TemporaryDirectory(prefix="rutradar-wrk-") as folder:
+    with tempfile.TemporaryDirectory(prefix="rutradar-wrk-") as folder, _frozen_heap():
         data = Path(folder) / "requests.tsv"
         await asyncio.to_thread(write_requests, data, requests)
         path = "/" + url.split("/", 3)[3] if url.count("/") >= 3 else "/"
@@ -156,6 +161,7 @@ async def run_wrk(
             str(data),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "BENCH_EXPECT": expect or ""},
         )
         out, err = await proc.communicate()
     if spy is not None:
@@ -175,7 +181,23 @@ async def run_wrk(
         p99_ms=raw["p99_us"] / 1000,
         max_ms=raw["max_us"] / 1000,
         wraps=raw["wraps"],
+        sent=raw["sent"],
+        matched=raw["matched"],
     )
+
+
+@contextlib.contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """The harness process serves the fakes (Slack Web API, Bot Connector) during a run. What
+    it holds already (the generated requests, the fakes' records) is frozen out of the garbage
+    collector meanwhile: a full collection of it stalled the fakes for up to 200 ms, and
+    every server waiting on them (product and baseline alike) with them."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 # --- processes ---------------------------------------------------------------------------------
@@ -188,14 +210,17 @@ class Server:
     started_in: float  # seconds from spawn to the first 200 on the readiness path
     log: Path
 
-    def rss_mb(self) -> float:
+    def rss_mb(self, field: str = "VmRSS") -> float:
         try:
             for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024
         except OSError:
             pass
         return float("nan")
+
+    def peak_rss_mb(self) -> float:
+        return self.rss_mb("VmHWM")
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the process so far (its threads included)."""

@@ -1,8 +1,10 @@
 -- Replays pre-signed requests (benchmarks/load.py writes them), each once, in order.
 -- Arguments: the request path, the file (header names, then one request per line).
+-- With BENCH_EXPECT set, responses whose body contains it are counted ("matched"); without
+-- it no response callback is defined, so wrk does not read bodies into Lua.
 local threads = {}
 local rows = {}
-local n = 0
+n = 0
 i = 0
 wraps = 0
 
@@ -31,6 +33,16 @@ function init(args)
   f:close()
 end
 
+local expect = os.getenv("BENCH_EXPECT")
+if expect and expect ~= "" then
+  matched = 0
+  function response(status, headers, body)
+    if body and string.find(body, expect, 1, true) then
+      matched = matched + 1
+    end
+  end
+end
+
 function request()
   i = i + 1
   if i > n then
@@ -41,14 +53,18 @@ function request()
 end
 
 function done(summary, latency, requests)
-  local w = 0
+  local w, sent, m = 0, 0, -1
   for _, t in ipairs(threads) do
     w = w + (t:get("wraps") or 0)
+    sent = sent + (t:get("i") or 0) + (t:get("wraps") or 0) * (t:get("n") or 0)
+    if t:get("matched") then
+      m = math.max(m, 0) + t:get("matched")
+    end
   end
   local e = summary.errors
   io.write(string.format(
     'BENCH {"requests":%d,"duration_us":%d,"status_errors":%d,"socket_errors":%d,' ..
-    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"wraps":%d}\n',
+    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"wraps":%d,"sent":%d,"matched":%d}\n',
     summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, w))
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, w, sent, m))
 end

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, delete, func, literal, select, update
+from sqlalchemy import bindparam, case, delete, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -204,8 +204,66 @@ async def participation(session: AsyncSession, round_id: int) -> tuple[int, int]
     return int(row[0]), int(row[1])
 
 
-async def answers_of(session: AsyncSession, round_id: int) -> Sequence[Answer]:
-    return (await session.scalars(select(Answer).where(Answer.round_id == round_id))).all()
+async def answer_totals(
+    session: AsyncSession, round_id: int, keys: Sequence[str], in_rut_total: int
+) -> tuple[int, dict[str, int], dict[str, int], int]:
+    """(respondents, sum per key, answers scoring a key ≤ 2, answers whose total is at most
+    `in_rut_total`) of a round's answers, folded by the database in one query."""
+    columns = [getattr(Answer, k) for k in keys]
+    total = sum(columns[1:], columns[0])
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                *(func.coalesce(func.sum(c), 0) for c in columns),
+                *(func.count().filter(c <= 2) for c in columns),
+                func.count().filter(total <= in_rut_total),
+            ).where(Answer.round_id == round_id)
+        )
+    ).one()
+    n = len(keys)
+    sums = {k: int(row[1 + i]) for i, k in enumerate(keys)}
+    lows = {k: int(row[1 + n + i]) for i, k in enumerate(keys)}
+    return int(row[0]), sums, lows, int(row[1 + 2 * n])
+
+
+async def shared_comments(session: AsyncSession, round_id: int) -> list[str]:
+    """The lines answers chose to share, in no particular order (the release shuffles)."""
+    rows = await session.scalars(
+        select(Answer.comment).where(
+            Answer.round_id == round_id, Answer.comment.is_not(None), Answer.comment != ""
+        )
+    )
+    return [c for c in rows.all() if c]
+
+
+async def copy_sent_prompts(
+    session: AsyncSession, round_id: int, *, kind: str, now: datetime
+) -> int:
+    """Insert one pending delivery of `kind` per prompt of the round that reached the platform
+    (its `message_ref` is a non-empty object), carrying that reference and nothing else of
+    it: no person, not answered, a random id (as `random_id`: 32 hex digits from the
+    database's strong random source), in a random order. Returns how many."""
+    if session.get_bind().dialect.name == "sqlite":
+        new_id = "lower(hex(randomblob(16)))"
+        is_object = "json_type(message_ref) = 'object' AND message_ref <> '{}'"
+    else:
+        new_id = "md5(gen_random_uuid()::text)"
+        is_object = "json_typeof(message_ref) = 'object' AND message_ref::text <> '{}'"
+    # Ordered by the new random ids: a random permutation of the prompts (one random draw per
+    # row), and the primary key's index is filled in order.
+    result = await session.execute(
+        text(
+            "INSERT INTO deliveries (id, round_id, person_id, kind, not_before, status,"
+            " attempts, lookups, message_ref, answered)"
+            " SELECT id, round_id, NULL, :kind, :now, 'pending', 0, 0, message_ref, :answered"
+            f" FROM (SELECT {new_id} AS id, round_id, message_ref FROM deliveries"
+            f" WHERE round_id = :round_id AND kind = 'prompt' AND {is_object}) AS sent"
+            " ORDER BY id"
+        ).bindparams(bindparam("now", type_=Delivery.__table__.c.not_before.type)),
+        {"kind": kind, "now": now, "round_id": round_id, "answered": False},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def delete_round_raw_data(session: AsyncSession, round_id: int) -> None:

@@ -4,16 +4,20 @@ No timings here: the benchmarks measure what it saves."""
 
 from __future__ import annotations
 
+import random
+from collections.abc import Awaitable
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from bot.chat.engine import ChatEngine
+from bot.core.actor import Actor
 from bot.core.clock import ManualClock
 from bot.core.context import Context
 from bot.core.lookups import Lookups
 from storage.db import create_session_factory
-from storage.models import Person
+from storage.models import Person, Workspace
 from storage.values import PersonRole
 from tests.conftest import World
 from tests.helpers import command, text_of
@@ -139,3 +143,48 @@ async def test_off_by_default_and_bounded(world: World, clock: ManualClock) -> N
         lookups.keep(command(person.user_id, "help"), await world.actor(person), 0)
     assert lookups.actor(command(world.members[0].user_id, "help")) is None  # the oldest went
     assert lookups.actor(command(world.members[2].user_id, "help")) is not None
+
+
+def test_spread_entries_expire_between_half_and_all_of_the_ttl(clock: ManualClock) -> None:
+    """People first seen together do not all expire together, and none outlives the TTL."""
+    lookups = Lookups(clock, ttl=TTL, spread=0.5, rng=random.Random(7))
+    events = [command(f"u{i}", "help") for i in range(40)]
+    for event in events:
+        person = Person(user_id=event.user_id, stub=False, conversation_ref=event.where.to_json())
+        actor = Actor(workspace=Workspace(platform="playground"), person=person, is_admin=False)
+        lookups.keep(event, actor, lookups.generation)
+
+    def cached() -> int:
+        return sum(1 for event in events if lookups.actor(event) is not None)
+
+    clock.advance(timedelta(seconds=TTL / 2 - 0.01))
+    assert cached() == 40
+    clock.advance(timedelta(seconds=TTL / 4))
+    assert 0 < cached() < 40  # some gone already, some not yet
+    clock.advance(timedelta(seconds=TTL / 4 + 0.01))
+    assert cached() == 0
+    with pytest.raises(ValueError, match="spread"):
+        Lookups(clock, ttl=TTL, spread=1.0)
+
+
+async def test_past_half_its_life_an_actor_is_served_and_looked_up_again(
+    world: World, clock: ManualClock
+) -> None:
+    """Refresh-ahead: the cached actor is served while a background lookup replaces it, so a
+    change made elsewhere shows within the TTL and someone who keeps writing never waits for
+    a miss; the refresh is asked for once."""
+    ctx = cached_context(world, clock)
+    assert ctx.lookups is not None
+    spawned: list[Awaitable[None]] = []
+    engine = ChatEngine(ctx, spawn=lambda work, _name: spawned.append(work))
+    assert "/rut admin" not in await say(engine, "u0", "help")  # a miss: looked up
+    await promote(world.ctx, "u0")  # another replica writes
+    clock.advance(timedelta(seconds=TTL / 2))
+    assert "/rut admin" not in await say(engine, "u0", "help")  # served from the cache…
+    assert len(spawned) == 1  # …and a lookup started
+    assert "/rut admin" not in await say(engine, "u0", "help")
+    assert len(spawned) == 1  # once
+    await spawned.pop()
+    hits = ctx.lookups.hits
+    assert "/rut admin" in await say(engine, "u0", "help")  # the refreshed actor
+    assert ctx.lookups.hits == hits + 1

@@ -8,8 +8,19 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.rounds.release import compute_release, with_trend
+from bot.core.context import Context
+from bot.rounds.lifecycle import open_round
+from bot.rounds.release import (
+    IN_RUT_TOTAL,
+    AnswerTotals,
+    compute_release,
+    release_from_totals,
+    with_trend,
+)
 from messages.content import PRACTICE_KEYS
+from storage import repositories as repo
+from storage.models import Answer
+from tests.conftest import build_world
 
 
 def answer(**scores: int) -> dict[str, int]:
@@ -125,3 +136,23 @@ def test_change_and_low_streak_are_frozen_into_the_snapshot() -> None:
         first["practices"]["routine"]["change"] is None
         and first["practices"]["routine"]["low_streak"] == 1
     )
+
+
+async def test_the_database_folds_answers_as_the_release_rules_do(ctx: Context) -> None:
+    """The close folds answers in SQL (`answer_totals`); the sums and counts, and so the
+    release, are exactly the pure function's on the same answers, on both backends."""
+    world = await build_world(ctx)
+    rnd = (await open_round(ctx, world.cli, world.team)).round
+    rng = random.Random(12)
+    answers = [{k: rng.randint(1, 5) for k in PRACTICE_KEYS} for _ in range(200)]
+    answers += [answer(), answer(assess=1, routine=2, training=3, strengths=3, path=3)]  # 12
+    async with ctx.sessions.begin() as session:
+        session.add_all(Answer(round_id=rnd.id, **a) for a in answers)
+    async with ctx.sessions() as session:
+        respondents, sums, lows, in_rut = await repo.answer_totals(
+            session, rnd.id, PRACTICE_KEYS, IN_RUT_TOTAL
+        )
+    assert AnswerTotals(respondents, sums, lows, in_rut) == AnswerTotals.of(answers)
+    assert release_from_totals(
+        AnswerTotals.of(answers), [], delivered=202, threshold=5, comment_threshold=5
+    ) == compute_release(answers, [], delivered=202, threshold=5, comment_threshold=5)

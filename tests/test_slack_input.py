@@ -746,7 +746,41 @@ async def test_an_org_wide_install_and_uninstall_end_to_end(
 # --- Socket Mode goes through the same checks ----------------------------------------------------
 
 
-async def test_socket_mode_requests_are_validated_by_the_same_code(slack: Slack) -> None:
+@pytest.fixture
+async def socket_slack(
+    sqlite_url: str,
+    clock: ManualClock,
+    caplog_warnings: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Slack]:
+    """The app configured for Socket Mode (`SLACK_APP_TOKEN`), its socket handler faked."""
+    import slack_bolt.adapter.socket_mode.aiohttp as socket_mode
+
+    class Handler:
+        def __init__(self, app: object, app_token: str) -> None:
+            pass
+
+        async def connect_async(self) -> None:
+            pass
+
+        async def close_async(self) -> None:
+            pass
+
+    monkeypatch.setattr(socket_mode, "AsyncSocketModeHandler", Handler)
+    async with FakeSlackAPI() as fake:
+        settings = settings_for(
+            sqlite_url, fake, SLACK_BOT_TOKEN="xoxb-test", SLACK_APP_TOKEN="xapp-test"
+        )
+        app = build_app(settings, clock=clock, background=False)
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            world = await build_world(app[RUNTIME].ctx, platform="slack", slack_ids=True)
+            for person in (*world.members, world.manager, world.admin, world.outsider):
+                fake.add_user(person.user_id, real_name=person.display_name)
+            yield Slack(client, fake, clock, world, caplog_warnings)
+
+
+async def test_socket_mode_requests_are_validated_by_the_same_code(socket_slack: Slack) -> None:
+    slack = socket_slack
     adapter = slack.runtime.adapters["slack"]
     assert isinstance(adapter, SlackAdapter)
     good = dict(command_pairs("help"))

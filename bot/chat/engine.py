@@ -15,10 +15,11 @@ import asyncio
 import contextlib
 import logging
 import shlex
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import replace
 from datetime import date
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
@@ -120,9 +121,22 @@ def _topic_message(locale: str, key: str, pieces: tuple[Advice, ...]) -> Message
     return views.advice_topic_of(copy_for(locale), locale, key, pieces)
 
 
+# Starts a background coroutine in the process's task group (bot/delivery/tasks.py), by name.
+Spawner = Callable[[Coroutine[Any, Any, None], str], object]
+
+
 class ChatEngine:
-    def __init__(self, ctx: Context, *, directories: Directories | None = None) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        directories: Directories | None = None,
+        spawn: Spawner | None = None,
+    ) -> None:
         self.ctx = ctx
+        # Refreshes a cached actor ahead of its expiry (bot/core/lookups.py) without making
+        # the event that noticed it wait; without one, the cache simply expires.
+        self._spawn = spawn
         # Questions to the platforms only (who is this e-mail address, who is in a channel):
         # the engine sends nothing itself; later messages and edits go through the outbox.
         self._directories = directories or Directories()
@@ -228,7 +242,17 @@ class ChatEngine:
         lookups = self.ctx.lookups
         cached = lookups.actor(event) if lookups is not None else None
         if cached is not None:
+            if lookups is not None and self._spawn is not None and lookups.due(event):
+                self._spawn(self._refresh(event), "actor-refresh")  # served meanwhile
             return cached
+        return await self._look_up(event)
+
+    async def _refresh(self, event: Event) -> None:
+        await self._look_up(event)
+
+    async def _look_up(self, event: Event) -> Actor:
+        """The sender's actor from the database, kept in the cache."""
+        lookups = self.ctx.lookups
         generation = lookups.generation if lookups is not None else 0
         workspace, person = await self._sender(event)
         async with self.ctx.sessions() as session:

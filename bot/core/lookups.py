@@ -16,6 +16,17 @@ costs about 0.4 ms on SQLite, and an actor takes four or more).
 - **Skipped when the event would change the person** (a new display name, a first time zone or
   locale, a platform admin grant, a new 1:1 conversation reference): then the engine takes the
   database path, which records the change.
+- **Spread out.** Each entry lives a random share of `ttl` between `1 - spread` and 1 (the app
+  uses `spread` 0.5): people first seen together (a team answering a round's prompts) would
+  otherwise all expire at the same moment and be looked up again at once, a burst of database
+  reads that every request in flight waits behind (the Teams p99 in docs/benchmarks.md). The
+  bound above is unchanged: no entry outlives `ttl`.
+- **Refreshed ahead.** Past half of its life an entry is still served, and `due` says (once) that
+  it is time to look the person up again in the background (`ChatEngine` does, when it can
+  spawn tasks): someone who keeps writing keeps hitting the cache instead of waiting for the
+  reads of a miss, which on a loaded SQLite server take a hundred milliseconds or more (each
+  statement is several hand-overs to aiosqlite's thread). Served entries never outlive `ttl`:
+  the refreshed one starts a new life from the moment it was read.
 - Bounded: at most `max_entries` actors, the oldest dropped first.
 
 Cached ORM objects are detached (sessions never expire on commit) and only read from: code
@@ -24,6 +35,7 @@ that changes a person or team loads its own copy in its own session.
 
 from __future__ import annotations
 
+import random
 from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -57,12 +69,23 @@ def changes_person(person: Person, event: Event) -> bool:
 
 class Lookups:
     def __init__(
-        self, clock: Clock, *, ttl: float = DEFAULT_TTL_SECONDS, max_entries: int = MAX_ENTRIES
+        self,
+        clock: Clock,
+        *,
+        ttl: float = DEFAULT_TTL_SECONDS,
+        max_entries: int = MAX_ENTRIES,
+        spread: float = 0.0,
+        rng: random.Random | None = None,
     ) -> None:
+        if not 0.0 <= spread < 1.0:
+            raise ValueError("spread is a share of the ttl, from 0 up to (not including) 1")
         self._clock = clock
         self._ttl = timedelta(seconds=ttl)
+        self._spread = spread
+        self._rng = rng or random.Random()
         self._max = max_entries
-        self._actors: OrderedDict[Key, tuple[datetime, Actor]] = OrderedDict()
+        # key → (refresh due at, expires at, actor); "due" moves to `datetime.max` once told.
+        self._actors: OrderedDict[Key, tuple[datetime, datetime, Actor]] = OrderedDict()
         self.generation = 0
         self.hits = 0
         self.misses = 0
@@ -85,7 +108,7 @@ class Lookups:
         if entry is None:
             self.misses += 1
             return None
-        expires, actor = entry
+        _, expires, actor = entry
         if self._clock.now() >= expires:
             del self._actors[key]
             self.misses += 1
@@ -96,13 +119,24 @@ class Lookups:
         self.hits += 1
         return actor
 
+    def due(self, event: Event) -> bool:
+        """True once per entry, when the sender's cached actor is past half its life: look
+        them up again (in the background) and `keep` the result."""
+        entry = self._actors.get(self.key(event))
+        if entry is None or self._clock.now() < entry[0]:
+            return False
+        self._actors[self.key(event)] = (datetime.max.replace(tzinfo=entry[0].tzinfo), *entry[1:])
+        return True
+
     def keep(self, event: Event, actor: Actor, generation: int) -> None:
         """Store an actor looked up from the database; `generation` is `self.generation` as
         it was before the lookup began (a write committed since makes it stale: not kept)."""
         if not self.enabled or generation != self.generation:
             return
         key = self.key(event)
-        self._actors[key] = (self._clock.now() + self._ttl, actor)
+        life = self._ttl * (1.0 - self._spread * self._rng.random()) if self._spread else self._ttl
+        now = self._clock.now()
+        self._actors[key] = (now + life / 2, now + life, actor)
         self._actors.move_to_end(key)
         while len(self._actors) > self._max:
             self._actors.popitem(last=False)

@@ -22,7 +22,7 @@ from bot.core.errors import ConflictError
 from bot.rounds.cadence import local_moment
 from bot.rounds.notices import queue_closed_notices
 from bot.rounds.periods import monthly_period, weekly_period
-from bot.rounds.release import compute_release, with_trend
+from bot.rounds.release import IN_RUT_TOTAL, AnswerTotals, release_from_totals, with_trend
 from messages.content import PRACTICE_KEYS
 from storage import repositories as repo
 from storage.maintenance import scrub
@@ -200,11 +200,16 @@ async def _close(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
                 release = await repo.release_of(session, latest.id)
                 return RoundOutcome(latest, changed=False, release=release)
             raise ConflictError("no_open_round", team=team.name)
-        answers = await repo.answers_of(session, rnd.id)
+        # Folded by the database (sums and counts), never loaded answer by answer.
+        respondents, sums, lows, in_rut = await repo.answer_totals(
+            session, rnd.id, PRACTICE_KEYS, IN_RUT_TOTAL
+        )
         _, delivered = await repo.participation(session, rnd.id)
-        computed = compute_release(
-            [{k: getattr(a, k) for k in PRACTICE_KEYS} for a in answers],
-            [a.comment for a in answers if a.comment],
+        computed = release_from_totals(
+            AnswerTotals(respondents, sums, lows, in_rut),
+            await repo.shared_comments(session, rnd.id)
+            if respondents >= max(rnd.threshold, rnd.comment_threshold)
+            else [],
             delivered=delivered,
             threshold=rnd.threshold,
             comment_threshold=rnd.comment_threshold,

@@ -34,8 +34,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.ports import SentRef
 from bot.rounds.cadence import Cadence, openings, period_key
+from storage import repositories as repo
 from storage.models import Delivery, Round, Schedule
-from storage.values import DeliveryKind, DeliveryStatus
+from storage.values import DeliveryKind
 
 # The kinds that edit a sent prompt: no person, deleted once done.
 EDITS = (DeliveryKind.CLOSED_NOTICE, DeliveryKind.CHECKED_IN)
@@ -48,33 +49,11 @@ async def queue_closed_notices(session: AsyncSession, rnd: Round, now: datetime)
     """One pending notice per prompt of `rnd` that was sent (it has a message reference).
 
     Call it inside the close transaction, before `delete_round_raw_data`. The prompts are read
-    for their message reference alone, and the notices are inserted in a random order, so not
-    even their physical order (rowids, heap position) follows anything of the prompts."""
-    refs = [
-        ref
-        for ref in (
-            await session.scalars(
-                select(Delivery.message_ref).where(
-                    Delivery.round_id == rnd.id, Delivery.kind == DeliveryKind.PROMPT
-                )
-            )
-        ).all()
-        if isinstance(ref, dict) and ref  # unsent, or erased (its reference was cleared)
-    ]
-    _shuffle(refs)
-    for ref in refs:
-        session.add(
-            Delivery(
-                round_id=rnd.id,
-                person_id=None,
-                kind=DeliveryKind.CLOSED_NOTICE,
-                not_before=now,
-                status=DeliveryStatus.PENDING,
-                message_ref=ref,
-                answered=False,
-            )
-        )
-    return len(refs)
+    for their message reference alone, and the notices are inserted in a random order with
+    random ids, so not even their physical order (rowids, heap position) follows anything of
+    the prompts. One INSERT … SELECT in the database: a round of 100,000 prompts is not
+    loaded into the process."""
+    return await repo.copy_sent_prompts(session, rnd.id, kind=DeliveryKind.CLOSED_NOTICE, now=now)
 
 
 def edit_of(message_ref: Mapping[str, Any] | None) -> tuple[SentRef, str | None] | None:

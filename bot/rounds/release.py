@@ -26,6 +26,31 @@ def participation_share(answered: int, delivered: int) -> float | None:
     return round(answered / delivered, 2) if delivered else None
 
 
+@dataclass(frozen=True)
+class AnswerTotals:
+    """What the release needs of a round's answers, as sums and counts (the database folds
+    them in one aggregate query; `compute_release` folds a list the same way)."""
+
+    respondents: int
+    sums: Mapping[str, int]  # per practice: the sum of its scores
+    lows: Mapping[str, int]  # per practice: how many scored it 2 or less
+    in_rut: int  # answers whose five scores average IN_RUT_MEAN or less
+
+    @staticmethod
+    def of(answers: Sequence[Mapping[str, int]]) -> AnswerTotals:
+        return AnswerTotals(
+            respondents=len(answers),
+            sums={k: sum(a[k] for a in answers) for k in PRACTICE_KEYS},
+            lows={k: sum(1 for a in answers if a[k] <= 2) for k in PRACTICE_KEYS},
+            in_rut=sum(1 for a in answers if sum(a[k] for k in PRACTICE_KEYS) <= IN_RUT_TOTAL),
+        )
+
+
+# An answer is "in a rut" when its mean is ≤ IN_RUT_MEAN; scores are integers, so that is a
+# total of at most floor(5 × 2.5) = 12, which SQL can count exactly.
+IN_RUT_TOTAL = int(IN_RUT_MEAN * len(PRACTICE_KEYS))
+
+
 def compute_release(
     answers: Sequence[Mapping[str, int]],
     comments: Sequence[str],
@@ -36,18 +61,37 @@ def compute_release(
     rng: random.Random | None = None,
 ) -> ComputedRelease:
     """Fold a round's answers into aggregates; below the frozen threshold, withhold everything."""
-    respondents = len(answers)
+    return release_from_totals(
+        AnswerTotals.of(answers),
+        comments,
+        delivered=delivered,
+        threshold=threshold,
+        comment_threshold=comment_threshold,
+        rng=rng,
+    )
+
+
+def release_from_totals(
+    totals: AnswerTotals,
+    comments: Sequence[str],
+    *,
+    delivered: int,
+    threshold: int,
+    comment_threshold: int,
+    rng: random.Random | None = None,
+) -> ComputedRelease:
+    """The release from the answers' sums and counts; below the frozen threshold, withhold
+    everything."""
+    respondents = totals.respondents
     if respondents < threshold or respondents == 0:
         return ComputedRelease(ReleaseStatus.WITHHELD, respondents, delivered, threshold, None)
 
     practices: dict[str, dict[str, float]] = {}
     for key in PRACTICE_KEYS:
-        scores = [a[key] for a in answers]
         practices[key] = {
-            "mean": round(sum(scores) / respondents, 1),
-            "low_share": round(sum(1 for s in scores if s <= 2) / respondents, 2),
+            "mean": round(totals.sums[key] / respondents, 1),
+            "low_share": round(totals.lows[key] / respondents, 2),
         }
-    in_rut = sum(1 for a in answers if sum(a[k] for k in PRACTICE_KEYS) / 5 <= IN_RUT_MEAN)
     attention = min(
         PRACTICE_KEYS,
         key=lambda k: (practices[k]["mean"], -practices[k]["low_share"], PRACTICE_KEYS.index(k)),
@@ -63,7 +107,7 @@ def compute_release(
         threshold,
         {
             "practices": practices,
-            "in_rut_share": round(in_rut / respondents, 2),
+            "in_rut_share": round(totals.in_rut / respondents, 2),
             "attention": attention,
             "comments": shared,
         },

@@ -41,6 +41,8 @@ from storage.migrate import head_revision
 
 log = logging.getLogger(__name__)
 RUNTIME: web.AppKey[Runtime] = web.AppKey("rutradar_runtime", Runtime)
+# Cached actors live between half and all of RUTRADAR_LOOKUP_TTL (bot/core/lookups.py).
+LOOKUP_SPREAD = 0.5
 
 
 class ConfigurationError(RutRadarError):
@@ -73,7 +75,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         database=db,
         sessions=create_session_factory(db),
         clock=clock,
-        lookups=Lookups(clock, ttl=settings.lookup_ttl_seconds),
+        lookups=Lookups(clock, ttl=settings.lookup_ttl_seconds, spread=LOOKUP_SPREAD),
     )
     supervisor = Supervisor()
     adapters: dict[str, Adapter] = {}
@@ -81,7 +83,11 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     # it says later goes through the outbox. It is never handed an adapter.
     people: dict[str, ResolvePerson] = {}
     channels: dict[str, ChannelMembers] = {}
-    engine = ChatEngine(ctx, directories=Directories(people=people, channels=channels))
+    engine = ChatEngine(
+        ctx,
+        directories=Directories(people=people, channels=channels),
+        spawn=lambda coro, name: supervisor.spawn(coro, name=name),
+    )
     metrics = Metrics()
     dispatcher = Dispatcher(
         ctx,
