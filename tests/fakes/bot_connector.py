@@ -223,7 +223,10 @@ class FakeBotConnector:
         fault = self._fault("send")
         if fault is not None:
             return fault
-        activity: JSONDict = await request.json()
+        try:
+            activity: JSONDict = await request.json()
+        except ConnectionResetError:  # the bot stopped mid-reply (a benchmark's server stopping)
+            return web.Response(status=499)
         activity_id = f"1{next(self._ids):012d}"
         self.sent.append(Posted(cid, activity_id, activity, reply_to))
         self._signal()
