@@ -47,6 +47,7 @@ from sqlalchemy import func, insert, select, text
 from adapters.slack.payloads import where
 from benchmarks import postgres_base_url, postgres_database, sqlite_database, table
 from benchmarks.load import (
+    LOAD_COLUMNS,
     LoadResult,
     Request,
     Server,
@@ -106,7 +107,7 @@ class Row:
 
     @property
     def ratio(self) -> float:
-        return self.result.rate / self.baseline.rate if self.baseline.rate else 0.0
+        return self.result.ratio_to(self.baseline)
 
     @property
     def targeted(self) -> bool:
@@ -457,35 +458,9 @@ def report(result: CheckinResult) -> str:
     rows: list[list[Any]] = []
     for row in result.rows:
         for server, load in (("bare Bolt", row.baseline), ("rutradar", row.result)):
-            rows.append(
-                [
-                    row.backend,
-                    LABELS[row.kind],
-                    server,
-                    load.requests,
-                    round(load.rate, 1),
-                    f"{row.ratio:.2f}" if server == "rutradar" else "1.00",
-                    round(load.p50_ms, 1),
-                    round(load.p99_ms, 1),
-                    load.non_2xx + load.socket_errors,
-                    round(load.cpu_ms_per_request, 2),
-                ]
-            )
-    body = table(
-        [
-            "backend",
-            "request",
-            "server",
-            "requests",
-            "per s",
-            "ratio",
-            "p50 ms",
-            "p99 ms",
-            "errors",
-            "cpu ms/req",
-        ],
-        rows,
-    )
+            ratio = f"{row.ratio:.2f}" if server == "rutradar" else "1.00"
+            rows.append([row.backend, LABELS[row.kind], server, *load.cells(ratio)])
+    body = table(["backend", "request", "server", *LOAD_COLUMNS], rows)
     counts = "\n".join(
         f"  {c.backend} {c.server}: {c.sent} submissions sent, {c.counted} answered as counted, "
         f"{c.answers} answers stored"

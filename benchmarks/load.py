@@ -95,6 +95,26 @@ class LoadResult:
     def rate(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
 
+    def ratio_to(self, baseline: LoadResult) -> float:
+        """This run's rate in units of a baseline's, measured in the same benchmark run."""
+        return self.rate / baseline.rate if baseline.rate else 0.0
+
+    def cells(self, ratio: str) -> list[object]:
+        """This run's cells under `LOAD_COLUMNS`, with the ratio as the report shows it."""
+        return [
+            self.requests,
+            round(self.rate, 1),
+            ratio,
+            round(self.p50_ms, 1),
+            round(self.p99_ms, 1),
+            self.non_2xx + self.socket_errors,
+            round(self.cpu_ms_per_request, 2),
+        ]
+
+
+# The columns of a measured run in the request rows' reports (`LoadResult.cells`).
+LOAD_COLUMNS = ["requests", "per s", "ratio", "p50 ms", "p99 ms", "errors", "cpu ms/req"]
+
 
 def write_requests(path: Path, requests: Sequence[Request]) -> None:
     """Header names on the first line; then per request its header values and the body,

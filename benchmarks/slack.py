@@ -27,6 +27,7 @@ import aiohttp
 
 from benchmarks import postgres_base_url, postgres_database, sqlite_database, table
 from benchmarks.load import (
+    LOAD_COLUMNS,
     LoadResult,
     Request,
     Server,
@@ -61,7 +62,7 @@ class Row:
 
     @property
     def ratio(self) -> float:
-        return self.result.rate / self.baseline.rate if self.baseline.rate else 0.0
+        return self.result.ratio_to(self.baseline)
 
     @property
     def met(self) -> bool:
@@ -184,48 +185,11 @@ def report(result: SlackResult) -> str:
         f"{TARGET_RATIO}× bare Bolt, p99 < {TARGET_P99_MS:.0f} ms; start-up < "
         f"{TARGET_START_S:.0f} s; idle RSS < {TARGET_IDLE_MB:.0f} MB) → {verdict}"
     )
-    rows: list[list[Any]] = [
-        [
-            "-",
-            "bare Bolt ack",
-            b.requests,
-            round(b.rate, 1),
-            "1.00",
-            round(b.p50_ms, 1),
-            round(b.p99_ms, 1),
-            b.non_2xx + b.socket_errors,
-            round(b.cpu_ms_per_request, 2),
-        ]
-    ]
+    rows: list[list[Any]] = [["-", "bare Bolt ack", *b.cells("1.00")]]
     for row in result.rows:
-        r = row.result
-        rows.append(
-            [
-                row.backend,
-                f"/rut {COMMANDS[row.command]}",
-                r.requests,
-                round(r.rate, 1),
-                f"{row.ratio:.2f}",
-                round(r.p50_ms, 1),
-                round(r.p99_ms, 1),
-                r.non_2xx + r.socket_errors,
-                round(r.cpu_ms_per_request, 2),
-            ]
-        )
-    body = table(
-        [
-            "backend",
-            "request",
-            "requests",
-            "per s",
-            "ratio",
-            "p50 ms",
-            "p99 ms",
-            "errors",
-            "cpu ms/req",
-        ],
-        rows,
-    )
+        command = f"/rut {COMMANDS[row.command]}"
+        rows.append([row.backend, command, *row.result.cells(f"{row.ratio:.2f}")])
+    body = table(["backend", "request", *LOAD_COLUMNS], rows)
     extra = "\n".join(
         f"  {backend}: start-up to /readyz 200 {result.start_s[backend]:.2f} s; "
         f"idle RSS {result.idle_mb[backend]:.0f} MB"

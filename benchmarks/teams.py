@@ -53,7 +53,7 @@ class TeamsResult:
 
     @property
     def ratio(self) -> float:
-        return self.product.rate / self.baseline.rate if self.baseline.rate else 0.0
+        return self.product.ratio_to(self.baseline)
 
     @property
     def met(self) -> bool:
