@@ -503,7 +503,8 @@ class Dispatcher:
         if adapter is None or target is None or late:
             # `late`: the round closed meanwhile (the close deletes these rows; this one was
             # loaded before): its closed notice edits the prompt now.
-            if adapter is None and not late and delivery.attempts < MAX_ATTEMPTS:
+            closed_notice = delivery.kind == DeliveryKind.CLOSED_NOTICE
+            if adapter is None and closed_notice and delivery.attempts < MAX_ATTEMPTS:
                 # Not configured on this replica (a rolling deploy?): another may have it.
                 retry_at = self.ctx.clock.now() + timedelta(minutes=10)
                 await self._finish(claim, DeliveryStatus.PENDING, retry_at=retry_at)
@@ -679,7 +680,16 @@ class Dispatcher:
         self, claim: Claim, delivery: Delivery, workspace: Workspace, exc: DeliveryError
     ) -> int:
         now = self.ctx.clock.now()
-        if exc.permanent or delivery.attempts >= MAX_ATTEMPTS:
+        if exc.retry_after is not None:
+            # The platform said how long: the whole workspace waits, on every replica.
+            until = now + timedelta(seconds=exc.retry_after)
+            self._paused[workspace.id] = until
+            await self._pause_workspace(workspace.id, until)
+        # A checked-in edit gets one try: one left waiting would keep, beside the member's
+        # prompt, a count of attempts and a retry time that grow from when they answered. The
+        # closed notice edits the prompt at close anyway; the member saw "counted" already.
+        once = delivery.kind == DeliveryKind.CHECKED_IN
+        if exc.permanent or once or delivery.attempts >= MAX_ATTEMPTS:
             if delivery.kind in EDITS:  # nothing to keep: the prompt stays as it was
                 log.warning("prompt edit given up (%s): %s", delivery.kind, exc.reason)
                 await self._drop(claim)
@@ -690,10 +700,7 @@ class Dispatcher:
             self._on_result(workspace.platform, SendResult.FAILED)
             return 0
         if exc.retry_after is not None:
-            # The platform said how long: the whole workspace waits, on every replica.
             until = now + timedelta(seconds=exc.retry_after)
-            self._paused[workspace.id] = until
-            await self._pause_workspace(workspace.id, until)
             await self._finish(claim, DeliveryStatus.PENDING, retry_at=until, attempt_used=False)
         else:
             until = now + timedelta(seconds=backoff(delivery.attempts, self._rng))

@@ -16,7 +16,8 @@ the answer is stored, and survives a restart), from the prompt's message referen
 locale the prompt was written in: no person, `answered` false, and no time of answering (its
 `not_before` is the round's opening). While the round is open it says what the prompt row's
 `answered` flag says already, that this member answered, and nothing more: not when, not what.
-It is deleted once the platform has the edit (or refused it), when the member erases
+It gets one try (a retried row would count attempts from the answer), and is deleted once
+the platform has the edit or refused it, for any reason, when the member erases
 themselves, and at the latest with the round's raw data at close
 (`storage.repositories.delete_round_raw_data`), so the close's scrub leaves nothing of it.
 """
