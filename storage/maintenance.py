@@ -34,7 +34,9 @@ from storage.models import Round
 
 log = logging.getLogger(__name__)
 
-SCRUBBED_TABLES = ("answers", "deliveries")
+# processed_events too: a Teams check-in's submission is claimed (Teams redelivers), and its
+# claim's dead tuple (an opaque hash, a minute) should not outlive the close in the pages.
+SCRUBBED_TABLES = ("answers", "deliveries", "processed_events")
 # SQLite: how long the checkpoint waits for readers and writers before it reports busy.
 CHECKPOINT_WAIT_MS = 200
 # PostgreSQL: how long the scrub waits for transactions older than the close to end (most

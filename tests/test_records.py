@@ -83,3 +83,25 @@ async def test_an_admin_removing_a_person_erases_them_like_forget_me(world: Worl
         await remove_people(world.ctx, admin, ["root"])
     with pytest.raises(UsageError):
         await remove_people(world.ctx, admin, ["nobody"])
+
+
+async def test_a_person_named_like_a_system_actor_is_shown_by_their_name(world: World) -> None:
+    """Attack on the trail's "who": a manager who names themselves "command line" views the
+    results; `audit list` must not show that view as the command line's (in any language)."""
+    from bot.core.audit import AuditAction, record
+
+    async with world.ctx.sessions.begin() as session:
+        boss = await session.scalar(select(Person).where(Person.user_id == "boss"))
+        assert boss is not None
+        boss.display_name = "command line"
+    actor = await world.actor(world.manager)
+    async with world.ctx.sessions.begin() as session:
+        record(session, actor, AuditAction.SUMMARY_VIEWED, world.ctx.clock.now(), via="chat")
+        record(session, world.cli, AuditAction.SUMMARY_VIEWED, world.ctx.clock.now(), via="cli")
+    rows = [
+        r for r in await audit_list(world.ctx, world.workspace) if r["action"] == "summary_viewed"
+    ]
+    assert sorted((r["actor"], r["system"]) for r in rows) == [
+        ("command line", False),
+        ("command line", True),
+    ]

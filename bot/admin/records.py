@@ -104,6 +104,9 @@ async def audit_list(ctx: Context, workspace: Workspace, limit: int = 200) -> li
         {
             "at": event.at.isoformat(),
             "actor": event.actor_label,
+            # No person behind it (the command line, a platform, retention, someone erased):
+            # only such labels are words of ours, said in the reader's language when shown.
+            "system": event.actor_person_id is None,
             "action": event.action,
             "team": teams.get(event.team_id) if event.team_id else None,
             "detail": event.detail,

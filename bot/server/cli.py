@@ -578,7 +578,9 @@ async def _audit(ctx: Context, ns: argparse.Namespace) -> int:
         [
             [
                 _to_the_second(r["at"]),
-                said_actor(t, r["actor"]),  # the JSON keeps the stored words
+                # A person's name as they chose it (even "command line"); the JSON keeps
+                # the stored words.
+                said_actor(t, r["actor"]) if r["system"] else r["actor"],
                 r["action"],
                 r["team"] or "–",
                 str((r["detail"] or {}).get("period") or "–"),
