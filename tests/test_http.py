@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -243,3 +244,22 @@ def test_library_loggers_are_clamped_and_bodies_redacted() -> None:
     )
     RedactingFilter().filter(plain)
     assert plain.getMessage() == "round 2026-W48 closed"
+
+
+def test_a_traceback_quoting_a_body_is_withheld() -> None:
+    """`log.exception` prints the exception's message: a library error may quote the body it
+    choked on (scores and all). The line stays, its traceback goes."""
+    try:
+        raise ValueError('cannot read {"values": {"routine": 1}}')
+    except ValueError:
+        quoting = logging.LogRecord(
+            "x", logging.ERROR, __file__, 1, "event handling failed", (), sys.exc_info()
+        )
+    RedactingFilter().filter(quoting)
+    assert quoting.exc_info is None and quoting.getMessage().startswith("event handling failed")
+    try:
+        raise RuntimeError("database went away")
+    except RuntimeError:
+        plain = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    RedactingFilter().filter(plain)
+    assert plain.exc_info is not None  # an ordinary traceback stays for whoever debugs it

@@ -40,9 +40,13 @@ _BODY_MARKERS = re.compile(
     re.IGNORECASE,
 )
 REDACTED = "[redacted: a request or response body was withheld from the log]"
+TRACEBACK_WITHHELD = " [its traceback was withheld: an exception in it quoted a body]"
 
 
 class RedactingFilter(logging.Filter):
+    """A line that looks like it carries a payload is replaced; so is a traceback whose
+    exception messages do (a library error quoting the body it choked on)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             rendered = record.getMessage()
@@ -51,7 +55,14 @@ class RedactingFilter(logging.Filter):
         if _BODY_MARKERS.search(rendered):
             record.msg = REDACTED
             record.args = ()
+        if record.exc_info and _BODY_MARKERS.search(_TRACEBACK.formatException(record.exc_info)):
+            record.msg = f"{record.msg}{TRACEBACK_WITHHELD}"
+            record.exc_info = None
+            record.exc_text = None
         return True
+
+
+_TRACEBACK = logging.Formatter()
 
 
 def clamp_library_loggers() -> None:
