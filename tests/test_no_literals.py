@@ -97,6 +97,7 @@ PRODUCT = {"Rut Radar"}
 NAMED = {
     ("bot/server/demo.py", "More pairing on the on-call rota"): "demo data: a member's shared line",
     ("bot/server/logs.py", "[redacted: a request"): "stands in for a body in the log",
+    ("bot/server/logs.py", " [its traceback was withheld"): "marks a traceback left out of the log",
     ("bot/server/app.py", "SELECT version_num FROM"): "SQL",
     ("adapters/teams/auth.py", "application/json; charset"): "an HTTP header",
     ("adapters/teams/adapter.py", "app not installed for"): "a delivery's failure reason",
