@@ -22,11 +22,11 @@ from sqlalchemy import select, update
 from bot.core.clock import ManualClock
 from bot.rounds.lifecycle import open_round
 from bot.server.app import RUNTIME, build_app
-from bot.server.config import Settings
 from bot.server.runtime import Runtime
 from storage.models import Delivery, Person
 from tests.conftest import World, build_world
 from tests.fakes.slack_api import FakeSlackAPI
+from tests.test_slack import settings_for
 
 # Longer than any wait between two lookups (jittered backoff: at most 1.25 × 5 × 2 s).
 PASS = timedelta(seconds=30)
@@ -44,13 +44,7 @@ class Env:
 @pytest.fixture
 async def env(sqlite_url: str, clock: ManualClock) -> AsyncIterator[Env]:
     async with FakeSlackAPI() as fake:
-        settings = Settings(
-            RUTRADAR_DATABASE_URL=sqlite_url,
-            SLACK_SIGNING_SECRET="s",
-            SLACK_BOT_TOKEN="xoxb-test",
-            SLACK_API_URL=fake.base_url,
-            RUTRADAR_PLAYGROUND=False,
-        )
+        settings = settings_for(sqlite_url, fake, SLACK_BOT_TOKEN="xoxb-test")
         app = build_app(settings, clock=clock, background=False)
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             runtime = app[RUNTIME]

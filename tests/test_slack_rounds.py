@@ -17,7 +17,6 @@ from bot.admin import operations as admin
 from bot.core.clock import ManualClock
 from bot.server.app import RUNTIME, build_app
 from bot.server.cli import main
-from bot.server.config import Settings
 from storage.models import Delivery, Round
 from storage.values import CadenceKind
 from tests.conftest import build_world
@@ -28,6 +27,7 @@ from tests.fakes.slack_requests import (
     slash_command,
     view_submission,
 )
+from tests.test_slack import SECRET, settings_for
 
 MEMBERS = [f"U{i:04d}" for i in range(1, 13)]
 MANAGERS = ["UMGR01", "UMGR02"]
@@ -103,13 +103,7 @@ async def test_team_of_twelve_through_the_cli_and_the_fake_slack(
         for user in (*MEMBERS, *MANAGERS, *SMALL, SMALL_MANAGER):
             fake.add_user(user)
         fake.fail_next("chat.postMessage", status=429, retry_after=2)  # a rate-limited fan-out
-        settings = Settings(
-            RUTRADAR_DATABASE_URL=sqlite_url,
-            SLACK_SIGNING_SECRET="s",
-            SLACK_BOT_TOKEN="xoxb-test",
-            SLACK_API_URL=fake.base_url,
-            RUTRADAR_PLAYGROUND=False,
-        )
+        settings = settings_for(sqlite_url, fake, SLACK_BOT_TOKEN="xoxb-test")
         app = build_app(settings, clock=clock, background=False)
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             runtime = app[RUNTIME]
@@ -135,7 +129,7 @@ async def test_team_of_twelve_through_the_cli_and_the_fake_slack(
             for user in MEMBERS[:6] + SMALL:
                 body = view_submission("checkin", CHECKIN, user_id=user, view_id=f"V{user}")
                 response = await client.post(
-                    "/slack/events", data=body, headers=signed_headers(body, "s", clock.now())
+                    "/slack/events", data=body, headers=signed_headers(body, SECRET, clock.now())
                 )
                 assert "Counted for 2026-W49" in await response.text()
             clock.set(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
@@ -204,13 +198,7 @@ async def test_a_team_set_up_and_opened_on_its_scheduled_afternoon_reaches_its_m
     async with FakeSlackAPI() as fake:
         for user in (*MEMBERS, *MANAGERS):
             fake.add_user(user)
-        settings = Settings(
-            RUTRADAR_DATABASE_URL=sqlite_url,
-            SLACK_SIGNING_SECRET="s",
-            SLACK_BOT_TOKEN="xoxb-test",
-            SLACK_API_URL=fake.base_url,
-            RUTRADAR_PLAYGROUND=False,
-        )
+        settings = settings_for(sqlite_url, fake, SLACK_BOT_TOKEN="xoxb-test")
         app = build_app(settings, clock=clock, background=False)
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             runtime = app[RUNTIME]
@@ -220,7 +208,7 @@ async def test_a_team_set_up_and_opened_on_its_scheduled_afternoon_reaches_its_m
             for user in MEMBERS[:6]:
                 body = view_submission("checkin", CHECKIN, user_id=user, view_id=f"V{user}")
                 response = await client.post(
-                    "/slack/events", data=body, headers=signed_headers(body, "s", clock.now())
+                    "/slack/events", data=body, headers=signed_headers(body, SECRET, clock.now())
                 )
                 assert "Counted for 2026-W49" in await response.text()
             async with runtime.ctx.sessions() as session:
@@ -237,7 +225,7 @@ async def test_a_team_set_up_and_opened_on_its_scheduled_afternoon_reaches_its_m
             # And `/rut summary` shows the round to them too.
             body = slash_command("summary", user_id=MANAGERS[0])
             response = await client.post(
-                "/slack/events", data=body, headers=signed_headers(body, "s", clock.now())
+                "/slack/events", data=body, headers=signed_headers(body, SECRET, clock.now())
             )
             assert response.status == 200
             shown = await response.text() + str(fake.calls_to("views.open")[-1:])
@@ -250,13 +238,7 @@ async def test_prompts_of_a_closed_round_say_so_on_slack(sqlite_url: str) -> Non
     the notices leave nothing behind in the outbox."""
     clock = ManualClock(datetime(2026, 11, 30, 8, 0, tzinfo=UTC))
     async with FakeSlackAPI() as fake:
-        settings = Settings(
-            RUTRADAR_DATABASE_URL=sqlite_url,
-            SLACK_SIGNING_SECRET="s",
-            SLACK_BOT_TOKEN="xoxb-test",
-            SLACK_API_URL=fake.base_url,
-            RUTRADAR_PLAYGROUND=False,
-        )
+        settings = settings_for(sqlite_url, fake, SLACK_BOT_TOKEN="xoxb-test")
         app = build_app(settings, clock=clock, background=False)
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             runtime = app[RUNTIME]
@@ -279,7 +261,7 @@ async def test_prompts_of_a_closed_round_say_so_on_slack(sqlite_url: str) -> Non
             for user in ("U0", "U1"):  # two answer; their prompts say "You checked in"
                 body = view_submission("checkin", CHECKIN, user_id=user, view_id=f"V{user}")
                 response = await client.post(
-                    "/slack/events", data=body, headers=signed_headers(body, "s", clock.now())
+                    "/slack/events", data=body, headers=signed_headers(body, SECRET, clock.now())
                 )
                 assert "Counted for 2026-W49" in await response.text()
             await dispatcher.run_once()  # the two "checked in" edits, from the outbox
