@@ -167,7 +167,7 @@ def _one_token_factory() -> type:
 
     token: dict[str, str] = {}
 
-    class OneToken(MicrosoftAppCredentials):  # type: ignore[misc]
+    class OneToken(MicrosoftAppCredentials):  # type: ignore[misc,unused-ignore]
         def get_access_token(self, force_refresh: bool = False) -> str:
             if "value" not in token:
                 login = os.environ["MICROSOFT_LOGIN_URL"].rstrip("/")
@@ -185,7 +185,7 @@ def _one_token_factory() -> type:
                 token["value"] = response.json()["access_token"]
             return token["value"]
 
-    class Factory(PasswordServiceClientCredentialFactory):  # type: ignore[misc]
+    class Factory(PasswordServiceClientCredentialFactory):  # type: ignore[misc,unused-ignore]
         def __init__(self, cfg: Any) -> None:
             super().__init__(cfg.APP_ID, cfg.APP_PASSWORD, cfg.APP_TENANTID)
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, func, literal, select, text, update
+from sqlalchemy import and_, bindparam, case, delete, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,6 +48,28 @@ async def workspace_by_external_id(
     if platform is not None:
         query = query.where(Workspace.platform == platform)
     return (await session.scalars(query)).first()
+
+
+async def sender_rows(
+    session: AsyncSession, platform: str, external_id: str, user_id: str
+) -> tuple[Workspace | None, Person | None, list[tuple[MembershipRole, Team]]]:
+    """The workspace, the person in it (None when unknown) and their memberships with their
+    teams, in one statement: the read behind every event not served from the actor cache,
+    where each further statement costs a round trip (on SQLite, several hand-offs to
+    aiosqlite's thread)."""
+    rows = (
+        await session.execute(
+            select(Workspace, Person, Membership.role, Team)
+            .outerjoin(Person, and_(Person.workspace_id == Workspace.id, Person.user_id == user_id))
+            .outerjoin(Membership, Membership.person_id == Person.id)
+            .outerjoin(Team, Team.id == Membership.team_id)
+            .where(Workspace.external_id == external_id, Workspace.platform == platform)
+        )
+    ).all()
+    if not rows:
+        return None, None, []
+    teams = [(role, team) for _, _, role, team in rows if role is not None and team is not None]
+    return rows[0][0], rows[0][1], teams
 
 
 async def all_workspaces(session: AsyncSession) -> Sequence[Workspace]:
@@ -154,6 +176,62 @@ async def closed_rounds_with_releases(
         .order_by(Round.opens_at)
     )
     return [(r, rel) for r, rel in rows]
+
+
+async def prompt_state(
+    session: AsyncSession, team_id: int, person_id: int
+) -> tuple[str | None, bool]:
+    """The team's open round's period (None: no round open) and whether the person's prompt
+    in it is answered, in one statement: what the check-in button needs to know before the
+    form opens."""
+    row = (
+        await session.execute(
+            select(Round.period, Delivery.answered)
+            .outerjoin(
+                Delivery,
+                and_(
+                    Delivery.round_id == Round.id,
+                    Delivery.person_id == person_id,
+                    Delivery.kind == DeliveryKind.PROMPT,
+                ),
+            )
+            .where(Round.team_id == team_id, Round.status == RoundStatus.OPEN)
+            .order_by(Round.opens_at.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return None, False
+    return row[0], bool(row[1])
+
+
+async def open_round_and_prompt(
+    session: AsyncSession, team_id: int, person_id: int, *, lock: str | None = None
+) -> tuple[Round | None, Delivery | None]:
+    """`open_round` and the person's `prompt_delivery` in it, in one statement (the check-in's
+    transaction); `lock` as `open_round` says, taken on the round only."""
+    query = (
+        select(Round, Delivery)
+        .outerjoin(
+            Delivery,
+            and_(
+                Delivery.round_id == Round.id,
+                Delivery.person_id == person_id,
+                Delivery.kind == DeliveryKind.PROMPT,
+            ),
+        )
+        .where(Round.team_id == team_id, Round.status == RoundStatus.OPEN)
+        .order_by(Round.opens_at.desc())
+        .limit(1)
+    )
+    if lock == "share":
+        query = query.with_for_update(read=True, of=Round)
+    elif lock == "update":
+        query = query.with_for_update(of=Round)
+    row = (await session.execute(query)).first()
+    if row is None:
+        return None, None
+    return row[0], row[1]
 
 
 async def prompt_delivery(session: AsyncSession, round_id: int, person_id: int) -> Delivery | None:

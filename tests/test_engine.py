@@ -15,6 +15,7 @@ from bot.chat.engine import ChatEngine, changes_state
 from bot.core.clock import ManualClock
 from bot.core.context import Context
 from bot.core.errors import RetryLater
+from bot.core.events import HomeOpened
 from bot.rounds.lifecycle import close_round, open_round
 from messages.model import Buttons, Form, Section
 from storage import repositories as repo
@@ -29,7 +30,7 @@ from storage.models import (
     Team,
 )
 from tests.conftest import World
-from tests.helpers import action, checkin, command, text_of
+from tests.helpers import action, checkin, command, text_of, where
 
 
 async def rows(ctx: Context, model: type) -> int:
@@ -551,6 +552,22 @@ def test_only_events_that_change_state_are_claimed() -> None:
     for write in ("forget_me_confirm", "pause", "resume", "summary", "admin_round", "new"):
         assert changes_state(action("u0", write)), write
     assert changes_state(checkin("u0"))
+
+
+async def test_only_a_managers_home_is_claimed(world: World, ctx: Context) -> None:
+    """A manager's Home audits the releases it shows, so a redelivery must not show them
+    twice; anyone else's Home only reads and leaves no record of the visit."""
+    engine = ChatEngine(ctx)
+    member = HomeOpened(event_id="ev-home-member", where=where("u0"), user_id="u0")
+    assert await engine.handle(member) and await engine.handle(member)
+    assert await rows(ctx, ProcessedEvent) == 0
+    boss = world.manager.user_id
+    manager = HomeOpened(event_id="ev-home-boss", where=where(boss), user_id=boss)
+    assert await engine.handle(manager)
+    assert await engine.handle(manager) == []  # the redelivery: a duplicate
+    assert await rows(ctx, ProcessedEvent) == 1
+    assert changes_state(member) and changes_state(manager)  # before the sender is known
+    assert not changes_state(member, await world.actor(world.members[0]))
 
 
 async def test_a_redelivered_read_is_answered_again_and_leaves_no_record(

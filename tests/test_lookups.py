@@ -1,4 +1,4 @@
-"""The per-process cache of actors (bot/core/lookups.py): served within its TTL of the injected
+"""The per-process cache of actors and prompt states (bot/core/lookups.py): served within its TTL of the injected
 clock, emptied by this process's own writes, never used for an event that changes its sender.
 No timings here: the benchmarks measure what it saves."""
 
@@ -9,18 +9,21 @@ from collections.abc import Awaitable
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, select, update
 
 from bot.chat.engine import ChatEngine
 from bot.core.actor import Actor
 from bot.core.clock import ManualClock
 from bot.core.context import Context
-from bot.core.lookups import Lookups
+from bot.core.lookups import Lookups, PromptState
+from bot.rounds.lifecycle import close_round, open_round
+from messages.model import Form, Message
 from storage.db import create_session_factory
-from storage.models import Person, Workspace
+from storage.models import Answer, Person, Workspace
 from storage.values import PersonRole
 from tests.conftest import World
-from tests.helpers import command, text_of
+from tests.helpers import action, checkin, command, text_of
 
 TTL = 10.0
 
@@ -188,3 +191,103 @@ async def test_past_half_its_life_an_actor_is_served_and_looked_up_again(
     hits = ctx.lookups.hits
     assert "/rut admin" in await say(engine, "u0", "help")  # the refreshed actor
     assert ctx.lookups.hits == hits + 1
+
+
+# --- prompt states: what the check-in button must know ---------------------------------------
+
+
+def statements(ctx: Context) -> list[str]:
+    """Every SQL statement `ctx`'s database runs from now on."""
+    seen: list[str] = []
+    sa_event.listen(
+        ctx.database.sync_engine,
+        "before_cursor_execute",
+        lambda _conn, _cursor, statement, *_rest: seen.append(statement),
+    )
+    return seen
+
+
+async def press(engine: ChatEngine, user: str, period: str) -> Message:
+    return (await engine.handle(action(user, "checkin_open", period)))[0]
+
+
+async def test_a_check_in_button_pressed_again_reads_nothing(
+    world: World, clock: ManualClock
+) -> None:
+    ctx = cached_context(world, clock)
+    engine = ChatEngine(ctx)
+    rnd = (await open_round(world.ctx, world.cli, world.team)).round
+    seen = statements(ctx)
+    assert isinstance((await press(engine, "u0", rnd.period)).form, Form)
+    assert seen  # the first press reads the sender and the prompt state
+    seen.clear()
+    assert isinstance((await press(engine, "u0", rnd.period)).form, Form)
+    assert seen == []  # the burst after a round's prompts: served from this process's cache
+    clock.advance(timedelta(seconds=TTL))
+    assert isinstance((await press(engine, "u0", rnd.period)).form, Form)
+    assert any("deliveries" in s for s in seen)  # read again once the TTL ran out
+
+
+async def test_this_process_s_check_in_and_close_show_at_once(
+    world: World, clock: ManualClock
+) -> None:
+    ctx = cached_context(world, clock)
+    engine = ChatEngine(ctx)
+    rnd = (await open_round(world.ctx, world.cli, world.team)).round
+    assert isinstance((await press(engine, "u0", rnd.period)).form, Form)
+    await engine.handle(checkin("u0"))
+    done = await press(engine, "u0", rnd.period)
+    assert done.form is None and "already checked in" in text_of(done)
+
+    assert isinstance((await press(engine, "u1", rnd.period)).form, Form)
+    await close_round(ctx, world.cli, world.team)  # this process writes the round
+    closed = await press(engine, "u1", rnd.period)
+    assert closed.form is None and closed.tags == ("round_closed",)
+
+
+async def test_a_close_or_check_in_elsewhere_shows_within_the_ttl_and_never_counts_twice(
+    world: World, clock: ManualClock
+) -> None:
+    ctx = cached_context(world, clock)
+    engine = ChatEngine(ctx)
+    elsewhere = ChatEngine(world.ctx)  # another replica: its own sessions, no shared cache
+    rnd = (await open_round(world.ctx, world.cli, world.team)).round
+    for user in ("u0", "u1"):
+        assert isinstance((await press(engine, user, rnd.period)).form, Form)
+
+    await elsewhere.handle(checkin("u0"))
+    stale = await press(engine, "u0", rnd.period)
+    assert isinstance(stale.form, Form)  # within the TTL the form still opens…
+    again = "\n".join(text_of(m) for m in await engine.handle(checkin("u0")))
+    assert "already" in again  # …and the database, not the cache, refuses a second count
+    async with world.ctx.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Answer)) == 1
+
+    await close_round(world.ctx, world.cli, world.team)
+    assert isinstance((await press(engine, "u1", rnd.period)).form, Form)
+    clock.advance(timedelta(seconds=TTL))
+    closed = await press(engine, "u1", rnd.period)
+    assert closed.form is None and closed.tags == ("round_closed",)
+
+
+def test_prompt_states_expire_and_are_emptied_by_round_writes(clock: ManualClock) -> None:
+    lookups = Lookups(clock, ttl=TTL)
+    state = PromptState("2026-W48", answered=False)
+    before = lookups.generation
+    lookups.written({"rounds"})  # a round closed while the read was under way
+    lookups.keep_prompt_state(1, 2, state, before)
+    assert lookups.prompt_state(1, 2) is None
+    lookups.keep_prompt_state(1, 2, state, lookups.generation)
+    assert lookups.prompt_state(1, 2) is state
+    lookups.written({"answers", "deliveries"})  # a dispatcher's sends: not a round's state
+    assert lookups.prompt_state(1, 2) is state
+    lookups.checked_in(1, 2, "2026-W48")
+    assert lookups.prompt_state(1, 2) == PromptState("2026-W48", answered=True)
+    lookups.written({"memberships"})  # someone moved between teams
+    assert lookups.prompt_state(1, 2) is None
+    lookups.checked_in(1, 2, "2026-W48")
+    clock.advance(timedelta(seconds=TTL))
+    assert lookups.prompt_state(1, 2) is None
+    off = Lookups(clock, ttl=0)
+    off.checked_in(1, 2, "2026-W48")
+    assert off.prompt_state(1, 2) is None

@@ -482,9 +482,12 @@ async def test_attack_nothing_dates_a_members_last_contact_after_the_retry_windo
     # The DBA looks. Read-only contact wrote nothing to the person's row (PostgreSQL: its
     # xmin, the id of the transaction that last wrote it, has not moved).
     assert await person_xmin(db, "U0") == first
-    # Only what Slack retries (Events API deliveries) is remembered, and not to the second.
+    # A member's Home is a read: their visits are not remembered at all. Only what Slack
+    # retries *and* writes is (a manager's Home audits what it shows), and not to the second.
+    assert await contact_rows(db) == []
+    await slack.post(event_callback(app_home_opened("UBOSS"), event_id="Ev-home-boss"))
     rows = await contact_rows(db)
-    assert sorted(event for event, _ in rows) == ["slack:Ev-home-1", "slack:Ev-home-2"], rows
+    assert [event for event, _ in rows] == ["slack:Ev-home-boss"], rows
     for _, seen in rows:
         seen = seen if isinstance(seen, datetime) else datetime.fromisoformat(str(seen))
         assert (seen.second, seen.microsecond) == (0, 0), seen

@@ -372,10 +372,17 @@ async def test_app_home_per_role_and_event_retries_deduplicated(env: Env) -> Non
     assert "Platform: team check-in" in texts(env.fake.home["UBOSS"])
     assert "Anonymity threshold: 5" in texts(env.fake.home["UROOT"])
 
-    retry = event_callback(app_home_opened("U0"), event_id="Ev-U0")
+    # A manager's Home audits the releases it shows: claimed, so Slack's retry does nothing.
+    retry = event_callback(app_home_opened("UBOSS"), event_id="Ev-UBOSS")
     response = await env.post(retry, retry_num=1, retry_reason="http_timeout")
     assert response.status == 200
     assert len(env.fake.calls_to("views.publish")) == 3  # the retry had no second effect
+    # A member's Home only reads: no record of the visit, and a retry draws it again.
+    assert await env.count(ProcessedEvent) == 1
+    member = event_callback(app_home_opened("U0"), event_id="Ev-U0")
+    assert (await env.post(member, retry_num=1, retry_reason="http_timeout")).status == 200
+    assert len(env.fake.calls_to("views.publish")) == 4
+    assert await env.count(ProcessedEvent) == 1
 
 
 def fail_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -399,7 +406,7 @@ async def test_a_home_whose_handling_failed_is_drawn_by_slacks_retry(
     503 with no body, its claim released, so Slack's retry (same event id) draws the Home,
     once. The failure is logged once with its traceback, the 503 in one WARNING line."""
     fail_once(monkeypatch)
-    body = event_callback(app_home_opened("U0"), event_id="Ev-home-later")
+    body = event_callback(app_home_opened("UBOSS"), event_id="Ev-home-later")
     failed = await env.post(body)
     assert failed.status == 503 and await failed.read() == b""
     assert env.fake.calls_to("views.publish") == [] and await env.count(ProcessedEvent) == 0
@@ -412,7 +419,7 @@ async def test_a_home_whose_handling_failed_is_drawn_by_slacks_retry(
 
     retry = await env.post(body, retry_num=1, retry_reason="http_error")
     assert retry.status == 200
-    assert len(env.fake.calls_to("views.publish")) == 1 and "U0" in env.fake.home
+    assert len(env.fake.calls_to("views.publish")) == 1 and "UBOSS" in env.fake.home
     assert await env.deliver(body) == [200]  # a later retry: a duplicate, nothing drawn
     assert len(env.fake.calls_to("views.publish")) == 1 and await env.count(ProcessedEvent) == 1
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,13 +64,23 @@ async def person_for_event(
 
 
 async def actor_for(session: AsyncSession, workspace: Workspace, person: Person) -> Actor:
-    home: Team | None = None
-    managed: list[Team] = []
+    teams: list[tuple[MembershipRole, Team]] = []
     for membership in await repo.memberships_of(session, person.id):
         team = await session.get(Team, membership.team_id)
-        if team is None:
-            continue
-        if membership.role == MembershipRole.MEMBER:
+        if team is not None:
+            teams.append((membership.role, team))
+    return actor_of(workspace, person, teams)
+
+
+def actor_of(
+    workspace: Workspace, person: Person, teams: Iterable[tuple[MembershipRole, Team]]
+) -> Actor:
+    """The actor from rows already read (`repo.sender_rows`): a member's home team, the teams
+    they manage, and whether they administer the workspace."""
+    home: Team | None = None
+    managed: list[Team] = []
+    for role, team in teams:
+        if role == MembershipRole.MEMBER:
             home = team
         else:
             managed.append(team)

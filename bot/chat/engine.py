@@ -28,6 +28,7 @@ from bot.admin import operations, validate
 from bot.admin.grammar import HelpRequested, parse_chat_admin, run_admin
 from bot.admin.identities import (
     actor_for,
+    actor_of,
     person_changes,
     person_for_event,
     require_team,
@@ -56,6 +57,7 @@ from bot.core.actor import Actor
 from bot.core.context import Context
 from bot.core.errors import NotAllowed, RetryLater, RutRadarError, UsageError
 from bot.core.events import ActionInvoked, CommandReceived, Event, FormSubmitted, HomeOpened
+from bot.core.lookups import PromptState
 from bot.core.ports import ButtonTraits, DeliveryError, Directories, UnknownPerson
 from bot.rounds.checkin import Outcome, Scores, record_checkin
 from bot.rounds.lifecycle import team_zone
@@ -79,14 +81,17 @@ def command_words(text: str) -> tuple[str, str]:
     return word.lower(), rest.strip()
 
 
-def changes_state(event: Event) -> bool:
+def changes_state(event: Event, actor: Actor | None = None) -> bool:
     """Whether handling this event may write something a redelivery must not write twice:
     a check-in, a pause, a forget-me, a time zone set, an admin command, a viewed summary
     (audited); each command and action says so in its table entry. An unknown command only
     gets an error reply; an unknown action is claimed, as a button that writes is. App Home is
-    claimed: a manager's Home audits the releases it shows (and Slack retries its Events API
-    deliveries). A person's first contact writes their row, which is idempotent
+    claimed when its `actor` manages a team (None: not known yet), because a manager's Home
+    audits the releases it shows (and Slack retries its Events API deliveries); anyone
+    else's Home only reads. A person's first contact writes their row, which is idempotent
     (`person_for_event`)."""
+    if isinstance(event, HomeOpened):
+        return actor is None or bool(actor.managed)
     if isinstance(event, CommandReceived):
         word, rest = command_words(event.text)
         command = CHAT_COMMANDS.get(word)
@@ -155,14 +160,17 @@ class ChatEngine:
         the apology. A claim cancelled at shutdown is released too, and one left by a process
         killed mid-way runs out. A polite refusal (`RutRadarError`) is an answer: it keeps the
         claim, done."""
-        claimed = event.platform_retries and changes_state(event)
-        if claimed and not await self._claim(event.event_id):
-            log.info("duplicate event ignored", extra={"event_kind": type(event).__name__})
-            return []
+        # Known before the sender is (their lookup may fail): a failure then is retried too.
+        claims = event.platform_retries and changes_state(event)
+        claimed = False
         t = copy_for("en")  # until the sender is known
         try:
             actor = await self._actor(event)
             assert actor.person is not None
+            claimed = event.platform_retries and changes_state(event, actor)
+            if claimed and not await self._claim(event.event_id):
+                log.info("duplicate event ignored", extra={"event_kind": type(event).__name__})
+                return []
             t = copy_for(actor.person.locale or actor.workspace.locale)
             replies = await self._dispatch(event, actor, t)
         except RutRadarError as exc:
@@ -170,9 +178,10 @@ class ChatEngine:
         except Exception as exc:
             kind = type(event).__name__
             log.exception("event handling failed", extra={"event_kind": kind})
-            if not claimed:
+            if not (claimed or claims):
                 return [views.error_message(t.say("oops"), t.locale)]
-            await self._release(event.event_id)
+            if claimed:
+                await self._release(event.event_id)
             raise RetryLater(kind) from exc
         except BaseException:
             if claimed:
@@ -251,28 +260,27 @@ class ChatEngine:
         await self._look_up(event)
 
     async def _look_up(self, event: Event) -> Actor:
-        """The sender's actor from the database, kept in the cache."""
+        """The sender's actor from the database, kept in the cache. One read statement when
+        the event teaches nothing new about them (almost always); only first contact, or
+        something new about the person, opens a write transaction (on SQLite that would
+        queue behind every other writer)."""
         lookups = self.ctx.lookups
         generation = lookups.generation if lookups is not None else 0
-        workspace, person = await self._sender(event)
+        where = event.where
         async with self.ctx.sessions() as session:
-            actor = await actor_for(session, workspace, person)
+            workspace, person, teams = await repo.sender_rows(
+                session, where.platform, where.tenant_id, event.user_id
+            )
+        if workspace is not None and person is not None and not person_changes(person, event):
+            actor = actor_of(workspace, person, teams)
+        else:
+            actor = await self._first_contact(event)
         if lookups is not None:
             lookups.keep(event, actor, generation)
         return actor
 
-    async def _sender(self, event: Event) -> tuple[Workspace, Person]:
-        """The sender's workspace and person. Read first, without a write transaction (on
-        SQLite that would queue behind every other writer): only first contact, or something
-        new about the person, opens one."""
-        async with self.ctx.sessions() as session:
-            workspace = await repo.workspace_by_external_id(
-                session, event.where.tenant_id, event.where.platform
-            )
-            if workspace is not None:
-                known = await repo.person_by_user_id(session, workspace.id, event.user_id)
-                if known is not None and not person_changes(known, event):
-                    return workspace, known
+    async def _first_contact(self, event: Event) -> Actor:
+        """The sender's workspace and person created, or what is new about them recorded."""
         async with self.ctx.sessions.begin() as session:
             workspace = await repo.workspace_by_external_id(
                 session, event.where.tenant_id, event.where.platform
@@ -285,7 +293,7 @@ class ChatEngine:
                 session.add(workspace)
                 await session.flush()
             person = await person_for_event(session, workspace, event, self.ctx.clock.now())
-            return workspace, person
+            return await actor_for(session, workspace, person)
 
     async def _dispatch(self, event: Event, actor: Actor, t: Copy) -> list[Message]:
         if isinstance(event, CommandReceived):
@@ -327,19 +335,30 @@ class ChatEngine:
         at once, before anyone answers five questions for nothing, and offers advice."""
         period = None
         answered = False
-        if actor.home_team is not None:
-            async with self.ctx.sessions() as session:
-                rnd = await repo.open_round(session, actor.home_team.id)
-                period = rnd.period if rnd else None
-                if rnd is not None and actor.person is not None:
-                    prompt = await repo.prompt_delivery(session, rnd.id, actor.person.id)
-                    answered = prompt is not None and prompt.answered
+        if actor.home_team is not None and actor.person is not None:
+            state = await self._prompt_state(actor.home_team.id, actor.person.id)
+            period, answered = state.period, state.answered
         if prompted_for and prompted_for != period:
             return views.round_closed_dialog(t, t.locale, prompted_for)
         if answered and period is not None:
             # Counted already: say so before anyone answers five questions for nothing.
             return Message.text(t.say("checkin_done_before", period=period))
         return views.checkin_form(t, t.locale, period)
+
+    async def _prompt_state(self, team_id: int, person_id: int) -> PromptState:
+        """The member's open round and whether they answered it: from this process's cache
+        (bot/core/lookups.py says how stale it may be), else one read."""
+        lookups = self.ctx.lookups
+        cached = lookups.prompt_state(team_id, person_id) if lookups is not None else None
+        if cached is not None:
+            return cached
+        generation = lookups.generation if lookups is not None else 0
+        async with self.ctx.sessions() as session:
+            period, answered = await repo.prompt_state(session, team_id, person_id)
+        state = PromptState(period, answered)
+        if lookups is not None:
+            lookups.keep_prompt_state(team_id, person_id, state, generation)
+        return state
 
     async def _pause(self, actor: Actor, t: Copy, rest: str) -> Message:
         assert actor.person is not None
@@ -579,6 +598,9 @@ class ChatEngine:
             line = t.say("checkin_no_team")
         else:
             line = t.say("checkin_private")
+        counted = result.outcome in (Outcome.STORED, Outcome.ALREADY)
+        if counted and result.period and actor.home_team and actor.person and self.ctx.lookups:
+            self.ctx.lookups.checked_in(actor.home_team.id, actor.person.id, result.period)
         if result.edit_queued:
             self.ctx.wake_dispatcher()  # the prompt's "checked in" edit waits in the outbox
         period = result.period or weekly_period(self.ctx.clock.now(), actor.workspace.timezone)

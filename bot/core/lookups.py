@@ -29,6 +29,16 @@ costs about 0.4 ms on SQLite, and an actor takes four or more).
   the refreshed one starts a new life from the moment it was read.
 - Bounded: at most `max_entries` actors, the oldest dropped first.
 
+Beside the actors, the same rules keep each member's **prompt state**: their home team's open
+round (its period, or none) and whether their prompt in it is answered, which is all a
+check-in button must know before the form opens (a round closed since, or "counted already").
+A button press in a round's burst then reads nothing. It is emptied when this process writes
+the rounds table (a round opened, closed, released or scrubbed here) and marked answered when
+this process stores the person's check-in. A round closed, or a check-in stored, by another
+replica shows within `ttl`: meanwhile the form opens, and its submission says what happened
+(nothing is stored into a closed round, nothing counted twice: that is decided in the
+database, in the check-in's own transaction, never from this cache).
+
 Cached ORM objects are detached (sessions never expire on commit) and only read from: code
 that changes a person or team loads its own copy in its own session.
 """
@@ -38,6 +48,7 @@ from __future__ import annotations
 import random
 from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.core.actor import Actor
@@ -47,10 +58,21 @@ from storage.models import Person
 from storage.values import PersonRole
 
 WATCHED_TABLES = frozenset({"workspaces", "people", "teams", "memberships"})
+ROUND_TABLES = frozenset({"rounds"})
 DEFAULT_TTL_SECONDS = 10.0
 MAX_ENTRIES = 10_000
 
 Key = tuple[str, str, str]  # platform, workspace external id, user id
+PromptKey = tuple[int, int]  # team id, person id
+
+
+@dataclass(frozen=True)
+class PromptState:
+    """A member's home team's open round (`period` None: none open) and whether their prompt
+    in it is answered."""
+
+    period: str | None
+    answered: bool
 
 
 def changes_person(person: Person, event: Event) -> bool:
@@ -86,6 +108,8 @@ class Lookups:
         self._max = max_entries
         # key → (refresh due at, expires at, actor); "due" moves to `datetime.max` once told.
         self._actors: OrderedDict[Key, tuple[datetime, datetime, Actor]] = OrderedDict()
+        # (team, person) → (expires at, state).
+        self._prompts: OrderedDict[PromptKey, tuple[datetime, PromptState]] = OrderedDict()
         self.generation = 0
         self.hits = 0
         self.misses = 0
@@ -134,21 +158,63 @@ class Lookups:
         if not self.enabled or generation != self.generation:
             return
         key = self.key(event)
-        life = self._ttl * (1.0 - self._spread * self._rng.random()) if self._spread else self._ttl
+        life = self._life()
         now = self._clock.now()
         self._actors[key] = (now + life / 2, now + life, actor)
         self._actors.move_to_end(key)
         while len(self._actors) > self._max:
             self._actors.popitem(last=False)
 
+    def prompt_state(self, team_id: int, person_id: int) -> PromptState | None:
+        """The member's prompt state if read less than `ttl` ago and not changed since by
+        this process."""
+        if not self.enabled:
+            return None
+        key = (team_id, person_id)
+        entry = self._prompts.get(key)
+        if entry is None:
+            return None
+        if self._clock.now() >= entry[0]:
+            del self._prompts[key]
+            return None
+        return entry[1]
+
+    def keep_prompt_state(
+        self, team_id: int, person_id: int, state: PromptState, generation: int
+    ) -> None:
+        """Store a prompt state read from the database; `generation` as it was before the
+        read began (a write committed since makes it stale: not kept)."""
+        if not self.enabled or generation != self.generation:
+            return
+        self._store_prompt((team_id, person_id), state)
+
+    def checked_in(self, team_id: int, person_id: int, period: str) -> None:
+        """This process stored (or found) the member's check-in for the round of `period`."""
+        if self.enabled:
+            self._store_prompt((team_id, person_id), PromptState(period, answered=True))
+
+    def _store_prompt(self, key: PromptKey, state: PromptState) -> None:
+        self._prompts[key] = (self._clock.now() + self._life(), state)
+        self._prompts.move_to_end(key)
+        while len(self._prompts) > self._max:
+            self._prompts.popitem(last=False)
+
+    def _life(self) -> timedelta:
+        return self._ttl * (1.0 - self._spread * self._rng.random()) if self._spread else self._ttl
+
     def written(self, tables: Iterable[str]) -> None:
         """This process committed a change to `tables`."""
         tables = frozenset(tables)
-        if WATCHED_TABLES.isdisjoint(tables) and "*" not in tables:  # "*": a statement's table
-            return  # could not be told, so it may have been one of them
-        self.generation += 1
-        self._actors.clear()
+        unknown = "*" in tables  # "*": a statement's table could not be told, so it may have
+        if unknown or not ROUND_TABLES.isdisjoint(tables):  # been any of them
+            self.generation += 1
+            self._prompts.clear()
+        if unknown or not WATCHED_TABLES.isdisjoint(tables):
+            self.generation += 1
+            self._actors.clear()
+            self._prompts.clear()  # a person erased or moved between teams
 
     def clear(self) -> None:
         self.generation += 1
         self._actors.clear()
+        self._prompts.clear()
