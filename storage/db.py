@@ -53,6 +53,11 @@ SQLITE_SYNCHRONOUS = ("NORMAL", "FULL")
 # hot path repeats a few dozen distinct statements, so they are parsed and planned once.
 PG_PREPARED_STATEMENTS = 256
 READ_ONLY = "rutradar_read_only"  # execution option: this transaction only reads
+# No pre-ping (three round trips per checkout with asyncpg: BEGIN, a ping, ROLLBACK): a
+# connection the server dropped fails its statement, SQLAlchemy then discards the whole pool
+# and the next checkout connects anew ("optimistic" disconnect handling). Connections are
+# also replaced after half an hour, before proxies and firewalls cut idle ones.
+PG_RECYCLE_SECONDS = 1800
 
 
 def create_engine(
@@ -69,8 +74,9 @@ def create_engine(
     line even when someone turns SQL echo on. SQLite runs in WAL mode with a busy timeout,
     `secure_delete` (freed pages are zeroed, so deleted answers do not linger in the file),
     and `BEGIN IMMEDIATE` for transactions that write, so concurrent writers queue instead of
-    failing half-way; sessions that only read (`sessions()`, never committed) begin deferred,
-    so a read never waits for the writer (WAL readers see the last committed snapshot).
+    failing half-way; sessions that only read (`sessions()`, never committed) open no
+    transaction at all: each of their statements reads the last committed snapshot (WAL
+    readers never wait for the writer), and a read costs no BEGIN and no ROLLBACK.
 
     `synchronous=NORMAL` (the default, as SQLite advises for WAL): a commit is durable against
     the application crashing or being killed, and the database is never corrupted; only a
@@ -80,7 +86,9 @@ def create_engine(
     whose power can fail under the process, at the cost of an fsync per write.
 
     PostgreSQL: asyncpg with its prepared-statement cache sized for the hot path, and a pool
-    of `pool_size` (+ `max_overflow` under bursts) connections per process.
+    of `pool_size` (+ `max_overflow` under bursts) connections per process, not pinged before
+    use (`PG_RECYCLE_SECONDS` says why); reading sessions run in autocommit, without a
+    BEGIN and a ROLLBACK around their statements.
     """
     url = normalize_url(url)
     kwargs: dict[str, Any] = {"hide_parameters": True, "echo": echo}
@@ -103,7 +111,7 @@ def create_engine(
         ).render_as_string(hide_password=False)
     return create_async_engine(
         url,
-        pool_pre_ping=True,
+        pool_recycle=PG_RECYCLE_SECONDS,
         pool_size=pool_size,
         max_overflow=max_overflow,
         **kwargs,
@@ -125,15 +133,15 @@ def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        if conn.get_execution_options().get(READ_ONLY):
-            conn.exec_driver_sql("BEGIN")
-        else:
+        if not conn.get_execution_options().get(READ_ONLY):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Sessions(async_sessionmaker[AsyncSession]):
-    """`sessions()` for reading (never committed: on SQLite a deferred transaction, which
-    takes no lock), `sessions.begin()` for a transaction that writes and commits.
+    """`sessions()` for reading (never committed, and outside any transaction: each statement
+    sees what was committed when it ran, which every read of the chat path accepts; what must
+    be consistent across statements, such as a summary shown and its audit event, runs in
+    `begin()`), `sessions.begin()` for a transaction that writes and commits.
 
     On SQLite, writers also queue here, in-process, one at a time, rather than in SQLite's
     busy handler, which sleeps in steps of up to 100 ms while the lock is held: under a
@@ -142,15 +150,22 @@ class Sessions(async_sessionmaker[AsyncSession]):
 
     def __init__(self, engine: AsyncEngine) -> None:
         sqlite = is_sqlite(engine)
-        reader = engine.execution_options(**{READ_ONLY: True}) if sqlite else engine
+        reader = (
+            engine.execution_options(**{READ_ONLY: True})
+            if sqlite
+            else engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         # A class of its own, so the write listeners below hear only this factory's sessions.
         sync_class: type[Session] = type("RutRadarSession", (Session,), {})
-        super().__init__(reader, expire_on_commit=False, sync_session_class=sync_class)
+        super().__init__(
+            reader, expire_on_commit=False, sync_session_class=sync_class, info={_READER: True}
+        )
         self._writer = async_sessionmaker(
             engine, expire_on_commit=False, sync_session_class=sync_class
         )
         # Called after a commit with the names of the tables it changed (bot/core/lookups.py).
         self.on_commit: list[Callable[[frozenset[str]], None]] = []
+        event.listen(sync_class, "before_flush", _refuse_reader_writes)
         event.listen(sync_class, "after_flush", _flushed)
         event.listen(sync_class, "do_orm_execute", _executed)
         event.listen(sync_class, "after_commit", self._committed)
@@ -183,6 +198,17 @@ class Sessions(async_sessionmaker[AsyncSession]):
 
 
 _CHANGED = "rutradar_changed_tables"
+_READER = "rutradar_reader"
+
+
+class ReadOnlySession(RuntimeError):
+    """Something tried to write through `sessions()`, which runs outside any transaction:
+    the write would be committed statement by statement. Writes go through `begin()`."""
+
+
+def _refuse_reader_writes(session: Session, _context: Any, _instances: Any) -> None:
+    if session.info.get(_READER) and (session.new or session.dirty or session.deleted):
+        raise ReadOnlySession("a reading session may not write: use sessions.begin()")
 
 
 def _flushed(session: Session, _context: Any) -> None:
@@ -196,6 +222,8 @@ def _flushed(session: Session, _context: Any) -> None:
 
 def _executed(state: ORMExecuteState) -> None:
     if state.is_insert or state.is_update or state.is_delete:
+        if state.session.info.get(_READER):
+            raise ReadOnlySession("a reading session may not write: use sessions.begin()")
         table = getattr(state.statement, "table", None)
         name = getattr(table, "name", None)
         state.session.info.setdefault(_CHANGED, set()).add(name or "*")
