@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import ORMExecuteState, Session
+
+from storage import sqlite_driver
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///rutradar.db"
 SQLITE_BUSY_TIMEOUT_MS = 30000  # how long a SQLite writer waits for another before failing
@@ -99,7 +102,9 @@ def create_engine(
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        # Reads on the event loop, writes in a worker thread (storage/sqlite_driver.py).
+        creator = partial(sqlite_driver.connect, database or ":memory:", busy_timeout=30)
+        engine = create_async_engine(url, async_creator=creator, **kwargs)
         _configure_sqlite(engine, synchronous)
         return engine
     # asyncpg's prepared-statement cache, unless the URL already says (an engine's own URL,
@@ -121,8 +126,9 @@ def create_engine(
 def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Take transaction control away from the driver so that "begin" below decides.
-        dbapi_connection.isolation_level = None
+        # Transaction control is the "begin" listener's below, never the driver's (the
+        # connection is opened so: storage/sqlite_driver.py).
+        assert dbapi_connection.isolation_level is None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")

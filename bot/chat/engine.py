@@ -107,6 +107,13 @@ def _advice_menu(locale: str) -> Message:
     return views.advice_menu(copy_for(locale), locale)
 
 
+@lru_cache(maxsize=64)
+def _checkin_form_of(locale: str, period: str | None) -> Message:
+    """The check-in form is the same for everyone in a round: a round's burst of button
+    presses renders it once per language, not once per press."""
+    return views.checkin_form(copy_for(locale), locale, period)
+
+
 def _advice_topic(locale: str, topic: str, seed: str) -> Message:
     """Advice on a typed topic. The pieces are picked per person and week (cheap); the
     rendering is kept by the pieces alone (`_topic_message`), so the cache holds nothing
@@ -343,7 +350,7 @@ class ChatEngine:
         if answered and period is not None:
             # Counted already: say so before anyone answers five questions for nothing.
             return Message.text(t.say("checkin_done_before", period=period))
-        return views.checkin_form(t, t.locale, period)
+        return _checkin_form_of(t.locale, period)
 
     async def _prompt_state(self, team_id: int, person_id: int) -> PromptState:
         """The member's open round and whether they answered it: from this process's cache

@@ -1,0 +1,118 @@
+"""SQLite reads on the event loop, everything else in a worker thread (storage/sqlite_driver.py):
+where each statement runs, that a write waiting for another process's lock never stalls the
+event loop, and that the driver keeps SQLAlchemy's guarantees (rows, rollbacks, RETURNING).
+No timings: the benchmarks measure what it saves."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.db import Sessions, create_engine
+from storage.models import Workspace
+
+
+@pytest.fixture
+async def engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
+    made = create_engine(sqlite_url)
+    yield made
+    await made.dispose()
+
+
+def file_of(url: str) -> str:
+    return url.split("///", 1)[1]
+
+
+async def thread_of(session_or_conn: object, sql: str = "SELECT thread_of()") -> int:
+    return int(await session_or_conn.scalar(text(sql)))  # type: ignore[attr-defined]
+
+
+def with_thread_function(engine: AsyncEngine) -> None:
+    """Every connection the pool opens can say which thread runs its statements."""
+
+    def install(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.create_function("thread_of", 0, threading.get_ident)
+
+    event.listen(engine.sync_engine, "connect", install)
+
+
+async def test_a_read_runs_on_the_event_loop_and_a_transaction_in_a_worker(
+    engine: AsyncEngine,
+) -> None:
+    with_thread_function(engine)
+    sessions = Sessions(engine)
+    loop_thread = threading.get_ident()
+    async with sessions() as session:
+        assert await thread_of(session) == loop_thread
+    async with sessions.begin() as session:
+        # BEGIN IMMEDIATE went to a worker thread, and so does everything inside it.
+        assert await thread_of(session) != loop_thread
+        await session.execute(
+            insert(Workspace), {"platform": "slack", "external_id": "T1", "name": "Acme"}
+        )
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Workspace)) == 1
+
+
+async def test_a_write_waiting_for_another_process_never_stalls_the_event_loop(
+    engine: AsyncEngine, sqlite_url: str
+) -> None:
+    """Another process (the command line, a second server) holds the write lock: our writer
+    waits for it in its worker thread while the event loop goes on serving, and reads still
+    see the last committed state at once (WAL readers never wait for the writer)."""
+    other = sqlite3.connect(file_of(sqlite_url), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute(
+        "INSERT INTO workspaces (platform, external_id, name, timezone, locale, "
+        "threshold, comment_threshold) VALUES ('slack', 'T9', 'Held', 'UTC', 'en', 5, 5)"
+    )
+    sessions = Sessions(engine)
+
+    async def write() -> None:
+        async with sessions.begin() as session:
+            await session.execute(
+                insert(Workspace), {"platform": "slack", "external_id": "T2", "name": "Next"}
+            )
+
+    writer = asyncio.create_task(write())
+    ticks = 0
+    while ticks < 20:  # the loop keeps running while the writer waits for the lock
+        await asyncio.sleep(0)
+        ticks += 1
+    assert not writer.done()
+    async with sessions() as session:  # a read is served meanwhile, without the held row
+        names = (await session.scalars(select(Workspace.name))).all()
+    assert names == []
+    other.execute("COMMIT")
+    other.close()
+    await asyncio.wait_for(writer, timeout=30)
+    async with sessions() as session:
+        assert sorted((await session.scalars(select(Workspace.name))).all()) == ["Held", "Next"]
+
+
+async def test_rows_returning_and_rollbacks_behave_as_with_aiosqlite(engine: AsyncEngine) -> None:
+    sessions = Sessions(engine)
+    async with sessions.begin() as session:
+        made = await session.execute(
+            insert(Workspace).returning(Workspace.external_id),
+            [{"platform": "slack", "external_id": f"T{n}", "name": f"w{n}"} for n in range(3)],
+        )
+        assert sorted(made.scalars().all()) == ["T0", "T1", "T2"]
+    with pytest.raises(RuntimeError):
+        async with sessions.begin() as session:
+            await session.execute(
+                insert(Workspace), {"platform": "slack", "external_id": "T9", "name": "gone"}
+            )
+            raise RuntimeError("rolled back")
+    async with sessions() as session:
+        found = (await session.scalars(select(Workspace.external_id))).all()
+        assert sorted(found) == ["T0", "T1", "T2"]
+        first = (await session.execute(select(Workspace.name).order_by(Workspace.name))).first()
+        assert first is not None and first[0] == "w0"
