@@ -1,18 +1,31 @@
-"""SQLite connections for SQLAlchemy's `sqlite+aiosqlite` dialect that read on the event loop
-and write in a worker thread.
+"""SQLite connections for SQLAlchemy's `sqlite+aiosqlite` dialect that work on the event loop
+whenever nothing can make them wait, and in a worker thread when something can.
 
 Why: aiosqlite runs every call (make a cursor, execute, fetch, close, roll back) on its own
 thread, each a hand-over there and back. On the two-core machines Rut Radar is measured on, a
 hand-over costs 0.1–0.5 ms of CPU (thread wake-ups, the GIL passed back and forth, the event
-loop's self-pipe), so a one-row read took 1–2 ms, against a few microseconds for SQLite to
-answer it (docs/benchmarks.md, "SQLite without the hand-overs"). Reads are what the chat path
-does most (who is asking, which round is open), so this driver runs a `SELECT` outside a
-transaction directly: an indexed read from a local file in WAL mode never waits for a lock
-(WAL readers see the last committed snapshot and never block on the writer) and finishes in
-microseconds. Everything else (`BEGIN IMMEDIATE`, which may wait for another process's write
-lock, every statement inside a transaction, `COMMIT`, pragmas, DDL) still runs in a worker
-thread, so the event loop never waits for a lock; a statement's rows come back with it (one
-hand-over per statement, where aiosqlite takes three or four).
+loop's self-pipe), and under load each one also waits for the busy event loop to come round:
+a one-row read took 1–2 ms, against a few microseconds for SQLite to answer it, and a
+check-in's write transaction (six statements, each three or four hand-overs, all inside the
+process's one-writer-at-a-time queue) capped a burst of check-ins at 60–100 per second
+(docs/benchmarks.md, "SQLite without the hand-overs").
+
+- **Reads.** A `SELECT` outside a transaction runs directly: in WAL mode a reader never waits
+  for a lock (it reads the last committed snapshot) and an indexed read finishes in
+  microseconds.
+- **Write transactions.** `BEGIN IMMEDIATE` is first tried without waiting (busy timeout 0).
+  If it gets the write lock, the whole transaction runs directly: once the lock is held,
+  nothing inside it waits for another connection (in WAL mode a commit never waits for
+  readers). If another connection holds the lock (another process: the command line, a
+  second server; or a write of this process outside its writer queue), the transaction is
+  begun again in a worker thread with the full busy timeout, and every statement of it runs
+  there, so the event loop never waits for a lock.
+- **Everything else** outside a transaction (pragmas, DDL, a checkpoint) runs in a worker
+  thread. A statement's rows come back with it (one hand-over, where aiosqlite takes three or
+  four).
+
+What remains on the loop is SQLite's own work on a local file: page-cache reads and writes,
+and at an automatic checkpoint (every 1,000 pages of WAL) the copy back into the database file.
 
 It plugs in through SQLAlchemy's documented `async_creator` hook and speaks the part of
 aiosqlite's interface that SQLAlchemy's adapter uses (`cursor()`, `execute`, the fetches,
@@ -30,8 +43,15 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+BEGIN_WRITE = "BEGIN IMMEDIATE"
+
+
 def _reads_only(sql: str) -> bool:
     return sql.lstrip()[:6].upper() == "SELECT"
+
+
+def _begins_write(sql: str) -> bool:
+    return sql.strip().upper() == BEGIN_WRITE
 
 
 class Cursor:
@@ -68,13 +88,17 @@ class Cursor:
     async def execute(
         self, sql: str, parameters: Sequence[Any] | dict[str, Any] | None = None
     ) -> Cursor:
-        self._rows = await self._connection.call(sql, self._run, sql, parameters or ())
+        self._rows = await self._connection.call(sql, lambda: self._run(sql, parameters or ()))
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Any]) -> Cursor:
         rows = list(parameters)
-        await self._connection.call(sql, self._cursor.executemany, sql, rows)
-        self._rows = []
+
+        def work() -> list[Any]:
+            self._cursor.executemany(sql, rows)
+            return []
+
+        self._rows = await self._connection.call(sql, work)
         return self
 
     async def fetchone(self) -> Any:
@@ -97,19 +121,42 @@ class Cursor:
 class Connection:
     """The connection SQLAlchemy's aiosqlite adapter drives (see the module's docstring)."""
 
-    def __init__(self, raw: sqlite3.Connection) -> None:
+    def __init__(self, raw: sqlite3.Connection, busy_timeout: float) -> None:
         self.raw = raw
         self._connection: sqlite3.Connection | None = raw  # SQLAlchemy's "still open" test
+        self._busy_ms = int(busy_timeout * 1000)
+        self._threaded = False  # this transaction was begun in a worker thread
 
     @property
     def isolation_level(self) -> str | None:
         return self.raw.isolation_level
 
-    async def call(self, sql: str, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(*args)` inline for a read outside a transaction, else in a worker thread."""
-        if not self.raw.in_transaction and _reads_only(sql):
-            return fn(*args)
-        return await asyncio.get_running_loop().run_in_executor(None, lambda: fn(*args))
+    async def call(self, sql: str, work: Callable[[], list[Any]]) -> list[Any]:
+        """Run `work` (the statement `sql` and its rows) on the loop or in a worker thread,
+        as the module says."""
+        if self.raw.in_transaction:
+            return await self._in_thread(work) if self._threaded else work()
+        if _reads_only(sql):
+            return work()
+        begins = _begins_write(sql)
+        if begins and self._begin_at_once():
+            return []  # begun here: `work` would begin it again
+        self._threaded = begins
+        return await self._in_thread(work)
+
+    def _begin_at_once(self) -> bool:
+        """Take the write lock now if it is free; False if another connection holds it."""
+        self.raw.execute("PRAGMA busy_timeout=0")
+        try:
+            self.raw.execute(BEGIN_WRITE)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise
+            return False
+        finally:
+            self.raw.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+        self._threaded = False
+        return True
 
     def cursor(self) -> Cursor:
         return Cursor(self)
@@ -120,12 +167,18 @@ class Connection:
         return await self.cursor().execute(sql, parameters)
 
     async def commit(self) -> None:
-        if self.raw.in_transaction:
-            await self._in_thread(self.raw.commit)
+        await self._end(self.raw.commit)
 
     async def rollback(self) -> None:
-        if self.raw.in_transaction:
-            await self._in_thread(self.raw.rollback)
+        await self._end(self.raw.rollback)
+
+    async def _end(self, end: Callable[[], None]) -> None:
+        if not self.raw.in_transaction:
+            return
+        if self._threaded:
+            await self._in_thread(end)
+        else:
+            end()
 
     async def create_function(self, *args: Any, **kwargs: Any) -> None:
         self.raw.create_function(*args, **kwargs)
@@ -154,4 +207,4 @@ async def connect(database: str, *, busy_timeout: float) -> Connection:
             database, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         ),
     )
-    return Connection(raw)
+    return Connection(raw, busy_timeout)
