@@ -783,3 +783,22 @@ async def test_a_failed_recovery_lookup_neither_stalls_nor_loses(
     assert await env.runtime.dispatcher.run_once() == 5 + sent_again  # the others are not held up
     to_u0 = [c for c in env.fake.calls_to("chat.postMessage") if c.params["channel"] == "U0"]
     assert len(to_u0) == sent_again  # can't check: send (permanent) or try again later (transient)
+
+
+async def test_a_burst_of_first_contacts_costs_one_people_list_not_a_lookup_each(
+    env: Env,
+) -> None:
+    """A round's prompts went out and the team answers: the first unknown sender makes the
+    adapter fetch the workspace's people in the background (users.list, 200 a call), so the
+    rest of the burst is not one users.info each (Slack allows about 100 a minute)."""
+    first, *rest = [person.user_id for person in env.world.members]
+    await env.command("help", user=first)
+    await env.runtime.supervisor.drain()
+    assert len(env.fake.calls_to("users.list")) == 1
+    looked_up = len(env.fake.calls_to("users.info"))
+    assert looked_up <= 1  # at most the first, while the list was under way
+    for user in rest:
+        await env.command("help", user=user)
+    await env.runtime.supervisor.drain()
+    assert len(env.fake.calls_to("users.info")) == looked_up
+    assert len(env.fake.calls_to("users.list")) == 1  # fetched once per hour, not per miss

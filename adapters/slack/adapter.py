@@ -428,6 +428,11 @@ class SlackAdapter:
     async def _lookup(
         self, client: AsyncWebClient, team_id: str, user_id: str
     ) -> SlackPerson | None:
+        if self.people.unwarmed(team_id, user_id):
+            # The first of a burst of first contacts (a round's prompts went out): the whole
+            # workspace's people come in the background, 200 a call, so the rest of the burst
+            # needs no users.info each (Slack allows it about a hundred times a minute).
+            self.runtime.supervisor.spawn(self.people.warm(client, team_id), name="slack-people")
         try:
             return await self.people.get(client, team_id, user_id)
         except SlackApiError:

@@ -56,6 +56,16 @@ class PeopleCache:
         except SlackApiError:
             return  # fall back to users.info, one person at a time
 
+    def unwarmed(self, team_id: str, user_id: str) -> bool:
+        """True when `user_id` is not cached and the workspace's people were not fetched (or
+        asked for) within the freshness period: time to `warm` it."""
+        now = self._clock.now()
+        cached = self._entries.get((team_id, user_id))
+        if cached is not None and now - cached[0] < FRESH_FOR:
+            return False
+        last = self._warmed.get(team_id)
+        return last is None or now - last >= FRESH_FOR
+
     async def get(self, client: AsyncWebClient, team_id: str, user_id: str) -> SlackPerson | None:
         """The person as Slack describes them, or None when Slack does not know them."""
         key = (team_id, user_id)
