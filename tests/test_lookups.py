@@ -281,12 +281,15 @@ def test_prompt_states_expire_and_are_emptied_by_round_writes(clock: ManualClock
     assert lookups.prompt_state(1, 2) is state
     lookups.written({"answers", "deliveries"})  # a dispatcher's sends: not a round's state
     assert lookups.prompt_state(1, 2) is state
+    clock.advance(timedelta(seconds=TTL - 1))
     lookups.checked_in(1, 2, "2026-W48")
     assert lookups.prompt_state(1, 2) == PromptState("2026-W48", answered=True)
+    clock.advance(timedelta(seconds=1))  # the entry's life did not restart at the check-in
+    assert lookups.prompt_state(1, 2) is None
+    lookups.keep_prompt_state(1, 2, state, lookups.generation)
     lookups.written({"memberships"})  # someone moved between teams
     assert lookups.prompt_state(1, 2) is None
-    lookups.checked_in(1, 2, "2026-W48")
-    clock.advance(timedelta(seconds=TTL))
+    lookups.checked_in(1, 2, "2026-W48")  # nothing kept: nothing made at a check-in
     assert lookups.prompt_state(1, 2) is None
     off = Lookups(clock, ttl=0)
     off.checked_in(1, 2, "2026-W48")

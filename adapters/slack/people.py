@@ -15,7 +15,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.core.clock import Clock
 
 FRESH_FOR = timedelta(hours=1)
-CACHE_MAX = 10_000
+# People kept per process, all workspaces together (about 200 bytes each): room for the largest
+# workspaces' users.list, so a warm cache is not emptied by the next lookup.
+CACHE_MAX = 100_000
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class PeopleCache:
                 response = await client.users_list(limit=200, cursor=cursor)
                 for user in response.get("members") or []:
                     person = _person(user)
-                    if person.user_id:
+                    if person.user_id and len(self._entries) < CACHE_MAX:
                         self._entries[(team_id, person.user_id)] = (now, person)
                 cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
                 if not cursor:

@@ -34,7 +34,8 @@ round (its period, or none) and whether their prompt in it is answered, which is
 check-in button must know before the form opens (a round closed since, or "counted already").
 A button press in a round's burst then reads nothing. It is emptied when this process writes
 the rounds table (a round opened, closed, released or scrubbed here) and marked answered when
-this process stores the person's check-in. A round closed, or a check-in stored, by another
+this process stores the person's check-in (an entry kept already, its expiry unchanged: no
+time of answering is kept, not even in memory). A round closed, or a check-in stored, by another
 replica shows within `ttl`: meanwhile the form opens, and its submission says what happened
 (nothing is stored into a closed round, nothing counted twice: that is decided in the
 database, in the check-in's own transaction, never from this cache).
@@ -189,9 +190,14 @@ class Lookups:
         self._store_prompt((team_id, person_id), state)
 
     def checked_in(self, team_id: int, person_id: int, period: str) -> None:
-        """This process stored (or found) the member's check-in for the round of `period`."""
-        if self.enabled:
-            self._store_prompt((team_id, person_id), PromptState(period, answered=True))
+        """This process stored (or found) the member's check-in for the round of `period`.
+        Only an entry already kept is changed, and it keeps its expiry: no entry begins its
+        life at the moment of a check-in, so nothing in the process's memory says when
+        someone answered."""
+        key = (team_id, person_id)
+        entry = self._prompts.get(key)
+        if entry is not None:
+            self._prompts[key] = (entry[0], PromptState(period, answered=True))
 
     def _store_prompt(self, key: PromptKey, state: PromptState) -> None:
         self._prompts[key] = (self._clock.now() + self._life(), state)
