@@ -14,7 +14,6 @@ import contextlib
 import contextvars
 import hashlib
 import hmac
-import json
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -36,7 +35,6 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
-from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.admin.workspaces import installed_by, platform_uninstalled
@@ -58,8 +56,10 @@ from .payloads import (
     MalformedPayload,
     Request,
     SlashCommand,
+    SslCheck,
     TeamAccessRevoked,
     TokensRevoked,
+    UrlVerification,
     ViewSubmission,
     bolt_body,
     form_state,
@@ -122,16 +122,8 @@ RETRY_LATER = HTTPStatus.SERVICE_UNAVAILABLE
 # most Slack returns per call (1 call a minute) to apps distributed outside the Marketplace
 # since May 2025; docs/slack.md says what recovery costs in that mode.
 RECOVERY_WINDOW = 15
-
-
-class _Clock:
-    """slack_sdk's verifier wants `now() -> float`; ours gives datetimes."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
-
-    def now(self) -> float:
-        return self._runtime.ctx.clock.now().timestamp()
+# Slack's replay window: a request signed longer ago than this, or ahead of it, is refused.
+REPLAY_WINDOW = 60 * 5
 
 
 # The channel a slash command was typed in, for `--from-channel` alone (`THIS_CHANNEL`): set
@@ -153,11 +145,10 @@ class SlackAdapter:
         self.response_origins = SLACK_RESPONSE_ORIGINS | (
             {origin_of(settings.slack_api_url)} if settings.slack_api_url else set()
         )
-        self.verifier = (
-            SignatureVerifier(settings.slack_signing_secret, clock=_Clock(runtime))  # type: ignore[arg-type]
-            if settings.slack_signing_secret
-            else None
-        )
+        # Bolt's own verification is off (`request_verification_enabled=False`): `_verified`
+        # does it once, before anything is parsed.
+        secret = settings.slack_signing_secret
+        self._secret = secret.encode() if secret else None
         self.oauth = bool(settings.slack_client_id and settings.slack_client_secret)
         self.installations: EncryptedInstallationStore | None = None
         oauth_settings = None
@@ -193,6 +184,15 @@ class SlackAdapter:
             installation_store_bot_only=True if self.oauth else None,
             process_before_response=True,  # listeners finish before the ack: no dropped tasks
             request_verification_enabled=False,  # done in `events`, with the injected clock
+            # Bolt runs each built-in middleware on every request (a Bolt round each, about
+            # 2 % of `/rut help`); these have nothing to do here. The handshakes are answered
+            # by `_answer_directly`; no request reaching Bolt carries a function token
+            # (`bolt_body` keeps the validated fields only); and the bot's own messages in its
+            # DM, all self events could be, are only acknowledged (`_ack_only`).
+            ssl_check_enabled=False,
+            url_verification_enabled=False,
+            attaching_function_token_enabled=False,
+            ignoring_self_events_enabled=False,
             raise_error_for_unhandled_request=False,
             logger=logging.getLogger("slack_bolt.rutradar"),
         )
@@ -231,7 +231,7 @@ class SlackAdapter:
             headers["Content-Type"] = "application/json"
             response = await self.bolt.async_dispatch(
                 AsyncBoltRequest(
-                    body=json.dumps(bolt_body(inbound)),
+                    body=bolt_body(inbound),
                     query=request.query_string,
                     headers=headers,
                     context={INBOUND: inbound},
@@ -283,7 +283,12 @@ class SlackAdapter:
         log.warning("slack request refused (400): %s", reason)
 
     def _answer_directly(self, inbound: Request) -> BoltResponse | None:
-        """What needs no listener: Slack throttling the app, events nobody subscribed to."""
+        """What needs no listener: the handshakes, Slack throttling the app, events nobody
+        subscribed to."""
+        if isinstance(inbound, UrlVerification):
+            return BoltResponse(status=200, body={"challenge": inbound.challenge})
+        if isinstance(inbound, SslCheck):
+            return BoltResponse(status=200, body="")
         if isinstance(inbound, AppRateLimited):
             self.runtime.metrics.rate_limited.labels(PLATFORM).inc()
             log.warning(
@@ -296,25 +301,20 @@ class SlackAdapter:
         return None
 
     def _verified(self, body: bytes, headers: Any) -> bool:
-        """Signature and the 5-minute window, against the injected clock."""
+        """Signature and the 5-minute window, against the injected clock: slack_sdk's
+        `SignatureVerifier` rule (platforms.md §1) over the raw bytes, so a body need not be
+        decoded and encoded again to be checked, and one that is not UTF-8 but correctly
+        signed is malformed (400), not forged (401)."""
         timestamp = headers.get("X-Slack-Request-Timestamp", "")
         signature = headers.get("X-Slack-Signature", "")
-        if self.verifier is None or not timestamp.isdigit() or not signature:
+        if self._secret is None or not signature.isascii() or not signature:
             return False
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            return self._raw_signature_ok(body, timestamp, signature)
-        return bool(self.verifier.is_valid(body=text, timestamp=timestamp, signature=signature))
-
-    def _raw_signature_ok(self, body: bytes, timestamp: str, signature: str) -> bool:
-        """The same check over raw bytes, for bodies slack_sdk cannot decode: a correctly
-        signed body that is not UTF-8 is malformed (400), not forged (401)."""
-        secret = (self.runtime.settings.slack_signing_secret or "").encode()
-        if abs(self.runtime.ctx.clock.now().timestamp() - int(timestamp)) > 60 * 5:
+        if not (timestamp.isascii() and timestamp.isdigit()):
+            return False
+        if abs(self.runtime.ctx.clock.now().timestamp() - int(timestamp)) > REPLAY_WINDOW:
             return False
         base = b"v0:" + timestamp.encode() + b":" + body
-        expected = "v0=" + hmac.new(secret, base, hashlib.sha256).hexdigest()
+        expected = "v0=" + hmac.new(self._secret, base, hashlib.sha256).hexdigest()
         return hmac.compare_digest(expected, signature)
 
     async def oauth_start(self, request: web.Request) -> web.StreamResponse:

@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -473,20 +472,37 @@ def parse_data(data: object, *, response_origins: Origins = SLACK_RESPONSE_ORIGI
 
 
 def _form(text: str) -> dict[str, str]:
+    """`parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=…)`, read
+    in one pass: the same pairs and the same refusals (too many fields, percent-escapes that
+    are not UTF-8, a key given twice), at about half the cost (parse_qsl was a tenth of
+    `/rut help`'s CPU)."""
+    if text.count("&") >= MAX_FORM_FIELDS:  # parse_qsl counts empty fields too
+        raise MalformedPayload("the form cannot be read")
+    form: dict[str, str] = {}
+    repeated: set[str] = set()
     try:
-        pairs = parse_qsl(
-            text,
-            keep_blank_values=True,
-            encoding="utf-8",
-            errors="strict",
-            max_num_fields=MAX_FORM_FIELDS,
-        )
-    except ValueError:  # too many fields, or percent-escapes that are not UTF-8
+        for field in text.split("&"):
+            if not field:
+                continue
+            name, _, value = field.partition("=")
+            name = _unquote_plus(name)
+            if name in form:
+                repeated.add(name)
+            form[name] = _unquote_plus(value)
+    except UnicodeDecodeError:  # percent-escapes that are not UTF-8
         raise MalformedPayload("the form cannot be read") from None
-    repeated = sorted(key for key, count in Counter(key for key, _ in pairs).items() if count > 1)
     if repeated:
-        raise MalformedPayload(f"form keys given more than once: {', '.join(map(_safe, repeated))}")
-    return dict(pairs)
+        names = ", ".join(map(_safe, sorted(repeated)))
+        raise MalformedPayload(f"form keys given more than once: {names}")
+    return form
+
+
+def _unquote_plus(text: str) -> str:
+    """`urllib.parse.unquote_plus` with strict UTF-8, skipped for the plain values most
+    fields are."""
+    if "+" in text:
+        text = text.replace("+", " ")
+    return unquote(text, errors="strict") if "%" in text else text
 
 
 def _load_json(text: str, what: str) -> object:
@@ -629,12 +645,13 @@ def _safe_value(value: object) -> str:
 # --- what Bolt is handed ---------------------------------------------------------------------
 
 
-def bolt_body(request: Request) -> JSON:
+def bolt_body(request: Request) -> str:
     """The body Bolt routes, authorizes and builds its context from: the validated fields
-    only, in Slack's shape (`None`s left out, as Slack leaves out what does not apply)."""
+    only, in Slack's shape (`None`s left out, as Slack leaves out what does not apply), as
+    the JSON text Bolt's HTTP mode takes (serialized by pydantic-core, not `json.dumps`)."""
     if isinstance(request, IgnoredEvent):
         raise TypeError("an ignored event is not handed to Bolt")
-    return request.model_dump(mode="json", exclude_none=True)
+    return request.model_dump_json(exclude_none=True)
 
 
 def form_state(view: View) -> dict[str, dict[str, JSON]]:
@@ -664,8 +681,10 @@ __all__: Sequence[str] = (
     "MalformedPayload",
     "Request",
     "SlashCommand",
+    "SslCheck",
     "TeamAccessRevoked",
     "TokensRevoked",
+    "UrlVerification",
     "ViewClosed",
     "ViewSubmission",
     "bolt_body",
