@@ -126,6 +126,22 @@ RECOVERY_WINDOW = 15
 REPLAY_WINDOW = 60 * 5
 
 
+def _held_at_warning(name: str) -> logging.Logger:
+    """A logger for Bolt or slack_sdk with its own level set to WARNING. Both test
+    `logger.level <= DEBUG`, the logger's own level (0 when unset), not the effective one,
+    before building their debug lines: every Web API call's request and response bodies and
+    every Bolt middleware's name, formatted on each request and then dropped by the WARNING
+    clamp (`bot.server.logs`), a tenth of a `views.open`. Privacy rule 4 holds them at WARNING
+    in any case."""
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.WARNING)
+    return logger
+
+
+BOLT_LOGGER = _held_at_warning("slack_bolt.rutradar")  # Bolt copies its level to its own loggers
+SDK_LOGGER = _held_at_warning("slack_sdk.rutradar")  # every Web API client's, Bolt's included
+
+
 # The channel a slash command was typed in, for `--from-channel` alone (`THIS_CHANNEL`): set
 # by the command's listener, read only while the engine handles that same command.
 _COMMAND_CHANNEL: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -175,7 +191,9 @@ class SlackAdapter:
             )
         # Single-workspace mode when there is a bot token and no OAuth.
         self.client = AsyncWebClient(
-            token=None if self.oauth else settings.slack_bot_token, base_url=self.api_url
+            token=None if self.oauth else settings.slack_bot_token,
+            base_url=self.api_url,
+            logger=SDK_LOGGER,
         )
         self.bolt = AsyncApp(
             client=self.client,
@@ -194,7 +212,7 @@ class SlackAdapter:
             attaching_function_token_enabled=False,
             ignoring_self_events_enabled=False,
             raise_error_for_unhandled_request=False,
-            logger=logging.getLogger("slack_bolt.rutradar"),
+            logger=BOLT_LOGGER,
         )
         self._register()
 
@@ -592,7 +610,10 @@ class SlackAdapter:
         if bot is None:
             raise DeliveryError("no installation for this workspace", permanent=True)
         return AsyncWebClient(
-            token=bot.bot_token, base_url=self.api_url, session=self.client.session
+            token=bot.bot_token,
+            base_url=self.api_url,
+            session=self.client.session,
+            logger=SDK_LOGGER,
         )
 
     async def send(self, to: ConversationRef, msg: Message, *, key: str | None = None) -> SentRef:
