@@ -82,7 +82,7 @@ class LineFormatter(logging.Formatter):
             second = int(record.created)
             text = time.strftime(self.default_time_format, self.converter(record.created))
             self._stamp = (second, text)
-        return self.default_msec_format % (text, record.msecs)
+        return f"{text},{int(record.msecs):03d}"  # as `default_msec_format` writes it
 
 
 def clamp_library_loggers() -> None:
