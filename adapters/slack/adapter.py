@@ -70,7 +70,7 @@ from .payloads import (
     where,
 )
 from .people import PeopleCache, SlackPerson
-from .render import home_view, message_payload, modal_view
+from .render import ephemeral_reply, home_view, message_payload, modal_view
 from .translate import NOBODY, Sender
 
 log = logging.getLogger(__name__)
@@ -464,7 +464,11 @@ class SlackAdapter:
 
     async def _on_command(
         self, ack: AsyncAck, client: AsyncWebClient, respond: Any, context: Any
-    ) -> None:
+    ) -> BoltResponse | None:
+        """The first chat message is the command's HTTP answer: returned to Bolt as the
+        response, already rendered (`ephemeral_reply`, kept for the help), rather than through
+        `ack(**payload)`, which would turn the blocks to JSON again on every request.
+        (`process_before_response`: Bolt answers with what its listener returns.)"""
         command = _request(context, SlashCommand)
         event = translate.command(command, await self._sender(client, command))
         _COMMAND_CHANNEL.set(command.channel_id)  # this listener's own task: nobody else's
@@ -476,14 +480,14 @@ class SlackAdapter:
                 "views.open",
                 client.views_open(trigger_id=command.trigger_id, view=modal_view(dialog)),
             )
-        if chat:
-            await ack(response_type="ephemeral", **message_payload(chat[0]))
-            for extra in chat[1:]:
-                await self._answer(
-                    "response_url", respond(response_type="ephemeral", **message_payload(extra))
-                )
-        else:
+        if not chat:
             await ack()
+            return None
+        for extra in chat[1:]:
+            await self._answer(
+                "response_url", respond(response_type="ephemeral", **message_payload(extra))
+            )
+        return BoltResponse(status=200, body=ephemeral_reply(chat[0]))
 
     async def _on_action(
         self, ack: AsyncAck, client: AsyncWebClient, respond: Any, context: Any
