@@ -50,6 +50,26 @@ async def workspace_by_external_id(
     return (await session.scalars(query)).first()
 
 
+async def known_person(
+    session: AsyncSession, platform: str, external_id: str, user_id: str
+) -> tuple[Workspace, Person] | None:
+    """A platform user's workspace and person rows in one statement (an actor's look-up, which
+    every cached actor's refresh repeats), or None if either is not known yet."""
+    row = (
+        await session.execute(
+            select(Workspace, Person)
+            .join(Person, Person.workspace_id == Workspace.id)
+            .where(
+                Workspace.external_id == external_id,
+                Workspace.platform == platform,
+                Person.user_id == user_id,
+            )
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
 async def all_workspaces(session: AsyncSession) -> Sequence[Workspace]:
     return (await session.scalars(select(Workspace).order_by(Workspace.id))).all()
 
