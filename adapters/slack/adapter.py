@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import hashlib
 import hmac
 import logging
 import re
@@ -332,7 +331,7 @@ class SlackAdapter:
         if abs(self.runtime.ctx.clock.now().timestamp() - int(timestamp)) > REPLAY_WINDOW:
             return False
         base = b"v0:" + timestamp.encode() + b":" + body
-        expected = "v0=" + hmac.new(self._secret, base, hashlib.sha256).hexdigest()
+        expected = "v0=" + hmac.digest(self._secret, base, "sha256").hex()
         return hmac.compare_digest(expected, signature)
 
     async def oauth_start(self, request: web.Request) -> web.StreamResponse:
