@@ -163,6 +163,10 @@ class Message:
     # The reader's language (the `Copy` it was said with): the renderers say their own few
     # words (a dialog's Close, "more than fits", "please answer") in it.
     locale: str = "en"
+    # Said alike to everyone it is said to, and derived from no answer (the help, advice on a
+    # topic): a renderer may keep what it made of it, keyed by the message alone, and give it
+    # again (the same few are asked for again and again). Never set on a check-in's result.
+    cacheable: bool = False
 
     @staticmethod
     def text(text: str) -> Message:

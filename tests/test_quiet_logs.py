@@ -21,7 +21,7 @@ from bot.delivery.scheduler import RoundScheduler, Ticker
 from bot.rounds.lifecycle import open_round
 from bot.server.app import build_app
 from bot.server.config import Settings
-from bot.server.logs import AccessLog, configure_logging
+from bot.server.logs import AccessLog, LineFormatter, configure_logging
 from storage.values import CadenceKind
 from tests.conftest import World
 from tests.fakes.adapter import FakeAdapter
@@ -146,3 +146,15 @@ async def test_the_access_log_leaves_out_the_playground_poll_and_every_size(
     # Remote, request, status: no size or duration (privacy rule 4), no query, no headers.
     assert re.fullmatch(r'127\.0\.0\.1 "GET /healthz" 200', line), line
     assert body  # there was a size to leave out
+
+
+def test_the_line_formatter_writes_what_the_standard_one_does() -> None:
+    """`LineFormatter` works a timestamp out once a second; every line still reads as the
+    standard formatter writes it, also across a second's turn and back (clock steps)."""
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    ours, standard = LineFormatter(fmt), logging.Formatter(fmt)
+    record = logging.LogRecord("aiohttp.access", logging.INFO, __file__, 1, "a line", None, None)
+    for created in (1_790_000_000.123, 1_790_000_000.987, 1_790_000_001.0, 1_789_999_999.5):
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        assert ours.format(record) == standard.format(record)
+    assert ours.formatTime(record, "%Y") == standard.formatTime(record, "%Y")

@@ -7,6 +7,7 @@ read the diff: it is exactly what Slack users will see change.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -15,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from adapters.slack.render import (
+    ephemeral_reply,
     escape_mrkdwn,
     form_values,
     home_view,
@@ -657,3 +660,28 @@ def test_choice_scale_beyond_ten_becomes_select() -> None:
     element = view["blocks"][0]["element"]
     assert element["type"] == "static_select"
     assert element["initial_option"]["value"] == "7"
+
+
+# --- kept renderings ---------------------------------------------------------------------------
+
+
+def test_a_slash_commands_reply_is_what_bolts_ack_writes() -> None:
+    """`ephemeral_reply` stands in for `ack(response_type="ephemeral", **message_payload(m))`:
+    the same JSON text, for a kept message (the help) and one rendered afresh."""
+    fresh = Message.text("Counted for 2026-W48.")
+    for msg in (views.help_message(T, actor(), CHAT_COMMANDS), fresh):
+        acked = asyncio.run(AsyncAck()(response_type="ephemeral", **message_payload(msg)))
+        assert ephemeral_reply(msg) == acked.body
+
+
+def test_a_cacheable_message_renders_as_a_fresh_one_does() -> None:
+    """What is kept for a `cacheable` message is what rendering it afresh gives; a message
+    not marked (a check-in's result) is never kept."""
+    kept = views.advice_topic(T, "en", "routine", "seed")
+    assert kept.cacheable
+    fresh = replace(kept, cacheable=False)
+    assert modal_view(kept) == modal_view(fresh)
+    assert modal_view(kept) is modal_view(kept)
+    assert message_payload(kept) == message_payload(fresh)
+    assert modal_view(fresh) is not modal_view(fresh)
+    assert not teams_messages.checkin_result().cacheable

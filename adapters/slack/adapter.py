@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import hashlib
 import hmac
-import json
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -36,7 +34,6 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
-from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.admin.workspaces import installed_by, platform_uninstalled
@@ -58,8 +55,10 @@ from .payloads import (
     MalformedPayload,
     Request,
     SlashCommand,
+    SslCheck,
     TeamAccessRevoked,
     TokensRevoked,
+    UrlVerification,
     ViewSubmission,
     bolt_body,
     form_state,
@@ -70,7 +69,7 @@ from .payloads import (
     where,
 )
 from .people import PeopleCache, SlackPerson
-from .render import home_view, message_payload, modal_view
+from .render import ephemeral_reply, home_view, message_payload, modal_view
 from .translate import NOBODY, Sender
 
 log = logging.getLogger(__name__)
@@ -114,6 +113,7 @@ PERMANENT_ERRORS = frozenset(
 JSON = dict[str, Any]
 METADATA_EVENT = "rutradar_delivery"
 INBOUND = "rutradar_request"  # the validated request, in Bolt's context
+BOLT_HEADERS: dict[str, str | Sequence[str]] = {"Content-Type": "application/json"}
 R = TypeVar("R")
 # What a delivery Slack should retry is answered with (any non-2xx is retried; 503 says the
 # failure is this side's and passing).
@@ -122,16 +122,24 @@ RETRY_LATER = HTTPStatus.SERVICE_UNAVAILABLE
 # most Slack returns per call (1 call a minute) to apps distributed outside the Marketplace
 # since May 2025; docs/slack.md says what recovery costs in that mode.
 RECOVERY_WINDOW = 15
+# Slack's replay window: a request signed longer ago than this, or ahead of it, is refused.
+REPLAY_WINDOW = 60 * 5
 
 
-class _Clock:
-    """slack_sdk's verifier wants `now() -> float`; ours gives datetimes."""
+def _held_at_warning(name: str) -> logging.Logger:
+    """A logger for Bolt or slack_sdk with its own level set to WARNING. Both test
+    `logger.level <= DEBUG`, the logger's own level (0 when unset), not the effective one,
+    before building their debug lines: every Web API call's request and response bodies and
+    every Bolt middleware's name, formatted on each request and then dropped by the WARNING
+    clamp (`bot.server.logs`), a tenth of a `views.open`. Privacy rule 4 holds them at WARNING
+    in any case."""
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.WARNING)
+    return logger
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
 
-    def now(self) -> float:
-        return self._runtime.ctx.clock.now().timestamp()
+BOLT_LOGGER = _held_at_warning("slack_bolt.rutradar")  # Bolt copies its level to its own loggers
+SDK_LOGGER = _held_at_warning("slack_sdk.rutradar")  # every Web API client's, Bolt's included
 
 
 # The channel a slash command was typed in, for `--from-channel` alone (`THIS_CHANNEL`): set
@@ -153,11 +161,10 @@ class SlackAdapter:
         self.response_origins = SLACK_RESPONSE_ORIGINS | (
             {origin_of(settings.slack_api_url)} if settings.slack_api_url else set()
         )
-        self.verifier = (
-            SignatureVerifier(settings.slack_signing_secret, clock=_Clock(runtime))  # type: ignore[arg-type]
-            if settings.slack_signing_secret
-            else None
-        )
+        # Bolt's own verification is off (`request_verification_enabled=False`): `_verified`
+        # does it once, before anything is parsed.
+        secret = settings.slack_signing_secret
+        self._secret = secret.encode() if secret else None
         self.oauth = bool(settings.slack_client_id and settings.slack_client_secret)
         self.installations: EncryptedInstallationStore | None = None
         oauth_settings = None
@@ -184,7 +191,9 @@ class SlackAdapter:
             )
         # Single-workspace mode when there is a bot token and no OAuth.
         self.client = AsyncWebClient(
-            token=None if self.oauth else settings.slack_bot_token, base_url=self.api_url
+            token=None if self.oauth else settings.slack_bot_token,
+            base_url=self.api_url,
+            logger=SDK_LOGGER,
         )
         self.bolt = AsyncApp(
             client=self.client,
@@ -193,8 +202,17 @@ class SlackAdapter:
             installation_store_bot_only=True if self.oauth else None,
             process_before_response=True,  # listeners finish before the ack: no dropped tasks
             request_verification_enabled=False,  # done in `events`, with the injected clock
+            # Bolt runs each built-in middleware on every request (a Bolt round each, about
+            # 2 % of `/rut help`); these have nothing to do here. The handshakes are answered
+            # by `_answer_directly`; no request reaching Bolt carries a function token
+            # (`bolt_body` keeps the validated fields only); and the bot's own messages in its
+            # DM, all self events could be, are only acknowledged (`_ack_only`).
+            ssl_check_enabled=False,
+            url_verification_enabled=False,
+            attaching_function_token_enabled=False,
+            ignoring_self_events_enabled=False,
             raise_error_for_unhandled_request=False,
-            logger=logging.getLogger("slack_bolt.rutradar"),
+            logger=BOLT_LOGGER,
         )
         self._register()
 
@@ -225,23 +243,20 @@ class SlackAdapter:
             return web.json_response({"error": f"malformed request: {exc}"}, status=400)
         response = self._answer_directly(inbound)
         if response is None:
-            headers: dict[str, str | Sequence[str]] = {
-                k: v for k, v in request.headers.items() if k.lower() != "content-type"
-            }
-            headers["Content-Type"] = "application/json"
+            # Bolt is told only what its routing reads: the validated body, and that it is
+            # JSON. No query string, and none of the request's headers (which it would copy
+            # and lower-case on every request; `X-Slack-Bolt-Lazy-Only` would even make it
+            # skip the listener).
             response = await self.bolt.async_dispatch(
                 AsyncBoltRequest(
-                    body=json.dumps(bolt_body(inbound)),
-                    query=request.query_string,
-                    headers=headers,
-                    context={INBOUND: inbound},
+                    body=bolt_body(inbound), headers=BOLT_HEADERS, context={INBOUND: inbound}
                 )
             )
         if response.status == RETRY_LATER:  # set by `_on_error` only: Slack retries it
             return web.Response(status=RETRY_LATER)
         if response.status >= 500:
             return web.json_response({"error": "the request could not be handled"}, status=400)
-        return await to_aiohttp_response(response)
+        return _to_aiohttp(response)
 
     async def _on_error(self, error: Exception) -> BoltResponse:
         """Bolt's error handler, for listeners and middleware: what a failure answers Slack.
@@ -283,7 +298,12 @@ class SlackAdapter:
         log.warning("slack request refused (400): %s", reason)
 
     def _answer_directly(self, inbound: Request) -> BoltResponse | None:
-        """What needs no listener: Slack throttling the app, events nobody subscribed to."""
+        """What needs no listener: the handshakes, Slack throttling the app, events nobody
+        subscribed to."""
+        if isinstance(inbound, UrlVerification):
+            return BoltResponse(status=200, body={"challenge": inbound.challenge})
+        if isinstance(inbound, SslCheck):
+            return BoltResponse(status=200, body="")
         if isinstance(inbound, AppRateLimited):
             self.runtime.metrics.rate_limited.labels(PLATFORM).inc()
             log.warning(
@@ -296,25 +316,20 @@ class SlackAdapter:
         return None
 
     def _verified(self, body: bytes, headers: Any) -> bool:
-        """Signature and the 5-minute window, against the injected clock."""
+        """Signature and the 5-minute window, against the injected clock: slack_sdk's
+        `SignatureVerifier` rule (platforms.md §1) over the raw bytes, so a body need not be
+        decoded and encoded again to be checked, and one that is not UTF-8 but correctly
+        signed is malformed (400), not forged (401)."""
         timestamp = headers.get("X-Slack-Request-Timestamp", "")
         signature = headers.get("X-Slack-Signature", "")
-        if self.verifier is None or not timestamp.isdigit() or not signature:
+        if self._secret is None or not signature.isascii() or not signature:
             return False
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            return self._raw_signature_ok(body, timestamp, signature)
-        return bool(self.verifier.is_valid(body=text, timestamp=timestamp, signature=signature))
-
-    def _raw_signature_ok(self, body: bytes, timestamp: str, signature: str) -> bool:
-        """The same check over raw bytes, for bodies slack_sdk cannot decode: a correctly
-        signed body that is not UTF-8 is malformed (400), not forged (401)."""
-        secret = (self.runtime.settings.slack_signing_secret or "").encode()
-        if abs(self.runtime.ctx.clock.now().timestamp() - int(timestamp)) > 60 * 5:
+        if not (timestamp.isascii() and timestamp.isdigit()):
+            return False
+        if abs(self.runtime.ctx.clock.now().timestamp() - int(timestamp)) > REPLAY_WINDOW:
             return False
         base = b"v0:" + timestamp.encode() + b":" + body
-        expected = "v0=" + hmac.new(secret, base, hashlib.sha256).hexdigest()
+        expected = "v0=" + hmac.digest(self._secret, base, "sha256").hex()
         return hmac.compare_digest(expected, signature)
 
     async def oauth_start(self, request: web.Request) -> web.StreamResponse:
@@ -451,7 +466,11 @@ class SlackAdapter:
 
     async def _on_command(
         self, ack: AsyncAck, client: AsyncWebClient, respond: Any, context: Any
-    ) -> None:
+    ) -> BoltResponse | None:
+        """The first chat message is the command's HTTP answer: returned to Bolt as the
+        response, already rendered (`ephemeral_reply`, kept for the help), rather than through
+        `ack(**payload)`, which would turn the blocks to JSON again on every request.
+        (`process_before_response`: Bolt answers with what its listener returns.)"""
         command = _request(context, SlashCommand)
         event = translate.command(command, await self._sender(client, command))
         _COMMAND_CHANNEL.set(command.channel_id)  # this listener's own task: nobody else's
@@ -463,14 +482,14 @@ class SlackAdapter:
                 "views.open",
                 client.views_open(trigger_id=command.trigger_id, view=modal_view(dialog)),
             )
-        if chat:
-            await ack(response_type="ephemeral", **message_payload(chat[0]))
-            for extra in chat[1:]:
-                await self._answer(
-                    "response_url", respond(response_type="ephemeral", **message_payload(extra))
-                )
-        else:
+        if not chat:
             await ack()
+            return None
+        for extra in chat[1:]:
+            await self._answer(
+                "response_url", respond(response_type="ephemeral", **message_payload(extra))
+            )
+        return BoltResponse(status=200, body=ephemeral_reply(chat[0]))
 
     async def _on_action(
         self, ack: AsyncAck, client: AsyncWebClient, respond: Any, context: Any
@@ -597,7 +616,10 @@ class SlackAdapter:
         if bot is None:
             raise DeliveryError("no installation for this workspace", permanent=True)
         return AsyncWebClient(
-            token=bot.bot_token, base_url=self.api_url, session=self.client.session
+            token=bot.bot_token,
+            base_url=self.api_url,
+            session=self.client.session,
+            logger=SDK_LOGGER,
         )
 
     async def send(self, to: ConversationRef, msg: Message, *, key: str | None = None) -> SentRef:
@@ -692,6 +714,21 @@ class SlackAdapter:
             if person is not None and not person.is_bot and not person.deleted:
                 humans.append(user_id)
         return humans
+
+
+def _to_aiohttp(response: BoltResponse) -> web.Response:
+    """A listener's answer as an aiohttp response: Bolt's `to_aiohttp_response` (a tenth of
+    Bolt's share of `/rut help`) minus what only the OAuth pages use, cookies, whose
+    answers still go through Bolt's."""
+    headers = response.first_headers_without_set_cookie()
+    content_type = headers.pop("content-type", "").split(";", 1)[0].strip()
+    return web.Response(
+        status=response.status,
+        text=response.body,
+        headers=headers,
+        content_type=content_type
+        or ("application/json" if response.body.startswith("{") else "text/plain"),
+    )
 
 
 def _request(context: Any, kind: type[R]) -> R:

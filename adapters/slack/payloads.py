@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -116,6 +116,10 @@ def origin_of(url: str) -> tuple[str, str]:
 def _slack_hook(value: str, info: ValidationInfo) -> str:
     context = info.context if isinstance(info.context, Mapping) else {}
     origins = context.get("response_origins", SLACK_RESPONSE_ORIGINS)
+    # Most are `https://hooks.slack.com/…` to the letter: taken without parsing (a URL that
+    # starts so has that origin); anything else is parsed and compared.
+    if value.startswith(_prefixes(origins)):
+        return value
     try:
         origin = origin_of(value)
     except ValueError:
@@ -123,6 +127,11 @@ def _slack_hook(value: str, info: ValidationInfo) -> str:
     if origin not in origins:
         raise ValueError("not a Slack response URL")
     return value
+
+
+@lru_cache(maxsize=8)
+def _prefixes(origins: Origins) -> tuple[str, ...]:
+    return tuple(f"{scheme}://{netloc}/" for scheme, netloc in origins)
 
 
 SlackId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -473,20 +482,39 @@ def parse_data(data: object, *, response_origins: Origins = SLACK_RESPONSE_ORIGI
 
 
 def _form(text: str) -> dict[str, str]:
+    """`parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=…)`, read
+    in one pass: the same pairs and the same refusals (too many fields, percent-escapes that
+    are not UTF-8, a key given twice), at about half the cost (parse_qsl was a tenth of
+    `/rut help`'s CPU)."""
+    if text.count("&") >= MAX_FORM_FIELDS:  # parse_qsl counts empty fields too
+        raise MalformedPayload("the form cannot be read")
+    form: dict[str, str] = {}
+    repeated: set[str] = set()
     try:
-        pairs = parse_qsl(
-            text,
-            keep_blank_values=True,
-            encoding="utf-8",
-            errors="strict",
-            max_num_fields=MAX_FORM_FIELDS,
-        )
-    except ValueError:  # too many fields, or percent-escapes that are not UTF-8
+        for field in text.split("&"):
+            if not field:
+                continue
+            name, _, value = field.partition("=")
+            if "%" in name or "+" in name:
+                name = _unquote_plus(name)
+            if name in form:
+                repeated.add(name)
+            form[name] = _unquote_plus(value) if "%" in value or "+" in value else value
+    except UnicodeError:  # percent-escapes that are not UTF-8
         raise MalformedPayload("the form cannot be read") from None
-    repeated = sorted(key for key, count in Counter(key for key, _ in pairs).items() if count > 1)
     if repeated:
-        raise MalformedPayload(f"form keys given more than once: {', '.join(map(_safe, repeated))}")
-    return dict(pairs)
+        names = ", ".join(map(_safe, sorted(repeated)))
+        raise MalformedPayload(f"form keys given more than once: {names}")
+    return form
+
+
+def _unquote_plus(text: str) -> str:
+    """`urllib.parse.unquote_plus` with strict UTF-8 (the plain values most fields are do not
+    come here). The escapes are decoded with the text around them in one go, which fails
+    exactly where `unquote`'s run by run does: a raw character's UTF-8 never starts with a
+    continuation byte, nor completes a sequence an escape began."""
+    text = text.replace("+", " ")
+    return unquote_to_bytes(text).decode("utf-8") if "%" in text else text
 
 
 def _load_json(text: str, what: str) -> object:
@@ -629,12 +657,13 @@ def _safe_value(value: object) -> str:
 # --- what Bolt is handed ---------------------------------------------------------------------
 
 
-def bolt_body(request: Request) -> JSON:
+def bolt_body(request: Request) -> str:
     """The body Bolt routes, authorizes and builds its context from: the validated fields
-    only, in Slack's shape (`None`s left out, as Slack leaves out what does not apply)."""
+    only, in Slack's shape (`None`s left out, as Slack leaves out what does not apply), as
+    the JSON text Bolt's HTTP mode takes (serialized by pydantic-core, not `json.dumps`)."""
     if isinstance(request, IgnoredEvent):
         raise TypeError("an ignored event is not handed to Bolt")
-    return request.model_dump(mode="json", exclude_none=True)
+    return request.model_dump_json(exclude_none=True)
 
 
 def form_state(view: View) -> dict[str, dict[str, JSON]]:
@@ -664,8 +693,10 @@ __all__: Sequence[str] = (
     "MalformedPayload",
     "Request",
     "SlashCommand",
+    "SslCheck",
     "TeamAccessRevoked",
     "TokensRevoked",
+    "UrlVerification",
     "ViewClosed",
     "ViewSubmission",
     "bolt_body",

@@ -13,7 +13,9 @@ objects are shown literally by Slack and are never escaped.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from messages.chat_text import UniqueIds, base_id, sparkline, trend_legend
@@ -372,13 +374,50 @@ def _fit(blocks: list[JSON], limit: int, more: str) -> list[JSON]:
 # --- payloads ------------------------------------------------------------------------------
 
 
+# Renderings of `cacheable` messages (the help, advice on a topic), kept by the message:
+# they are the same few asked for again and again. Given out shared: callers read them (the
+# Web API client and Bolt copy what they send) and never change them.
+KEPT_RENDERINGS = 256
+
+
 def message_payload(msg: Message, *, more: str | None = None) -> JSON:
     """Arguments for chat.postMessage / chat.update / a response_url: blocks plus `text`.
 
     `text` is what notifications and screen readers show. Slack parses it as mrkdwn too, so it
     is escaped like any other mrkdwn. `more` is the note that replaces blocks past the 50th
-    (by default the copy's, in the message's language).
+    (by default the copy's, in the message's language). Read-only for a `cacheable` message.
     """
+    if msg.cacheable and more is None:
+        return _kept_payload(msg)
+    return _payload(msg, more)
+
+
+def ephemeral_reply(msg: Message) -> str:
+    """A slash command's answer as the JSON text of its HTTP response: seen only by the person
+    who typed it, as Bolt's `ack(response_type="ephemeral", …)` writes it."""
+    if msg.cacheable:
+        return _kept_reply(msg)
+    return _reply(_payload(msg, None))
+
+
+@lru_cache(maxsize=KEPT_RENDERINGS)
+def _kept_payload(msg: Message) -> JSON:
+    return _payload(msg, None)
+
+
+@lru_cache(maxsize=KEPT_RENDERINGS)
+def _kept_reply(msg: Message) -> str:
+    return _reply(_kept_payload(msg))
+
+
+def _reply(payload: JSON) -> str:
+    body: JSON = {"text": payload["text"], "response_type": "ephemeral"}
+    if payload["blocks"]:  # as Bolt leaves out an empty list
+        body["blocks"] = payload["blocks"]
+    return json.dumps(body)
+
+
+def _payload(msg: Message, more: str | None) -> JSON:
     more = more or copy_for(msg.locale).say("more_than_fits")
     return {
         "text": _clip_mrkdwn(escape_mrkdwn(msg.fallback), FALLBACK_TEXT_MAX),
@@ -399,8 +438,20 @@ def modal_view(
     context (e.g. the round's period) and the bot stores no per-dialog state; it raises rather
     than truncates, because a cut value would be silently wrong. When the 100-block limit is
     hit, prose is cut before inputs, so the form still submits everything it asks for.
-    `close` and `more` are the copy's, in the message's language, unless given.
+    `close` and `more` are the copy's, in the message's language, unless given. Read-only for
+    a `cacheable` message.
     """
+    if msg.cacheable and callback_id is None and close is None and more is None:
+        return _kept_modal(msg)
+    return _modal(msg, callback_id, close, more)
+
+
+@lru_cache(maxsize=KEPT_RENDERINGS)
+def _kept_modal(msg: Message) -> JSON:
+    return _modal(msg, None, None, None)
+
+
+def _modal(msg: Message, callback_id: str | None, close: str | None, more: str | None) -> JSON:
     t = copy_for(msg.locale)
     close = close or t.say("dialog_close")
     more = more or t.say("more_than_fits")

@@ -53,16 +53,28 @@ class Audience(Enum):
     ADMINS = "admins"
 
     def includes(self, actor: Actor) -> bool:
+        return self.includes_facts(audience_facts(actor))
+
+    def includes_facts(self, facts: AudienceFacts) -> bool:
+        is_admin, in_no_team, known, manages = facts
         if self is Audience.EVERYONE:
             return True
-        admin_in_no_team = actor.is_admin and actor.home_team is None and actor.person is not None
+        admin_in_no_team = is_admin and in_no_team and known
         if self is Audience.MEMBERS:
             return not admin_in_no_team
         if self is Audience.ADMINS_IN_NO_TEAM:
             return admin_in_no_team
         if self is Audience.MANAGERS:
-            return bool(actor.managed)
-        return actor.is_admin
+            return manages
+        return is_admin
+
+
+# All an audience reads of an actor: an admin, in no team, a known person, manages a team.
+AudienceFacts = tuple[bool, bool, bool, bool]
+
+
+def audience_facts(actor: Actor) -> AudienceFacts:
+    return (actor.is_admin, actor.home_team is None, actor.person is not None, bool(actor.managed))
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +132,7 @@ class Commands(Generic[E]):
 
     def __init__(self, *commands: Command[E]) -> None:
         self._listed = commands
+        self._help_for: dict[AudienceFacts, tuple[HelpLine, ...]] = {}
         self._by_word: dict[str, Command[E]] = {}
         for command in commands:
             for word in (command.word, *command.aliases):
@@ -138,10 +151,17 @@ class Commands(Generic[E]):
         return self._by_word.get(word)
 
     def help_for(self, actor: Actor) -> list[HelpLine]:
-        """The help's lines this person sees, in their places."""
-        lines = [line for command in self._listed for line in command.help]
-        shown = [line for line in lines if line.audience.includes(actor)]
-        return sorted(shown, key=lambda line: line.place)
+        """The help's lines this person sees, in their places. Kept by what the audiences
+        read of the actor (a handful of combinations), since the help is the command asked
+        for most."""
+        facts = audience_facts(actor)
+        shown = self._help_for.get(facts)
+        if shown is None:
+            lines = [line for command in self._listed for line in command.help]
+            included = [line for line in lines if line.audience.includes_facts(facts)]
+            shown = tuple(sorted(included, key=lambda line: line.place))
+            self._help_for[facts] = shown
+        return list(shown)
 
 
 class Actions(Generic[E]):

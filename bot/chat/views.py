@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from babel.dates import format_date
 
 from bot.admin.validate import WEEKDAYS
 from bot.chat.buttons import CarriedAdvice, RoundButton, RoundVerb
-from bot.chat.registry import Audience, Commands
+from bot.chat.registry import Audience, Commands, HelpLine
 from bot.core.actor import Actor
 from bot.rounds.release import IN_RUT_MEAN
 from bot.rounds.summary import (
@@ -58,24 +59,45 @@ ADVICE_PRACTICES_MAX = 3
 def help_message(t: Copy, actor: Actor, commands: Commands[Any]) -> Message:
     """The commands this person may use, as the command table's help lines say, and buttons
     for the everyday ones."""
-    lines = [
-        t.say(line.key, user_id=actor.person.user_id)
-        if line.names_user and actor.person is not None
-        else t.say(line.key)
-        for line in commands.help_for(actor)
-    ]
+    lines = tuple(commands.help_for(actor))
+    person = actor.person
+    own_id = (
+        person.user_id if person is not None and any(line.names_user for line in lines) else None
+    )
+    summary = None
+    if actor.managed:
+        # A manager of several teams gets the overview of them all, one button per team.
+        summary = actor.managed[0].name if len(actor.managed) == 1 else ""
     # An admin in no team has no team check-in to answer: they are told how to join one
     # instead of being offered a check-in as if they were a member.
     no_team_admin = Audience.ADMINS_IN_NO_TEAM.includes(actor)
+    return _help(t, lines, own_id, no_team_admin, summary, actor.is_admin)
+
+
+@lru_cache(maxsize=256)
+def _help(
+    t: Copy,
+    lines: tuple[HelpLine, ...],
+    own_id: str | None,
+    no_team_admin: bool,
+    summary: str | None,
+    is_admin: bool,
+) -> Message:
+    """The help from what decides it, kept: it is the command asked for most, and a few
+    variants serve everyone (the user id only for the lines that name it)."""
+    said = [
+        t.say(line.key, user_id=own_id)
+        if line.names_user and own_id is not None
+        else t.say(line.key)
+        for line in lines
+    ]
     buttons = (
         [] if no_team_admin else [Button("checkin_open", t.say("button_checkin"), style="primary")]
     )
     buttons.append(Button("advice", t.say("button_advice")))
-    if actor.managed:
-        # A manager of several teams gets the overview of them all, one button per team.
-        only = actor.managed[0].name if len(actor.managed) == 1 else ""
-        buttons.append(Button("summary", t.say("button_summary"), value=only))
-    if actor.is_admin:
+    if summary is not None:
+        buttons.append(Button("summary", t.say("button_summary"), value=summary))
+    if is_admin:
         buttons.append(Button("admin_panel", t.say("button_admin")))
     return Message(
         locale=t.locale,
@@ -83,10 +105,11 @@ def help_message(t: Copy, actor: Actor, commands: Commands[Any]) -> Message:
         blocks=(
             Heading(t.say("help_title")),
             Paragraph(t.say("help_intro")),
-            Bullets(tuple(lines)),
+            Bullets(tuple(said)),
             Buttons(tuple(buttons)),
         ),
         tags=("help",),
+        cacheable=True,
     )
 
 
@@ -254,6 +277,7 @@ def advice_topic_of(t: Copy, locale: str, key: str, pieces: tuple[Advice, ...]) 
         title=practice.short,
         blocks=(Heading(practice.name), Paragraph(practice.question), *sections),
         tags=("advice", f"advice:{key}"),
+        cacheable=True,
     )
 
 
@@ -267,6 +291,7 @@ def advice_menu(t: Copy, locale: str) -> Message:
             Buttons(tuple(Button("advice", p.name, value=p.key) for p in content.practices)),
         ),
         tags=("advice_menu",),
+        cacheable=True,
     )
 
 

@@ -221,9 +221,9 @@ async def measured(
     finally:
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
-        measures = request.app[RUNTIME].metrics
-        measures.requests.labels(route, request.method, str(status)).inc()
-        measures.latency.labels(route).observe(time.perf_counter() - started)
+        request.app[RUNTIME].metrics.answered(
+            route, request.method, status, time.perf_counter() - started
+        )
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -65,6 +66,25 @@ class RedactingFilter(logging.Filter):
 _TRACEBACK = logging.Formatter()
 
 
+class LineFormatter(logging.Formatter):
+    """The standard formatter, whose timestamp is worked out once a second rather than for
+    every line (`time.strftime` was a fifth of an access line's cost)."""
+
+    def __init__(self, fmt: str) -> None:
+        super().__init__(fmt)
+        self._stamp = (-1, "")  # (second, its text), replaced whole: one read sees a pair
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second, text = self._stamp
+        if int(record.created) != second:
+            second = int(record.created)
+            text = time.strftime(self.default_time_format, self.converter(record.created))
+            self._stamp = (second, text)
+        return f"{text},{int(record.msecs):03d}"  # as `default_msec_format` writes it
+
+
 def clamp_library_loggers() -> None:
     for name in CLAMPED_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -75,7 +95,7 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     if not any(getattr(h, "_rutradar", False) for h in root.handlers):
         ours = logging.StreamHandler(sys.stderr)
-        ours.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        ours.setFormatter(LineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         ours._rutradar = True  # type: ignore[attr-defined]
         root.addHandler(ours)
     for handler in root.handlers:
@@ -87,6 +107,7 @@ def configure_logging(level: str = "INFO") -> None:
 # --- the access log ----------------------------------------------------------------------------
 
 _UNLOGGED = "_rutradar_unlogged"
+ACCESS_LINE = '%s "%s %s" %d'  # remote, method, path, status
 Handler = TypeVar("Handler", bound=Callable[..., object])
 
 
@@ -114,12 +135,23 @@ class AccessLog(AbstractAccessLogger):
         handler = getattr(getattr(request, "match_info", None), "handler", None)
         if getattr(handler, _UNLOGGED, False):
             return
-        self.logger.info(
-            '%s "%s %s" %d',
-            request.remote or "-",
-            request.method,
-            request.rel_url.raw_path,
-            response.status,
+        logger = self.logger
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        # The record made directly and handed to the logger's handlers, as `logger.info`
+        # would, minus its search of the stack for the caller's file and line, which no line
+        # shows: a third of the line's cost, on every request.
+        logger.handle(
+            logger.makeRecord(
+                logger.name,
+                logging.INFO,
+                __file__,
+                0,
+                ACCESS_LINE,
+                (request.remote or "-", request.method, request.rel_url.raw_path, response.status),
+                None,
+                "log",
+            )
         )
 
     @property

@@ -68,9 +68,25 @@ class Metrics:
             "the database's files (retried by every scheduler pass)",
             registry=self.registry,
         )
+        self._answered: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.ready = Gauge(
             "rutradar_ready", "1 when the database is reachable and current", registry=self.registry
         )
+
+    def answered(self, route: str, method: str, status: int, seconds: float) -> None:
+        """One HTTP request answered: counted and timed. The labelled children are kept by
+        their labels (a few routes, methods and statuses), so a request does not pay
+        prometheus_client's label validation and locked lookup twice over."""
+        key = (route, method, status)
+        children = self._answered.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route),
+            )
+            self._answered[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
