@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -56,6 +57,7 @@ SQLITE_SYNCHRONOUS = ("NORMAL", "FULL")
 # hot path repeats a few dozen distinct statements, so they are parsed and planned once.
 PG_PREPARED_STATEMENTS = 256
 READ_ONLY = "rutradar_read_only"  # execution option: this transaction only reads
+IN_WORKER = "rutradar_in_worker"  # execution option: a write that may take long (SQLite)
 # No pre-ping (three round trips per checkout with asyncpg: BEGIN, a ping, ROLLBACK): a
 # connection the server dropped fails its statement, SQLAlchemy then discards the whole pool
 # and the next checkout connects anew ("optimistic" disconnect handling). Connections are
@@ -139,8 +141,11 @@ def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        if not conn.get_execution_options().get(READ_ONLY):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        options = conn.get_execution_options()
+        if options.get(IN_WORKER):
+            conn.exec_driver_sql(sqlite_driver.BEGIN_IN_WORKER)
+        elif not options.get(READ_ONLY):
+            conn.exec_driver_sql(sqlite_driver.BEGIN_WRITE)
 
 
 class Sessions(async_sessionmaker[AsyncSession]):
@@ -169,6 +174,11 @@ class Sessions(async_sessionmaker[AsyncSession]):
         self._writer = async_sessionmaker(
             engine, expire_on_commit=False, sync_session_class=sync_class
         )
+        self._long_writer = async_sessionmaker(
+            engine.execution_options(**{IN_WORKER: True}) if sqlite else engine,
+            expire_on_commit=False,
+            sync_session_class=sync_class,
+        )
         # Called after a commit with the names of the tables it changed (bot/core/lookups.py).
         self.on_commit: list[Callable[[frozenset[str]], None]] = []
         event.listen(sync_class, "before_flush", _refuse_reader_writes)
@@ -180,18 +190,22 @@ class Sessions(async_sessionmaker[AsyncSession]):
         self._holder: asyncio.Task[Any] | None = None
 
     @asynccontextmanager
-    async def begin(self) -> AsyncIterator[AsyncSession]:  # type: ignore[override]
+    async def begin(self, *, long: bool = False) -> AsyncIterator[AsyncSession]:  # type: ignore[override]
+        """A write transaction. `long`: it may take long (a round's close, a workspace's
+        deletion), so on SQLite it is worked in a worker thread rather than on the event loop
+        (storage/sqlite_driver.py)."""
+        writer = self._long_writer if long else self._writer
         task = asyncio.current_task()
         if self._turn is None or (task is not None and task is self._holder):
             # PostgreSQL; or a write nested in this task's own (SQLite's busy handler decides,
             # as before: queueing it behind its own outer transaction would never end).
-            async with self._writer.begin() as session:
+            async with writer.begin() as session:
                 yield session
             return
         async with self._turn:
             self._holder = task
             try:
-                async with self._writer.begin() as session:
+                async with writer.begin() as session:
                     yield session
             finally:
                 self._holder = None
@@ -241,3 +255,12 @@ def _rolled_back(session: Session, _previous: Any) -> None:
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return Sessions(engine)
+
+
+def long_transaction(
+    sessions: async_sessionmaker[AsyncSession],
+) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
+    """`sessions.begin()` for a write that may take long (`Sessions.begin(long=True)`)."""
+    if isinstance(sessions, Sessions):
+        return sessions.begin(long=True)
+    return sessions.begin()

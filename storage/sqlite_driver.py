@@ -14,6 +14,8 @@ process's one-writer-at-a-time queue) capped a burst of check-ins at 60–100 pe
   for a lock (it reads the last committed snapshot) and an indexed read finishes in
   microseconds.
 - **Write transactions.** `BEGIN IMMEDIATE` is first tried without waiting (busy timeout 0).
+  (A transaction that may take long is begun with `BEGIN_IN_WORKER` instead, and runs in a
+  worker thread from its start.)
   If it gets the write lock, the whole transaction runs directly: once the lock is held,
   nothing inside it waits for another connection (in WAL mode a commit never waits for
   readers). If another connection holds the lock (another process: the command line, a
@@ -44,6 +46,9 @@ T = TypeVar("T")
 
 
 BEGIN_WRITE = "BEGIN IMMEDIATE"
+# A write transaction that may take long (a round's close, a workspace's deletion): worked in
+# a worker thread from its start, however free the lock, so the event loop goes on serving.
+BEGIN_IN_WORKER = "BEGIN IMMEDIATE /* in a worker thread */"
 
 
 def _reads_only(sql: str) -> bool:
@@ -138,11 +143,11 @@ class Connection:
             return await self._in_thread(work) if self._threaded else work()
         if _reads_only(sql):
             return work()
-        begins = _begins_write(sql)
-        if begins and self._begin_at_once():
+        if _begins_write(sql) and self._begin_at_once():
             return []  # begun here: `work` would begin it again
-        self._threaded = begins
-        return await self._in_thread(work)
+        rows = await self._in_thread(work)
+        self._threaded = self.raw.in_transaction  # a transaction begun there stays there
+        return rows
 
     def _begin_at_once(self) -> bool:
         """Take the write lock now if it is free; False if another connection holds it."""

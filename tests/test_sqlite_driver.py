@@ -58,6 +58,15 @@ async def test_reads_and_an_uncontended_write_run_on_the_event_loop(engine: Asyn
         )
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Workspace)) == 1
+    async with sessions.begin(long=True) as session:
+        # A write that may take long (a round's close) is worked in a thread from its start.
+        assert await thread_of(session) != loop_thread
+        await session.execute(
+            insert(Workspace), {"platform": "slack", "external_id": "T2", "name": "Big"}
+        )
+    async with sessions.begin() as session:  # and the next one is back on the loop
+        assert await thread_of(session) == loop_thread
+        assert await session.scalar(select(func.count()).select_from(Workspace)) == 2
 
 
 async def test_a_write_waiting_for_another_process_never_stalls_the_event_loop(

@@ -20,6 +20,7 @@ from bot.core.audit import AuditAction, System
 from bot.core.context import Context
 from bot.core.events import ConversationRef
 from storage import repositories as repo
+from storage.db import long_transaction
 from storage.models import Delivery, Membership, Person, Round, Team, Workspace
 from storage.values import DeliveryStatus, MembershipRole, PersonRole
 
@@ -200,7 +201,7 @@ async def installed_by(
 async def platform_uninstalled(ctx: Context, platform: str, external_id: str) -> bool:
     """Delete the workspace's people, memberships and deliveries. Teams, rounds and releases
     stay (releases until the retention), as does the audit trail, with people erased."""
-    async with ctx.sessions.begin() as session:
+    async with long_transaction(ctx.sessions) as session:
         workspace = await repo.workspace_by_external_id(session, external_id, platform)
         if workspace is None:
             return False

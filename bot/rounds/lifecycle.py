@@ -25,6 +25,7 @@ from bot.rounds.periods import monthly_period, weekly_period
 from bot.rounds.release import IN_RUT_TOTAL, AnswerTotals, release_from_totals, with_trend
 from messages.content import PRACTICE_KEYS
 from storage import repositories as repo
+from storage.db import long_transaction
 from storage.maintenance import scrub
 from storage.models import Delivery, Membership, Person, Release, Round, Team, Workspace
 from storage.values import (
@@ -114,7 +115,7 @@ async def open_round(
     """
     now = ctx.clock.now()
     try:
-        async with ctx.sessions.begin() as session:
+        async with long_transaction(ctx.sessions) as session:
             workspace = await session.get(Workspace, team.workspace_id)
             assert workspace is not None
             existing_open = await repo.open_round(session, team.id)
@@ -191,7 +192,7 @@ async def close_round(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
 
 async def _close(ctx: Context, actor: Actor, team: Team) -> RoundOutcome:
     now = ctx.clock.now()
-    async with ctx.sessions.begin() as session:
+    async with long_transaction(ctx.sessions) as session:
         rnd = await repo.open_round(session, team.id, lock="update")
         if rnd is None:
             rounds = await repo.rounds_of(session, team.id)
