@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, literal, select, text, update
+from sqlalchemy import Select, and_, bindparam, case, delete, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -191,20 +191,26 @@ async def closed_rounds_with_releases(
     return [(r, rel) for r, rel in rows]
 
 
-_PROMPT_STATE = (
-    select(Round.period, Delivery.answered)
-    .outerjoin(
-        Delivery,
-        and_(
-            Delivery.round_id == Round.id,
-            Delivery.person_id == bindparam("person_id"),
-            Delivery.kind == DeliveryKind.PROMPT,
-        ),
+def _open_round_beside_prompt(*columns: Any) -> Select[Any]:
+    """`columns` of the team's newest open round beside the person's prompt in it (NULLs when
+    they have none), `team_id` and `person_id` bound at execution."""
+    return (
+        select(*columns)
+        .outerjoin(
+            Delivery,
+            and_(
+                Delivery.round_id == Round.id,
+                Delivery.person_id == bindparam("person_id"),
+                Delivery.kind == DeliveryKind.PROMPT,
+            ),
+        )
+        .where(Round.team_id == bindparam("team_id"), Round.status == RoundStatus.OPEN)
+        .order_by(Round.opens_at.desc())
+        .limit(1)
     )
-    .where(Round.team_id == bindparam("team_id"), Round.status == RoundStatus.OPEN)
-    .order_by(Round.opens_at.desc())
-    .limit(1)
-)
+
+
+_PROMPT_STATE = _open_round_beside_prompt(Round.period, Delivery.answered)
 
 
 async def prompt_state(
@@ -221,20 +227,7 @@ async def prompt_state(
     return row[0], bool(row[1])
 
 
-_ROUND_AND_PROMPT = (
-    select(Round, Delivery)
-    .outerjoin(
-        Delivery,
-        and_(
-            Delivery.round_id == Round.id,
-            Delivery.person_id == bindparam("person_id"),
-            Delivery.kind == DeliveryKind.PROMPT,
-        ),
-    )
-    .where(Round.team_id == bindparam("team_id"), Round.status == RoundStatus.OPEN)
-    .order_by(Round.opens_at.desc())
-    .limit(1)
-)
+_ROUND_AND_PROMPT = _open_round_beside_prompt(Round, Delivery)
 _ROUND_AND_PROMPT_LOCKED = {
     None: _ROUND_AND_PROMPT,
     "share": _ROUND_AND_PROMPT.with_for_update(read=True, of=Round),
