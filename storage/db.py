@@ -105,9 +105,15 @@ def create_engine(
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         # Reads on the event loop, writes in a worker thread (storage/sqlite_driver.py).
-        creator = partial(sqlite_driver.connect, database or ":memory:", busy_timeout=30)
+        creator = partial(
+            sqlite_driver.connect,
+            database or ":memory:",
+            busy_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+            synchronous=synchronous,
+        )
         engine = create_async_engine(url, async_creator=creator, **kwargs)
         _configure_sqlite(engine, synchronous)
+        _refuse_raw_writes_when_reading(engine)
         return engine
     # asyncpg's prepared-statement cache, unless the URL already says (an engine's own URL,
     # rendered back to text and given to another engine, carries it).
@@ -116,13 +122,53 @@ def create_engine(
         url = parsed.update_query_dict(
             {"prepared_statement_cache_size": str(PG_PREPARED_STATEMENTS)}
         ).render_as_string(hide_password=False)
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_recycle=PG_RECYCLE_SECONDS,
         pool_size=pool_size,
         max_overflow=max_overflow,
         **kwargs,
     )
+    _refuse_raw_writes_when_reading(engine)
+    return engine
+
+
+WRITING_VERBS = frozenset(
+    {
+        "INSERT",
+        "UPDATE",
+        "DELETE",
+        "REPLACE",
+        "MERGE",
+        "UPSERT",
+        "CREATE",
+        "DROP",
+        "ALTER",
+        "TRUNCATE",
+        "VACUUM",
+        "REINDEX",
+        "GRANT",
+        "REVOKE",
+        "COPY",
+        "CALL",
+        "DO",
+        "WITH",
+    }
+)
+
+
+def _refuse_raw_writes_when_reading(engine: AsyncEngine) -> None:
+    """A reading session runs outside any transaction, so a write there would be committed
+    statement by statement. The ORM's writes are refused by the session's listeners; this
+    refuses the rest (`text("INSERT …")`, `exec_driver_sql`) on a reading connection. `WITH`
+    is refused too: a common table expression may write, and no read of the app uses one."""
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _refuse(conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if conn.get_execution_options().get(READ_ONLY):
+            verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
+            if verb in WRITING_VERBS:
+                raise ReadOnlySession("a reading session may not write: use sessions.begin()")
 
 
 def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
@@ -164,7 +210,7 @@ class Sessions(async_sessionmaker[AsyncSession]):
         reader = (
             engine.execution_options(**{READ_ONLY: True})
             if sqlite
-            else engine.execution_options(isolation_level="AUTOCOMMIT")
+            else engine.execution_options(isolation_level="AUTOCOMMIT", **{READ_ONLY: True})
         )
         # A class of its own, so the write listeners below hear only this factory's sessions.
         sync_class: type[Session] = type("RutRadarSession", (Session,), {})

@@ -28,6 +28,8 @@ process's one-writer-at-a-time queue) capped a burst of check-ins at 60–100 pe
 
 What remains on the loop is SQLite's own work on a local file: page-cache reads and writes,
 and at an automatic checkpoint (every 1,000 pages of WAL) the copy back into the database file.
+Only in WAL mode (else every statement goes to a thread), and writes only with
+`synchronous=NORMAL` (with `FULL` every commit waits for an fsync: writes go to a thread).
 
 It plugs in through SQLAlchemy's documented `async_creator` hook and speaks the part of
 aiosqlite's interface that SQLAlchemy's adapter uses (`cursor()`, `execute`, the fetches,
@@ -126,10 +128,14 @@ class Cursor:
 class Connection:
     """The connection SQLAlchemy's aiosqlite adapter drives (see the module's docstring)."""
 
-    def __init__(self, raw: sqlite3.Connection, busy_timeout: float) -> None:
+    def __init__(
+        self, raw: sqlite3.Connection, busy_timeout: float, *, reads: bool, writes: bool
+    ) -> None:
         self.raw = raw
         self._connection: sqlite3.Connection | None = raw  # SQLAlchemy's "still open" test
         self._busy_ms = int(busy_timeout * 1000)
+        self._reads_on_loop = reads
+        self._writes_on_loop = writes
         self._threaded = False  # this transaction was begun in a worker thread
 
     @property
@@ -141,9 +147,9 @@ class Connection:
         as the module says."""
         if self.raw.in_transaction:
             return await self._in_thread(work) if self._threaded else work()
-        if _reads_only(sql):
+        if _reads_only(sql) and self._reads_on_loop:
             return work()
-        if _begins_write(sql) and self._begin_at_once():
+        if _begins_write(sql) and self._writes_on_loop and self._begin_at_once():
             return []  # begun here: `work` would begin it again
         rows = await self._in_thread(work)
         self._threaded = self.raw.in_transaction  # a transaction begun there stays there
@@ -203,13 +209,21 @@ class Connection:
         return await asyncio.get_running_loop().run_in_executor(None, fn)
 
 
-async def connect(database: str, *, busy_timeout: float) -> Connection:
+async def connect(database: str, *, busy_timeout: float, synchronous: str) -> Connection:
     """Open `database` with the driver's own transaction handling turned off (the engine's
-    "begin" listener decides), usable from the worker threads (one at a time)."""
-    raw = await asyncio.get_running_loop().run_in_executor(
-        None,
-        lambda: sqlite3.connect(
+    "begin" listener decides), usable from the worker threads (one at a time), in WAL mode.
+
+    Reads run on the loop only if the file is in WAL mode (a filesystem that cannot share
+    memory, some network mounts, refuses it, and then a reader may wait for the writer); writes
+    only with `synchronous` NORMAL too, as with FULL every commit waits for an fsync."""
+
+    def open_in_wal() -> tuple[sqlite3.Connection, str]:
+        raw = sqlite3.connect(
             database, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-        ),
-    )
-    return Connection(raw, busy_timeout)
+        )
+        mode = raw.execute("PRAGMA journal_mode=WAL").fetchone()
+        return raw, str(mode[0] if mode else "").lower()
+
+    raw, mode = await asyncio.get_running_loop().run_in_executor(None, open_in_wal)
+    wal = mode == "wal"
+    return Connection(raw, busy_timeout, reads=wal, writes=wal and synchronous.upper() == "NORMAL")

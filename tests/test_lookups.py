@@ -281,16 +281,25 @@ def test_prompt_states_expire_and_are_emptied_by_round_writes(clock: ManualClock
     assert lookups.prompt_state(1, 2) is state
     lookups.written({"answers", "deliveries"})  # a dispatcher's sends: not a round's state
     assert lookups.prompt_state(1, 2) is state
-    clock.advance(timedelta(seconds=TTL - 1))
-    lookups.checked_in(1, 2, "2026-W48")
-    assert lookups.prompt_state(1, 2) == PromptState("2026-W48", answered=True)
-    clock.advance(timedelta(seconds=1))  # the entry's life did not restart at the check-in
+    lookups.checked_in(1, 2)  # their next press reads the database: nothing kept of it
     assert lookups.prompt_state(1, 2) is None
     lookups.keep_prompt_state(1, 2, state, lookups.generation)
     lookups.written({"memberships"})  # someone moved between teams
     assert lookups.prompt_state(1, 2) is None
-    lookups.checked_in(1, 2, "2026-W48")  # nothing kept: nothing made at a check-in
-    assert lookups.prompt_state(1, 2) is None
     off = Lookups(clock, ttl=0)
-    off.checked_in(1, 2, "2026-W48")
+    off.keep_prompt_state(1, 2, state, off.generation)
     assert off.prompt_state(1, 2) is None
+
+
+def test_attack_a_memory_dump_says_neither_who_answered_nor_when(clock: ManualClock) -> None:
+    """The attacker reads the process's cache (a core dump, a debugger) hours after a round:
+    no entry outlives its TTL once anything else is stored, and a check-in leaves none."""
+    lookups = Lookups(clock, ttl=TTL)
+    pressed = PromptState("2026-W48", answered=False)
+    lookups.keep_prompt_state(1, 100, pressed, lookups.generation)  # u100 opens the form…
+    lookups.checked_in(1, 100)  # …and answers: nothing of it remains
+    lookups.keep_prompt_state(1, 101, pressed, lookups.generation)  # u101 only looks
+    assert set(lookups._prompts) == {(1, 101)}
+    clock.advance(timedelta(hours=6))
+    lookups.keep_prompt_state(2, 7, pressed, lookups.generation)  # anyone, later
+    assert set(lookups._prompts) == {(2, 7)}  # the expired entry went with it

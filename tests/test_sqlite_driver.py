@@ -128,3 +128,19 @@ async def test_rows_returning_and_rollbacks_behave_as_with_aiosqlite(engine: Asy
         assert sorted(found) == ["T0", "T1", "T2"]
         first = (await session.execute(select(Workspace.name).order_by(Workspace.name))).first()
         assert first is not None and first[0] == "w0"
+
+
+async def test_with_synchronous_full_a_commit_waits_for_its_fsync_in_a_thread(
+    sqlite_url: str,
+) -> None:
+    engine = create_engine(sqlite_url, sqlite_synchronous="FULL")
+    try:
+        with_thread_function(engine)
+        sessions = Sessions(engine)
+        loop_thread = threading.get_ident()
+        async with sessions() as session:
+            assert await thread_of(session) == loop_thread  # reads never wait in WAL mode
+        async with sessions.begin() as session:
+            assert await thread_of(session) != loop_thread
+    finally:
+        await engine.dispose()

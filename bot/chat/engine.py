@@ -606,8 +606,8 @@ class ChatEngine:
         else:
             line = t.say("checkin_private")
         counted = result.outcome in (Outcome.STORED, Outcome.ALREADY)
-        if counted and result.period and actor.home_team and actor.person and self.ctx.lookups:
-            self.ctx.lookups.checked_in(actor.home_team.id, actor.person.id, result.period)
+        if counted and actor.home_team and actor.person and self.ctx.lookups:
+            self.ctx.lookups.checked_in(actor.home_team.id, actor.person.id)
         if result.edit_queued:
             self.ctx.wake_dispatcher()  # the prompt's "checked in" edit waits in the outbox
         period = result.period or weekly_period(self.ctx.clock.now(), actor.workspace.timezone)

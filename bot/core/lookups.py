@@ -33,9 +33,11 @@ Beside the actors, the same rules keep each member's **prompt state**: their hom
 round (its period, or none) and whether their prompt in it is answered, which is all a
 check-in button must know before the form opens (a round closed since, or "counted already").
 A button press in a round's burst then reads nothing. It is emptied when this process writes
-the rounds table (a round opened, closed, released or scrubbed here) and marked answered when
-this process stores the person's check-in (an entry kept already, its expiry unchanged: no
-time of answering is kept, not even in memory). A round closed, or a check-in stored, by another
+the rounds table (a round opened, closed, released or scrubbed here). When this process
+stores the person's check-in, their entry is dropped: nothing is stored at a check-in, so the
+memory of the process never says who answered nor when. Expired entries
+(actors and prompt states) are dropped from the oldest on whenever an entry is stored, not
+kept until someone asks again. A round closed, or a check-in stored, by another
 replica shows within `ttl`: meanwhile the form opens, and its submission says what happened
 (nothing is stored into a closed round, nothing counted twice: that is decided in the
 database, in the check-in's own transaction, never from this cache).
@@ -159,6 +161,7 @@ class Lookups:
         if not self.enabled or generation != self.generation:
             return
         key = self.key(event)
+        self._forget_expired()
         life = self._life()
         now = self._clock.now()
         self._actors[key] = (now + life / 2, now + life, actor)
@@ -189,21 +192,36 @@ class Lookups:
             return
         self._store_prompt((team_id, person_id), state)
 
-    def checked_in(self, team_id: int, person_id: int, period: str) -> None:
-        """This process stored (or found) the member's check-in for the round of `period`.
-        Only an entry already kept is changed, and it keeps its expiry: no entry begins its
-        life at the moment of a check-in, so nothing in the process's memory says when
-        someone answered."""
-        key = (team_id, person_id)
-        entry = self._prompts.get(key)
-        if entry is not None:
-            self._prompts[key] = (entry[0], PromptState(period, answered=True))
+    def checked_in(self, team_id: int, person_id: int) -> None:
+        """This process stored (or found) the member's check-in: their entry is dropped, so
+        their next press reads the database. Nothing is written into the cache at a
+        check-in, so the process's memory never says who answered, nor when (an entry made
+        when the form opened, seconds before, would date the answer)."""
+        self._prompts.pop((team_id, person_id), None)
 
     def _store_prompt(self, key: PromptKey, state: PromptState) -> None:
+        self._forget_expired()
         self._prompts[key] = (self._clock.now() + self._life(), state)
         self._prompts.move_to_end(key)
         while len(self._prompts) > self._max:
             self._prompts.popitem(last=False)
+
+    def _forget_expired(self) -> None:
+        """Drop expired entries from the oldest on, rather than keeping them until someone
+        asks again: an entry says who pressed a check-in button or wrote to the bot, and
+        roughly when, and is kept no longer than its purpose (at most `ttl` after the last
+        entry older than it was stored)."""
+        now = self._clock.now()
+        while self._prompts:
+            prompt_key, (expires, _) = next(iter(self._prompts.items()))
+            if expires > now:
+                break
+            del self._prompts[prompt_key]
+        while self._actors:
+            actor_key, (_, expires, _) = next(iter(self._actors.items()))
+            if expires > now:
+                break
+            del self._actors[actor_key]
 
     def _life(self) -> timedelta:
         return self._ttl * (1.0 - self._spread * self._rng.random()) if self._spread else self._ttl
