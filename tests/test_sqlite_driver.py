@@ -75,14 +75,16 @@ async def test_a_write_waiting_for_another_process_never_stalls_the_event_loop(
     """Another process (the command line, a second server) holds the write lock: our writer
     waits for it in its worker thread while the event loop goes on serving, and reads still
     see the last committed state at once (WAL readers never wait for the writer)."""
+    with_thread_function(engine)
+    sessions = Sessions(engine)
+    async with sessions() as session:  # a pooled connection, opened and set up, for the writer
+        await session.scalar(select(func.count()).select_from(Workspace))
     other = sqlite3.connect(file_of(sqlite_url), isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     other.execute(
         "INSERT INTO workspaces (platform, external_id, name, timezone, locale, "
         "threshold, comment_threshold) VALUES ('slack', 'T9', 'Held', 'UTC', 'en', 5, 5)"
     )
-    with_thread_function(engine)
-    sessions = Sessions(engine)
     threads: list[int] = []
 
     async def write() -> None:
@@ -93,11 +95,11 @@ async def test_a_write_waiting_for_another_process_never_stalls_the_event_loop(
             )
 
     writer = asyncio.create_task(write())
-    ticks = 0
-    while ticks < 20:  # the loop keeps running while the writer waits for the lock
+    # The writer's BEGIN is a few turns of the loop away (its connection is ready); past them
+    # it waits for the lock in a thread, while the loop keeps turning.
+    for _ in range(1000):
         await asyncio.sleep(0)
-        ticks += 1
-    assert not writer.done()
+    assert not writer.done() and not threads
     async with sessions() as session:  # a read is served meanwhile, without the held row
         names = (await session.scalars(select(Workspace.name))).all()
     assert names == []
