@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,37 +53,93 @@ async def workspace_by_external_id(
 
 # The chat path's hottest statements are built once, with bound parameters: building a
 # statement and its cache key per call cost about 0.3 ms, more than SQLite takes to answer it.
-_SENDER_ROWS = (
-    select(Workspace, Person, Membership.role, Team)
-    .outerjoin(
-        Person,
-        and_(Person.workspace_id == Workspace.id, Person.user_id == bindparam("user_id")),
-    )
-    .outerjoin(Membership, Membership.person_id == Person.id)
-    .outerjoin(Team, Team.id == Membership.team_id)
-    .where(
-        Workspace.external_id == bindparam("external_id"),
-        Workspace.platform == bindparam("platform"),
-    )
+# The open round of a membership's team (its newest, as `open_round` picks), correlated with
+# the membership row it is joined to.
+_MEMBERSHIPS_OPEN_ROUND = (
+    select(Round.id)
+    .where(Round.team_id == Membership.team_id, Round.status == RoundStatus.OPEN)
+    .order_by(Round.opens_at.desc())
+    .limit(1)
+    .correlate(Membership)
+    .scalar_subquery()
 )
 
 
+def _sender_select(*, with_prompt: bool) -> Select[Any]:
+    """The workspace, the person, their memberships and teams; `with_prompt`: beside the home
+    team's row, its open round's period and whether the person's prompt in it is answered."""
+    columns: tuple[Any, ...] = (Workspace, Person, Membership.role, Team)
+    if with_prompt:
+        columns += (Round.period, Delivery.answered)
+    query = (
+        select(*columns)
+        .outerjoin(
+            Person,
+            and_(Person.workspace_id == Workspace.id, Person.user_id == bindparam("user_id")),
+        )
+        .outerjoin(Membership, Membership.person_id == Person.id)
+        .outerjoin(Team, Team.id == Membership.team_id)
+    )
+    if with_prompt:
+        query = query.outerjoin(
+            Round,
+            and_(Membership.role == MembershipRole.MEMBER, Round.id == _MEMBERSHIPS_OPEN_ROUND),
+        ).outerjoin(
+            Delivery,
+            and_(
+                Delivery.round_id == Round.id,
+                Delivery.person_id == Person.id,
+                Delivery.kind == DeliveryKind.PROMPT,
+            ),
+        )
+    return query.where(
+        Workspace.external_id == bindparam("external_id"),
+        Workspace.platform == bindparam("platform"),
+    )
+
+
+_SENDER_ROWS = {flag: _sender_select(with_prompt=flag) for flag in (False, True)}
+
+
+@dataclass(frozen=True)
+class SenderRows:
+    """What `sender_rows` read. `prompt`, when asked for and the person has a home team: its
+    open round's period (None: no round open) and whether their prompt in it is answered."""
+
+    workspace: Workspace | None
+    person: Person | None
+    teams: list[tuple[MembershipRole, Team]]
+    prompt: tuple[str | None, bool] | None = None
+
+
 async def sender_rows(
-    session: AsyncSession, platform: str, external_id: str, user_id: str
-) -> tuple[Workspace | None, Person | None, list[tuple[MembershipRole, Team]]]:
+    session: AsyncSession,
+    platform: str,
+    external_id: str,
+    user_id: str,
+    *,
+    with_prompt: bool = False,
+) -> SenderRows:
     """The workspace, the person in it (None when unknown) and their memberships with their
     teams, in one statement: the read behind every event not served from the actor cache,
-    where each further statement costs a round trip."""
+    where each further statement costs a round trip. `with_prompt` adds the home team's
+    prompt state (`prompt_state`) to the same statement, for a check-in button pressed by
+    someone not in the cache: one read where there were two."""
     rows = (
         await session.execute(
-            _SENDER_ROWS,
+            _SENDER_ROWS[with_prompt],
             {"platform": platform, "external_id": external_id, "user_id": user_id},
         )
     ).all()
     if not rows:
-        return None, None, []
-    teams = [(role, team) for _, _, role, team in rows if role is not None and team is not None]
-    return rows[0][0], rows[0][1], teams
+        return SenderRows(None, None, [])
+    teams = [(row[2], row[3]) for row in rows if row[2] is not None and row[3] is not None]
+    prompt = None
+    if with_prompt:
+        home = [row for row in rows if row[2] == MembershipRole.MEMBER and row[3] is not None]
+        if home:
+            prompt = (home[0][4], bool(home[0][5]))
+    return SenderRows(rows[0][0], rows[0][1], teams, prompt)
 
 
 async def all_workspaces(session: AsyncSession) -> Sequence[Workspace]:

@@ -228,6 +228,34 @@ async def test_a_check_in_button_pressed_again_reads_nothing(
     assert any("deliveries" in s for s in seen)  # read again once the TTL ran out
 
 
+async def test_a_first_press_reads_the_sender_and_the_prompt_state_in_one_statement(
+    world: World, clock: ManualClock
+) -> None:
+    """The burst after a round's prompts is mostly first presses, not yet in the cache: one
+    read each, and what it brings is right for the answered, the unanswered and the member
+    of a team with no round open."""
+    ctx = cached_context(world, clock)
+    engine = ChatEngine(ctx)
+    elsewhere = ChatEngine(world.ctx)  # another replica
+    rnd = (await open_round(world.ctx, world.cli, world.team)).round
+    await elsewhere.handle(checkin("u0"))
+    seen = statements(ctx)
+    done = await press(engine, "u0", rnd.period)
+    assert done.form is None and "already checked in" in text_of(done)
+    assert len(seen) == 1 and "deliveries" in seen[0]
+    seen.clear()
+    assert isinstance((await press(engine, "u1", rnd.period)).form, Form)
+    assert len(seen) == 1
+    seen.clear()
+    assert isinstance((await press(engine, "u1", rnd.period)).form, Form)
+    assert seen == []  # kept beside the actor
+    await close_round(world.ctx, world.cli, world.team)  # elsewhere: this cache still lags
+    seen.clear()
+    closed = await press(engine, "u2", rnd.period)
+    assert closed.form is None and closed.tags == ("round_closed",)
+    assert len(seen) == 1
+
+
 async def test_this_process_s_check_in_and_close_show_at_once(
     world: World, clock: ManualClock
 ) -> None:

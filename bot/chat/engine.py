@@ -107,6 +107,17 @@ def _advice_menu(locale: str) -> Message:
     return views.advice_menu(copy_for(locale), locale)
 
 
+def _opens_checkin(event: Event) -> bool:
+    """A press of the prompt's check-in button, or `checkin` typed: the form it opens
+    needs the member's prompt state, which the sender's read can bring along."""
+    if isinstance(event, ActionInvoked):
+        return event.action_id == "checkin_open"
+    if isinstance(event, CommandReceived):
+        first = event.text.split(None, 1)[0].lower() if event.text.strip() else ""
+        return first in ("checkin", "check-in")
+    return False
+
+
 @lru_cache(maxsize=64)
 def _checkin_form_of(locale: str, period: str | None) -> Message:
     """The check-in form is the same for everyone in a round: a round's burst of button
@@ -264,26 +275,33 @@ class ChatEngine:
         return await self._look_up(event)
 
     async def _refresh(self, event: Event) -> None:
-        await self._look_up(event)
+        await self._look_up(event, refresh=True)
 
-    async def _look_up(self, event: Event) -> Actor:
+    async def _look_up(self, event: Event, *, refresh: bool = False) -> Actor:
         """The sender's actor from the database, kept in the cache. One read statement when
         the event teaches nothing new about them (almost always); only first contact, or
         something new about the person, opens a write transaction (on SQLite that would
-        queue behind every other writer)."""
+        queue behind every other writer). A check-in button's read brings the prompt state
+        the form needs too (kept beside the actor), unless it only refreshes the cache."""
         lookups = self.ctx.lookups
         generation = lookups.generation if lookups is not None else 0
         where = event.where
+        with_prompt = lookups is not None and not refresh and _opens_checkin(event)
         async with self.ctx.sessions() as session:
-            workspace, person, teams = await repo.sender_rows(
-                session, where.platform, where.tenant_id, event.user_id
+            rows = await repo.sender_rows(
+                session, where.platform, where.tenant_id, event.user_id, with_prompt=with_prompt
             )
+        workspace, person = rows.workspace, rows.person
         if workspace is not None and person is not None and not person_changes(person, event):
-            actor = actor_of(workspace, person, teams)
+            actor = actor_of(workspace, person, rows.teams)
         else:
             actor = await self._first_contact(event)
+            rows = replace(rows, prompt=None)  # read before the person's rows were written
         if lookups is not None:
             lookups.keep(event, actor, generation)
+            if rows.prompt is not None and actor.home_team is not None and actor.person:
+                state = PromptState(*rows.prompt)
+                lookups.keep_prompt_state(actor.home_team.id, actor.person.id, state, generation)
         return actor
 
     async def _first_contact(self, event: Event) -> Actor:
