@@ -42,6 +42,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from sqlalchemy import func, insert, select, text
 
 from adapters.slack.payloads import where
@@ -349,6 +350,24 @@ def _submissions(period: str, first: int, n: int) -> list[Request]:
     return submissions(period, BUTTON_PEOPLE + first, min(n, SUBMITTERS - first))
 
 
+async def people_fetched(server: Server, fake: FakeSlackAPI, period: str, members: int) -> None:
+    """The server's people as a round's fan-out leaves them: sending the prompts fetched the
+    workspace's members (`users.list`, 200 a page) before anyone pressed a button. The world
+    is seeded without a fan-out, so the first press starts that fetch; it is awaited here,
+    before the warm-up, rather than measured as part of the presses."""
+    pages = -(-members // 200)
+    async with aiohttp.ClientSession() as http:
+        extra = _signed(
+            sr.block_actions("checkin_open", period, user_id=user(0), block_id="b0"),
+            int(time.time()),
+        )
+        async with http.post(
+            server.url + "/slack/events", data=extra.body, headers=extra.headers
+        ) as response:
+            await response.read()
+    await fake.wait_for("users.list", pages, timeout=120)
+
+
 async def measure(
     server: Server,
     label: str,
@@ -423,6 +442,8 @@ async def run(*, seconds: float = SECONDS) -> CheckinResult:
                     name=f"{name}-checkin-{backend}",
                 )
                 try:
+                    if name == "rutradar":
+                        await people_fetched(server, fake, period, members)
                     runs = measured[name]
                     _, runs["button"] = await measure(
                         server, f"checkin-button-{name}-{backend}", make_buttons, seconds

@@ -90,10 +90,10 @@ def create_engine(
     `FULL` syncs the WAL at every commit (`RUTRADAR_SQLITE_SYNCHRONOUS=FULL`), for a host
     whose power can fail under the process, at the cost of an fsync per write.
 
-    PostgreSQL: asyncpg with its prepared-statement cache sized for the hot path, and a pool
-    of `pool_size` (+ `max_overflow` under bursts) connections per process, not pinged before
-    use (`PG_RECYCLE_SECONDS` says why); reading sessions run in autocommit, without a
-    BEGIN and a ROLLBACK around their statements.
+    Both keep a pool of `pool_size` (+ `max_overflow` under bursts) connections per process.
+    PostgreSQL: asyncpg with its prepared-statement cache sized for the hot path, connections
+    not pinged before use (`PG_RECYCLE_SECONDS` says why); reading sessions run in
+    autocommit, without a BEGIN and a ROLLBACK around their statements.
     """
     url = normalize_url(url)
     kwargs: dict[str, Any] = {"hide_parameters": True, "echo": echo}
@@ -111,7 +111,16 @@ def create_engine(
             busy_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
             synchronous=synchronous,
         )
-        engine = create_async_engine(url, async_creator=creator, **kwargs)
+        # The same pool as PostgreSQL's: SQLAlchemy's default for SQLite (5, and 10 more that
+        # are closed as soon as they are returned) opened and set up a new connection for
+        # almost every request of a burst of fifty.
+        engine = create_async_engine(
+            url,
+            async_creator=creator,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            **kwargs,
+        )
         _configure_sqlite(engine, synchronous)
         _refuse_raw_writes_when_reading(engine)
         return engine

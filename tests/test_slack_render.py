@@ -677,11 +677,11 @@ def test_a_slash_commands_reply_is_what_bolts_ack_writes() -> None:
 def test_a_cacheable_message_renders_as_a_fresh_one_does() -> None:
     """What is kept for a `cacheable` message is what rendering it afresh gives; a message
     not marked (a check-in's result) is never kept."""
-    kept = views.advice_topic(T, "en", "routine", "seed")
-    assert kept.cacheable
-    fresh = replace(kept, cacheable=False)
-    assert modal_view(kept) == modal_view(fresh)
-    assert modal_view(kept) is modal_view(kept)
-    assert message_payload(kept) == message_payload(fresh)
-    assert modal_view(fresh) is not modal_view(fresh)
+    for kept in (views.advice_topic(T, "en", "routine", "seed"), views.checkin_form(T, "en", "P")):
+        assert kept.cacheable
+        fresh = replace(kept, cacheable=False)
+        assert modal_view(kept) == modal_view(fresh)
+        assert modal_view(kept) is modal_view(kept)
+        assert message_payload(kept) == message_payload(fresh)
+        assert modal_view(fresh) is not modal_view(fresh)
     assert not teams_messages.checkin_result().cacheable

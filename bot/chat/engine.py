@@ -275,18 +275,18 @@ class ChatEngine:
         return await self._look_up(event)
 
     async def _refresh(self, event: Event) -> None:
-        await self._look_up(event, refresh=True)
+        await self._look_up(event)
 
-    async def _look_up(self, event: Event, *, refresh: bool = False) -> Actor:
+    async def _look_up(self, event: Event) -> Actor:
         """The sender's actor from the database, kept in the cache. One read statement when
         the event teaches nothing new about them (almost always); only first contact, or
         something new about the person, opens a write transaction (on SQLite that would
-        queue behind every other writer). A check-in button's read brings the prompt state
-        the form needs too (kept beside the actor), unless it only refreshes the cache."""
+        queue behind every other writer). A check-in button's read (or its refresh ahead)
+        brings the prompt state the form needs too, kept beside the actor."""
         lookups = self.ctx.lookups
         generation = lookups.generation if lookups is not None else 0
         where = event.where
-        with_prompt = lookups is not None and not refresh and _opens_checkin(event)
+        with_prompt = lookups is not None and _opens_checkin(event)
         async with self.ctx.sessions() as session:
             rows = await repo.sender_rows(
                 session, where.platform, where.tenant_id, event.user_id, with_prompt=with_prompt

@@ -146,6 +146,7 @@ def checkin_form(t: Copy, locale: str, period: str | None) -> Message:
         form=form,
         title=t.say("checkin_title"),
         tags=("checkin_form",),
+        cacheable=True,  # the same five questions for everyone in the round
     )
 
 
