@@ -27,6 +27,7 @@ from adapters.slack.render import (
     form_values,
     home_view,
     message_payload,
+    modal_json,
     modal_view,
     parse_action_id,
     sparkline,
@@ -682,6 +683,8 @@ def test_a_cacheable_message_renders_as_a_fresh_one_does() -> None:
         fresh = replace(kept, cacheable=False)
         assert modal_view(kept) == modal_view(fresh)
         assert modal_view(kept) is modal_view(kept)
+        assert modal_json(kept) is modal_json(kept)
+        assert json.loads(modal_json(kept)) == json.loads(modal_json(fresh)) == modal_view(fresh)
         assert message_payload(kept) == message_payload(fresh)
         assert modal_view(fresh) is not modal_view(fresh)
     assert not teams_messages.checkin_result().cacheable

@@ -69,7 +69,7 @@ from .payloads import (
     where,
 )
 from .people import PeopleCache, SlackPerson
-from .render import ephemeral_reply, home_view, message_payload, modal_view
+from .render import ephemeral_reply, home_view, message_payload, modal_json, modal_view
 from .translate import NOBODY, Sender
 
 log = logging.getLogger(__name__)
@@ -502,15 +502,22 @@ class SlackAdapter:
         messages = await self._handle(event)
         for message in messages:
             if message.surface == "dialog":
+                # The view as JSON text, kept for a `cacheable` dialog (the check-in form):
+                # encoding its five questions again for every press was a tenth of a press.
                 if view is not None and view.type == "modal":
                     await self._answer(
                         "views.update",
-                        client.views_update(view_id=view.id, view=modal_view(message)),
+                        client.api_call(
+                            "views.update", json={"view_id": view.id, "view": modal_json(message)}
+                        ),
                     )
                 else:
                     await self._answer(
                         "views.open",
-                        client.views_open(trigger_id=request.trigger_id, view=modal_view(message)),
+                        client.api_call(
+                            "views.open",
+                            json={"trigger_id": request.trigger_id, "view": modal_json(message)},
+                        ),
                     )
             elif request.response_url and view is None:
                 await self._answer(

@@ -451,6 +451,20 @@ def _kept_modal(msg: Message) -> JSON:
     return _modal(msg, None, None, None)
 
 
+def modal_json(msg: Message) -> str:
+    """`modal_view` as the JSON text `views.open` and `views.update` take (Slack documents
+    their `view` argument as a JSON-encoded string): encoded once for a `cacheable` message,
+    such as the check-in form a round's burst of button presses opens again and again."""
+    if msg.cacheable:
+        return _kept_modal_json(msg)
+    return json.dumps(_modal(msg, None, None, None))
+
+
+@lru_cache(maxsize=KEPT_RENDERINGS)
+def _kept_modal_json(msg: Message) -> str:
+    return json.dumps(_kept_modal(msg))
+
+
 def _modal(msg: Message, callback_id: str | None, close: str | None, more: str | None) -> JSON:
     t = copy_for(msg.locale)
     close = close or t.say("dialog_close")
