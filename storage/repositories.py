@@ -104,12 +104,13 @@ _SENDER_ROWS = {flag: _sender_select(with_prompt=flag) for flag in (False, True)
 @dataclass(frozen=True)
 class SenderRows:
     """What `sender_rows` read. `prompt`, when asked for and the person has a home team: its
-    open round's period (None: no round open) and whether their prompt in it is answered."""
+    open round's period (None: no round open), whether their prompt in it is answered and
+    whether they have one (`prompt_state`)."""
 
     workspace: Workspace | None
     person: Person | None
     teams: list[tuple[MembershipRole, Team]]
-    prompt: tuple[str | None, bool] | None = None
+    prompt: tuple[str | None, bool, bool] | None = None
 
 
 async def sender_rows(
@@ -138,7 +139,7 @@ async def sender_rows(
     if with_prompt:
         home = [row for row in rows if row[2] == MembershipRole.MEMBER and row[3] is not None]
         if home:
-            prompt = (home[0][4], bool(home[0][5]))
+            prompt = (home[0][4], bool(home[0][5]), home[0][5] is not None)
     return SenderRows(rows[0][0], rows[0][1], teams, prompt)
 
 
@@ -272,16 +273,16 @@ _PROMPT_STATE = _open_round_beside_prompt(Round.period, Delivery.answered)
 
 async def prompt_state(
     session: AsyncSession, team_id: int, person_id: int
-) -> tuple[str | None, bool]:
-    """The team's open round's period (None: no round open) and whether the person's prompt
-    in it is answered, in one statement: what the check-in button needs to know before the
-    form opens."""
+) -> tuple[str | None, bool, bool]:
+    """The team's open round's period (None: no round open), whether the person's prompt in
+    it is answered and whether they have one, in one statement: what the check-in button
+    needs to know before the form opens, and a member's Home."""
     row = (
         await session.execute(_PROMPT_STATE, {"team_id": team_id, "person_id": person_id})
     ).first()
     if row is None:
-        return None, False
-    return row[0], bool(row[1])
+        return None, False, False
+    return row[0], bool(row[1]), row[1] is not None
 
 
 _ROUND_AND_PROMPT = _open_round_beside_prompt(Round, Delivery)

@@ -16,14 +16,15 @@ from bot.chat.engine import ChatEngine
 from bot.core.actor import Actor
 from bot.core.clock import ManualClock
 from bot.core.context import Context
+from bot.core.events import HomeOpened
 from bot.core.lookups import Lookups, PromptState
 from bot.rounds.lifecycle import close_round, open_round
 from messages.model import Form, Message
 from storage.db import create_session_factory
-from storage.models import Answer, Person, Workspace
+from storage.models import Answer, Membership, Person, Workspace
 from storage.values import PersonRole
 from tests.conftest import World
-from tests.helpers import action, checkin, command, text_of
+from tests.helpers import action, checkin, command, text_of, where
 
 TTL = 10.0
 
@@ -254,6 +255,39 @@ async def test_a_first_press_reads_the_sender_and_the_prompt_state_in_one_statem
     closed = await press(engine, "u2", rnd.period)
     assert closed.form is None and closed.tags == ("round_closed",)
     assert len(seen) == 1
+
+
+async def home(engine: ChatEngine, user: str) -> str:
+    opened = HomeOpened(event_id=f"home-{user}", where=where(user), user_id=user)
+    return text_of((await engine.handle(opened))[0])
+
+
+async def test_a_members_home_during_a_round_is_one_read_and_says_where_they_stand(
+    world: World, clock: ManualClock
+) -> None:
+    """The Home shows the member's prompt state from the same read as the sender (and from
+    the cache after a check-in button): open, done, or, for someone who joined the team after
+    the round opened and has no prompt in it, the next scheduled check-in."""
+    ctx = cached_context(world, clock)
+    engine = ChatEngine(ctx)
+    rnd = (await open_round(world.ctx, world.cli, world.team)).round
+    async with world.ctx.sessions.begin() as session:
+        late = Person(workspace_id=world.workspace.id, user_id="late", display_name="Late")
+        session.add(late)
+        await session.flush()
+        session.add(Membership(person_id=late.id, team_id=world.team.id, role="member"))
+    await ChatEngine(world.ctx).handle(checkin("u1"))  # elsewhere
+    seen = statements(ctx)
+    assert f"check-in for {rnd.period} is open" in await home(engine, "u0")
+    assert len(seen) == 1
+    seen.clear()
+    assert f"You checked in for {rnd.period}" in await home(engine, "u1")
+    assert len(seen) == 1
+    assert isinstance((await press(engine, "u2", rnd.period)).form, Form)
+    seen.clear()
+    assert "is open" in await home(engine, "u2")
+    assert seen == []  # the press's read serves the Home too
+    assert "Next check-in" in await home(engine, "late")
 
 
 async def test_this_process_s_check_in_and_close_show_at_once(

@@ -107,9 +107,11 @@ def _advice_menu(locale: str) -> Message:
     return views.advice_menu(copy_for(locale), locale)
 
 
-def _opens_checkin(event: Event) -> bool:
-    """A press of the prompt's check-in button, or `checkin` typed: the form it opens
-    needs the member's prompt state, which the sender's read can bring along."""
+def _needs_prompt_state(event: Event) -> bool:
+    """A press of the prompt's check-in button, `checkin` typed, the Home opened: what they
+    show needs the member's prompt state, which the sender's read can bring along."""
+    if isinstance(event, HomeOpened):
+        return True
     if isinstance(event, ActionInvoked):
         return event.action_id == "checkin_open"
     if isinstance(event, CommandReceived):
@@ -286,7 +288,7 @@ class ChatEngine:
         lookups = self.ctx.lookups
         generation = lookups.generation if lookups is not None else 0
         where = event.where
-        with_prompt = lookups is not None and _opens_checkin(event)
+        with_prompt = lookups is not None and _needs_prompt_state(event)
         async with self.ctx.sessions() as session:
             rows = await repo.sender_rows(
                 session, where.platform, where.tenant_id, event.user_id, with_prompt=with_prompt
@@ -328,7 +330,10 @@ class ChatEngine:
         if isinstance(event, FormSubmitted):
             return await self._form(event, actor, t)
         if isinstance(event, HomeOpened):
-            return await home_messages(self.ctx, actor, t)
+            state = None
+            if actor.home_team is not None and actor.person is not None:
+                state = await self._prompt_state(actor.home_team.id, actor.person.id)
+            return await home_messages(self.ctx, actor, t, state)
         raise UsageError("unknown_event")
 
     # --- commands ------------------------------------------------------------------------
@@ -379,8 +384,7 @@ class ChatEngine:
             return cached
         generation = lookups.generation if lookups is not None else 0
         async with self.ctx.sessions() as session:
-            period, answered = await repo.prompt_state(session, team_id, person_id)
-        state = PromptState(period, answered)
+            state = PromptState(*await repo.prompt_state(session, team_id, person_id))
         if lookups is not None:
             lookups.keep_prompt_state(team_id, person_id, state, generation)
         return state

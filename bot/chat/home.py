@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from bot.admin import operations
 from bot.chat.showing import show_summary
 from bot.core.actor import Actor
 from bot.core.context import Context
+from bot.core.lookups import PromptState
 from messages.copy import Copy
 from messages.model import Bullets, Button, Buttons, Heading, Message, Paragraph
 from storage import repositories as repo
-from storage.models import Delivery
-from storage.values import DeliveryKind
 
 
-async def home_messages(ctx: Context, actor: Actor, t: Copy) -> list[Message]:
+async def home_messages(
+    ctx: Context, actor: Actor, t: Copy, prompt: PromptState | None
+) -> list[Message]:
     """Member: the next check-in, pause/resume, privacy. Manager: each team's latest release.
-    Admin: teams, schedules and the threshold. Viewing releases here is audited like any view."""
-    out = [await _member_home(ctx, actor, t)]
+    Admin: teams, schedules and the threshold. Viewing releases here is audited like any view.
+    `prompt`: the member's prompt state in their home team (the engine's, often cached)."""
+    out = [await _member_home(ctx, actor, t, prompt)]
     for team in actor.managed:
         out.append(await show_summary(ctx, actor, team, t, via="home", tag="home_summary"))
     if actor.is_admin:
@@ -26,7 +26,7 @@ async def home_messages(ctx: Context, actor: Actor, t: Copy) -> list[Message]:
     return out
 
 
-async def _member_home(ctx: Context, actor: Actor, t: Copy) -> Message:
+async def _member_home(ctx: Context, actor: Actor, t: Copy, prompt: PromptState | None) -> Message:
     blocks: list[object] = [Heading(t.say("home_title"))]
     buttons = [Button("checkin_open", t.say("button_checkin"), style="primary")]
     if actor.home_team is None and actor.is_admin and actor.person is not None:
@@ -36,29 +36,20 @@ async def _member_home(ctx: Context, actor: Actor, t: Copy) -> Message:
     elif actor.home_team is None:
         blocks.append(Paragraph(t.say("home_no_team")))
     else:
-        async with ctx.sessions() as session:
-            rnd = await repo.open_round(session, actor.home_team.id)
-            pending = None
-            if rnd is not None and actor.person is not None:
-                pending = await session.scalar(
-                    select(Delivery.answered).where(
-                        Delivery.round_id == rnd.id,
-                        Delivery.person_id == actor.person.id,
-                        Delivery.kind == DeliveryKind.PROMPT,
-                    )
-                )
-            schedule = operations.schedule_json(
-                await repo.schedule_of(session, actor.home_team.id),
-                actor.home_team,
-                actor.workspace,
-            )
-        if rnd is not None and pending is False:
+        period = prompt.period if prompt is not None and prompt.prompted else None
+        if period is not None and prompt is not None and not prompt.answered:
             blocks.append(
-                Paragraph(t.say("home_round_open", team=actor.home_team.name, period=rnd.period))
+                Paragraph(t.say("home_round_open", team=actor.home_team.name, period=period))
             )
-        elif rnd is not None and pending:
-            blocks.append(Paragraph(t.say("home_round_done", period=rnd.period)))
+        elif period is not None:
+            blocks.append(Paragraph(t.say("home_round_done", period=period)))
         else:
+            async with ctx.sessions() as session:
+                schedule = operations.schedule_json(
+                    await repo.schedule_of(session, actor.home_team.id),
+                    actor.home_team,
+                    actor.workspace,
+                )
             blocks.append(
                 Paragraph(t.say("home_next", schedule=operations.describe_schedule(schedule, t)))
             )

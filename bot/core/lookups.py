@@ -71,11 +71,13 @@ PromptKey = tuple[int, int]  # team id, person id
 
 @dataclass(frozen=True)
 class PromptState:
-    """A member's home team's open round (`period` None: none open) and whether their prompt
-    in it is answered."""
+    """A member's home team's open round (`period` None: none open), whether they were
+    prompted in it (False: they joined the team after it opened) and whether their prompt in
+    it is answered."""
 
     period: str | None
     answered: bool
+    prompted: bool = True
 
 
 def changes_person(person: Person, event: Event) -> bool:
