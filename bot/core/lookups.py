@@ -31,8 +31,9 @@ costs about 0.4 ms on SQLite, and an actor takes four or more).
 
 Beside the actors, the same rules keep each member's **prompt state**: their home team's open
 round (its period, or none) and whether their prompt in it is answered, which is all a
-check-in button must know before the form opens (a round closed since, or "counted already").
-A button press in a round's burst then reads nothing. It is emptied when this process writes
+check-in button must know before the form opens (a round closed since, or "counted already"),
+and what a member's Home says about the round. It is read in the sender's own statement when
+the actor is not cached. A button press in a round's burst then reads nothing. It is emptied when this process writes
 the rounds table (a round opened, closed, released or scrubbed here). When this process
 stores the person's check-in, their entry is dropped: nothing is stored at a check-in, so the
 memory of the process never says who answered nor when. Expired entries
