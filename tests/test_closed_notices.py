@@ -12,6 +12,7 @@ tests/test_slack_rounds.py, the attacker's view in tests/test_privacy_attacks.py
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -28,10 +29,12 @@ from bot.core.ports import DeliveryError, SentRef
 from bot.delivery.dispatcher import MAX_ATTEMPTS, Dispatcher
 from bot.rounds.checkin import Outcome, Scores, record_checkin
 from bot.rounds.lifecycle import close_round, open_round
+from bot.rounds.notices import expand_closed_notices
 from bot.server.app import RUNTIME, build_app
 from bot.server.config import Settings
 from messages.copy import copy_for
 from messages.model import Buttons
+from storage import repositories as repo
 from storage.models import Delivery, Person, Workspace
 from storage.values import CadenceKind
 from tests.conftest import World, build_world
@@ -71,6 +74,15 @@ async def test_each_sent_prompt_is_edited_once_and_the_notices_link_no_one(world
         result = await record_checkin(ctx, await world.actor(person), scores())
         assert result.outcome is Outcome.STORED
     await close_round(ctx, world.cli, world.team)
+
+    # The close queued them as one batch: the references alone, no person, not answered.
+    (batch,) = await deliveries(world, "notice_batch")
+    assert (batch.person_id, batch.answered, batch.status) == (None, False, "pending")
+    assert set(batch.message_ref or {}) == {"refs"}
+    assert {SentRef.from_json(ref) for ref in (batch.message_ref or {})["refs"]} == prompts
+    assert await deliveries(world, "closed_notice") == []
+    assert await expand_closed_notices(ctx.sessions) == 5  # as the dispatcher's pass does
+    assert await deliveries(world, "notice_batch") == []
 
     notices = await deliveries(world, "closed_notice")
     assert await deliveries(world, "prompt") == []
@@ -304,6 +316,7 @@ async def test_the_close_takes_waiting_edits_with_the_rounds_raw_data(world: Wor
     assert len(await deliveries(world, "checked_in")) == 2
     await close_round(ctx, world.cli, world.team)
     assert await deliveries(world, "checked_in") == []  # nothing left to say who answered
+    assert await expand_closed_notices(ctx.sessions) == 6
     assert len(await deliveries(world, "closed_notice")) == 6  # one per sent prompt, as ever
     await dispatcher.run_once()
     assert {msg.fallback for _, msg in adapter.updates} == {CLOSED}
@@ -340,3 +353,101 @@ async def test_forget_me_takes_the_waiting_edit_with_it(world: World) -> None:
     assert SentRef.from_json(left.message_ref or {}) == adapter.ref_of("u1")  # only u1's
     await dispatcher.run_once()
     assert [ref for ref, _ in adapter.updates] == [adapter.ref_of("u1")]
+
+
+async def test_the_close_batches_the_notices_in_the_order_of_the_prompts_random_ids(
+    world: World, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An attacker reading the queued batches after the close learns nothing of who answered:
+    every row has the same shape, and the references come in the order of the prompts' ids
+    (drawn at random at open, before anyone answered), whatever order the members answered in
+    (an answered prompt row moves in PostgreSQL's heap; the batches do not follow it)."""
+    monkeypatch.setattr(repo, "NOTICE_BATCH_SIZE", 4)
+    ctx = world.ctx
+    dispatcher = Dispatcher(ctx, {"playground": FakeAdapter()})
+    await open_round(ctx, world.cli, world.team)
+    assert await dispatcher.run_once() == 6
+    by_message = {
+        SentRef.from_json(d.message_ref or {}).message_id: d.id
+        for d in await deliveries(world, "prompt")
+    }
+    for person in reversed(world.members[1::2]):  # u5, u3, u1 answer, in that order
+        result = await record_checkin(ctx, await world.actor(person), scores())
+        assert result.outcome is Outcome.STORED
+    await close_round(ctx, world.cli, world.team)
+
+    batches = await deliveries(world, "notice_batch")
+    assert sorted(len((b.message_ref or {})["refs"]) for b in batches) == [2, 4]
+    alike = [columns(b, leave_out=("id", "message_ref")) for b in batches]
+    assert all(row == alike[0] for row in alike), alike
+    assert (alike[0]["person_id"], alike[0]["answered"], alike[0]["status"]) == (
+        None,
+        False,
+        "pending",
+    )
+    assert (alike[0]["attempts"], alike[0]["lookups"], alike[0]["not_before"]) == (
+        0,
+        0,
+        clock.now(),
+    )
+    ids = [
+        [by_message[SentRef.from_json(ref).message_id] for ref in (b.message_ref or {})["refs"]]
+        for b in batches
+    ]
+    # Each batch in id order, and the batches consecutive stretches of it.
+    assert sorted(ids) == [sorted(by_message.values())[:4], sorted(by_message.values())[4:]]
+
+    assert await expand_closed_notices(ctx.sessions) == 6
+    assert await expand_closed_notices(ctx.sessions) == 0  # a batch is expanded once
+    assert await deliveries(world, "notice_batch") == []
+    notices = await deliveries(world, "closed_notice")
+    assert sorted(SentRef.from_json(d.message_ref or {}).message_id for d in notices) == sorted(
+        by_message
+    )
+    assert not {d.id for d in notices} & set(by_message.values())  # new random ids
+    alike = [columns(d, leave_out=("id", "message_ref")) for d in notices]
+    assert all(row == alike[0] for row in alike), alike
+    assert (alike[0]["person_id"], alike[0]["answered"], alike[0]["not_before"]) == (
+        None,
+        False,
+        clock.now(),
+    )
+
+
+async def test_the_notices_outlive_a_crash_after_the_close_and_are_made_once(
+    world: World,
+) -> None:
+    """The batches commit with the close: a process that dies before its dispatcher expands
+    them loses nothing; the next one (or two at once) makes each notice exactly once."""
+    ctx = world.ctx
+    before = FakeAdapter()
+    await open_round(ctx, world.cli, world.team)
+    assert await Dispatcher(ctx, {"playground": before}).run_once() == 6
+    await close_round(ctx, world.cli, world.team)  # ... and the process dies here
+
+    assert len(await deliveries(world, "notice_batch")) == 1
+    made = await asyncio.gather(
+        expand_closed_notices(ctx.sessions), expand_closed_notices(ctx.sessions)
+    )
+    assert sorted(made) == [0, 6]
+    after = FakeAdapter()
+    await Dispatcher(ctx, {"playground": after}).run_once()
+    assert sorted(ref.message_id for ref, _ in after.updates) == sorted(
+        s.ref.message_id for s in before.sent
+    )
+    assert {msg.fallback for _, msg in after.updates} == {CLOSED}
+    assert await deliveries(world, "closed_notice") == []
+
+
+async def test_a_batch_is_never_claimed_nor_sent_itself(world: World) -> None:
+    ctx = world.ctx
+    adapter = FakeAdapter()
+    dispatcher = Dispatcher(ctx, {"playground": adapter})
+    await open_round(ctx, world.cli, world.team)
+    await dispatcher.run_once()
+    await close_round(ctx, world.cli, world.team)
+    (batch,) = await deliveries(world, "notice_batch")
+    claims = await dispatcher._claim(expired=False)
+    assert claims and batch.id not in {c.id for c in claims}  # the managers' summary only
+    (still,) = await deliveries(world, "notice_batch")
+    assert (still.status, still.attempts, still.lease_until) == ("pending", 0, None)

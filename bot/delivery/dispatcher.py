@@ -15,7 +15,9 @@ rate, so any number of replicas together send each message once.
   (`send_windows`), so they hold for all replicas together.
 - `closed_notice` rows edit a closed round's sent prompts, `checked_in` rows a prompt just
   answered (`Adapter.update`); both are deleted once done or given up: they carry no person
-  and nothing of them is meant to stay (bot/rounds/notices.py).
+  and nothing of them is meant to stay (bot/rounds/notices.py). The close queues its
+  closed notices as `notice_batch` rows, which are never claimed: each pass first turns
+  them into `closed_notice` rows (`expand_closed_notices`).
 """
 
 from __future__ import annotations
@@ -45,7 +47,13 @@ from bot.core.context import Context
 from bot.core.events import ConversationRef
 from bot.core.ports import Adapter, Addressable, DeliveryError, Recoverable
 from bot.rounds.lifecycle import is_paused, team_zone
-from bot.rounds.notices import EDITS, closed_on, edit_of, next_opening
+from bot.rounds.notices import (
+    EDITS,
+    closed_on,
+    edit_of,
+    expand_closed_notices,
+    next_opening,
+)
 from messages.copy import Copy, copy_for
 from messages.model import Message
 from storage import repositories as repo
@@ -149,6 +157,7 @@ def backoff(attempts: int, rng: random.Random) -> float:
 def _due(now: datetime) -> ColumnElement[bool]:
     return (
         (Delivery.status == DeliveryStatus.PENDING)
+        & (Delivery.kind != DeliveryKind.NOTICE_BATCH)  # expanded, not sent
         & (Delivery.not_before <= now)
         & or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
     )
@@ -225,7 +234,10 @@ class Dispatcher:
             upcoming = await session.scalar(
                 select(
                     func.min(func.coalesce(Delivery.next_attempt_at, Delivery.not_before))
-                ).where(Delivery.status == DeliveryStatus.PENDING)
+                ).where(
+                    Delivery.status == DeliveryStatus.PENDING,
+                    Delivery.kind != DeliveryKind.NOTICE_BATCH,
+                )
             )
         if upcoming is None:
             return self.interval
@@ -237,6 +249,8 @@ class Dispatcher:
         A batch is worked by a few deliveries at a time (the send slots still pace each
         workspace), so database and network round trips overlap instead of adding up."""
         sent, before = 0, self._results.copy()
+        if not self._stopping:
+            await expand_closed_notices(self.ctx.sessions)
         while not self._stopping:
             retaken = await self._claim(expired=True)
             fresh = await self._claim(expired=False)
