@@ -49,6 +49,7 @@ from bot.core.ports import Adapter, Addressable, DeliveryError, Recoverable
 from bot.rounds.lifecycle import is_paused, team_zone
 from bot.rounds.notices import (
     EDITS,
+    EXPANDED,
     closed_on,
     edit_of,
     expand_closed_notices,
@@ -157,7 +158,7 @@ def backoff(attempts: int, rng: random.Random) -> float:
 def _due(now: datetime) -> ColumnElement[bool]:
     return (
         (Delivery.status == DeliveryStatus.PENDING)
-        & (Delivery.kind != DeliveryKind.NOTICE_BATCH)  # expanded, not sent
+        & Delivery.kind.not_in(EXPANDED)  # expanded into edits, never sent themselves
         & (Delivery.not_before <= now)
         & or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
     )
@@ -236,7 +237,7 @@ class Dispatcher:
                     func.min(func.coalesce(Delivery.next_attempt_at, Delivery.not_before))
                 ).where(
                     Delivery.status == DeliveryStatus.PENDING,
-                    Delivery.kind != DeliveryKind.NOTICE_BATCH,
+                    Delivery.kind.not_in(EXPANDED),
                 )
             )
         if upcoming is None:

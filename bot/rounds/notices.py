@@ -47,6 +47,8 @@ from storage.values import DeliveryKind
 
 # The kinds that edit a sent prompt: no person, deleted once done.
 EDITS = (DeliveryKind.CLOSED_NOTICE, DeliveryKind.CHECKED_IN)
+# The kinds the dispatcher neither sends nor edits but expands into edits (never claimed).
+EXPANDED = (DeliveryKind.NOTICE_BATCH,)
 _LOOK_AHEAD = 3  # openings after the close: one may belong to the period that just closed
 
 _shuffle = random.SystemRandom().shuffle
