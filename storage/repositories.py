@@ -330,6 +330,8 @@ async def shared_comments(session: AsyncSession, round_id: int) -> list[str]:
 
 # How many prompts' references one `notice_batch` row carries (about 100 bytes each).
 NOTICE_BATCH_SIZE = 1000
+# PostgreSQL 14 on, built with lz4: `default_toast_compression` accepts it.
+_HAS_LZ4 = "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
 
 
 async def batch_sent_prompts(
@@ -359,6 +361,11 @@ async def batch_sent_prompts(
         new_id = "md5(gen_random_uuid()::text)"
         is_object = "json_typeof(message_ref) = 'object' AND message_ref::text <> '{}'"
         refs = "json_build_object('refs', json_agg(message_ref ORDER BY n))"
+        # Each batch (about 100 kB of JSON) is compressed into TOAST: lz4, where the server
+        # has it, takes a third of the CPU of the default pglz (measured: ~0.1–0.2 s less for
+        # a round of 100,000). For this transaction only.
+        if await session.scalar(text(_HAS_LZ4)):
+            await session.execute(text("SET LOCAL default_toast_compression = 'lz4'"))
         # Byte order: the same permutation as any collation's, without a strcoll() per
         # comparison.
         by_id, order = 'id COLLATE "C"', ""

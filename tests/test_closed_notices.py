@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from bot.admin import operations as admin
 from bot.admin.privacy import forget_person
@@ -451,3 +451,38 @@ async def test_a_batch_is_never_claimed_nor_sent_itself(world: World) -> None:
     assert claims and batch.id not in {c.id for c in claims}  # the managers' summary only
     (still,) = await deliveries(world, "notice_batch")
     assert (still.status, still.attempts, still.lease_until) == ("pending", 0, None)
+
+
+async def test_the_batches_are_compressed_with_lz4_for_the_close_only(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: the close's batches go to TOAST with lz4 where the server has it (faster
+    than pglz); the setting ends with the close's transaction."""
+    ctx = world.ctx
+    if ctx.database.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL setting")
+    monkeypatch.setattr(repo, "NOTICE_BATCH_SIZE", 6)
+    async with ctx.database.connect() as conn:
+        has_lz4 = await conn.scalar(text(repo._HAS_LZ4))
+        before = await conn.scalar(text("SHOW default_toast_compression"))
+    # References long enough for the batch to be compressed (TOAST starts near 2 kB).
+    await open_round(ctx, world.cli, world.team)
+    async with ctx.sessions.begin() as session:
+        prompts = (await session.scalars(select(Delivery).where(Delivery.kind == "prompt"))).all()
+        for i, prompt in enumerate(prompts):
+            prompt.status = "sent"
+            prompt.message_ref = {
+                "platform": "playground",
+                "channel_id": f"u{i}" * 200,
+                "message_id": f"m{i}",
+            }
+    await close_round(ctx, world.cli, world.team)
+    async with ctx.database.connect() as conn:
+        method = await conn.scalar(
+            text(
+                "SELECT pg_column_compression(message_ref) FROM deliveries WHERE kind = 'notice_batch'"
+            )
+        )
+        setting = await conn.scalar(text("SHOW default_toast_compression"))
+    assert method == ("lz4" if has_lz4 else "pglz")
+    assert setting == before
