@@ -36,7 +36,7 @@ from messages.copy import copy_for
 from messages.model import Buttons
 from storage import repositories as repo
 from storage.models import Delivery, Person, Workspace
-from storage.values import CadenceKind
+from storage.values import CadenceKind, DeliveryStatus
 from tests.conftest import World, build_world
 from tests.fakes.adapter import FakeAdapter
 
@@ -470,7 +470,7 @@ async def test_the_batches_are_compressed_with_lz4_for_the_close_only(
     async with ctx.sessions.begin() as session:
         prompts = (await session.scalars(select(Delivery).where(Delivery.kind == "prompt"))).all()
         for i, prompt in enumerate(prompts):
-            prompt.status = "sent"
+            prompt.status = DeliveryStatus.SENT
             prompt.message_ref = {
                 "platform": "playground",
                 "channel_id": f"u{i}" * 200,
