@@ -389,10 +389,10 @@ async def batch_sent_prompts(
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def notice_batches(session: AsyncSession) -> list[str]:
-    """The ids of the `notice_batch` rows waiting to be expanded."""
+async def notice_batches(session: AsyncSession, limit: int | None = None) -> list[str]:
+    """The ids of the `notice_batch` rows waiting to be expanded (at most `limit`)."""
     rows = await session.scalars(
-        select(Delivery.id).where(Delivery.kind == DeliveryKind.NOTICE_BATCH)
+        select(Delivery.id).where(Delivery.kind == DeliveryKind.NOTICE_BATCH).limit(limit)
     )
     return list(rows.all())
 

@@ -26,6 +26,7 @@ from bot.admin import operations as admin
 from bot.admin.privacy import forget_person
 from bot.core.clock import ManualClock
 from bot.core.ports import DeliveryError, SentRef
+from bot.delivery import dispatcher as dispatcher_module
 from bot.delivery.dispatcher import MAX_ATTEMPTS, Dispatcher
 from bot.rounds.checkin import Outcome, Scores, record_checkin
 from bot.rounds.lifecycle import close_round, open_round
@@ -486,3 +487,28 @@ async def test_the_batches_are_compressed_with_lz4_for_the_close_only(
         setting = await conn.scalar(text("SHOW default_toast_compression"))
     assert method == ("lz4" if has_lz4 else "pglz")
     assert setting == before
+
+
+async def test_a_pass_expands_the_batches_a_few_at_a_time_between_the_sends(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Six batches of one, two expanded per step of a pass (between the claims, so the rows
+    due meanwhile are not held back): one pass sends the managers' summary and still makes
+    every edit."""
+    monkeypatch.setattr(repo, "NOTICE_BATCH_SIZE", 1)
+    monkeypatch.setattr(dispatcher_module, "EXPAND_BATCHES", 2)
+    ctx = world.ctx
+    adapter = FakeAdapter()
+    dispatcher = Dispatcher(ctx, {"playground": adapter})
+    await open_round(ctx, world.cli, world.team)
+    await dispatcher.run_once()
+    prompts = len(adapter.sent)
+    await close_round(ctx, world.cli, world.team)
+    assert len(await deliveries(world, "notice_batch")) == 6
+    first = await expand_closed_notices(ctx.sessions, limit=2)
+    assert first == 2 and len(await deliveries(world, "notice_batch")) == 4
+    assert await dispatcher.run_once() == 1  # the summary
+    assert len(adapter.sent) == prompts + 1
+    assert len(adapter.updates) == 6
+    assert await deliveries(world, "notice_batch") == []
+    assert await deliveries(world, "closed_notice") == []

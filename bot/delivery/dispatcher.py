@@ -78,6 +78,8 @@ CONCURRENCY = (
     8  # PostgreSQL: deliveries in flight per process; the send window paces each workspace
 )
 MAX_ATTEMPTS = 8
+# `notice_batch` rows expanded per step of a pass (a thousand closed notices each).
+EXPAND_BATCHES = 5
 BACKOFF_BASE = 5.0  # seconds, doubled per attempt, ±25 % jitter
 BACKOFF_CAP = 600.0
 # Recovery lookups that may fail before the dispatcher decides (about 5, then 10 s apart).
@@ -250,12 +252,15 @@ class Dispatcher:
         A batch is worked by a few deliveries at a time (the send slots still pace each
         workspace), so database and network round trips overlap instead of adding up."""
         sent, before = 0, self._results.copy()
-        if not self._stopping:
-            await expand_closed_notices(self.ctx.sessions)
         while not self._stopping:
+            # A closed round's notices a few batches at a time, between the sends: the other
+            # rows due (a summary, another team's prompts) do not wait for 100,000 of them.
+            expanded = await expand_closed_notices(self.ctx.sessions, limit=EXPAND_BATCHES)
             retaken = await self._claim(expired=True)
             fresh = await self._claim(expired=False)
             if not retaken and not fresh:
+                if expanded:
+                    continue
                 break
             claims = [*retaken, *fresh]
             loaded = await self._load_many([claim.id for claim in claims])

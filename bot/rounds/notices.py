@@ -66,12 +66,14 @@ async def queue_closed_notices(session: AsyncSession, rnd: Round, now: datetime)
     return await repo.batch_sent_prompts(session, rnd.id, now=now)
 
 
-async def expand_closed_notices(sessions: async_sessionmaker[AsyncSession]) -> int:
-    """Turn every waiting `notice_batch` into its `closed_notice` rows, a batch per
-    transaction (the batch deleted in it); returns how many notices. Safe in several
-    processes at once: a batch is expanded once."""
+async def expand_closed_notices(
+    sessions: async_sessionmaker[AsyncSession], limit: int | None = None
+) -> int:
+    """Turn every waiting `notice_batch` (at most `limit` of them) into its `closed_notice`
+    rows, a batch per transaction (the batch deleted in it); returns how many notices. Safe
+    in several processes at once: a batch is expanded once."""
     async with sessions() as session:
-        batches = await repo.notice_batches(session)
+        batches = await repo.notice_batches(session, limit)
     made = 0
     for batch_id in batches:
         async with sessions.begin() as session:
