@@ -61,13 +61,16 @@ class ReleaseStatus(StrEnum):
 
 class DeliveryKind(StrEnum):
     """What an outbox row sends. closed_notice: "this round closed", edited into a sent prompt;
-    checked_in: "you checked in", edited into a prompt just answered."""
+    checked_in: "you checked in", edited into a prompt just answered. notice_batch: a closed
+    round's closed notices as queued by the close, a thousand prompts' references to a row;
+    the dispatcher turns it into closed_notice rows and never sends it itself."""
 
     PROMPT = "prompt"
     REMINDER = "reminder"
     SUMMARY = "summary"
     CLOSED_NOTICE = "closed_notice"
     CHECKED_IN = "checked_in"
+    NOTICE_BATCH = "notice_batch"
 
 
 class DeliveryStatus(StrEnum):

@@ -12,6 +12,7 @@ tests/test_slack_rounds.py, the attacker's view in tests/test_privacy_attacks.py
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -19,21 +20,24 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from bot.admin import operations as admin
 from bot.admin.privacy import forget_person
 from bot.core.clock import ManualClock
 from bot.core.ports import DeliveryError, SentRef
+from bot.delivery import dispatcher as dispatcher_module
 from bot.delivery.dispatcher import MAX_ATTEMPTS, Dispatcher
 from bot.rounds.checkin import Outcome, Scores, record_checkin
 from bot.rounds.lifecycle import close_round, open_round
+from bot.rounds.notices import expand_closed_notices
 from bot.server.app import RUNTIME, build_app
 from bot.server.config import Settings
 from messages.copy import copy_for
 from messages.model import Buttons
+from storage import repositories as repo
 from storage.models import Delivery, Person, Workspace
-from storage.values import CadenceKind
+from storage.values import CadenceKind, DeliveryStatus
 from tests.conftest import World, build_world
 from tests.fakes.adapter import FakeAdapter
 
@@ -71,6 +75,15 @@ async def test_each_sent_prompt_is_edited_once_and_the_notices_link_no_one(world
         result = await record_checkin(ctx, await world.actor(person), scores())
         assert result.outcome is Outcome.STORED
     await close_round(ctx, world.cli, world.team)
+
+    # The close queued them as one batch: the references alone, no person, not answered.
+    (batch,) = await deliveries(world, "notice_batch")
+    assert (batch.person_id, batch.answered, batch.status) == (None, False, "pending")
+    assert set(batch.message_ref or {}) == {"refs"}
+    assert {SentRef.from_json(ref) for ref in (batch.message_ref or {})["refs"]} == prompts
+    assert await deliveries(world, "closed_notice") == []
+    assert await expand_closed_notices(ctx.sessions) == 5  # as the dispatcher's pass does
+    assert await deliveries(world, "notice_batch") == []
 
     notices = await deliveries(world, "closed_notice")
     assert await deliveries(world, "prompt") == []
@@ -304,6 +317,7 @@ async def test_the_close_takes_waiting_edits_with_the_rounds_raw_data(world: Wor
     assert len(await deliveries(world, "checked_in")) == 2
     await close_round(ctx, world.cli, world.team)
     assert await deliveries(world, "checked_in") == []  # nothing left to say who answered
+    assert await expand_closed_notices(ctx.sessions) == 6
     assert len(await deliveries(world, "closed_notice")) == 6  # one per sent prompt, as ever
     await dispatcher.run_once()
     assert {msg.fallback for _, msg in adapter.updates} == {CLOSED}
@@ -340,3 +354,161 @@ async def test_forget_me_takes_the_waiting_edit_with_it(world: World) -> None:
     assert SentRef.from_json(left.message_ref or {}) == adapter.ref_of("u1")  # only u1's
     await dispatcher.run_once()
     assert [ref for ref, _ in adapter.updates] == [adapter.ref_of("u1")]
+
+
+async def test_the_close_batches_the_notices_in_the_order_of_the_prompts_random_ids(
+    world: World, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An attacker reading the queued batches after the close learns nothing of who answered:
+    every row has the same shape, and the references come in the order of the prompts' ids
+    (drawn at random at open, before anyone answered), whatever order the members answered in
+    (an answered prompt row moves in PostgreSQL's heap; the batches do not follow it)."""
+    monkeypatch.setattr(repo, "NOTICE_BATCH_SIZE", 4)
+    ctx = world.ctx
+    dispatcher = Dispatcher(ctx, {"playground": FakeAdapter()})
+    await open_round(ctx, world.cli, world.team)
+    assert await dispatcher.run_once() == 6
+    by_message = {
+        SentRef.from_json(d.message_ref or {}).message_id: d.id
+        for d in await deliveries(world, "prompt")
+    }
+    for person in reversed(world.members[1::2]):  # u5, u3, u1 answer, in that order
+        result = await record_checkin(ctx, await world.actor(person), scores())
+        assert result.outcome is Outcome.STORED
+    await close_round(ctx, world.cli, world.team)
+
+    batches = await deliveries(world, "notice_batch")
+    assert sorted(len((b.message_ref or {})["refs"]) for b in batches) == [2, 4]
+    alike = [columns(b, leave_out=("id", "message_ref")) for b in batches]
+    assert all(row == alike[0] for row in alike), alike
+    assert (alike[0]["person_id"], alike[0]["answered"], alike[0]["status"]) == (
+        None,
+        False,
+        "pending",
+    )
+    assert (alike[0]["attempts"], alike[0]["lookups"], alike[0]["not_before"]) == (
+        0,
+        0,
+        clock.now(),
+    )
+    ids = [
+        [by_message[SentRef.from_json(ref).message_id] for ref in (b.message_ref or {})["refs"]]
+        for b in batches
+    ]
+    # Each batch in id order, and the batches consecutive stretches of it.
+    assert sorted(ids) == [sorted(by_message.values())[:4], sorted(by_message.values())[4:]]
+
+    assert await expand_closed_notices(ctx.sessions) == 6
+    assert await expand_closed_notices(ctx.sessions) == 0  # a batch is expanded once
+    assert await deliveries(world, "notice_batch") == []
+    notices = await deliveries(world, "closed_notice")
+    assert sorted(SentRef.from_json(d.message_ref or {}).message_id for d in notices) == sorted(
+        by_message
+    )
+    assert not {d.id for d in notices} & set(by_message.values())  # new random ids
+    alike = [columns(d, leave_out=("id", "message_ref")) for d in notices]
+    assert all(row == alike[0] for row in alike), alike
+    assert (alike[0]["person_id"], alike[0]["answered"], alike[0]["not_before"]) == (
+        None,
+        False,
+        clock.now(),
+    )
+
+
+async def test_the_notices_outlive_a_crash_after_the_close_and_are_made_once(
+    world: World,
+) -> None:
+    """The batches commit with the close: a process that dies before its dispatcher expands
+    them loses nothing; the next one (or two at once) makes each notice exactly once."""
+    ctx = world.ctx
+    before = FakeAdapter()
+    await open_round(ctx, world.cli, world.team)
+    assert await Dispatcher(ctx, {"playground": before}).run_once() == 6
+    await close_round(ctx, world.cli, world.team)  # ... and the process dies here
+
+    assert len(await deliveries(world, "notice_batch")) == 1
+    made = await asyncio.gather(
+        expand_closed_notices(ctx.sessions), expand_closed_notices(ctx.sessions)
+    )
+    assert sorted(made) == [0, 6]
+    after = FakeAdapter()
+    await Dispatcher(ctx, {"playground": after}).run_once()
+    assert sorted(ref.message_id for ref, _ in after.updates) == sorted(
+        s.ref.message_id for s in before.sent
+    )
+    assert {msg.fallback for _, msg in after.updates} == {CLOSED}
+    assert await deliveries(world, "closed_notice") == []
+
+
+async def test_a_batch_is_never_claimed_nor_sent_itself(world: World) -> None:
+    ctx = world.ctx
+    adapter = FakeAdapter()
+    dispatcher = Dispatcher(ctx, {"playground": adapter})
+    await open_round(ctx, world.cli, world.team)
+    await dispatcher.run_once()
+    await close_round(ctx, world.cli, world.team)
+    (batch,) = await deliveries(world, "notice_batch")
+    claims = await dispatcher._claim(expired=False)
+    assert claims and batch.id not in {c.id for c in claims}  # the managers' summary only
+    (still,) = await deliveries(world, "notice_batch")
+    assert (still.status, still.attempts, still.lease_until) == ("pending", 0, None)
+
+
+async def test_the_batches_are_compressed_with_lz4_for_the_close_only(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: the close's batches go to TOAST with lz4 where the server has it (faster
+    than pglz); the setting ends with the close's transaction."""
+    ctx = world.ctx
+    if ctx.database.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL setting")
+    monkeypatch.setattr(repo, "NOTICE_BATCH_SIZE", 6)
+    async with ctx.database.connect() as conn:
+        has_lz4 = await conn.scalar(text(repo._HAS_LZ4))
+        before = await conn.scalar(text("SHOW default_toast_compression"))
+    # References long enough for the batch to be compressed (TOAST starts near 2 kB).
+    await open_round(ctx, world.cli, world.team)
+    async with ctx.sessions.begin() as session:
+        prompts = (await session.scalars(select(Delivery).where(Delivery.kind == "prompt"))).all()
+        for i, prompt in enumerate(prompts):
+            prompt.status = DeliveryStatus.SENT
+            prompt.message_ref = {
+                "platform": "playground",
+                "channel_id": f"u{i}" * 200,
+                "message_id": f"m{i}",
+            }
+    await close_round(ctx, world.cli, world.team)
+    async with ctx.database.connect() as conn:
+        method = await conn.scalar(
+            text(
+                "SELECT pg_column_compression(message_ref) FROM deliveries WHERE kind = 'notice_batch'"
+            )
+        )
+        setting = await conn.scalar(text("SHOW default_toast_compression"))
+    assert method == ("lz4" if has_lz4 else "pglz")
+    assert setting == before
+
+
+async def test_a_pass_expands_the_batches_a_few_at_a_time_between_the_sends(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Six batches of one, two expanded per step of a pass (between the claims, so the rows
+    due meanwhile are not held back): one pass sends the managers' summary and still makes
+    every edit."""
+    monkeypatch.setattr(repo, "NOTICE_BATCH_SIZE", 1)
+    monkeypatch.setattr(dispatcher_module, "EXPAND_BATCHES", 2)
+    ctx = world.ctx
+    adapter = FakeAdapter()
+    dispatcher = Dispatcher(ctx, {"playground": adapter})
+    await open_round(ctx, world.cli, world.team)
+    await dispatcher.run_once()
+    prompts = len(adapter.sent)
+    await close_round(ctx, world.cli, world.team)
+    assert len(await deliveries(world, "notice_batch")) == 6
+    first = await expand_closed_notices(ctx.sessions, limit=2)
+    assert first == 2 and len(await deliveries(world, "notice_batch")) == 4
+    assert await dispatcher.run_once() == 1  # the summary
+    assert len(adapter.sent) == prompts + 1
+    assert len(adapter.updates) == 6
+    assert await deliveries(world, "notice_batch") == []
+    assert await deliveries(world, "closed_notice") == []

@@ -15,7 +15,7 @@ from bot.core.events import ConversationRef
 from bot.core.ports import DeliveryError, SentRef
 from bot.delivery.dispatcher import RENDERERS, Dispatcher, SendResult, backoff
 from bot.rounds.lifecycle import open_round
-from bot.rounds.notices import EDITS
+from bot.rounds.notices import EDITS, EXPANDED
 from messages.model import Message
 from storage.models import Delivery, Person
 from storage.values import DeliveryKind
@@ -212,6 +212,8 @@ def test_send_results_are_the_metric_labels_they_always_were() -> None:
 
 
 def test_every_kind_is_sent_or_edited() -> None:
-    """A kind the dispatcher can neither render nor edit would be retried until it failed."""
-    assert set(RENDERERS) | set(EDITS) == set(DeliveryKind)
+    """A kind the dispatcher can neither render nor edit would be retried until it failed;
+    the expanded kinds (closed notices' batches) become edits and are never claimed."""
+    assert set(RENDERERS) | set(EDITS) | set(EXPANDED) == set(DeliveryKind)
     assert not set(RENDERERS) & set(EDITS)
+    assert not (set(RENDERERS) | set(EDITS)) & set(EXPANDED)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from alembic import command
@@ -34,7 +35,7 @@ async def test_models_match_migrations(ctx: Context) -> None:
 
 
 def test_single_head() -> None:
-    assert head_revision() == "0009"
+    assert head_revision() == "0010"
 
 
 async def test_0004_downgrades_to_what_the_old_code_reads(sqlite_url: str) -> None:
@@ -206,6 +207,86 @@ async def test_0008_downgrade_drops_only_the_checked_in_edits(db_url: str) -> No
                     "INSERT INTO deliveries (id, round_id, kind, not_before, status, attempts,"
                     " lookups, answered) VALUES ('d', :round, 'checked_in', '2026-11-25 09:00:00',"
                     " 'pending', 0, 0, false)"
+                ),
+                {"round": round_id},
+            )
+            await conn.execute(text("DELETE FROM deliveries"))
+            await conn.execute(text("DELETE FROM rounds"))
+            await conn.execute(text("DELETE FROM teams"))
+            await conn.execute(text("DELETE FROM workspaces"))
+    finally:
+        await engine.dispose()
+
+
+async def test_0010_downgrade_turns_the_waiting_batches_into_closed_notices(db_url: str) -> None:
+    """Down from 0010: a closed round's notices still waiting in a batch become the
+    `closed_notice` rows the older code sends (none lost), every other delivery stays; and
+    back up cleanly (PostgreSQL: the enum rebuilt without the value, then given it again)."""
+    engine = create_engine(db_url)
+    refs = [{"platform": "slack", "channel_id": f"D{i}", "message_id": f"1.{i}"} for i in (2, 1)]
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO workspaces (platform, external_id, name, timezone, locale,"
+                    " threshold, comment_threshold) VALUES ('slack', 'T10', '', 'UTC', 'en', 5, 5)"
+                )
+            )
+            team = await conn.scalar(
+                text(
+                    "INSERT INTO teams (workspace_id, name) SELECT id, 'A' FROM workspaces"
+                    " WHERE external_id = 'T10' RETURNING id"
+                )
+            )
+            round_id = await conn.scalar(
+                text(
+                    "INSERT INTO rounds (team_id, period, opens_at, closes_at, threshold,"
+                    " comment_threshold, status, scrub_pending) VALUES (:team, '2026-W48',"
+                    " '2026-11-25 09:00:00', '2026-11-28 09:00:00', 5, 5, 'released', false)"
+                    " RETURNING id"
+                ),
+                {"team": team},
+            )
+            for row_id, kind, ref in (
+                ("a", "notice_batch", json.dumps({"refs": refs})),
+                ("b", "summary", None),
+            ):
+                await conn.execute(
+                    text(
+                        "INSERT INTO deliveries (id, round_id, kind, not_before, status, attempts,"
+                        " lookups, answered, message_ref) VALUES (:id, :round, :kind,"
+                        " '2026-11-28 09:00:00', 'pending', 0, 0, false, :ref)"
+                    ),
+                    {"id": row_id, "round": round_id, "kind": kind, "ref": ref},
+                )
+        await asyncio.to_thread(command.downgrade, alembic_config(db_url), "0009")
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT kind, person_id, status, answered, round_id, message_ref"
+                        " FROM deliveries ORDER BY kind"
+                    )
+                )
+            ).all()
+        notices = [r for r in rows if r.kind == "closed_notice"]
+        assert [r.kind for r in rows if r.kind != "closed_notice"] == ["summary"]
+        assert len(notices) == 2
+        assert {(r.person_id, r.status, bool(r.answered), r.round_id) for r in notices} == {
+            (None, "pending", False, round_id)
+        }
+        loaded = [
+            r.message_ref if isinstance(r.message_ref, dict) else json.loads(r.message_ref)
+            for r in notices
+        ]
+        assert sorted(ref["message_id"] for ref in loaded) == ["1.1", "1.2"]
+        await asyncio.to_thread(upgrade, db_url)
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO deliveries (id, round_id, kind, not_before, status, attempts,"
+                    " lookups, answered) VALUES ('c', :round, 'notice_batch',"
+                    " '2026-11-28 09:00:00', 'pending', 0, 0, false)"
                 ),
                 {"round": round_id},
             )

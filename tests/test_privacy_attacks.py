@@ -40,6 +40,7 @@ from bot.core.ports import SentRef
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.scheduler import RoundScheduler
 from bot.rounds.lifecycle import close_round, open_round
+from bot.rounds.notices import expand_closed_notices
 from bot.server.app import RUNTIME, build_app
 from bot.server.cli import main
 from bot.server.config import Settings
@@ -738,6 +739,10 @@ async def test_attack_the_checked_in_edit_links_no_more_than_answered_and_leaves
         pytest.fail("the scrub never finished")
     async with ctx.sessions() as session:
         kinds = (await session.scalars(select(Delivery.kind))).all()
-    assert "checked_in" not in kinds and kinds.count("closed_notice") == 6  # one per prompt
+    assert "checked_in" not in kinds and kinds.count("notice_batch") == 1
+    assert await expand_closed_notices(ctx.sessions) == 6  # one notice per prompt
+    async with ctx.sessions() as session:
+        kinds = (await session.scalars(select(Delivery.kind))).all()
+    assert "checked_in" not in kinds and kinds.count("closed_notice") == 6
     # Nothing of any edit, sent or waiting, is left in the database's files.
     assert await edit_traces(world, db_url) == []

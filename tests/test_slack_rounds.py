@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from bot.admin import operations as admin
 from bot.core.clock import ManualClock
+from bot.rounds.notices import expand_closed_notices
 from bot.server.app import RUNTIME, build_app
 from bot.server.cli import main
 from storage.models import Delivery, Round
@@ -269,6 +270,7 @@ async def test_prompts_of_a_closed_round_say_so_on_slack(sqlite_url: str) -> Non
 
             clock.set(datetime(2026, 12, 3, 9, 0, tzinfo=UTC))  # Thu, 72 h on
             assert (await ticker.run_once()).closed == ["Platform 2026-W49"]
+            assert await expand_closed_notices(ctx.sessions) == 6  # the dispatcher's first step
             async with ctx.sessions() as session:
                 queued = (
                     await session.scalars(select(Delivery).where(Delivery.kind == "closed_notice"))

@@ -15,7 +15,9 @@ rate, so any number of replicas together send each message once.
   (`send_windows`), so they hold for all replicas together.
 - `closed_notice` rows edit a closed round's sent prompts, `checked_in` rows a prompt just
   answered (`Adapter.update`); both are deleted once done or given up: they carry no person
-  and nothing of them is meant to stay (bot/rounds/notices.py).
+  and nothing of them is meant to stay (bot/rounds/notices.py). The close queues its
+  closed notices as `notice_batch` rows, which are never claimed: each pass first turns
+  them into `closed_notice` rows (`expand_closed_notices`).
 """
 
 from __future__ import annotations
@@ -45,7 +47,14 @@ from bot.core.context import Context
 from bot.core.events import ConversationRef
 from bot.core.ports import Adapter, Addressable, DeliveryError, Recoverable
 from bot.rounds.lifecycle import is_paused, team_zone
-from bot.rounds.notices import EDITS, closed_on, edit_of, next_opening
+from bot.rounds.notices import (
+    EDITS,
+    EXPANDED,
+    closed_on,
+    edit_of,
+    expand_closed_notices,
+    next_opening,
+)
 from messages.copy import Copy, copy_for
 from messages.model import Message
 from storage import repositories as repo
@@ -69,6 +78,8 @@ CONCURRENCY = (
     8  # PostgreSQL: deliveries in flight per process; the send window paces each workspace
 )
 MAX_ATTEMPTS = 8
+# `notice_batch` rows expanded per step of a pass (a thousand closed notices each).
+EXPAND_BATCHES = 5
 BACKOFF_BASE = 5.0  # seconds, doubled per attempt, ±25 % jitter
 BACKOFF_CAP = 600.0
 # Recovery lookups that may fail before the dispatcher decides (about 5, then 10 s apart).
@@ -149,6 +160,7 @@ def backoff(attempts: int, rng: random.Random) -> float:
 def _due(now: datetime) -> ColumnElement[bool]:
     return (
         (Delivery.status == DeliveryStatus.PENDING)
+        & Delivery.kind.not_in(EXPANDED)  # expanded into edits, never sent themselves
         & (Delivery.not_before <= now)
         & or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
     )
@@ -225,7 +237,10 @@ class Dispatcher:
             upcoming = await session.scalar(
                 select(
                     func.min(func.coalesce(Delivery.next_attempt_at, Delivery.not_before))
-                ).where(Delivery.status == DeliveryStatus.PENDING)
+                ).where(
+                    Delivery.status == DeliveryStatus.PENDING,
+                    Delivery.kind.not_in(EXPANDED),
+                )
             )
         if upcoming is None:
             return self.interval
@@ -238,9 +253,14 @@ class Dispatcher:
         workspace), so database and network round trips overlap instead of adding up."""
         sent, before = 0, self._results.copy()
         while not self._stopping:
+            # A closed round's notices a few batches at a time, between the sends: the other
+            # rows due (a summary, another team's prompts) do not wait for 100,000 of them.
+            expanded = await expand_closed_notices(self.ctx.sessions, limit=EXPAND_BATCHES)
             retaken = await self._claim(expired=True)
             fresh = await self._claim(expired=False)
             if not retaken and not fresh:
+                if expanded:
+                    continue
                 break
             claims = [*retaken, *fresh]
             loaded = await self._load_many([claim.id for claim in claims])

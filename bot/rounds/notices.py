@@ -4,11 +4,17 @@
 Dec; the next one opens Mon 7 Dec.", edited into each prompt that reached the platform,
 without its button. The close deletes the prompt rows (design rule 3: deliveries are reduced
 to counts), and the edit must survive a restart or a platform outage, so it goes through the
-outbox. Each notice row is built, in the close transaction and before the raw data goes, from
-nothing but the round and the prompt's message reference: no person, `answered` false, the
-same text for every prompt, answered or not, so the rows say nothing about who answered. The
-dispatcher deletes a notice once the platform has the edit (or refused it for good), so none
-remains.
+outbox. In the close transaction, before the raw data goes, the close queues the notices as
+`notice_batch` rows: the round and the message references of the sent prompts, a thousand to
+a row, and nothing else of them: no person, `answered` false, the references of answered and
+unanswered prompts alike, in the order of the prompts' random ids, so the rows say nothing
+about who answered. A hundred rows for a round of 100,000 rather than 100,000 (each with its
+foreign-key check and index entries, then copied again by the scrub's `VACUUM FULL`): the
+close stays short. The dispatcher then turns each batch into one `closed_notice` row per
+reference, built from nothing but the batch (the same shape: no person, `answered` false,
+the same text for every prompt), in one transaction that deletes the batch, so a crash at
+any point loses no notice and makes none twice. It deletes a notice once the platform has
+the edit (or refused it for good), so none remains.
 
 **Checked-in edits.** A prompt just answered becomes "You checked in for 2026-W48. Thank
 you!". The row is queued in the check-in's own transaction (`bot/rounds/checkin.py`) (so the edit is made if and only if
@@ -31,7 +37,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.ports import SentRef
 from bot.rounds.cadence import Cadence, openings, period_key
@@ -41,20 +47,38 @@ from storage.values import DeliveryKind
 
 # The kinds that edit a sent prompt: no person, deleted once done.
 EDITS = (DeliveryKind.CLOSED_NOTICE, DeliveryKind.CHECKED_IN)
+# The kinds the dispatcher neither sends nor edits but expands into edits (never claimed).
+EXPANDED = (DeliveryKind.NOTICE_BATCH,)
 _LOOK_AHEAD = 3  # openings after the close: one may belong to the period that just closed
 
 _shuffle = random.SystemRandom().shuffle
 
 
 async def queue_closed_notices(session: AsyncSession, rnd: Round, now: datetime) -> int:
-    """One pending notice per prompt of `rnd` that was sent (it has a message reference).
+    """Queue the closed notices of `rnd`'s sent prompts (those with a message reference) as
+    `notice_batch` rows; returns how many rows.
 
-    Call it inside the close transaction, before `delete_round_raw_data`. The prompts are read
-    for their message reference alone, and the notices are inserted in a random order with
-    random ids, so not even their physical order (rowids, heap position) follows anything of
-    the prompts. One INSERT … SELECT in the database: a round of 100,000 prompts is not
-    loaded into the process."""
-    return await repo.copy_sent_prompts(session, rnd.id, kind=DeliveryKind.CLOSED_NOTICE, now=now)
+    Call it inside the close transaction, before `delete_round_raw_data`: the batches are
+    durable with the close, and `expand_closed_notices` (the dispatcher) makes the notices.
+    The prompts are read for their message reference alone, in the order of their random
+    ids (not their physical order). One INSERT … SELECT in the database: a round of 100,000
+    prompts is not loaded into the process."""
+    return await repo.batch_sent_prompts(session, rnd.id, now=now)
+
+
+async def expand_closed_notices(
+    sessions: async_sessionmaker[AsyncSession], limit: int | None = None
+) -> int:
+    """Turn every waiting `notice_batch` (at most `limit` of them) into its `closed_notice`
+    rows, a batch per transaction (the batch deleted in it); returns how many notices. Safe
+    in several processes at once: a batch is expanded once."""
+    async with sessions() as session:
+        batches = await repo.notice_batches(session, limit)
+    made = 0
+    for batch_id in batches:
+        async with sessions.begin() as session:
+            made += await repo.expand_notice_batch(session, batch_id)
+    return made
 
 
 def edit_of(message_ref: Mapping[str, Any] | None) -> tuple[SentRef, str | None] | None:
