@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, case, delete, func, literal, select, text, update
+from sqlalchemy import (
+    Select,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import (
     Answer,
     AuditEvent,
+    Base,
     Delivery,
     Membership,
     Person,
@@ -227,24 +241,78 @@ async def prompt_state(
     return row[0], bool(row[1])
 
 
-_ROUND_AND_PROMPT = _open_round_beside_prompt(Round, Delivery)
+# The check-in's transaction (bot/rounds/checkin.py), built once with bound parameters and
+# against the tables, not the mapped classes: plain rows and no ORM on a burst's hot path.
+# Per call, building an ORM `update(...).values(status=case(...))` or `insert(Model).values(...)`
+# and loading ORM entities cost more than SQLite takes to run the four statements.
+_ROUNDS = Base.metadata.tables["rounds"]
+_DELIVERIES = Base.metadata.tables["deliveries"]
+_ANSWERS = Base.metadata.tables["answers"]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRound:
+    """What a check-in needs of the team's open round."""
+
+    id: int
+    period: str
+    opens_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """What a check-in needs of the member's prompt delivery in that round."""
+
+    id: str
+    status: DeliveryStatus
+    answered: bool
+    message_ref: dict[str, Any] | None
+
+
+_ROUND_AND_PROMPT = (
+    select(
+        _ROUNDS.c.id,
+        _ROUNDS.c.period,
+        _ROUNDS.c.opens_at,
+        _DELIVERIES.c.id,
+        _DELIVERIES.c.status,
+        _DELIVERIES.c.answered,
+        _DELIVERIES.c.message_ref,
+    )
+    .select_from(_ROUNDS)
+    .outerjoin(
+        _DELIVERIES,
+        and_(
+            _DELIVERIES.c.round_id == _ROUNDS.c.id,
+            _DELIVERIES.c.person_id == bindparam("person_id"),
+            _DELIVERIES.c.kind == DeliveryKind.PROMPT,
+        ),
+    )
+    .where(_ROUNDS.c.team_id == bindparam("team_id"), _ROUNDS.c.status == RoundStatus.OPEN)
+    .order_by(_ROUNDS.c.opens_at.desc())
+    .limit(1)
+)
 _ROUND_AND_PROMPT_LOCKED = {
     None: _ROUND_AND_PROMPT,
-    "share": _ROUND_AND_PROMPT.with_for_update(read=True, of=Round),
-    "update": _ROUND_AND_PROMPT.with_for_update(of=Round),
+    "share": _ROUND_AND_PROMPT.with_for_update(read=True, of=_ROUNDS),
+    "update": _ROUND_AND_PROMPT.with_for_update(of=_ROUNDS),
 }
 
 
 async def open_round_and_prompt(
     session: AsyncSession, team_id: int, person_id: int, *, lock: str | None = None
-) -> tuple[Round | None, Delivery | None]:
-    """`open_round` and the person's `prompt_delivery` in it, in one statement (the check-in's
-    transaction); `lock` as `open_round` says, taken on the round only."""
+) -> tuple[OpenRound | None, Prompt | None]:
+    """The team's newest open round and the person's prompt delivery in it, in one
+    statement (the check-in's transaction), as plain values; `lock` as `open_round` says,
+    taken on the round only."""
     query = _ROUND_AND_PROMPT_LOCKED[lock]
     row = (await session.execute(query, {"team_id": team_id, "person_id": person_id})).first()
     if row is None:
         return None, None
-    return row[0], row[1]
+    rnd = OpenRound(row[0], row[1], row[2])
+    if row[3] is None:
+        return rnd, None
+    return rnd, Prompt(row[3], row[4], bool(row[5]), row[6])
 
 
 async def prompt_delivery(session: AsyncSession, round_id: int, person_id: int) -> Delivery | None:
@@ -257,6 +325,38 @@ async def prompt_delivery(session: AsyncSession, round_id: int, person_id: int) 
     )
 
 
+_MEMBERSHIPS = Base.metadata.tables["memberships"]
+_COUNTED_FROM = select(_MEMBERSHIPS.c.counted_from).where(
+    _MEMBERSHIPS.c.person_id == bindparam("person_id"),
+    _MEMBERSHIPS.c.team_id == bindparam("team_id"),
+)
+
+
+async def counted_from(session: AsyncSession, person_id: int, team_id: int) -> datetime | None:
+    """Since when the person counts in the team's rounds (None: since they joined)."""
+    return (
+        await session.execute(_COUNTED_FROM, {"person_id": person_id, "team_id": team_id})
+    ).scalar()
+
+
+# A prompt still pending, or only claimed by a dispatcher, becomes sent; any other keeps its
+# status. The values are bound once, here: only the delivery's id is given per call.
+_MARK_ANSWERED = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.id == bindparam("delivery_id"), _DELIVERIES.c.answered.is_(False))
+    .values(
+        answered=True,
+        status=case(
+            (
+                _DELIVERIES.c.status.in_((DeliveryStatus.PENDING, DeliveryStatus.CLAIMED)),
+                literal(DeliveryStatus.SENT, _DELIVERIES.c.status.type),
+            ),
+            else_=_DELIVERIES.c.status,
+        ),
+    )
+)
+
+
 async def mark_answered(session: AsyncSession, delivery_id: str) -> bool:
     """Compare-and-set, so two concurrent submissions cannot both count.
 
@@ -264,22 +364,39 @@ async def mark_answered(session: AsyncSession, delivery_id: str) -> bool:
     delivered from now on (the member reached the check-in by asking), so answered never
     exceeds delivered and no prompt follows their answer: the claim is lost, so not sent.
     """
-    result = await session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.answered.is_(False))
-        .values(
-            answered=True,
-            status=case(
-                (
-                    Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.CLAIMED)),
-                    literal(DeliveryStatus.SENT, Delivery.__table__.c.status.type),
-                ),
-                else_=Delivery.status,
-            ),
-        )
-        .execution_options(synchronize_session=False)
-    )
+    result = await session.execute(_MARK_ANSWERED, {"delivery_id": delivery_id})
     return bool(getattr(result, "rowcount", 0) == 1)
+
+
+_INSERT_ANSWER = insert(_ANSWERS)
+_INSERT_DELIVERY = insert(_DELIVERIES)
+
+
+async def add_answer(
+    session: AsyncSession, round_id: int, scores: Mapping[str, int], comment: str | None
+) -> None:
+    """One anonymous answer (a random id, the round, the five scores, a shared line or
+    None): nothing else, as storage/models.py's `Answer` says."""
+    await session.execute(_INSERT_ANSWER, {"round_id": round_id, "comment": comment, **scores})
+
+
+async def add_checked_in_edit(
+    session: AsyncSession, round_id: int, not_before: datetime, message_ref: dict[str, Any]
+) -> None:
+    """A pending `checked_in` outbox row for the prompt at `message_ref`: no person, not
+    answered (bot/rounds/checkin.py `queue_checked_in` says what it may hold)."""
+    await session.execute(
+        _INSERT_DELIVERY,
+        {
+            "round_id": round_id,
+            "person_id": None,
+            "kind": DeliveryKind.CHECKED_IN,
+            "not_before": not_before,
+            "status": DeliveryStatus.PENDING,
+            "message_ref": message_ref,
+            "answered": False,
+        },
+    )
 
 
 async def participation(session: AsyncSession, round_id: int) -> tuple[int, int]:
