@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage.models import (
     Answer,
@@ -245,6 +245,9 @@ async def prompt_state(
 # against the tables, not the mapped classes: plain rows and no ORM on a burst's hot path.
 # Per call, building an ORM `update(...).values(status=case(...))` or `insert(Model).values(...)`
 # and loading ORM entities cost more than SQLite takes to run the four statements.
+# They take a session or, on the hot path, a bare connection in a transaction
+# (`storage.db.Sessions.writing`): both execute the same statements.
+Executor = AsyncSession | AsyncConnection
 _ROUNDS = Base.metadata.tables["rounds"]
 _DELIVERIES = Base.metadata.tables["deliveries"]
 _ANSWERS = Base.metadata.tables["answers"]
@@ -300,7 +303,7 @@ _ROUND_AND_PROMPT_LOCKED = {
 
 
 async def open_round_and_prompt(
-    session: AsyncSession, team_id: int, person_id: int, *, lock: str | None = None
+    session: Executor, team_id: int, person_id: int, *, lock: str | None = None
 ) -> tuple[OpenRound | None, Prompt | None]:
     """The team's newest open round and the person's prompt delivery in it, in one
     statement (the check-in's transaction), as plain values; `lock` as `open_round` says,
@@ -332,7 +335,7 @@ _COUNTED_FROM = select(_MEMBERSHIPS.c.counted_from).where(
 )
 
 
-async def counted_from(session: AsyncSession, person_id: int, team_id: int) -> datetime | None:
+async def counted_from(session: Executor, person_id: int, team_id: int) -> datetime | None:
     """Since when the person counts in the team's rounds (None: since they joined)."""
     return (
         await session.execute(_COUNTED_FROM, {"person_id": person_id, "team_id": team_id})
@@ -357,7 +360,7 @@ _MARK_ANSWERED = (
 )
 
 
-async def mark_answered(session: AsyncSession, delivery_id: str) -> bool:
+async def mark_answered(session: Executor, delivery_id: str) -> bool:
     """Compare-and-set, so two concurrent submissions cannot both count.
 
     A prompt still pending, or only claimed by a dispatcher (not on the wire yet), counts as
@@ -373,7 +376,7 @@ _INSERT_DELIVERY = insert(_DELIVERIES)
 
 
 async def add_answer(
-    session: AsyncSession, round_id: int, scores: Mapping[str, int], comment: str | None
+    session: Executor, round_id: int, scores: Mapping[str, int], comment: str | None
 ) -> None:
     """One anonymous answer (a random id, the round, the five scores, a shared line or
     None): nothing else, as storage/models.py's `Answer` says."""
@@ -381,7 +384,7 @@ async def add_answer(
 
 
 async def add_checked_in_edit(
-    session: AsyncSession, round_id: int, not_before: datetime, message_ref: dict[str, Any]
+    session: Executor, round_id: int, not_before: datetime, message_ref: dict[str, Any]
 ) -> None:
     """A pending `checked_in` outbox row for the prompt at `message_ref`: no person, not
     answered (bot/rounds/checkin.py `queue_checked_in` says what it may hold)."""

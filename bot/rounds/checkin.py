@@ -8,8 +8,6 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.core.actor import Actor
 from bot.core.context import Context
 from bot.core.errors import UsageError
@@ -17,7 +15,8 @@ from bot.core.ports import SentRef
 from bot.rounds.lifecycle import is_paused
 from messages.content import PRACTICE_KEYS
 from storage import repositories as repo
-from storage.repositories import OpenRound
+from storage.db import short_write
+from storage.repositories import Executor, OpenRound
 from storage.values import DeliveryStatus
 
 COMMENT_MAX = 280
@@ -65,12 +64,13 @@ async def record_checkin(ctx: Context, actor: Actor, scores: Scores) -> CheckinR
     "checked in" edit is queued in the same transaction (`queue_checked_in`).
 
     Four statements when it is stored (the round and prompt, the compare-and-set, the answer,
-    the edit), each built once (storage/repositories.py) and read as plain values."""
+    the edit), each built once (storage/repositories.py), read as plain values, on a bare
+    connection (`Sessions.writing`): no ORM on a burst's hot path."""
     now = ctx.clock.now()
     if actor.person is None or actor.home_team is None:
         return CheckinResult(Outcome.NO_TEAM, None)
     person_id, team_id = actor.person.id, actor.home_team.id
-    async with ctx.sessions.begin() as session:
+    async with short_write(ctx.sessions) as session:
         rnd, prompt = await repo.open_round_and_prompt(session, team_id, person_id, lock="share")
         if rnd is None:
             return CheckinResult(Outcome.PRIVATE, None)
@@ -95,7 +95,7 @@ async def record_checkin(ctx: Context, actor: Actor, scores: Scores) -> CheckinR
 
 
 async def queue_checked_in(
-    session: AsyncSession, rnd: OpenRound, prompt_ref: Mapping[str, Any], locale: str
+    session: Executor, rnd: OpenRound, prompt_ref: Mapping[str, Any], locale: str
 ) -> None:
     """Queue the "You checked in" edit of the prompt at `prompt_ref`, written in `locale`: an
     outbox row with no person and no time of answering (bot/rounds/notices.py says why it
