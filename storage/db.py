@@ -236,6 +236,7 @@ class Sessions(async_sessionmaker[AsyncSession]):
         self._turn: asyncio.Lock | None = asyncio.Lock() if sqlite else None
         self._holder: asyncio.Task[Any] | None = None
         self._engine = engine
+        self._reader = reader
         event.listen(engine.sync_engine, "before_execute", _written_on_connection)
 
     @asynccontextmanager
@@ -246,6 +247,14 @@ class Sessions(async_sessionmaker[AsyncSession]):
         writer = self._long_writer if long else self._writer
         async with self._writers_turn(), writer.begin() as session:
             yield session
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """A bare connection that reads as `sessions()` does (outside any transaction, writes
+        refused), without an ORM session: for the hot path's Core reads (the sender's,
+        `repositories.sender_rows`)."""
+        async with self._reader.connect() as conn:
+            yield conn
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncConnection]:
@@ -337,6 +346,16 @@ def _rolled_back(session: Session, _previous: Any) -> None:
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return Sessions(engine)
+
+
+def short_read(
+    sessions: async_sessionmaker[AsyncSession],
+) -> contextlib.AbstractAsyncContextManager[AsyncSession | AsyncConnection]:
+    """`sessions.reading()` (a bare reading connection), or a reading session where the
+    factory is not this module's."""
+    if isinstance(sessions, Sessions):
+        return sessions.reading()
+    return sessions()
 
 
 def short_write(

@@ -66,6 +66,7 @@ from messages.content import Advice, in_distress, load_content
 from messages.copy import Copy, copy_for
 from messages.model import Message
 from storage import repositories as repo
+from storage.db import short_read
 from storage.models import Person, Workspace
 from storage.values import CadenceKind
 
@@ -274,9 +275,9 @@ class ChatEngine:
         lookups = self.ctx.lookups
         generation = lookups.generation if lookups is not None else 0
         where = event.where
-        async with self.ctx.sessions() as session:
+        async with short_read(self.ctx.sessions) as conn:
             workspace, person, teams = await repo.sender_rows(
-                session, where.platform, where.tenant_id, event.user_id
+                conn, where.platform, where.tenant_id, event.user_id
             )
         if workspace is not None and person is not None and not person_changes(person, event):
             actor = actor_of(workspace, person, teams)
