@@ -395,7 +395,10 @@ async def counted_from(session: Executor, person_id: int, team_id: int) -> datet
 
 
 # A prompt still pending, or only claimed by a dispatcher, becomes sent; any other keeps its
-# status. The values are bound once, here: only the delivery's id is given per call.
+# status. The values are bound once, here: only the delivery's id is given per call. (The
+# statuses are literals, not a list of values: that would be an "expanding" parameter, whose
+# SQL is rendered again at every execution.)
+_STATUS = _DELIVERIES.c.status.type
 _MARK_ANSWERED = (
     update(_DELIVERIES)
     .where(_DELIVERIES.c.id == bindparam("delivery_id"), _DELIVERIES.c.answered.is_(False))
@@ -403,8 +406,13 @@ _MARK_ANSWERED = (
         answered=True,
         status=case(
             (
-                _DELIVERIES.c.status.in_((DeliveryStatus.PENDING, DeliveryStatus.CLAIMED)),
-                literal(DeliveryStatus.SENT, _DELIVERIES.c.status.type),
+                _DELIVERIES.c.status.in_(
+                    [
+                        literal(DeliveryStatus.PENDING, _STATUS),
+                        literal(DeliveryStatus.CLAIMED, _STATUS),
+                    ]
+                ),
+                literal(DeliveryStatus.SENT, _STATUS),
             ),
             else_=_DELIVERIES.c.status,
         ),
