@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import configure_mappers, make_transient_to_detached
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from storage.models import (
     Answer,
@@ -39,6 +40,7 @@ from storage.models import (
     Schedule,
     Team,
     Workspace,
+    random_id,
 )
 from storage.values import DeliveryKind, DeliveryStatus, MembershipRole, RoundStatus
 
@@ -433,33 +435,83 @@ async def mark_answered(session: Executor, delivery_id: str) -> bool:
 
 _INSERT_ANSWER = insert(_ANSWERS)
 _INSERT_DELIVERY = insert(_DELIVERIES)
+# PostgreSQL: the answer and the edit in one statement (one round trip, not two), the answer
+# inserted by a data-modifying WITH. Such a statement gets no Python-side column defaults:
+# every value is given, the random ids and the model's scalar defaults included.
+_INSERT_EDIT_WITH_ANSWER = insert(_DELIVERIES).add_cte(
+    insert(_ANSWERS)
+    .values({column.key: bindparam(f"answer_{column.key}") for column in _ANSWERS.c})
+    .cte("answer")
+)
+_DELIVERY_DEFAULTS = {
+    column.key: column.default.arg
+    for column in _DELIVERIES.c
+    if isinstance(column.default, ScalarElementColumnDefault)
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedInEdit:
+    """A prompt's "checked in" edit: when it is due and the prompt's message reference (with
+    the locale to write it in); bot/rounds/checkin.py `checked_in_edit` says what it holds."""
+
+    not_before: datetime
+    message_ref: dict[str, Any]
+
+
+def _edit_row(round_id: int, edit: CheckedInEdit) -> dict[str, Any]:
+    """The outbox row of `edit`: no person, not answered, pending."""
+    return {
+        "round_id": round_id,
+        "person_id": None,
+        "kind": DeliveryKind.CHECKED_IN,
+        "not_before": edit.not_before,
+        "status": DeliveryStatus.PENDING,
+        "message_ref": edit.message_ref,
+        "answered": False,
+    }
+
+
+def _dialect_of(session: Executor) -> str:
+    if isinstance(session, AsyncConnection):
+        return session.dialect.name
+    return session.get_bind().dialect.name
 
 
 async def add_answer(
-    session: Executor, round_id: int, scores: Mapping[str, int], comment: str | None
+    session: Executor,
+    round_id: int,
+    scores: Mapping[str, int],
+    comment: str | None,
+    *,
+    edit: CheckedInEdit | None = None,
 ) -> None:
     """One anonymous answer (a random id, the round, the five scores, a shared line or
-    None): nothing else, as storage/models.py's `Answer` says."""
-    await session.execute(_INSERT_ANSWER, {"round_id": round_id, "comment": comment, **scores})
+    None): nothing else, as storage/models.py's `Answer` says. With `edit`, the prompt's
+    "checked in" edit is queued too (`add_checked_in_edit`): on PostgreSQL in the same
+    statement."""
+    answer = {"round_id": round_id, "comment": comment, **scores}
+    if edit is not None and _dialect_of(session) == "postgresql":
+        await session.execute(
+            _INSERT_EDIT_WITH_ANSWER,
+            {
+                **{f"answer_{key}": value for key, value in answer.items()},
+                "answer_id": random_id(),
+                **_DELIVERY_DEFAULTS,
+                "id": random_id(),
+                **_edit_row(round_id, edit),
+            },
+        )
+        return
+    await session.execute(_INSERT_ANSWER, answer)
+    if edit is not None:
+        await add_checked_in_edit(session, round_id, edit)
 
 
-async def add_checked_in_edit(
-    session: Executor, round_id: int, not_before: datetime, message_ref: dict[str, Any]
-) -> None:
-    """A pending `checked_in` outbox row for the prompt at `message_ref`: no person, not
-    answered (bot/rounds/checkin.py `queue_checked_in` says what it may hold)."""
-    await session.execute(
-        _INSERT_DELIVERY,
-        {
-            "round_id": round_id,
-            "person_id": None,
-            "kind": DeliveryKind.CHECKED_IN,
-            "not_before": not_before,
-            "status": DeliveryStatus.PENDING,
-            "message_ref": message_ref,
-            "answered": False,
-        },
-    )
+async def add_checked_in_edit(session: Executor, round_id: int, edit: CheckedInEdit) -> None:
+    """A pending `checked_in` outbox row for the prompt at `edit.message_ref`: no person, not
+    answered."""
+    await session.execute(_INSERT_DELIVERY, _edit_row(round_id, edit))
 
 
 async def participation(session: AsyncSession, round_id: int) -> tuple[int, int]:

@@ -126,6 +126,44 @@ async def test_a_stale_read_of_the_prompt_still_counts_once(
     assert await count(ctx, Delivery, Delivery.kind == "checked_in") == 1
 
 
+async def test_an_answer_row_holds_its_round_scores_and_shared_line_with_or_without_an_edit(
+    world: World, ctx: Context
+) -> None:
+    """With its prompt's "checked in" edit (a prompt on the platform: on PostgreSQL the two
+    rows go in one statement) or without (a prompt not sent yet), the answer is the same
+    row: a random id, the round, the five scores and the shared line."""
+    outcome = await open_round(ctx, world.cli, world.team)
+    await sent_prompt(ctx, world.members[0])
+    with_edit = Scores({**scores(routine=1).values}, "a shared line")
+    first = await record_checkin(ctx, await world.actor(world.members[0]), with_edit)
+    second = await record_checkin(ctx, await world.actor(world.members[1]), scores(path=5))
+    assert (first.edit_queued, second.edit_queued) == (True, False)
+    async with ctx.sessions() as session:
+        answers = (await session.scalars(select(Answer))).all()
+        edits = (await session.scalars(select(Delivery).where(Delivery.kind == "checked_in"))).all()
+    keys = ("assess", "routine", "training", "strengths", "path")
+    rows = sorted(
+        ((a.round_id, tuple(getattr(a, k) for k in keys), a.comment) for a in answers),
+        key=lambda row: row[1],
+    )
+    assert rows == [
+        (outcome.round.id, (3, 1, 3, 3, 3), "a shared line"),
+        (outcome.round.id, (3, 3, 3, 3, 5), None),
+    ]
+    assert all(len(a.id) == 32 and int(a.id, 16) >= 0 for a in answers)
+    assert answers[0].id != answers[1].id
+    (edit,) = edits
+    assert (edit.person_id, edit.answered, edit.status) == (None, False, "pending")
+    assert (edit.attempts, edit.lookups, edit.next_attempt_at, edit.lease_until) == (
+        0,
+        0,
+        None,
+        None,
+    )
+    assert edit.not_before == outcome.round.opens_at and len(edit.id) == 32
+    assert edit.id not in {a.id for a in answers}
+
+
 async def test_concurrent_submissions_of_one_member_count_once(
     world: World, ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,7 +16,7 @@ from bot.rounds.lifecycle import is_paused
 from messages.content import PRACTICE_KEYS
 from storage import repositories as repo
 from storage.db import short_write
-from storage.repositories import Executor, OpenRound
+from storage.repositories import CheckedInEdit, OpenRound
 from storage.values import DeliveryStatus
 
 COMMENT_MAX = 280
@@ -61,11 +61,12 @@ class Scores:
 
 async def record_checkin(ctx: Context, actor: Actor, scores: Scores) -> CheckinResult:
     """Answer and delivery-answered in one transaction, or nothing at all; the prompt's
-    "checked in" edit is queued in the same transaction (`queue_checked_in`).
+    "checked in" edit is queued in the same transaction (`checked_in_edit`).
 
     Four statements when it is stored (the round and prompt, the compare-and-set, the answer,
-    the edit), each built once (storage/repositories.py), read as plain values, on a bare
-    connection (`Sessions.writing`): no ORM on a burst's hot path."""
+    the edit; on PostgreSQL the last two are one), each built once (storage/repositories.py),
+    read as plain values, on a bare connection (`Sessions.writing`): no ORM on a burst's hot
+    path."""
     now = ctx.clock.now()
     if actor.person is None or actor.home_team is None:
         return CheckinResult(Outcome.NO_TEAM, None)
@@ -87,25 +88,23 @@ async def record_checkin(ctx: Context, actor: Actor, scores: Scores) -> CheckinR
             return CheckinResult(Outcome.PRIVATE, rnd.period)
         if prompt.answered or not await repo.mark_answered(session, prompt.id):
             return CheckinResult(Outcome.ALREADY, rnd.period)
-        await repo.add_answer(session, rnd.id, scores.values, scores.comment)
+        edit = None
         if prompt.message_ref:  # the prompt reached the platform: it is edited to say so
             locale = actor.person.locale or actor.workspace.locale
-            await queue_checked_in(session, rnd, prompt.message_ref, locale)
+            edit = checked_in_edit(rnd, prompt.message_ref, locale)
+        await repo.add_answer(session, rnd.id, scores.values, scores.comment, edit=edit)
         return CheckinResult(Outcome.STORED, rnd.period, edit_queued=bool(prompt.message_ref))
 
 
-async def queue_checked_in(
-    session: Executor, rnd: OpenRound, prompt_ref: Mapping[str, Any], locale: str
-) -> None:
-    """Queue the "You checked in" edit of the prompt at `prompt_ref`, written in `locale`: an
-    outbox row with no person and no time of answering (bot/rounds/notices.py says why it
-    adds nothing to what the prompt's `answered` flag says, and when it goes).
+def checked_in_edit(rnd: OpenRound, prompt_ref: Mapping[str, Any], locale: str) -> CheckedInEdit:
+    """The "You checked in" edit of the prompt at `prompt_ref`, written in `locale`: an outbox
+    row with no person and no time of answering (bot/rounds/notices.py says why it adds
+    nothing to what the prompt's `answered` flag says, and when it goes).
 
-    Call it in the transaction that stores the answer and marks the prompt answered. The row
-    holds the platform's reference and the locale only (`edit_of` reads them back)."""
-    await repo.add_checked_in_edit(
-        session,
-        rnd.id,
+    Queued (`repositories.add_answer`) in the transaction that stores the answer and marks
+    the prompt answered. The row holds the platform's reference and the locale only
+    (`edit_of` reads them back)."""
+    return CheckedInEdit(
         rnd.opens_at,  # due at once, and no time of answering kept
         {**SentRef.from_json(prompt_ref).to_json(), "locale": locale},
     )
