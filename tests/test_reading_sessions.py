@@ -48,6 +48,20 @@ async def test_a_reading_session_refuses_every_kind_of_write(ctx: Context) -> No
     assert await count(ctx) == 1
 
 
+async def test_a_bare_reading_connection_refuses_writes_too(ctx: Context) -> None:
+    """`sessions.reading()` (the sender's read on the hot path) reads outside any transaction
+    as a reading session does, so it refuses writes the same way."""
+    assert isinstance(ctx.sessions, Sessions)
+    values = {"platform": "slack", "external_id": "T1", "name": "Acme"}
+    with pytest.raises(Exception) as raised:
+        async with ctx.sessions.reading() as conn:
+            await conn.execute(insert(Workspace), values)
+    assert isinstance(raised.value, ReadOnlySession) or isinstance(
+        raised.value.__cause__, ReadOnlySession
+    ), raised.value
+    assert await count(ctx) == 0
+
+
 def columns_of(instance: object) -> dict[str, object]:
     mapper = inspect(type(instance))
     return {p.key: getattr(instance, p.key) for p in mapper.column_attrs}
