@@ -14,6 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -243,6 +244,9 @@ class Sessions(async_sessionmaker[AsyncSession]):
         event.listen(sync_class, "after_soft_rollback", _rolled_back)
         self._turn: asyncio.Lock | None = asyncio.Lock() if sqlite else None
         self._holder: asyncio.Task[Any] | None = None
+        self._engine = engine
+        self._reader = reader
+        event.listen(engine.sync_engine, "before_execute", _written_on_connection)
 
     @asynccontextmanager
     async def begin(self, *, long: bool = False) -> AsyncIterator[AsyncSession]:  # type: ignore[override]
@@ -250,18 +254,48 @@ class Sessions(async_sessionmaker[AsyncSession]):
         deletion), so on SQLite it is worked in a worker thread rather than on the event loop
         (storage/sqlite_driver.py)."""
         writer = self._long_writer if long else self._writer
+        async with self._writers_turn(), writer.begin() as session:
+            yield session
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """A bare connection that reads as `sessions()` does (outside any transaction, writes
+        refused), without an ORM session: for the hot path's Core reads (the sender's,
+        `repositories.sender_rows`)."""
+        async with self._reader.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncConnection]:
+        """A short write transaction on a bare connection, without an ORM session: for a hot
+        path of Core statements built once (a check-in's, bot/rounds/checkin.py), where the
+        session's own bookkeeping (its transaction, identity map, events, close) cost more
+        than the statements. Queued, begun and committed as `begin()`'s are (on SQLite
+        `BEGIN IMMEDIATE`, on the event loop when the lock is free); rolled back if the block
+        raises. The tables its statements write are reported to `on_commit` as a session's
+        are. Only Core statements: there is no session to hold ORM objects."""
+        async with self._writers_turn(), self._engine.connect() as conn:
+            changed: set[str] = set()
+            await conn.execution_options(**{_CHANGED: changed})
+            async with conn.begin():
+                yield conn
+            if changed:
+                for listener in self.on_commit:
+                    listener(frozenset(changed))
+
+    @asynccontextmanager
+    async def _writers_turn(self) -> AsyncIterator[None]:
+        """On SQLite, this process's writers one at a time (the class says why)."""
         task = asyncio.current_task()
         if self._turn is None or (task is not None and task is self._holder):
             # PostgreSQL; or a write nested in this task's own (SQLite's busy handler decides,
             # as before: queueing it behind its own outer transaction would never end).
-            async with writer.begin() as session:
-                yield session
+            yield
             return
         async with self._turn:
             self._holder = task
             try:
-                async with writer.begin() as session:
-                    yield session
+                yield
             finally:
                 self._holder = None
 
@@ -304,12 +338,43 @@ def _executed(state: ORMExecuteState) -> None:
         state.session.info.setdefault(_CHANGED, set()).add(name or "*")
 
 
+def _written_on_connection(
+    conn: Any, statement: Any, _multiparams: Any, _params: Any, _options: Any
+) -> None:
+    """`Sessions.writing()`: the tables its statements change, as `_executed` notes them for
+    a session's."""
+    changed = conn.get_execution_options().get(_CHANGED)
+    if changed is not None and getattr(statement, "is_dml", False):
+        table = getattr(statement, "table", None)
+        changed.add(getattr(table, "name", None) or "*")
+
+
 def _rolled_back(session: Session, _previous: Any) -> None:
     session.info.pop(_CHANGED, None)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return Sessions(engine)
+
+
+def short_read(
+    sessions: async_sessionmaker[AsyncSession],
+) -> contextlib.AbstractAsyncContextManager[AsyncSession | AsyncConnection]:
+    """`sessions.reading()` (a bare reading connection), or a reading session where the
+    factory is not this module's."""
+    if isinstance(sessions, Sessions):
+        return sessions.reading()
+    return sessions()
+
+
+def short_write(
+    sessions: async_sessionmaker[AsyncSession],
+) -> contextlib.AbstractAsyncContextManager[AsyncSession | AsyncConnection]:
+    """`sessions.writing()` (a write transaction of Core statements on a bare connection),
+    or a session's transaction where the factory is not this module's."""
+    if isinstance(sessions, Sessions):
+        return sessions.writing()
+    return sessions.begin()
 
 
 def long_transaction(

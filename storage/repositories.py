@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import Select, and_, bindparam, case, delete, func, literal, select, text, update
+from sqlalchemy import (
+    Select,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import configure_mappers, make_transient_to_detached
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from storage.models import (
     Answer,
     AuditEvent,
+    Base,
     Delivery,
     Membership,
     Person,
@@ -24,8 +40,14 @@ from storage.models import (
     Schedule,
     Team,
     Workspace,
+    random_id,
 )
 from storage.values import DeliveryKind, DeliveryStatus, MembershipRole, RoundStatus
+
+# The hot path's queries take a session or a bare connection (`storage.db.Sessions.reading`
+# and `writing`): both execute the same Core statements.
+Executor = AsyncSession | AsyncConnection
+M = TypeVar("M", bound=Base)
 
 
 async def insert_unless_present(
@@ -53,52 +75,99 @@ async def workspace_by_external_id(
 
 # The chat path's hottest statements are built once, with bound parameters: building a
 # statement and its cache key per call cost about 0.3 ms, more than SQLite takes to answer it.
+# The sender's is read as plain rows (no ORM session, no ORM loading: about half of what the
+# read cost) and made into detached instances of the models, as a closed session leaves them.
+_WORKSPACES = Base.metadata.tables["workspaces"]
+_PEOPLE = Base.metadata.tables["people"]
+_MEMBERSHIPS = Base.metadata.tables["memberships"]
+_TEAMS = Base.metadata.tables["teams"]
+_ROUNDS = Base.metadata.tables["rounds"]
+_DELIVERIES = Base.metadata.tables["deliveries"]
+
 # The open round of a membership's team (its newest, as `open_round` picks), correlated with
 # the membership row it is joined to.
 _MEMBERSHIPS_OPEN_ROUND = (
-    select(Round.id)
-    .where(Round.team_id == Membership.team_id, Round.status == RoundStatus.OPEN)
-    .order_by(Round.opens_at.desc())
+    select(_ROUNDS.c.id)
+    .where(_ROUNDS.c.team_id == _MEMBERSHIPS.c.team_id, _ROUNDS.c.status == RoundStatus.OPEN)
+    .order_by(_ROUNDS.c.opens_at.desc())
     .limit(1)
-    .correlate(Membership)
+    .correlate(_MEMBERSHIPS)
     .scalar_subquery()
 )
 
 
 def _sender_select(*, with_prompt: bool) -> Select[Any]:
     """The workspace, the person, their memberships and teams; `with_prompt`: beside the home
-    team's row, its open round's period and whether the person's prompt in it is answered."""
-    columns: tuple[Any, ...] = (Workspace, Person, Membership.role, Team)
+    team's row, its open round's period and the person's prompt's `answered` in it (NULL: no
+    prompt)."""
+    columns: list[Any] = [*_WORKSPACES.c, *_PEOPLE.c, _MEMBERSHIPS.c.role, *_TEAMS.c]
     if with_prompt:
-        columns += (Round.period, Delivery.answered)
+        columns += [_ROUNDS.c.period, _DELIVERIES.c.answered]
     query = (
         select(*columns)
+        .select_from(_WORKSPACES)
         .outerjoin(
-            Person,
-            and_(Person.workspace_id == Workspace.id, Person.user_id == bindparam("user_id")),
+            _PEOPLE,
+            and_(
+                _PEOPLE.c.workspace_id == _WORKSPACES.c.id,
+                _PEOPLE.c.user_id == bindparam("user_id"),
+            ),
         )
-        .outerjoin(Membership, Membership.person_id == Person.id)
-        .outerjoin(Team, Team.id == Membership.team_id)
+        .outerjoin(_MEMBERSHIPS, _MEMBERSHIPS.c.person_id == _PEOPLE.c.id)
+        .outerjoin(_TEAMS, _TEAMS.c.id == _MEMBERSHIPS.c.team_id)
     )
     if with_prompt:
         query = query.outerjoin(
-            Round,
-            and_(Membership.role == MembershipRole.MEMBER, Round.id == _MEMBERSHIPS_OPEN_ROUND),
-        ).outerjoin(
-            Delivery,
+            _ROUNDS,
             and_(
-                Delivery.round_id == Round.id,
-                Delivery.person_id == Person.id,
-                Delivery.kind == DeliveryKind.PROMPT,
+                _MEMBERSHIPS.c.role == MembershipRole.MEMBER,
+                _ROUNDS.c.id == _MEMBERSHIPS_OPEN_ROUND,
+            ),
+        ).outerjoin(
+            _DELIVERIES,
+            and_(
+                _DELIVERIES.c.round_id == _ROUNDS.c.id,
+                _DELIVERIES.c.person_id == _PEOPLE.c.id,
+                _DELIVERIES.c.kind == DeliveryKind.PROMPT,
             ),
         )
     return query.where(
-        Workspace.external_id == bindparam("external_id"),
-        Workspace.platform == bindparam("platform"),
+        _WORKSPACES.c.external_id == bindparam("external_id"),
+        _WORKSPACES.c.platform == bindparam("platform"),
     )
 
 
 _SENDER_ROWS = {flag: _sender_select(with_prompt=flag) for flag in (False, True)}
+
+
+class _Detached(Generic[M]):
+    """Instances of a model made from its table's columns in a row, from `start` on: each
+    detached (no session) with its identity, every column loaded, as an instance loaded by a
+    session and left behind when the session closed."""
+
+    def __init__(self, model: type[M], start: int) -> None:
+        mapper = sa_inspect(model)
+        self._new = cast(Callable[[], M], mapper.class_manager.new_instance)
+        self._keys = [mapper.get_property_by_column(c).key for c in mapper.local_table.c]
+        self._slice = slice(start, start + len(self._keys))
+        self.end = start + len(self._keys)
+        self._configured = False
+
+    def __call__(self, row: Sequence[Any]) -> M:
+        if not self._configured:  # the first, perhaps before any ORM query of the process
+            configure_mappers()
+            self._configured = True
+        instance = self._new()
+        instance.__dict__.update(zip(self._keys, row[self._slice], strict=True))
+        make_transient_to_detached(instance)
+        return instance
+
+
+_SENDER_WORKSPACE = _Detached(Workspace, 0)
+_SENDER_PERSON = _Detached(Person, _SENDER_WORKSPACE.end)
+_SENDER_ROLE = _SENDER_PERSON.end
+_SENDER_TEAM = _Detached(Team, _SENDER_ROLE + 1)
+_SENDER_PERIOD = _SENDER_TEAM.end  # with_prompt: then the prompt's `answered`
 
 
 @dataclass(frozen=True)
@@ -114,7 +183,7 @@ class SenderRows:
 
 
 async def sender_rows(
-    session: AsyncSession,
+    session: Executor,
     platform: str,
     external_id: str,
     user_id: str,
@@ -123,9 +192,11 @@ async def sender_rows(
 ) -> SenderRows:
     """The workspace, the person in it (None when unknown) and their memberships with their
     teams, in one statement: the read behind every event not served from the actor cache,
-    where each further statement costs a round trip. `with_prompt` adds the home team's
-    prompt state (`prompt_state`) to the same statement, for a check-in button pressed by
-    someone not in the cache: one read where there were two."""
+    where each further statement costs a round trip. A session or, cheaper, a bare reading
+    connection (`storage.db.Sessions.reading`); detached instances either way. `with_prompt`
+    adds the home team's prompt state (`prompt_state`) to the same statement, for a check-in
+    button pressed or a Home opened by someone not in the cache: one read where there were
+    two."""
     rows = (
         await session.execute(
             _SENDER_ROWS[with_prompt],
@@ -134,13 +205,27 @@ async def sender_rows(
     ).all()
     if not rows:
         return SenderRows(None, None, [])
-    teams = [(row[2], row[3]) for row in rows if row[2] is not None and row[3] is not None]
+    first = rows[0]
+    workspace = _SENDER_WORKSPACE(first)
+    if first[_SENDER_WORKSPACE.end] is None:  # no such person: the outer join's NULLs
+        return SenderRows(workspace, None, [])
+    person = _SENDER_PERSON(first)
+    teams = [
+        (row[_SENDER_ROLE], _SENDER_TEAM(row))
+        for row in rows
+        if row[_SENDER_ROLE] is not None and row[_SENDER_ROLE + 1] is not None
+    ]
     prompt = None
     if with_prompt:
-        home = [row for row in rows if row[2] == MembershipRole.MEMBER and row[3] is not None]
+        home = [
+            row
+            for row in rows
+            if row[_SENDER_ROLE] == MembershipRole.MEMBER and row[_SENDER_ROLE + 1] is not None
+        ]
         if home:
-            prompt = (home[0][4], bool(home[0][5]), home[0][5] is not None)
-    return SenderRows(rows[0][0], rows[0][1], teams, prompt)
+            answered = home[0][_SENDER_PERIOD + 1]
+            prompt = (home[0][_SENDER_PERIOD], bool(answered), answered is not None)
+    return SenderRows(workspace, person, teams, prompt)
 
 
 async def all_workspaces(session: AsyncSession) -> Sequence[Workspace]:
@@ -285,24 +370,76 @@ async def prompt_state(
     return row[0], bool(row[1]), row[1] is not None
 
 
-_ROUND_AND_PROMPT = _open_round_beside_prompt(Round, Delivery)
+# The check-in's transaction (bot/rounds/checkin.py), built once with bound parameters and
+# against the tables, not the mapped classes: plain rows and no ORM on a burst's hot path.
+# Per call, building an ORM `update(...).values(status=case(...))` or `insert(Model).values(...)`
+# and loading ORM entities cost more than SQLite takes to run the four statements.
+_ANSWERS = Base.metadata.tables["answers"]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRound:
+    """What a check-in needs of the team's open round."""
+
+    id: int
+    period: str
+    opens_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """What a check-in needs of the member's prompt delivery in that round."""
+
+    id: str
+    status: DeliveryStatus
+    answered: bool
+    message_ref: dict[str, Any] | None
+
+
+_ROUND_AND_PROMPT = (
+    select(
+        _ROUNDS.c.id,
+        _ROUNDS.c.period,
+        _ROUNDS.c.opens_at,
+        _DELIVERIES.c.id,
+        _DELIVERIES.c.status,
+        _DELIVERIES.c.answered,
+        _DELIVERIES.c.message_ref,
+    )
+    .select_from(_ROUNDS)
+    .outerjoin(
+        _DELIVERIES,
+        and_(
+            _DELIVERIES.c.round_id == _ROUNDS.c.id,
+            _DELIVERIES.c.person_id == bindparam("person_id"),
+            _DELIVERIES.c.kind == DeliveryKind.PROMPT,
+        ),
+    )
+    .where(_ROUNDS.c.team_id == bindparam("team_id"), _ROUNDS.c.status == RoundStatus.OPEN)
+    .order_by(_ROUNDS.c.opens_at.desc())
+    .limit(1)
+)
 _ROUND_AND_PROMPT_LOCKED = {
     None: _ROUND_AND_PROMPT,
-    "share": _ROUND_AND_PROMPT.with_for_update(read=True, of=Round),
-    "update": _ROUND_AND_PROMPT.with_for_update(of=Round),
+    "share": _ROUND_AND_PROMPT.with_for_update(read=True, of=_ROUNDS),
+    "update": _ROUND_AND_PROMPT.with_for_update(of=_ROUNDS),
 }
 
 
 async def open_round_and_prompt(
-    session: AsyncSession, team_id: int, person_id: int, *, lock: str | None = None
-) -> tuple[Round | None, Delivery | None]:
-    """`open_round` and the person's `prompt_delivery` in it, in one statement (the check-in's
-    transaction); `lock` as `open_round` says, taken on the round only."""
+    session: Executor, team_id: int, person_id: int, *, lock: str | None = None
+) -> tuple[OpenRound | None, Prompt | None]:
+    """The team's newest open round and the person's prompt delivery in it, in one
+    statement (the check-in's transaction), as plain values; `lock` as `open_round` says,
+    taken on the round only."""
     query = _ROUND_AND_PROMPT_LOCKED[lock]
     row = (await session.execute(query, {"team_id": team_id, "person_id": person_id})).first()
     if row is None:
         return None, None
-    return row[0], row[1]
+    rnd = OpenRound(row[0], row[1], row[2])
+    if row[3] is None:
+        return rnd, None
+    return rnd, Prompt(row[3], row[4], bool(row[5]), row[6])
 
 
 async def prompt_delivery(session: AsyncSession, round_id: int, person_id: int) -> Delivery | None:
@@ -315,29 +452,135 @@ async def prompt_delivery(session: AsyncSession, round_id: int, person_id: int) 
     )
 
 
-async def mark_answered(session: AsyncSession, delivery_id: str) -> bool:
+_COUNTED_FROM = select(_MEMBERSHIPS.c.counted_from).where(
+    _MEMBERSHIPS.c.person_id == bindparam("person_id"),
+    _MEMBERSHIPS.c.team_id == bindparam("team_id"),
+)
+
+
+async def counted_from(session: Executor, person_id: int, team_id: int) -> datetime | None:
+    """Since when the person counts in the team's rounds (None: since they joined)."""
+    return (
+        await session.execute(_COUNTED_FROM, {"person_id": person_id, "team_id": team_id})
+    ).scalar()
+
+
+# A prompt still pending, or only claimed by a dispatcher, becomes sent; any other keeps its
+# status. The values are bound once, here: only the delivery's id is given per call. (The
+# statuses are literals, not a list of values: that would be an "expanding" parameter, whose
+# SQL is rendered again at every execution.)
+_STATUS = _DELIVERIES.c.status.type
+_MARK_ANSWERED = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.id == bindparam("delivery_id"), _DELIVERIES.c.answered.is_(False))
+    .values(
+        answered=True,
+        status=case(
+            (
+                _DELIVERIES.c.status.in_(
+                    [
+                        literal(DeliveryStatus.PENDING, _STATUS),
+                        literal(DeliveryStatus.CLAIMED, _STATUS),
+                    ]
+                ),
+                literal(DeliveryStatus.SENT, _STATUS),
+            ),
+            else_=_DELIVERIES.c.status,
+        ),
+    )
+)
+
+
+async def mark_answered(session: Executor, delivery_id: str) -> bool:
     """Compare-and-set, so two concurrent submissions cannot both count.
 
     A prompt still pending, or only claimed by a dispatcher (not on the wire yet), counts as
     delivered from now on (the member reached the check-in by asking), so answered never
     exceeds delivered and no prompt follows their answer: the claim is lost, so not sent.
     """
-    result = await session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.answered.is_(False))
-        .values(
-            answered=True,
-            status=case(
-                (
-                    Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.CLAIMED)),
-                    literal(DeliveryStatus.SENT, Delivery.__table__.c.status.type),
-                ),
-                else_=Delivery.status,
-            ),
-        )
-        .execution_options(synchronize_session=False)
-    )
+    result = await session.execute(_MARK_ANSWERED, {"delivery_id": delivery_id})
     return bool(getattr(result, "rowcount", 0) == 1)
+
+
+_INSERT_ANSWER = insert(_ANSWERS)
+_INSERT_DELIVERY = insert(_DELIVERIES)
+# PostgreSQL: the answer and the edit in one statement (one round trip, not two), the answer
+# inserted by a data-modifying WITH. Such a statement gets no Python-side column defaults:
+# every value is given, the random ids and the model's scalar defaults included.
+_INSERT_EDIT_WITH_ANSWER = insert(_DELIVERIES).add_cte(
+    insert(_ANSWERS)
+    .values({column.key: bindparam(f"answer_{column.key}") for column in _ANSWERS.c})
+    .cte("answer")
+)
+_DELIVERY_DEFAULTS = {
+    column.key: column.default.arg
+    for column in _DELIVERIES.c
+    if isinstance(column.default, ScalarElementColumnDefault)
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedInEdit:
+    """A prompt's "checked in" edit: when it is due and the prompt's message reference (with
+    the locale to write it in); bot/rounds/checkin.py `checked_in_edit` says what it holds."""
+
+    not_before: datetime
+    message_ref: dict[str, Any]
+
+
+def _edit_row(round_id: int, edit: CheckedInEdit) -> dict[str, Any]:
+    """The outbox row of `edit`: no person, not answered, pending."""
+    return {
+        "round_id": round_id,
+        "person_id": None,
+        "kind": DeliveryKind.CHECKED_IN,
+        "not_before": edit.not_before,
+        "status": DeliveryStatus.PENDING,
+        "message_ref": edit.message_ref,
+        "answered": False,
+    }
+
+
+def _dialect_of(session: Executor) -> str:
+    if isinstance(session, AsyncConnection):
+        return session.dialect.name
+    return session.get_bind().dialect.name
+
+
+async def add_answer(
+    session: Executor,
+    round_id: int,
+    scores: Mapping[str, int],
+    comment: str | None,
+    *,
+    edit: CheckedInEdit | None = None,
+) -> None:
+    """One anonymous answer (a random id, the round, the five scores, a shared line or
+    None): nothing else, as storage/models.py's `Answer` says. With `edit`, the prompt's
+    "checked in" edit is queued too (`add_checked_in_edit`): on PostgreSQL in the same
+    statement."""
+    answer = {"round_id": round_id, "comment": comment, **scores}
+    if edit is not None and _dialect_of(session) == "postgresql":
+        await session.execute(
+            _INSERT_EDIT_WITH_ANSWER,
+            {
+                **{f"answer_{key}": value for key, value in answer.items()},
+                "answer_id": random_id(),
+                **_DELIVERY_DEFAULTS,
+                "id": random_id(),
+                **_edit_row(round_id, edit),
+            },
+        )
+        return
+    await session.execute(_INSERT_ANSWER, answer)
+    if edit is not None:
+        await add_checked_in_edit(session, round_id, edit)
+
+
+async def add_checked_in_edit(session: Executor, round_id: int, edit: CheckedInEdit) -> None:
+    """A pending `checked_in` outbox row for the prompt at `edit.message_ref`: no person, not
+    answered."""
+    await session.execute(_INSERT_DELIVERY, _edit_row(round_id, edit))
 
 
 async def participation(session: AsyncSession, round_id: int) -> tuple[int, int]:

@@ -20,7 +20,7 @@ from bot.core.events import HomeOpened
 from bot.core.lookups import Lookups, PromptState
 from bot.rounds.lifecycle import close_round, open_round
 from messages.model import Form, Message
-from storage.db import create_session_factory
+from storage.db import Sessions, create_session_factory
 from storage.models import Answer, Membership, Person, Workspace
 from storage.values import PersonRole
 from tests.conftest import World
@@ -103,6 +103,38 @@ async def test_writes_to_other_tables_and_rollbacks_keep_the_cache(
     except RuntimeError:
         pass
     assert ctx.lookups.generation == generation  # nothing was committed
+
+
+async def test_a_bare_connection_s_writes_empty_the_cache_as_a_session_s_do(
+    world: World, clock: ManualClock
+) -> None:
+    """`sessions.writing()` (the check-in's transaction, Core statements on a bare connection)
+    reports the tables it changed when it commits, as a session does: a watched table empties
+    the cache, others (a check-in's answers and deliveries) keep it, a rollback reports
+    nothing."""
+    ctx = cached_context(world, clock)
+    assert ctx.lookups is not None and isinstance(ctx.sessions, Sessions)
+    engine = ChatEngine(ctx)
+    await say(engine, "u0", "help")
+    generation = ctx.lookups.generation
+    await open_round(ctx, world.cli, world.team)  # rounds written: prompt states emptied
+    generation = ctx.lookups.generation
+    await engine.handle(checkin("u0"))  # answers and deliveries, through `writing()`
+    assert ctx.lookups.generation == generation
+    async with ctx.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Answer)) == 1
+    with pytest.raises(RuntimeError):
+        async with ctx.sessions.writing() as conn:
+            await conn.execute(update(Person).where(Person.user_id == "u0").values(role="admin"))
+            raise RuntimeError("rolled back")
+    assert ctx.lookups.generation == generation
+    async with ctx.sessions() as session:
+        assert await session.scalar(select(Person.role).where(Person.user_id == "u0")) == "member"
+    assert "/rut admin" not in await say(engine, "u0", "help")
+    async with ctx.sessions.writing() as conn:
+        await conn.execute(update(Person).where(Person.user_id == "u0").values(role="admin"))
+    assert ctx.lookups.generation > generation
+    assert "/rut admin" in await say(engine, "u0", "help")  # no clock movement needed
 
 
 async def test_a_lookup_that_began_before_a_commit_is_not_kept(

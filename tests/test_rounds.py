@@ -3,6 +3,8 @@ leaves no raw answers or per-person rows behind."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -12,8 +14,10 @@ from sqlalchemy import func, select, update
 from bot.core.clock import ManualClock
 from bot.core.context import Context
 from bot.core.errors import ConflictError
+from bot.core.ports import SentRef
 from bot.rounds.checkin import Outcome, Scores, record_checkin
 from bot.rounds.lifecycle import close_round, open_round, skip_round
+from storage import repositories as repo
 from storage.models import Answer, Delivery, Membership, Person, Release, Round
 from tests.conftest import World
 
@@ -86,6 +90,135 @@ async def test_checkin_is_stored_once_with_its_delivery(world: World, ctx: Conte
     assert first.period == "2026-W48"
     assert await count(ctx, Answer) == 1
     assert await count(ctx, Delivery, Delivery.answered.is_(True)) == 1
+
+
+async def sent_prompt(ctx: Context, person: Person, status: str = "sent") -> None:
+    """The person's prompt as the dispatcher leaves it: on the platform, with its reference."""
+    ref = SentRef("playground", f"T0001:{person.user_id}", "1700000000.000001").to_json()
+    async with ctx.sessions.begin() as session:
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.person_id == person.id, Delivery.kind == "prompt")
+            .values(status=status, message_ref=ref)
+        )
+
+
+async def test_a_stale_read_of_the_prompt_still_counts_once(
+    world: World, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check-in's statements are built once (storage/repositories.py); the compare-and-set
+    still decides. A read that says "not answered" after another check-in committed (another
+    replica's, read just before) stores nothing a second time: no answer, no edit."""
+    await open_round(ctx, world.cli, world.team)
+    await sent_prompt(ctx, world.members[0])
+    read = repo.open_round_and_prompt
+
+    async def stale(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        rnd, prompt = await read(*args, **kwargs)
+        return rnd, replace(prompt, answered=False) if prompt is not None else None
+
+    monkeypatch.setattr(repo, "open_round_and_prompt", stale)
+    member = await world.actor(world.members[0])
+    outcomes = [(await record_checkin(ctx, member, scores())).outcome for _ in range(3)]
+    assert outcomes == [Outcome.STORED, Outcome.ALREADY, Outcome.ALREADY]
+    assert await count(ctx, Answer) == 1
+    assert await count(ctx, Delivery, Delivery.answered.is_(True)) == 1
+    assert await count(ctx, Delivery, Delivery.kind == "checked_in") == 1
+
+
+async def test_an_answer_row_holds_its_round_scores_and_shared_line_with_or_without_an_edit(
+    world: World, ctx: Context
+) -> None:
+    """With its prompt's "checked in" edit (a prompt on the platform: on PostgreSQL the two
+    rows go in one statement) or without (a prompt not sent yet), the answer is the same
+    row: a random id, the round, the five scores and the shared line."""
+    outcome = await open_round(ctx, world.cli, world.team)
+    await sent_prompt(ctx, world.members[0])
+    with_edit = Scores({**scores(routine=1).values}, "a shared line")
+    first = await record_checkin(ctx, await world.actor(world.members[0]), with_edit)
+    second = await record_checkin(ctx, await world.actor(world.members[1]), scores(path=5))
+    assert (first.edit_queued, second.edit_queued) == (True, False)
+    async with ctx.sessions() as session:
+        answers = (await session.scalars(select(Answer))).all()
+        edits = (await session.scalars(select(Delivery).where(Delivery.kind == "checked_in"))).all()
+    keys = ("assess", "routine", "training", "strengths", "path")
+    rows = sorted(
+        ((a.round_id, tuple(getattr(a, k) for k in keys), a.comment) for a in answers),
+        key=lambda row: row[1],
+    )
+    assert rows == [
+        (outcome.round.id, (3, 1, 3, 3, 3), "a shared line"),
+        (outcome.round.id, (3, 3, 3, 3, 5), None),
+    ]
+    assert all(len(a.id) == 32 and int(a.id, 16) >= 0 for a in answers)
+    assert answers[0].id != answers[1].id
+    (edit,) = edits
+    assert (edit.person_id, edit.answered, edit.status) == (None, False, "pending")
+    assert (edit.attempts, edit.lookups, edit.next_attempt_at, edit.lease_until) == (
+        0,
+        0,
+        None,
+        None,
+    )
+    assert edit.not_before == outcome.round.opens_at and len(edit.id) == 32
+    assert edit.id not in {a.id for a in answers}
+
+
+async def test_concurrent_submissions_of_one_member_count_once(
+    world: World, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four submissions of one member at once. On PostgreSQL all four transactions read the
+    prompt unanswered before any of them writes (they wait for each other after the read), so
+    the compare-and-set alone keeps the count at one; on SQLite the writers queue, and each
+    later one reads the prompt answered."""
+    await open_round(ctx, world.cli, world.team)
+    await sent_prompt(ctx, world.members[0])
+    member = await world.actor(world.members[0])
+    read = repo.open_round_and_prompt
+    racing = 4
+    if ctx.database.dialect.name == "postgresql":
+        all_read = asyncio.Barrier(racing)
+
+        async def together(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
+            found = await read(*args, **kwargs)
+            assert found[1] is not None and not found[1].answered
+            await all_read.wait()
+            return found
+
+        monkeypatch.setattr(repo, "open_round_and_prompt", together)
+    results = await asyncio.wait_for(
+        asyncio.gather(*(record_checkin(ctx, member, scores()) for _ in range(racing))), 30
+    )
+    assert sorted(r.outcome.value for r in results) == ["already"] * 3 + ["stored"]
+    assert await count(ctx, Answer) == 1
+    assert await count(ctx, Delivery, Delivery.answered.is_(True)) == 1
+    assert await count(ctx, Delivery, Delivery.kind == "checked_in") == 1
+    assert sum(r.edit_queued for r in results) == 1
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [("pending", "sent"), ("claimed", "sent"), ("sending", "sending"), ("sent", "sent")],
+)
+async def test_an_answered_prompt_counts_as_delivered(
+    world: World, ctx: Context, before: str, after: str
+) -> None:
+    """A prompt still pending or only claimed by a dispatcher is sent from the answer on (so
+    answered never exceeds delivered and the claim's send is lost); one whose send is in
+    flight, or done, keeps its status."""
+    await open_round(ctx, world.cli, world.team)
+    await sent_prompt(ctx, world.members[0], status=before)
+    result = await record_checkin(ctx, await world.actor(world.members[0]), scores())
+    assert result.outcome is Outcome.STORED
+    async with ctx.sessions() as session:
+        status, answered = (
+            await session.execute(
+                select(Delivery.status, Delivery.answered).where(
+                    Delivery.person_id == world.members[0].id, Delivery.kind == "prompt"
+                )
+            )
+        ).one()
+    assert (status, answered) == (after, True)
 
 
 async def test_no_round_or_no_team_stores_nothing(world: World, ctx: Context) -> None:

@@ -69,6 +69,66 @@ async def test_reads_and_an_uncontended_write_run_on_the_event_loop(engine: Asyn
         assert await session.scalar(select(func.count()).select_from(Workspace)) == 2
 
 
+async def test_a_bare_connection_s_write_queues_with_the_sessions_and_runs_on_the_loop(
+    engine: AsyncEngine, sqlite_url: str
+) -> None:
+    """`sessions.writing()` (the check-in's transaction): in this process's writer queue like
+    `begin()`, on the event loop when the lock is free, in a thread when another process holds
+    it."""
+    with_thread_function(engine)
+    sessions = Sessions(engine)
+    loop_thread = threading.get_ident()
+    order: list[str] = []
+    held, go = asyncio.Event(), asyncio.Event()
+
+    async def session_writer() -> None:
+        async with sessions.begin() as session:
+            await session.execute(
+                insert(Workspace), {"platform": "slack", "external_id": "T1", "name": "First"}
+            )
+            held.set()
+            await go.wait()
+            order.append("session")
+
+    async def bare_writer() -> None:
+        async with sessions.writing() as conn:
+            order.append("bare")
+            assert await thread_of(conn) == loop_thread
+            await conn.execute(
+                insert(Workspace), {"platform": "slack", "external_id": "T2", "name": "Second"}
+            )
+
+    first = asyncio.create_task(session_writer())
+    await held.wait()
+    second = asyncio.create_task(bare_writer())
+    for _ in range(100):
+        await asyncio.sleep(0)
+    assert order == []  # queued behind the session's transaction, not begun
+    go.set()
+    await asyncio.wait_for(asyncio.gather(first, second), timeout=30)
+    assert order == ["session", "bare"]
+
+    other = sqlite3.connect(file_of(sqlite_url), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    threads: list[int] = []
+
+    async def blocked_writer() -> None:
+        async with sessions.writing() as conn:
+            threads.append(await thread_of(conn))
+
+    blocked = asyncio.create_task(blocked_writer())
+    for _ in range(1000):
+        await asyncio.sleep(0)
+    assert not blocked.done() and not threads
+    other.execute("COMMIT")
+    other.close()
+    await asyncio.wait_for(blocked, timeout=30)
+    assert threads and threads[0] != loop_thread  # begun, and worked, in a thread
+    async with sessions() as session:
+        names = (await session.scalars(select(Workspace.name))).all()
+    assert sorted(names) == ["First", "Second"]
+
+
 async def test_a_write_waiting_for_another_process_never_stalls_the_event_loop(
     engine: AsyncEngine, sqlite_url: str
 ) -> None:

@@ -66,6 +66,7 @@ from messages.content import Advice, in_distress, load_content
 from messages.copy import Copy, copy_for
 from messages.model import Message
 from storage import repositories as repo
+from storage.db import short_read
 from storage.models import Person, Workspace
 from storage.values import CadenceKind
 
@@ -289,9 +290,9 @@ class ChatEngine:
         generation = lookups.generation if lookups is not None else 0
         where = event.where
         with_prompt = lookups is not None and _needs_prompt_state(event)
-        async with self.ctx.sessions() as session:
+        async with short_read(self.ctx.sessions) as conn:
             rows = await repo.sender_rows(
-                session, where.platform, where.tenant_id, event.user_id, with_prompt=with_prompt
+                conn, where.platform, where.tenant_id, event.user_id, with_prompt=with_prompt
             )
         workspace, person = rows.workspace, rows.person
         if workspace is not None and person is not None and not person_changes(person, event):

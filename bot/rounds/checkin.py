@@ -8,9 +8,6 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.core.actor import Actor
 from bot.core.context import Context
 from bot.core.errors import UsageError
@@ -18,8 +15,9 @@ from bot.core.ports import SentRef
 from bot.rounds.lifecycle import is_paused
 from messages.content import PRACTICE_KEYS
 from storage import repositories as repo
-from storage.models import Answer, Delivery, Membership, Round
-from storage.values import DeliveryKind, DeliveryStatus
+from storage.db import short_write
+from storage.repositories import CheckedInEdit, OpenRound
+from storage.values import DeliveryStatus
 
 COMMENT_MAX = 280
 
@@ -63,61 +61,50 @@ class Scores:
 
 async def record_checkin(ctx: Context, actor: Actor, scores: Scores) -> CheckinResult:
     """Answer and delivery-answered in one transaction, or nothing at all; the prompt's
-    "checked in" edit is queued in the same transaction (`queue_checked_in`)."""
+    "checked in" edit is queued in the same transaction (`checked_in_edit`).
+
+    Four statements when it is stored (the round and prompt, the compare-and-set, the answer,
+    the edit; on PostgreSQL the last two are one), each built once (storage/repositories.py),
+    read as plain values, on a bare connection (`Sessions.writing`): no ORM on a burst's hot
+    path."""
     now = ctx.clock.now()
     if actor.person is None or actor.home_team is None:
         return CheckinResult(Outcome.NO_TEAM, None)
-    async with ctx.sessions.begin() as session:
-        rnd, delivery = await repo.open_round_and_prompt(
-            session, actor.home_team.id, actor.person.id, lock="share"
-        )
+    person_id, team_id = actor.person.id, actor.home_team.id
+    async with short_write(ctx.sessions) as session:
+        rnd, prompt = await repo.open_round_and_prompt(session, team_id, person_id, lock="share")
         if rnd is None:
             return CheckinResult(Outcome.PRIVATE, None)
-        if delivery is None:
-            counted_from = await session.scalar(
-                select(Membership.counted_from).where(
-                    Membership.person_id == actor.person.id,
-                    Membership.team_id == actor.home_team.id,
-                )
-            )
+        if prompt is None:
+            counted_from = await repo.counted_from(session, person_id, team_id)
             if counted_from is not None and counted_from > rnd.opens_at:
                 return CheckinResult(Outcome.MOVED, rnd.period, counted_from=counted_from)
         paused = is_paused(actor.person.paused_until, now)
         if (
-            delivery is None
-            or delivery.status in (DeliveryStatus.SKIPPED, DeliveryStatus.FAILED)
+            prompt is None
+            or prompt.status in (DeliveryStatus.SKIPPED, DeliveryStatus.FAILED)
             or paused
         ):
             return CheckinResult(Outcome.PRIVATE, rnd.period)
-        if delivery.answered or not await repo.mark_answered(session, delivery.id):
+        if prompt.answered or not await repo.mark_answered(session, prompt.id):
             return CheckinResult(Outcome.ALREADY, rnd.period)
-        # Core inserts: a burst of check-ins pays for two statements, not the ORM's flush.
-        await session.execute(
-            insert(Answer).values(round_id=rnd.id, comment=scores.comment, **dict(scores.values))
-        )
-        if delivery.message_ref:  # the prompt reached the platform: it is edited to say so
+        edit = None
+        if prompt.message_ref:  # the prompt reached the platform: it is edited to say so
             locale = actor.person.locale or actor.workspace.locale
-            await queue_checked_in(session, rnd, delivery.message_ref, locale)
-        return CheckinResult(Outcome.STORED, rnd.period, edit_queued=bool(delivery.message_ref))
+            edit = checked_in_edit(rnd, prompt.message_ref, locale)
+        await repo.add_answer(session, rnd.id, scores.values, scores.comment, edit=edit)
+        return CheckinResult(Outcome.STORED, rnd.period, edit_queued=bool(prompt.message_ref))
 
 
-async def queue_checked_in(
-    session: AsyncSession, rnd: Round, prompt_ref: Mapping[str, Any], locale: str
-) -> None:
-    """Queue the "You checked in" edit of the prompt at `prompt_ref`, written in `locale`: an
-    outbox row with no person and no time of answering (bot/rounds/notices.py says why it
-    adds nothing to what the prompt's `answered` flag says, and when it goes).
+def checked_in_edit(rnd: OpenRound, prompt_ref: Mapping[str, Any], locale: str) -> CheckedInEdit:
+    """The "You checked in" edit of the prompt at `prompt_ref`, written in `locale`: an outbox
+    row with no person and no time of answering (bot/rounds/notices.py says why it adds
+    nothing to what the prompt's `answered` flag says, and when it goes).
 
-    Call it in the transaction that stores the answer and marks the prompt answered. The row
-    holds the platform's reference and the locale only (`edit_of` reads them back)."""
-    await session.execute(
-        insert(Delivery).values(
-            round_id=rnd.id,
-            person_id=None,
-            kind=DeliveryKind.CHECKED_IN,
-            not_before=rnd.opens_at,  # due at once, and no time of answering kept
-            status=DeliveryStatus.PENDING,
-            message_ref={**SentRef.from_json(prompt_ref).to_json(), "locale": locale},
-            answered=False,
-        )
+    Queued (`repositories.add_answer`) in the transaction that stores the answer and marks
+    the prompt answered. The row holds the platform's reference and the locale only
+    (`edit_of` reads them back)."""
+    return CheckedInEdit(
+        rnd.opens_at,  # due at once, and no time of answering kept
+        {**SentRef.from_json(prompt_ref).to_json(), "locale": locale},
     )
