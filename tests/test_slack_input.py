@@ -794,3 +794,44 @@ async def test_socket_mode_requests_are_validated_by_the_same_code(socket_slack:
     [line] = slack.warnings()
     assert "user_id" in line
     slack.assert_clean()
+
+
+# --- `/rut` is answered by a Bolt middleware (`_Commands`), as a listener would answer it -------
+
+
+async def test_a_command_other_than_rut_is_left_to_the_listeners(slack: Slack) -> None:
+    """No listener handles it: Bolt's 404, as before, and nothing handled."""
+    status, _ = await slack.post(slash_command("help", user_id="U0", command="/other"))
+    assert status == 404
+    slack.assert_clean()
+    assert slack.fake.calls_to("users.info") == [] and slack.fake.calls_to("views.open") == []
+
+
+async def test_a_failing_command_is_answered_as_a_failing_listener_was(
+    slack: Slack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bolt's error handler (`_on_error`) sees it: one ERROR line with its traceback, and
+    Slack gets the 400 a failing listener got, never a 500."""
+
+    async def broken(event: object) -> list[object]:
+        raise RuntimeError("the engine failed")
+
+    monkeypatch.setattr(slack.runtime.chat, "handle", broken)
+    status, text = await slack.post(slash_command("help", user_id="U0"))
+    assert status == 400
+    assert json.loads(text) == {"error": "the request could not be handled"}
+    [error] = [r for r in slack.caplog.records if r.levelno >= logging.ERROR]
+    assert error.getMessage() == "slack listener failed: RuntimeError" and error.exc_info
+
+
+async def test_a_command_in_socket_mode_is_answered_by_the_same_code(socket_slack: Slack) -> None:
+    adapter = socket_slack.runtime.adapters["slack"]
+    assert isinstance(adapter, SlackAdapter)
+    body = dict(command_pairs("advice routine"))
+    response = await adapter.bolt.async_dispatch(AsyncBoltRequest(body=body, mode="socket_mode"))
+    assert response.status == 200  # acknowledged; the advice opens in a modal
+    [opened] = socket_slack.fake.calls_to("views.open")
+    assert opened.params["trigger_id"] == body["trigger_id"]
+    other = {**body, "command": "/other"}
+    response = await adapter.bolt.async_dispatch(AsyncBoltRequest(body=other, mode="socket_mode"))
+    assert response.status == 404
