@@ -13,13 +13,21 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.chat.buttons import RoundButton, RoundVerb
 from bot.core.clock import ManualClock
 from bot.server.app import RUNTIME, ConfigurationError, build_app, check_settings
 from bot.server.config import Settings
 from bot.server.demo import seed_demo
-from bot.server.logs import REDACTED, RedactingFilter, configure_logging
+from bot.server.logs import (
+    _BODY_MARKERS,
+    REDACTED,
+    RedactingFilter,
+    configure_logging,
+    looks_like_a_body,
+)
 from storage.migrate import head_revision
 
 
@@ -244,6 +252,43 @@ def test_library_loggers_are_clamped_and_bodies_redacted() -> None:
     )
     RedactingFilter().filter(plain)
     assert plain.getMessage() == "round 2026-W48 closed"
+
+
+# Texts made of the pieces `_BODY_MARKERS` is built from, and of what an access line holds.
+_PIECES = st.sampled_from(
+    [
+        '"',
+        "'",
+        ":",
+        "=",
+        "&",
+        " ",
+        "\n",
+        "text",
+        "TEXT",
+        "payload",
+        "Body",
+        "view",
+        "values",
+        "value",
+        "blocks",
+        "x",
+        "1",
+        "/",
+        "-",
+        "127.0.0.1",
+        "::1",
+        "POST",
+        "/slack/events",
+    ]
+)
+
+
+@given(st.lists(_PIECES, max_size=12).map("".join))
+def test_the_quick_check_agrees_with_the_search(text: str) -> None:
+    """`looks_like_a_body` skips the search for a text with no `:` and no `=`: it must never
+    decide otherwise than the search alone."""
+    assert looks_like_a_body(text) == (_BODY_MARKERS.search(text) is not None)
 
 
 def test_a_traceback_quoting_a_body_is_withheld() -> None:

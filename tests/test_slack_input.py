@@ -10,17 +10,26 @@ import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.fernet import Fernet
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from slack_bolt.request.async_request import AsyncBoltRequest
 from sqlalchemy import func, select
 
 from adapters.slack.adapter import SlackAdapter
-from adapters.slack.payloads import MAX_DEPTH, MalformedPayload, json_depth, parse_request
+from adapters.slack.payloads import (
+    MAX_DEPTH,
+    MAX_FORM_FIELDS,
+    MalformedPayload,
+    json_depth,
+    parse_request,
+)
+from adapters.slack.payloads import _form as read_form
 from bot.admin.workspaces import installed_by
 from bot.core.clock import ManualClock
 from bot.rounds.lifecycle import open_round
@@ -379,6 +388,67 @@ def test_the_depth_is_measured_without_parsing() -> None:
     assert json_depth("[" * 1_000_000, MAX_DEPTH) == MAX_DEPTH + 1  # stops early
     with pytest.raises(MalformedPayload, match="nested deeper"):
         parse_request(("[" * 70 + "]" * 70).encode(), "application/json")
+
+
+# Forms made of what decides how a form reads: separators, escapes of separators and of
+# `%`, `+`, UTF-8 escapes whole, cut short or invalid, raw non-ASCII, NUL.
+_FORM_PIECES = st.sampled_from(
+    [
+        "&",
+        "=",
+        "%",
+        "+",
+        "%26",
+        "%3D",
+        "%3d",
+        "%25",
+        "%2B",
+        "%20",
+        "%C3%A9",
+        "%C3",
+        "%A9",
+        "%ff",
+        "%ED%A0%80",
+        "%00",
+        "%2",
+        "%zz",
+        "é",
+        "€",
+        "a",
+        "b",
+        "text",
+        "payload",
+        "1",
+        "ff",
+    ]
+)
+
+
+@settings(max_examples=600, derandomize=True, database=None, deadline=None)
+@given(st.lists(_FORM_PIECES, max_size=24).map("".join))
+def test_a_form_reads_as_parse_qsl_reads_it(text: str) -> None:
+    """The same pairs as `parse_qsl(…, keep_blank_values=True, errors="strict")`, and a
+    refusal wherever it fails or a key repeats."""
+    try:
+        pairs = parse_qsl(
+            text, keep_blank_values=True, errors="strict", max_num_fields=MAX_FORM_FIELDS
+        )
+    except (UnicodeError, ValueError):
+        expected = None
+    else:
+        names = [name for name, _ in pairs]
+        expected = dict(pairs) if len(set(names)) == len(names) else None
+    if expected is None:
+        with pytest.raises(MalformedPayload):
+            read_form(text)
+    else:
+        assert read_form(text) == expected
+
+
+def test_a_repeated_key_is_named_also_when_the_form_is_decoded_whole() -> None:
+    for text in ("a=1&b=%C3%A9&a=2", "a=1&b=%26&a=2"):
+        with pytest.raises(MalformedPayload, match=r"given more than once: a$"):
+            read_form(text)
 
 
 async def test_huge_strings_are_refused_or_answered(slack: Slack) -> None:
@@ -794,3 +864,44 @@ async def test_socket_mode_requests_are_validated_by_the_same_code(socket_slack:
     [line] = slack.warnings()
     assert "user_id" in line
     slack.assert_clean()
+
+
+# --- `/rut` is answered by a Bolt middleware (`_Commands`), as a listener would answer it -------
+
+
+async def test_a_command_other_than_rut_is_left_to_the_listeners(slack: Slack) -> None:
+    """No listener handles it: Bolt's 404, as before, and nothing handled."""
+    status, _ = await slack.post(slash_command("help", user_id="U0", command="/other"))
+    assert status == 404
+    slack.assert_clean()
+    assert slack.fake.calls_to("users.info") == [] and slack.fake.calls_to("views.open") == []
+
+
+async def test_a_failing_command_is_answered_as_a_failing_listener_was(
+    slack: Slack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bolt's error handler (`_on_error`) sees it: one ERROR line with its traceback, and
+    Slack gets the 400 a failing listener got, never a 500."""
+
+    async def broken(event: object) -> list[object]:
+        raise RuntimeError("the engine failed")
+
+    monkeypatch.setattr(slack.runtime.chat, "handle", broken)
+    status, text = await slack.post(slash_command("help", user_id="U0"))
+    assert status == 400
+    assert json.loads(text) == {"error": "the request could not be handled"}
+    [error] = [r for r in slack.caplog.records if r.levelno >= logging.ERROR]
+    assert error.getMessage() == "slack listener failed: RuntimeError" and error.exc_info
+
+
+async def test_a_command_in_socket_mode_is_answered_by_the_same_code(socket_slack: Slack) -> None:
+    adapter = socket_slack.runtime.adapters["slack"]
+    assert isinstance(adapter, SlackAdapter)
+    body = dict(command_pairs("advice routine"))
+    response = await adapter.bolt.async_dispatch(AsyncBoltRequest(body=body, mode="socket_mode"))
+    assert response.status == 200  # acknowledged; the advice opens in a modal
+    [opened] = socket_slack.fake.calls_to("views.open")
+    assert opened.params["trigger_id"] == body["trigger_id"]
+    other = {**body, "command": "/other"}
+    response = await adapter.bolt.async_dispatch(AsyncBoltRequest(body=other, mode="socket_mode"))
+    assert response.status == 404

@@ -4,8 +4,8 @@ Bolt does the Slack plumbing (OAuth, authorization, acks, `respond`); the engine
 thinking. Requests are verified here first, with the injected clock, then parsed and validated
 in one place (`payloads`), so a forged or stale request gets 401 and a malformed one 400, with
 one WARNING line naming the field, before any listener runs. Bolt is handed the validated body
-(as JSON: its own form parser misreads slash commands, see `payloads.BOLT_PARSE_BODY`), and
-listeners read the typed request from Bolt's context, never the raw body.
+(already parsed: its own form parser misreads slash commands, see `payloads.BOLT_PARSE_BODY`),
+and listeners read the typed request from Bolt's context, never the raw body.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.oauth.async_callback_options import (
     AsyncCallbackOptions,
     AsyncFailureArgs,
@@ -113,7 +114,12 @@ PERMANENT_ERRORS = frozenset(
 JSON = dict[str, Any]
 METADATA_EVENT = "rutradar_delivery"
 INBOUND = "rutradar_request"  # the validated request, in Bolt's context
-BOLT_HEADERS: dict[str, str | Sequence[str]] = {"Content-Type": "application/json"}
+COMMAND = "/rut"
+# How `events` hands Bolt a request: as a body Bolt need not verify nor parse. Bolt's two
+# modes differ only there (`AsyncBoltRequest`: "http" takes the raw text, to verify with its
+# `RequestVerification` and parse; "socket_mode" a parsed dict, never verified), and a request
+# reaching Bolt from `events` is verified (`_verified`) and parsed (`payloads`) already.
+PARSED = "socket_mode"
 R = TypeVar("R")
 # What a delivery Slack should retry is answered with (any non-2xx is retried; 503 says the
 # failure is this side's and passing).
@@ -243,14 +249,11 @@ class SlackAdapter:
             return web.json_response({"error": f"malformed request: {exc}"}, status=400)
         response = self._answer_directly(inbound)
         if response is None:
-            # Bolt is told only what its routing reads: the validated body, and that it is
-            # JSON. No query string, and none of the request's headers (which it would copy
-            # and lower-case on every request; `X-Slack-Bolt-Lazy-Only` would even make it
-            # skip the listener).
+            # Bolt is told only what its routing reads: the validated body, parsed. No query
+            # string, and none of the request's headers (which it would copy and lower-case
+            # on every request; `X-Slack-Bolt-Lazy-Only` would even make it skip the listener).
             response = await self.bolt.async_dispatch(
-                AsyncBoltRequest(
-                    body=bolt_body(inbound), headers=BOLT_HEADERS, context={INBOUND: inbound}
-                )
+                AsyncBoltRequest(body=bolt_body(inbound), context={INBOUND: inbound}, mode=PARSED)
             )
         if response.status == RETRY_LATER:  # set by `_on_error` only: Slack retries it
             return web.Response(status=RETRY_LATER)
@@ -414,7 +417,7 @@ class SlackAdapter:
             # HTTP every request was validated in `events`, and a pass-through middleware would
             # still cost each request Bolt's middleware round (about 3 % of `/rut help`).
             bolt.middleware(self._check_socket_request)
-        bolt.command("/rut")(self._on_command)
+        bolt.middleware(_Commands(self._on_command))  # `/rut`: see `_Commands`
         bolt.action(re.compile(".*"))(self._on_action)
         bolt.view_submission(re.compile(".*"))(self._on_view_submission)
         bolt.view_closed(re.compile(".*"))(self._ack_only)
@@ -470,7 +473,7 @@ class SlackAdapter:
         """The first chat message is the command's HTTP answer: returned to Bolt as the
         response, already rendered (`ephemeral_reply`, kept for the help), rather than through
         `ack(**payload)`, which would turn the blocks to JSON again on every request.
-        (`process_before_response`: Bolt answers with what its listener returns.)"""
+        (`_Commands` answers with what this returns, or else with what was acked.)"""
         command = _request(context, SlashCommand)
         event = translate.command(command, await self._sender(client, command))
         _COMMAND_CHANNEL.set(command.channel_id)  # this listener's own task: nobody else's
@@ -721,6 +724,40 @@ class SlackAdapter:
             if person is not None and not person.is_bot and not person.deleted:
                 humans.append(user_id)
         return humans
+
+
+class _Commands(AsyncMiddleware):
+    """`/rut`, answered by Bolt's last global middleware rather than by a listener.
+
+    Bolt runs it after its authorization, with the same context a listener gets (the
+    authorized `client`, `ack`, `respond`); an error in it goes to the same handler
+    (`AsyncApp.error`, both kinds: `_on_error`), answered the same way. What it saves is a
+    listener's dispatch, which a command needs none of: Bolt matches every listener against
+    the request in turn, and for the one that matches builds the full set of keyword
+    arguments a listener *may* ask for (forty-odd, from `say` to the assistant's thread
+    context) twice, for its matcher and for the function. That was a seventh of `/rut help`'s
+    CPU; `events` has already told a command from anything else (`payloads.SlashCommand`).
+    Anything else, and a command other than `/rut` (answered 404, as Bolt answers what no
+    listener handles), goes on to the listeners."""
+
+    def __init__(self, handle: Callable[..., Awaitable[BoltResponse | None]]) -> None:
+        self._handle = handle
+
+    async def async_process(
+        self,
+        *,
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse]],  # Bolt's name for it
+    ) -> BoltResponse | None:
+        context = req.context
+        command = context.get(INBOUND)
+        if not isinstance(command, SlashCommand) or command.command != COMMAND:
+            await next()
+            return resp
+        ack = context.ack
+        response = await self._handle(ack, context.client, context.respond, context)
+        return response or ack.response or BoltResponse(status=200, body="")
 
 
 def _to_aiohttp(response: BoltResponse) -> web.Response:
