@@ -483,7 +483,10 @@ class SlackAdapter:
         if dialog is not None:
             await self._answer(
                 "views.open",
-                client.views_open(trigger_id=command.trigger_id, view=modal_view(dialog)),
+                client.api_call(
+                    "views.open",
+                    json={"trigger_id": command.trigger_id, "view": modal_json(dialog)},
+                ),
             )
         if not chat:
             await ack()
