@@ -336,24 +336,26 @@ async def closed_rounds_with_releases(
 
 def _open_round_beside_prompt(*columns: Any) -> Select[Any]:
     """`columns` of the team's newest open round beside the person's prompt in it (NULLs when
-    they have none), `team_id` and `person_id` bound at execution."""
+    they have none), `team_id` and `person_id` bound at execution; against the tables, so
+    the rows are plain."""
     return (
         select(*columns)
+        .select_from(_ROUNDS)
         .outerjoin(
-            Delivery,
+            _DELIVERIES,
             and_(
-                Delivery.round_id == Round.id,
-                Delivery.person_id == bindparam("person_id"),
-                Delivery.kind == DeliveryKind.PROMPT,
+                _DELIVERIES.c.round_id == _ROUNDS.c.id,
+                _DELIVERIES.c.person_id == bindparam("person_id"),
+                _DELIVERIES.c.kind == DeliveryKind.PROMPT,
             ),
         )
-        .where(Round.team_id == bindparam("team_id"), Round.status == RoundStatus.OPEN)
-        .order_by(Round.opens_at.desc())
+        .where(_ROUNDS.c.team_id == bindparam("team_id"), _ROUNDS.c.status == RoundStatus.OPEN)
+        .order_by(_ROUNDS.c.opens_at.desc())
         .limit(1)
     )
 
 
-_PROMPT_STATE = _open_round_beside_prompt(Round.period, Delivery.answered)
+_PROMPT_STATE = _open_round_beside_prompt(_ROUNDS.c.period, _DELIVERIES.c.answered)
 
 
 async def prompt_state(
@@ -396,28 +398,14 @@ class Prompt:
     message_ref: dict[str, Any] | None
 
 
-_ROUND_AND_PROMPT = (
-    select(
-        _ROUNDS.c.id,
-        _ROUNDS.c.period,
-        _ROUNDS.c.opens_at,
-        _DELIVERIES.c.id,
-        _DELIVERIES.c.status,
-        _DELIVERIES.c.answered,
-        _DELIVERIES.c.message_ref,
-    )
-    .select_from(_ROUNDS)
-    .outerjoin(
-        _DELIVERIES,
-        and_(
-            _DELIVERIES.c.round_id == _ROUNDS.c.id,
-            _DELIVERIES.c.person_id == bindparam("person_id"),
-            _DELIVERIES.c.kind == DeliveryKind.PROMPT,
-        ),
-    )
-    .where(_ROUNDS.c.team_id == bindparam("team_id"), _ROUNDS.c.status == RoundStatus.OPEN)
-    .order_by(_ROUNDS.c.opens_at.desc())
-    .limit(1)
+_ROUND_AND_PROMPT = _open_round_beside_prompt(
+    _ROUNDS.c.id,
+    _ROUNDS.c.period,
+    _ROUNDS.c.opens_at,
+    _DELIVERIES.c.id,
+    _DELIVERIES.c.status,
+    _DELIVERIES.c.answered,
+    _DELIVERIES.c.message_ref,
 )
 _ROUND_AND_PROMPT_LOCKED = {
     None: _ROUND_AND_PROMPT,

@@ -284,8 +284,8 @@ class ChatEngine:
         """The sender's actor from the database, kept in the cache. One read statement when
         the event teaches nothing new about them (almost always); only first contact, or
         something new about the person, opens a write transaction (on SQLite that would
-        queue behind every other writer). A check-in button's read (or its refresh ahead)
-        brings the prompt state the form needs too, kept beside the actor."""
+        queue behind every other writer). For a check-in button or the Home, the same read
+        (or its refresh ahead) brings the member's prompt state too, kept beside the actor."""
         lookups = self.ctx.lookups
         generation = lookups.generation if lookups is not None else 0
         where = event.where
