@@ -147,13 +147,18 @@ class Form:
     private: str = ""
 
 
+# Where a message is shown: in the conversation (Slack: the channel, ephemerally, or the DM;
+# Teams: the chat) or in a dialog (Slack: a modal; Teams: a task module).
+Surface = Literal["chat", "dialog"]
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """What the engine says. `fallback` is the plain text every platform shows in notifications."""
 
     fallback: str
     blocks: tuple[Block, ...] = ()
-    surface: Literal["chat", "dialog"] = "chat"
+    surface: Surface = "chat"
     form: Form | None = None
     title: str = ""
     tags: tuple[str, ...] = field(default=())

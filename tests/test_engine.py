@@ -580,6 +580,16 @@ async def test_a_redelivered_read_is_answered_again_and_leaves_no_record(
     assert await rows(ctx, ProcessedEvent) == 0
 
 
+async def test_typed_advice_is_a_personal_reply_and_a_pressed_one_a_dialog(world: World) -> None:
+    """Advice asked for by name needs no dialog opened within the request; a practice's
+    button (which may be on the Home, where nothing can be said in a chat) opens one."""
+    engine = ChatEngine(world.ctx)
+    [typed] = await engine.handle(command("u0", "advice routine"))
+    [pressed] = await engine.handle(action("u0", "advice", "routine"))
+    assert (typed.surface, pressed.surface) == ("chat", "dialog")
+    assert typed.blocks == pressed.blocks and typed.cacheable
+
+
 async def test_advice_send_button_carries_what_it_needs(world: World) -> None:
     engine = ChatEngine(world.ctx)
     result = (await engine.handle(checkin("u0", routine=1)))[0]

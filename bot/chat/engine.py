@@ -64,7 +64,7 @@ from bot.rounds.lifecycle import team_zone
 from bot.rounds.periods import resolve_zone, weekly_period
 from messages.content import Advice, in_distress, load_content
 from messages.copy import Copy, copy_for
-from messages.model import Message
+from messages.model import Message, Surface
 from storage import repositories as repo
 from storage.db import short_read
 from storage.models import Person, Workspace
@@ -128,23 +128,24 @@ def _checkin_form_of(locale: str, period: str | None) -> Message:
     return views.checkin_form(copy_for(locale), locale, period)
 
 
-def _advice_topic(locale: str, topic: str, seed: str) -> Message:
-    """Advice on a typed topic. The pieces are picked per person and week (cheap); the
-    rendering is kept by the pieces alone (`_topic_message`), so the cache holds nothing
-    about who asked for which practice. An unknown topic raises."""
+def _advice_topic(locale: str, topic: str, seed: str, surface: Surface) -> Message:
+    """Advice on a topic. The pieces are picked per person and week (cheap); the rendering is
+    kept by the pieces alone (`_topic_message`), so the cache holds nothing about who asked
+    for which practice. An unknown topic raises."""
     content = load_content(locale)
     practice = content.find_practice(topic)
     if practice is None:
         topics = ", ".join(p.key for p in content.practices)
         raise UsageError("unknown_topic", topic=topic, topics=topics)
-    return _topic_message(locale, practice.key, views.topic_pieces(locale, practice.key, seed))
+    pieces = views.topic_pieces(locale, practice.key, seed)
+    return _topic_message(locale, practice.key, pieces, surface)
 
 
 @lru_cache(maxsize=1024)
-def _topic_message(locale: str, key: str, pieces: tuple[Advice, ...]) -> Message:
+def _topic_message(locale: str, key: str, pieces: tuple[Advice, ...], surface: Surface) -> Message:
     """Most of a `/rut advice` burst's cost was rendering the same pieces again; messages are
     immutable and depend only on their pieces."""
-    return views.advice_topic_of(copy_for(locale), locale, key, pieces)
+    return views.advice_topic_of(copy_for(locale), locale, key, pieces, surface)
 
 
 # Starts a background coroutine in the process's task group (bot/delivery/tasks.py), by name.
@@ -346,10 +347,15 @@ class ChatEngine:
             raise UsageError("unknown_command", word=word, commands=", ".join(COMMANDS))
         return _replies(await command.run(self, actor, t, rest))
 
-    def _advice(self, actor: Actor, t: Copy, topic: str) -> Message:
+    def _advice(self, actor: Actor, t: Copy, topic: str, surface: Surface) -> Message:
+        """Advice on a topic asked for by name (`/rut advice routine`) is a personal reply in
+        the chat (Slack: ephemeral, never kept in the channel's history; Teams: the 1:1 chat),
+        which needs no dialog to be opened within the request; a practice's button (the
+        menu, the Home, a closed round's dialog) shows it in a dialog. Advice that scores
+        trigger is never shown this way: it stays in the check-in's dialog (privacy rule 10)."""
         if not topic:
             return _advice_menu(t.locale)
-        return _advice_topic(t.locale, topic, self._seed(actor))
+        return _advice_topic(t.locale, topic, self._seed(actor), surface)
 
     def _seed(self, actor: Actor, period: str | None = None) -> str:
         """Rotates advice per person and period without storing anything about it."""
@@ -665,7 +671,7 @@ CHAT_COMMANDS: Commands[ChatEngine] = Commands(
     ),
     Command(
         "advice",
-        lambda bot, actor, t, topic: ready(bot._advice(actor, t, topic)),
+        lambda bot, actor, t, topic: ready(bot._advice(actor, t, topic, "chat")),
         Writes.NEVER,
         help=(HelpLine("help_advice", 2),),
     ),
@@ -727,7 +733,7 @@ CHAT_ACTIONS: Actions[ChatEngine] = Actions(
     ),
     Action(
         "advice",
-        lambda bot, actor, t, event: ready(bot._advice(actor, t, event.value)),
+        lambda bot, actor, t, event: ready(bot._advice(actor, t, event.value, "dialog")),
         writes=False,
         dialog=True,
     ),

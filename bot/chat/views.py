@@ -47,6 +47,7 @@ from messages.model import (
     Option,
     Paragraph,
     Section,
+    Surface,
     TextInput,
     TrendLine,
     TrendSeries,
@@ -262,9 +263,12 @@ def topic_pieces(locale: str, key: str, seed: str) -> tuple[Advice, ...]:
     return tuple(content.pick_advice(key, level, seed)[0] for level in LEVELS)
 
 
-def advice_topic_of(t: Copy, locale: str, key: str, pieces: tuple[Advice, ...]) -> Message:
+def advice_topic_of(
+    t: Copy, locale: str, key: str, pieces: tuple[Advice, ...], surface: Surface = "dialog"
+) -> Message:
     """A practice's advice for every level, from pieces already chosen: it depends only on
-    the pieces, never on who asked, so it may be kept and shared."""
+    the pieces, never on who asked, so it may be kept and shared. Shown in a dialog, or as a
+    personal reply in the chat (`surface`)."""
     content = load_content(locale)
     practice = content.practice(key)
     sections = tuple(
@@ -274,7 +278,7 @@ def advice_topic_of(t: Copy, locale: str, key: str, pieces: tuple[Advice, ...]) 
     return Message(
         locale=t.locale,
         fallback=practice.name,
-        surface="dialog",
+        surface=surface,
         title=practice.short,
         blocks=(Heading(practice.name), Paragraph(practice.question), *sections),
         tags=("advice", f"advice:{key}"),
