@@ -20,7 +20,7 @@ from bot.core.events import HomeOpened
 from bot.core.lookups import Lookups, PromptState
 from bot.rounds.lifecycle import close_round, open_round
 from messages.model import Form, Message
-from storage.db import Sessions, create_session_factory
+from storage.db import Sessions, create_engine, create_session_factory
 from storage.models import Answer, Membership, Person, Workspace
 from storage.values import PersonRole
 from tests.conftest import World
@@ -362,6 +362,29 @@ async def test_a_close_or_check_in_elsewhere_shows_within_the_ttl_and_never_coun
     clock.advance(timedelta(seconds=TTL))
     closed = await press(engine, "u1", rnd.period)
     assert closed.form is None and closed.tags == ("round_closed",)
+
+
+async def test_a_round_opened_elsewhere_opens_its_form_at_once(
+    world: World, clock: ManualClock
+) -> None:
+    """A member's Home remembered "no round"; another replica (here the command line's
+    context) opens one and sends the prompt. Its button must open the form, not say the round
+    closed: a prompt for another period than the remembered one is checked in the database."""
+    ctx = cached_context(world, clock)
+    engine = ChatEngine(ctx)
+    await home(engine, "u0")
+    replica = create_engine(world.ctx.database.url.render_as_string(hide_password=False))
+    try:  # its own engine: nothing it writes empties this process's cache
+        elsewhere = Context(database=replica, sessions=create_session_factory(replica), clock=clock)
+        rnd = (await open_round(elsewhere, world.cli, world.team)).round
+    finally:
+        await replica.dispose()
+    clock.advance(timedelta(seconds=2))  # the prompt arrives; the Home is still remembered
+    pressed = await press(engine, "u0", rnd.period)
+    assert isinstance(pressed.form, Form), text_of(pressed)
+    seen = statements(ctx)
+    assert isinstance((await press(engine, "u0", rnd.period)).form, Form)
+    assert seen == []  # and what the database said is remembered
 
 
 def test_prompt_states_expire_and_are_emptied_by_round_writes(clock: ManualClock) -> None:

@@ -19,8 +19,9 @@ from bot.core.ports import DeliveryError
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.scheduler import RoundScheduler, Ticker
 from bot.rounds.lifecycle import open_round
-from bot.server.app import build_app
+from bot.server.app import RUNTIME, build_app
 from bot.server.config import Settings
+from bot.server.demo import seed_demo
 from bot.server.logs import AccessLog, LineFormatter, configure_logging
 from storage.values import CadenceKind
 from tests.conftest import World
@@ -146,6 +147,43 @@ async def test_the_access_log_leaves_out_the_playground_poll_and_every_size(
     # Remote, request, status: no size or duration (privacy rule 4), no query, no headers.
     assert re.fullmatch(r'127\.0\.0\.1 "GET /healthz" 200', line), line
     assert body  # there was a size to leave out
+
+
+async def test_a_platform_endpoint_is_logged_when_it_refuses_not_when_it_answers(
+    sqlite_url: str,
+    clock: ManualClock,
+    logging_as_served: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A member's every press, command and submission arrives at a platform's endpoint: an
+    answered one is counted in the metrics and gets no access line; a refused one does."""
+    app = build_app(
+        Settings(RUTRADAR_DATABASE_URL=sqlite_url, RUTRADAR_PLAYGROUND=True),
+        clock=clock,
+        background=False,
+    )
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server(access_log_class=AccessLog)
+    caplog.set_level(logging.INFO)
+    async with TestClient(server) as client:
+        await seed_demo(app[RUNTIME].ctx)
+        answered = await client.post(
+            "/playground/api/events",
+            json={"workspace": "demo", "user_id": "U-grace", "kind": "command", "text": "help"},
+        )
+        assert answered.status == 200, await answered.text()
+        refused = await client.post("/playground/api/events", data=b"{not json")
+        assert refused.status == 400
+        slack = await client.post("/slack/events", data=b"{}")  # not configured, or unsigned
+        assert slack.status >= 400
+        metrics = await (await client.get("/metrics")).text()
+    lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert lines == [
+        '127.0.0.1 "POST /playground/api/events" 400',
+        f'127.0.0.1 "POST /slack/events" {slack.status}',
+        '127.0.0.1 "GET /metrics" 200',  # any other route is logged as before
+    ]
+    assert 'method="POST",route="/playground/api/events",status="200"} 1.0' in metrics
 
 
 def test_the_line_formatter_writes_what_the_standard_one_does() -> None:

@@ -18,7 +18,7 @@ from aiohttp import web
 from bot.admin.workspaces import people_on, person_on
 from bot.core.events import ConversationRef
 from bot.core.ports import SentRef
-from bot.server.logs import unlogged
+from bot.server.logs import logged_when_refused, unlogged
 from bot.server.runtime import Runtime
 from messages.model import Message
 
@@ -109,6 +109,7 @@ class PlaygroundAdapter:
         ]
         return web.json_response({"people": out})
 
+    @logged_when_refused  # answered deliveries are counted in the metrics
     async def events(self, request: web.Request) -> web.Response:
         self._require_loopback(request)
         body = translate.parse(await request.read())

@@ -41,6 +41,7 @@ from bot.admin.workspaces import installed_by, platform_uninstalled
 from bot.core.errors import RetryLater, UsageError
 from bot.core.events import ConversationRef, Event, HomeOpened
 from bot.core.ports import THIS_CHANNEL, DeliveryError, SentRef, UnknownPerson
+from bot.server.logs import logged_when_refused
 from bot.server.runtime import Runtime
 from messages.model import Message, Paragraph
 from storage.slack_store import OAUTH_STATES_TABLE, EncryptedInstallationStore
@@ -233,6 +234,7 @@ class SlackAdapter:
         if self.runtime.settings.slack_app_token:
             app.cleanup_ctx.append(self._socket_mode)
 
+    @logged_when_refused  # answered deliveries are counted in the metrics
     async def events(self, request: web.Request) -> web.StreamResponse:
         """Verify, parse and validate, then let Bolt dispatch the validated body."""
         body = await request.read()

@@ -43,6 +43,7 @@ from bot.admin.workspaces import known_service_url, person_uninstalled
 from bot.core.errors import RetryLater, UsageError
 from bot.core.events import ActionInvoked, ConversationRef, Event
 from bot.core.ports import THIS_CHANNEL, ButtonTraits, DeliveryError, SentRef
+from bot.server.logs import logged_when_refused
 from bot.server.runtime import Runtime
 from messages.copy import copy_for
 from messages.model import Bullets, Button, Buttons, Heading, Message, Paragraph
@@ -149,6 +150,7 @@ class TeamsAdapter:
         error = "unauthorized" if status == 401 else f"malformed activity: {reason}"
         return web.json_response({"error": error}, status=status)
 
+    @logged_when_refused  # answered deliveries are counted in the metrics
     async def messages(self, request: web.Request) -> web.StreamResponse:
         if not self.accepting:
             return self._refuse(401, "no Microsoft app credentials configured")

@@ -17,7 +17,7 @@ import logging
 import shlex
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -147,6 +147,10 @@ def _topic_message(locale: str, key: str, pieces: tuple[Advice, ...], surface: S
     immutable and depend only on their pieces."""
     return views.advice_topic_of(copy_for(locale), locale, key, pieces, surface)
 
+
+# A prompt state read this long ago or less is as good as a read now: the press that read it
+# with its sender is not read twice.
+JUST_READ = timedelta(seconds=1)
 
 # Starts a background coroutine in the process's task group (bot/delivery/tasks.py), by name.
 Spawner = Callable[[Coroutine[Any, Any, None], str], object]
@@ -373,7 +377,12 @@ class ChatEngine:
         period = None
         answered = False
         if actor.home_team is not None and actor.person is not None:
-            state = await self._prompt_state(actor.home_team.id, actor.person.id)
+            team_id, person_id = actor.home_team.id, actor.person.id
+            state = await self._prompt_state(team_id, person_id)
+            if prompted_for and prompted_for != state.period:
+                # Perhaps remembered before a round opened or closed elsewhere (another
+                # replica, the command line): "closed" is said from a read just made.
+                state = await self._prompt_state(team_id, person_id, max_age=JUST_READ)
             period, answered = state.period, state.answered
         if prompted_for and prompted_for != period:
             return views.round_closed_dialog(t, t.locale, prompted_for)
@@ -382,11 +391,18 @@ class ChatEngine:
             return Message.text(t.say("checkin_done_before", period=period))
         return _checkin_form_of(t.locale, period)
 
-    async def _prompt_state(self, team_id: int, person_id: int) -> PromptState:
+    async def _prompt_state(
+        self, team_id: int, person_id: int, *, max_age: timedelta | None = None
+    ) -> PromptState:
         """The member's open round and whether they answered it: from this process's cache
-        (bot/core/lookups.py says how stale it may be), else one read."""
+        (bot/core/lookups.py says how stale it may be; `max_age` asks for a recent read),
+        else one read."""
         lookups = self.ctx.lookups
-        cached = lookups.prompt_state(team_id, person_id) if lookups is not None else None
+        cached = (
+            lookups.prompt_state(team_id, person_id, max_age=max_age)
+            if lookups is not None
+            else None
+        )
         if cached is not None:
             return cached
         generation = lookups.generation if lookups is not None else 0

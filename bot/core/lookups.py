@@ -5,7 +5,7 @@ costs about 0.4 ms on SQLite, and an actor takes four or more).
 - **Time-bounded.** An entry lives `ttl` seconds of the injected clock (never the wall clock),
   so a change made by another replica (or the CLI, another process) reaches this one within
   `ttl`: a role granted or revoked, a person moved between teams, a workspace's locale or zone
-  takes effect within `RUTRADAR_LOOKUP_TTL` seconds (10 by default). Privacy and authority
+  takes effect within `RUTRADAR_LOOKUP_TTL` seconds (30 by default). Privacy and authority
   decisions that must not lag are not made from it: answers, releases, `forget-me` and every
   admin action read and write the database itself; the cached actor only decides who the
   sender is and which commands they may start.
@@ -41,7 +41,9 @@ memory of the process never says who answered nor when. Expired entries
 kept until someone asks again. A round closed, or a check-in stored, by another
 replica shows within `ttl`: meanwhile the form opens, and its submission says what happened
 (nothing is stored into a closed round, nothing counted twice: that is decided in the
-database, in the check-in's own transaction, never from this cache).
+database, in the check-in's own transaction, never from this cache). A prompt's button for
+another period than the one remembered (a round opened or closed elsewhere) is checked in
+the database before the member is told the round closed.
 
 Cached ORM objects are detached (sessions never expire on commit) and only read from: code
 that changes a person or team loads its own copy in its own session.
@@ -63,7 +65,7 @@ from storage.values import PersonRole
 
 WATCHED_TABLES = frozenset({"workspaces", "people", "teams", "memberships"})
 ROUND_TABLES = frozenset({"rounds"})
-DEFAULT_TTL_SECONDS = 10.0
+DEFAULT_TTL_SECONDS = 30.0
 MAX_ENTRIES = 10_000
 
 Key = tuple[str, str, str]  # platform, workspace external id, user id
@@ -114,8 +116,10 @@ class Lookups:
         self._max = max_entries
         # key → (refresh due at, expires at, actor); "due" moves to `datetime.max` once told.
         self._actors: OrderedDict[Key, tuple[datetime, datetime, Actor]] = OrderedDict()
-        # (team, person) → (expires at, state).
-        self._prompts: OrderedDict[PromptKey, tuple[datetime, PromptState]] = OrderedDict()
+        # (team, person) → (expires at, read at, state).
+        self._prompts: OrderedDict[PromptKey, tuple[datetime, datetime, PromptState]] = (
+            OrderedDict()
+        )
         self.generation = 0
         self.hits = 0
         self.misses = 0
@@ -172,19 +176,24 @@ class Lookups:
         while len(self._actors) > self._max:
             self._actors.popitem(last=False)
 
-    def prompt_state(self, team_id: int, person_id: int) -> PromptState | None:
-        """The member's prompt state if read less than `ttl` ago and not changed since by
-        this process."""
+    def prompt_state(
+        self, team_id: int, person_id: int, *, max_age: timedelta | None = None
+    ) -> PromptState | None:
+        """The member's prompt state if read less than `ttl` (or `max_age`) ago and not
+        changed since by this process."""
         if not self.enabled:
             return None
         key = (team_id, person_id)
         entry = self._prompts.get(key)
         if entry is None:
             return None
-        if self._clock.now() >= entry[0]:
+        now = self._clock.now()
+        if now >= entry[0]:
             del self._prompts[key]
             return None
-        return entry[1]
+        if max_age is not None and now - entry[1] > max_age:
+            return None
+        return entry[2]
 
     def keep_prompt_state(
         self, team_id: int, person_id: int, state: PromptState, generation: int
@@ -204,7 +213,8 @@ class Lookups:
 
     def _store_prompt(self, key: PromptKey, state: PromptState) -> None:
         self._forget_expired()
-        self._prompts[key] = (self._clock.now() + self._life(), state)
+        now = self._clock.now()
+        self._prompts[key] = (now + self._life(), now, state)
         self._prompts.move_to_end(key)
         while len(self._prompts) > self._max:
             self._prompts.popitem(last=False)
@@ -216,7 +226,7 @@ class Lookups:
         entry older than it was stored)."""
         now = self._clock.now()
         while self._prompts:
-            prompt_key, (expires, _) = next(iter(self._prompts.items()))
+            prompt_key, (expires, _, _) = next(iter(self._prompts.items()))
             if expires > now:
                 break
             del self._prompts[prompt_key]

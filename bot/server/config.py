@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.core.lookups import DEFAULT_TTL_SECONDS
 from storage.db import DEFAULT_SQLITE_URL
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -23,7 +24,9 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1, validation_alias="RUTRADAR_DB_POOL_SIZE")
     # Seconds a replica may serve a workspace, person or role it looked up before: another
     # replica's change (a role granted, a team joined) takes effect within this (bot/core/lookups.py).
-    lookup_ttl_seconds: float = Field(10.0, ge=0, validation_alias="RUTRADAR_LOOKUP_TTL")
+    lookup_ttl_seconds: float = Field(
+        DEFAULT_TTL_SECONDS, ge=0, validation_alias="RUTRADAR_LOOKUP_TTL"
+    )
     host: str = Field("127.0.0.1", validation_alias="RUTRADAR_HOST")
     port: int = Field(3000, validation_alias="RUTRADAR_PORT")
     log_level: str = Field("INFO", validation_alias="RUTRADAR_LOG_LEVEL")

@@ -3,7 +3,8 @@ bodies (or chatter on every tick) are clamped at WARNING whatever the project's 
 redacting filter on the root handlers drops any record that still looks like a payload, and
 the access log names remote, method, path and status only — never a size, a duration, a query
 string or a header — and leaves out the routes marked `unlogged` (the playground's 1.5 s inbox
-poll). Request counts and latencies are Prometheus metrics instead (bot/server/metrics.py)."""
+poll) and the answered requests of the platforms' endpoints (`logged_when_refused`). Request
+counts and latencies are Prometheus metrics instead (bot/server/metrics.py)."""
 
 from __future__ import annotations
 
@@ -126,8 +127,22 @@ def unlogged(handler: Handler) -> Handler:
     return handler
 
 
+def logged_when_refused(handler: Handler) -> Handler:
+    """Mark a platform's endpoint (`/slack/events`, `/api/messages`, the playground's events):
+    the access log writes its requests that were refused or failed (status 400 and up), not
+    the ones answered. Every press, command and submission of every member arrives there, a
+    round's burst thousands of identical `"POST /slack/events" 200` lines that would bury
+    everything else and say nothing that the metrics, counted by route and status, do not;
+    each is also one more record of when someone used the bot. Their line was a fourteenth of
+    a `/rut help`'s CPU (docs/benchmarks.md)."""
+    setattr(handler, _UNLOGGED, "when answered")
+    return handler
+
+
 class AccessLog(AbstractAccessLogger):
-    """One INFO line per request: remote, method, path, status. Nothing else.
+    """One INFO line per request: remote, method, path, status. Nothing else. (Not for a
+    route marked `unlogged`, nor for a platform endpoint's answered requests:
+    `logged_when_refused`.)
 
     Built field by field rather than from aiohttp's format string, whose default carries `%b`:
     privacy rule 4 forbids even a response's byte size in a log (a check-in dialog's size
@@ -140,7 +155,8 @@ class AccessLog(AbstractAccessLogger):
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         # A request that failed before routing has no match_info; it is logged.
         handler = getattr(getattr(request, "match_info", None), "handler", None)
-        if getattr(handler, _UNLOGGED, False):
+        unlogged = getattr(handler, _UNLOGGED, False)
+        if unlogged is True or (unlogged and response.status < 400):
             return
         logger = self.logger
         if not logger.isEnabledFor(logging.INFO):
