@@ -866,7 +866,7 @@ async def test_socket_mode_requests_are_validated_by_the_same_code(socket_slack:
     slack.assert_clean()
 
 
-# --- `/rut` is answered by a Bolt middleware (`_Commands`), as a listener would answer it -------
+# --- `/rut` is answered by a Bolt middleware (`_Answers`), as a listener would answer it -------
 
 
 async def test_a_command_other_than_rut_is_left_to_the_listeners(slack: Slack) -> None:

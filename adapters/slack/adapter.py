@@ -419,9 +419,8 @@ class SlackAdapter:
             # HTTP every request was validated in `events`, and a pass-through middleware would
             # still cost each request Bolt's middleware round (about 3 % of `/rut help`).
             bolt.middleware(self._check_socket_request)
-        bolt.middleware(_Commands(self._on_command))  # `/rut`: see `_Commands`
-        bolt.action(re.compile(".*"))(self._on_action)
-        bolt.view_submission(re.compile(".*"))(self._on_view_submission)
+        # `/rut`, block actions and view submissions: see `_Answers`.
+        bolt.middleware(_Answers(self._on_command, self._on_action, self._on_view_submission))
         bolt.view_closed(re.compile(".*"))(self._ack_only)
         bolt.event("app_home_opened")(self._on_home_opened)
         bolt.event("app_uninstalled")(self._on_uninstalled)
@@ -475,7 +474,7 @@ class SlackAdapter:
         """The first chat message is the command's HTTP answer: returned to Bolt as the
         response, already rendered (`ephemeral_reply`, kept for the help), rather than through
         `ack(**payload)`, which would turn the blocks to JSON again on every request.
-        (`_Commands` answers with what this returns, or else with what was acked.)"""
+        (`_Answers` answers with what this returns, or else with what was acked.)"""
         command = _request(context, SlashCommand)
         event = translate.command(command, await self._sender(client, command))
         _COMMAND_CHANNEL.set(command.channel_id)  # this listener's own task: nobody else's
@@ -731,22 +730,31 @@ class SlackAdapter:
         return humans
 
 
-class _Commands(AsyncMiddleware):
-    """`/rut`, answered by Bolt's last global middleware rather than by a listener.
+class _Answers(AsyncMiddleware):
+    """`/rut`, a block action and a view submission, answered by Bolt's last global middleware
+    rather than by listeners.
 
     Bolt runs it after its authorization, with the same context a listener gets (the
     authorized `client`, `ack`, `respond`); an error in it goes to the same handler
-    (`AsyncApp.error`, both kinds: `_on_error`), answered the same way. What it saves is a
-    listener's dispatch, which a command needs none of: Bolt matches every listener against
-    the request in turn, and for the one that matches builds the full set of keyword
-    arguments a listener *may* ask for (forty-odd, from `say` to the assistant's thread
-    context) twice, for its matcher and for the function. That was a seventh of `/rut help`'s
-    CPU; `events` has already told a command from anything else (`payloads.SlashCommand`).
-    Anything else, and a command other than `/rut` (answered 404, as Bolt answers what no
-    listener handles), goes on to the listeners."""
+    (`AsyncApp.error`, both kinds: `_on_error`), answered the same way, and it finishes before
+    the response as every listener here does (`process_before_response`). What it saves is a
+    listener's dispatch, which none of these needs: Bolt matches every listener against the
+    request in turn, and for the one that matches builds the full set of keyword arguments a
+    listener *may* ask for (forty-odd, from `say` to the assistant's thread context) twice,
+    for its matcher and for the function. That was a seventh of `/rut help`'s CPU; `events`
+    has already told what the request is (`payloads`). Anything else (events, a closed view),
+    and a command other than `/rut` (answered 404, as Bolt answers what no listener handles),
+    goes on to the listeners."""
 
-    def __init__(self, handle: Callable[..., Awaitable[BoltResponse | None]]) -> None:
-        self._handle = handle
+    def __init__(
+        self,
+        command: Callable[..., Awaitable[BoltResponse | None]],
+        action: Callable[..., Awaitable[None]],
+        submission: Callable[..., Awaitable[None]],
+    ) -> None:
+        self._command = command
+        self._action = action
+        self._submission = submission
 
     async def async_process(
         self,
@@ -756,12 +764,18 @@ class _Commands(AsyncMiddleware):
         next: Callable[[], Awaitable[BoltResponse]],  # Bolt's name for it
     ) -> BoltResponse | None:
         context = req.context
-        command = context.get(INBOUND)
-        if not isinstance(command, SlashCommand) or command.command != COMMAND:
+        inbound = context.get(INBOUND)
+        ack = context.ack
+        response = None
+        if isinstance(inbound, SlashCommand) and inbound.command == COMMAND:
+            response = await self._command(ack, context.client, context.respond, context)
+        elif isinstance(inbound, BlockActions):
+            await self._action(ack, context.client, context.respond, context)
+        elif isinstance(inbound, ViewSubmission):
+            await self._submission(ack, context.client, context)
+        else:
             await next()
             return resp
-        ack = context.ack
-        response = await self._handle(ack, context.client, context.respond, context)
         return response or ack.response or BoltResponse(status=200, body="")
 
 
