@@ -26,6 +26,7 @@ from adapters.slack.payloads import (
     MAX_DEPTH,
     MAX_FORM_FIELDS,
     MalformedPayload,
+    _scanned_depth,
     json_depth,
     parse_request,
 )
@@ -380,6 +381,23 @@ async def test_deeply_nested_json_is_refused_without_recursion(slack: Slack, dep
     envelope = '{"type":"event_callback","event_id":"Ev1","team_id":"T0001","event":' + deep + "}"
     await slack.assert_refused(envelope.encode(), "nested deeper")
     await slack.assert_refused(form(("payload", deep)), "nested deeper")
+
+
+@settings(max_examples=800, derandomize=True, database=None, deadline=None)
+@given(
+    st.one_of(
+        st.text(alphabet='[]{}"\\a,: ', max_size=60),
+        st.recursive(
+            st.none() | st.booleans() | st.text(alphabet='[]{}"\\a', max_size=4),
+            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+            max_leaves=30,
+        ).map(json.dumps),
+    ),
+    st.integers(min_value=0, max_value=12),
+)
+def test_the_quick_depth_reads_as_the_character_by_character_one(text: str, limit: int) -> None:
+    """Any text, JSON or not, escaped quotes or not: the same depth, the same early stop."""
+    assert json_depth(text, limit) == _scanned_depth(text, limit)
 
 
 def test_the_depth_is_measured_without_parsing() -> None:
