@@ -322,6 +322,28 @@ def test_member_asking_for_a_summary_is_refused_politely(page: Page) -> None:
     expect(page.locator("#dialog")).to_be_hidden()
 
 
+def test_typed_advice_is_a_reply_and_a_practice_button_a_dialog(
+    page: Page, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    be(page, "Ada Lovelace (member)")
+    transcript = page.locator("#transcript")
+    page.locator("#command").fill("/rut advice routine")
+    page.locator("#composer").get_by_role("button", name="Send").click()
+    reply = transcript.locator(".bubble.bot", has_text="Overhaul your routine")
+    expect(reply).to_have_count(1)
+    expect(reply).to_contain_text("After a week")  # the rut level's piece and its follow-up
+    expect(page.locator("#dialog")).to_be_hidden()  # said in the chat, seen by Ada only
+    page.screenshot(path=str(screenshot_dir(tmp_path_factory) / "playground-typed-advice.png"))
+
+    page.locator("#command").fill("/rut advice")
+    page.locator("#composer").get_by_role("button", name="Send").click()
+    menu = transcript.locator(".bubble.bot").last
+    menu.get_by_role("button", name="Overhaul your routine").click()
+    dialog = page.locator("#dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Overhaul your routine")
+
+
 PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
