@@ -3,7 +3,8 @@ database administrator reading raw PostgreSQL pages with `pageinspect` after a c
 copying a SQLite database's `-wal` file while a reader held a snapshot during the close, an
 operator reading the access log of a real `rutradar serve`, a DBA dating a member's last
 contact from `processed_events` and `people.xmin`, anyone reading the tables for platform
-tokens, and a member whose "send me this advice" message stays in their chat history.
+tokens, a member whose "send me this advice" message stays in their chat history, and someone
+reading a replica's memory (a core dump, a debugger) for who checked in and when.
 
 Each failed on the code before the privacy-hardening change; docs/privacy.md ("Attacks
 tried") says what stops each one now.
@@ -36,17 +37,19 @@ from bot.admin.workspaces import installed_by, person_uninstalled, platform_unin
 from bot.chat.engine import ChatEngine
 from bot.core.clock import ManualClock
 from bot.core.context import Context
+from bot.core.lookups import Lookups
 from bot.core.ports import SentRef
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.scheduler import RoundScheduler
 from bot.rounds.lifecycle import close_round, open_round
 from bot.rounds.notices import expand_closed_notices
-from bot.server.app import RUNTIME, build_app
+from bot.server.app import LOOKUP_SPREAD, RUNTIME, build_app
 from bot.server.cli import main
 from bot.server.config import Settings
 from bot.server.runtime import Runtime
 from messages.copy import copy_for
 from messages.model import Buttons, Message, Paragraph
+from storage.db import create_session_factory
 from storage.maintenance import scrub
 from storage.models import Answer, Delivery, Person
 from storage.schema import metadata
@@ -63,7 +66,7 @@ from tests.fakes.slack_requests import (
     slash_command,
     view_submission,
 )
-from tests.helpers import checkin
+from tests.helpers import action, checkin
 
 SECRET = "attack-signing-secret"
 Client = TestClient[web.Request, web.Application]
@@ -759,3 +762,49 @@ async def test_attack_the_checked_in_edit_links_no_more_than_answered_and_leaves
     assert "checked_in" not in kinds and kinds.count("closed_notice") == 6
     # Nothing of any edit, sent or waiting, is left in the database's files.
     assert await edit_traces(world, db_url) == []
+
+
+# --- 8. The process's memory: who checked in, and when ----------------------------------------
+
+
+@only("sqlite")
+async def test_attack_a_replica_s_memory_dates_no_check_in_and_forgets_its_last_senders(
+    world: World, clock: ManualClock
+) -> None:
+    """Someone with the process's memory (a core dump, a debugger) reads its lookups
+    (bot/core/lookups.py) for members whose entry was stored at the moment check-ins came
+    in, and, on a replica that went quiet after the burst, hours later."""
+    ttl = 30.0  # the default, spread as the app spreads it
+    lookups = Lookups(clock, ttl=ttl, spread=LOOKUP_SPREAD)
+    database = world.ctx.database
+    ctx = Context(
+        database=database, sessions=create_session_factory(database), clock=clock, lookups=lookups
+    )
+    refreshes: list[Any] = []  # the app's task group runs them at once
+    engine = ChatEngine(ctx, spawn=lambda work, _name: refreshes.append(work))
+    rnd = (await open_round(world.ctx, world.cli, world.team)).round
+    for user in ("u0", "u1", "u2"):
+        await engine.handle(action(user, "checkin_open", rnd.period))
+    clock.advance(timedelta(seconds=20))  # five taps later, u0 and u1 submit; u2 only looked
+    answered_at = clock.now()
+    for user in ("u0", "u1"):
+        await engine.handle(checkin(user))
+        while refreshes:
+            await refreshes.pop()
+
+    # Entries stored at that moment expire at least `ttl * (1 - spread)` after it; those from
+    # the presses twenty seconds earlier have gone, or go before then.
+    stored_since = answered_at + timedelta(seconds=ttl * (1 - LOOKUP_SPREAD))
+    dated = [key[2] for key, (_, expires, _) in lookups._actors.items() if expires >= stored_since]
+    dated += [
+        f"prompt state of person {key[1]}"
+        for key, (_, read_at, _) in lookups._prompts.items()
+        if read_at >= answered_at
+    ]
+    assert dated == [], f"entries stored as the check-ins came in: {dated}"
+
+    # Nobody writes to this replica again; its scheduler ticks on. Hours later:
+    clock.advance(timedelta(hours=6))
+    await RoundScheduler(ctx).run_once()
+    left = [key[2] for key in lookups._actors] + [str(key) for key in lookups._prompts]
+    assert left == [], f"still in memory hours after their last event: {left}"

@@ -121,6 +121,11 @@ def _needs_prompt_state(event: Event) -> bool:
     return False
 
 
+def _is_checkin(event: Event) -> bool:
+    """A check-in's submission: the one event whose time the process must not keep."""
+    return isinstance(event, FormSubmitted) and event.form_id == "checkin"
+
+
 @lru_cache(maxsize=64)
 def _checkin_form_of(locale: str, period: str | None) -> Message:
     """The check-in form is the same for everyone in a round: a round's burst of button
@@ -273,8 +278,12 @@ class ChatEngine:
 
     async def _actor(self, event: Event) -> Actor:
         """The sender as an Actor: from this process's short-lived cache (bot/core/lookups.py)
-        when the event changes nothing about them, else from the database (and kept)."""
+        when the event changes nothing about them, else from the database (and kept). A
+        check-in's submission leaves the cache as it found it (`Lookups.peek`; looked up, not
+        kept): an entry stored or refreshed then would say who checked in, and exactly when."""
         lookups = self.ctx.lookups
+        if lookups is not None and _is_checkin(event):
+            return lookups.peek(event) or await self._look_up(event, keep=False)
         cached = lookups.actor(event) if lookups is not None else None
         if cached is not None:
             if lookups is not None and self._spawn is not None and lookups.due(event):
@@ -285,13 +294,14 @@ class ChatEngine:
     async def _refresh(self, event: Event) -> None:
         await self._look_up(event)
 
-    async def _look_up(self, event: Event) -> Actor:
+    async def _look_up(self, event: Event, *, keep: bool = True) -> Actor:
         """The sender's actor from the database, kept in the cache. One read statement when
         the event teaches nothing new about them (almost always); only first contact, or
         something new about the person, opens a write transaction (on SQLite that would
         queue behind every other writer). For a check-in button or the Home, the same read
-        (or its refresh ahead) brings the member's prompt state too, kept beside the actor."""
-        lookups = self.ctx.lookups
+        (or its refresh ahead) brings the member's prompt state too, kept beside the actor.
+        `keep` False: nothing is kept."""
+        lookups = self.ctx.lookups if keep else None
         generation = lookups.generation if lookups is not None else 0
         where = event.where
         with_prompt = lookups is not None and _needs_prompt_state(event)

@@ -36,14 +36,18 @@ and what a member's Home says about the round. It is read in the sender's own st
 the actor is not cached. A button press in a round's burst then reads nothing. It is emptied when this process writes
 the rounds table (a round opened, closed, released or scrubbed here). When this process
 stores the person's check-in, their entry is dropped: nothing is stored at a check-in, so the
-memory of the process never says who answered nor when. Expired entries
-(actors and prompt states) are dropped from the oldest on whenever an entry is stored, not
-kept until someone asks again. A round closed, or a check-in stored, by another
-replica shows within `ttl`: meanwhile the form opens, and its submission says what happened
-(nothing is stored into a closed round, nothing counted twice: that is decided in the
-database, in the check-in's own transaction, never from this cache). A prompt's button for
-another period than the one remembered (a round opened or closed elsewhere) is checked in
-the database before the member is told the round closed.
+memory of the process never says who answered nor when. Nor is the sender's actor at a
+check-in's submission: it is served as found (`peek`: not refreshed, not dropped) or looked
+up and not kept, since an actor kept or refreshed then would be dated at the submission
+(`2 * due - expires` is the moment it was stored). Expired entries (actors and prompt
+states) are dropped from the oldest on whenever an entry is stored, and by every scheduler
+pass (`forget_expired`): a replica that goes quiet after a round's burst would otherwise
+keep its last senders, and when they acted, until someone writes again. A round closed, or
+a check-in stored, by another replica shows within `ttl`: meanwhile the form opens, and its
+submission says what happened (nothing is stored into a closed round, nothing counted
+twice: that is decided in the database, in the check-in's own transaction, never from this
+cache). A prompt's button for another period than the one remembered (a round opened or
+closed elsewhere) is checked in the database before the member is told the round closed.
 
 Cached ORM objects are detached (sessions never expire on commit) and only read from: code
 that changes a person or team loads its own copy in its own session.
@@ -153,6 +157,19 @@ class Lookups:
         self.hits += 1
         return actor
 
+    def peek(self, event: Event) -> Actor | None:
+        """The sender's actor as `actor` would serve it, changing nothing in the cache: an
+        expired entry is left for `forget_expired`, and no refresh is asked for."""
+        if not self.enabled:
+            return None
+        entry = self._actors.get(self.key(event))
+        if entry is None or self._clock.now() >= entry[1]:
+            return None
+        actor = entry[2]
+        if actor.person is None or changes_person(actor.person, event):
+            return None
+        return actor
+
     def due(self, event: Event) -> bool:
         """True once per entry, when the sender's cached actor is past half its life: look
         them up again (in the background) and `keep` the result."""
@@ -218,6 +235,16 @@ class Lookups:
         self._prompts.move_to_end(key)
         while len(self._prompts) > self._max:
             self._prompts.popitem(last=False)
+
+    def forget_expired(self) -> None:
+        """Drop every expired entry. The scheduler's pass calls it on each tick, so that on
+        a replica where nothing is stored any more no entry outlives `ttl` by more than a
+        tick."""
+        now = self._clock.now()
+        for prompt_key in [k for k, (expires, _, _) in self._prompts.items() if expires <= now]:
+            del self._prompts[prompt_key]
+        for actor_key in [k for k, (_, expires, _) in self._actors.items() if expires <= now]:
+            del self._actors[actor_key]
 
     def _forget_expired(self) -> None:
         """Drop expired entries from the oldest on, rather than keeping them until someone

@@ -100,6 +100,10 @@ class RoundScheduler:
         report.reminders = await self._queue_reminders(now)
         await self._close_overdue(now, report)
         await purge(self.ctx, now)
+        if self.ctx.lookups is not None:
+            # This process's memory too: on a replica gone quiet after a round's burst, its
+            # last senders' entries (who acted, and when) would stay until someone writes.
+            self.ctx.lookups.forget_expired()
         report.scrubbed = await self._retry_scrubs()
         if report.did_something:  # one line for a pass that changed something; idle ones are silent
             log.info("scheduler pass: %s", report.summary())
