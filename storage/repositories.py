@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import (
@@ -396,6 +396,9 @@ class Prompt:
     status: DeliveryStatus
     answered: bool
     message_ref: dict[str, Any] | None
+    # The member's pause as the database has it in this transaction (the actor may come from
+    # a process's cache, which lags a pause made on another replica).
+    paused_until: date | None = None
 
 
 _ROUND_AND_PROMPT = _open_round_beside_prompt(
@@ -406,6 +409,7 @@ _ROUND_AND_PROMPT = _open_round_beside_prompt(
     _DELIVERIES.c.status,
     _DELIVERIES.c.answered,
     _DELIVERIES.c.message_ref,
+    select(_PEOPLE.c.paused_until).where(_PEOPLE.c.id == bindparam("person_id")).scalar_subquery(),
 )
 _ROUND_AND_PROMPT_LOCKED = {
     None: _ROUND_AND_PROMPT,
@@ -427,7 +431,7 @@ async def open_round_and_prompt(
     rnd = OpenRound(row[0], row[1], row[2])
     if row[3] is None:
         return rnd, None
-    return rnd, Prompt(row[3], row[4], bool(row[5]), row[6])
+    return rnd, Prompt(row[3], row[4], bool(row[5]), row[6], row[7])
 
 
 async def prompt_delivery(session: AsyncSession, round_id: int, person_id: int) -> Delivery | None:

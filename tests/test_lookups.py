@@ -387,6 +387,30 @@ async def test_a_round_opened_elsewhere_opens_its_form_at_once(
     assert seen == []  # and what the database said is remembered
 
 
+async def test_a_pause_made_elsewhere_keeps_the_next_check_in_private(
+    world: World, clock: ManualClock
+) -> None:
+    """The member's actor is remembered here; they pause through another replica and then
+    answer here within the TTL: the check-in's transaction reads the pause itself."""
+    ctx = cached_context(world, clock)
+    engine = ChatEngine(ctx)
+    rnd = (await open_round(world.ctx, world.cli, world.team)).round
+    assert isinstance((await press(engine, "u0", rnd.period)).form, Form)
+    replica = create_engine(world.ctx.database.url.render_as_string(hide_password=False))
+    try:
+        async with replica.begin() as conn:
+            until = clock.now().date() + timedelta(days=7)
+            await conn.execute(
+                update(Person).where(Person.user_id == "u0").values(paused_until=until)
+            )
+    finally:
+        await replica.dispose()
+    said = "\n".join(text_of(m) for m in await engine.handle(checkin("u0")))
+    assert "nothing was stored" in said
+    async with world.ctx.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Answer)) == 0
+
+
 def test_prompt_states_expire_and_are_emptied_by_round_writes(clock: ManualClock) -> None:
     lookups = Lookups(clock, ttl=TTL)
     state = PromptState("2026-W48", answered=False)

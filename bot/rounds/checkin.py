@@ -79,7 +79,7 @@ async def record_checkin(ctx: Context, actor: Actor, scores: Scores) -> CheckinR
             counted_from = await repo.counted_from(session, person_id, team_id)
             if counted_from is not None and counted_from > rnd.opens_at:
                 return CheckinResult(Outcome.MOVED, rnd.period, counted_from=counted_from)
-        paused = is_paused(actor.person.paused_until, now)
+        paused = prompt is not None and is_paused(prompt.paused_until, now)
         if (
             prompt is None
             or prompt.status in (DeliveryStatus.SKIPPED, DeliveryStatus.FAILED)
