@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -158,12 +158,18 @@ class Content:
         wanted = " ".join(words.lower().replace("-", " ").split())
         if not wanted:
             return None
+        return self._names.get(wanted)
+
+    @cached_property
+    def _names(self) -> dict[str, Practice]:
+        """Every name a practice answers to, lower-cased: built once, not at every
+        `/rut advice`. The first practice to claim a name keeps it."""
+        names: dict[str, Practice] = {}
         for practice in self.practices:
-            names = {practice.key, practice.name.lower(), practice.short.lower()}
-            names.update(s.lower() for s in practice.synonyms)
-            if wanted in names:
-                return practice
-        return None
+            spelled = (practice.key, practice.name, practice.short, *practice.synonyms)
+            for name in spelled:
+                names.setdefault(name.lower(), practice)
+        return names
 
     def pick_advice(
         self, key: str, level: Level, seed: str, count: int = 1, *, inclusive_only: bool = False
