@@ -8,7 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.core.lookups import DEFAULT_TTL_SECONDS
-from storage.db import DEFAULT_SQLITE_URL
+from storage.db import DEFAULT_POOL_SIZE, DEFAULT_SQLITE_URL
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -21,7 +21,8 @@ class Settings(BaseSettings):
     sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
         "NORMAL", validation_alias="RUTRADAR_SQLITE_SYNCHRONOUS"
     )
-    db_pool_size: int = Field(10, ge=1, validation_alias="RUTRADAR_DB_POOL_SIZE")
+    # Connections kept per process (storage/db.py `DEFAULT_POOL_SIZE` says why 25).
+    db_pool_size: int = Field(DEFAULT_POOL_SIZE, ge=1, validation_alias="RUTRADAR_DB_POOL_SIZE")
     # Seconds a replica may serve a workspace, person or role it looked up before: another
     # replica's change (a role granted, a team joined) takes effect within this (bot/core/lookups.py).
     lookup_ttl_seconds: float = Field(
