@@ -5,7 +5,8 @@ No timings here: the benchmarks measure what it saves."""
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
@@ -364,6 +365,17 @@ async def test_a_close_or_check_in_elsewhere_shows_within_the_ttl_and_never_coun
     assert closed.form is None and closed.tags == ("round_closed",)
 
 
+@asynccontextmanager
+async def replica(world: World, clock: ManualClock) -> AsyncIterator[Context]:
+    """Another replica: the same database through an engine of its own, so nothing it writes
+    empties this process's cache."""
+    engine = create_engine(world.ctx.database.url.render_as_string(hide_password=False))
+    try:
+        yield Context(database=engine, sessions=create_session_factory(engine), clock=clock)
+    finally:
+        await engine.dispose()
+
+
 async def test_a_round_opened_elsewhere_opens_its_form_at_once(
     world: World, clock: ManualClock
 ) -> None:
@@ -373,12 +385,8 @@ async def test_a_round_opened_elsewhere_opens_its_form_at_once(
     ctx = cached_context(world, clock)
     engine = ChatEngine(ctx)
     await home(engine, "u0")
-    replica = create_engine(world.ctx.database.url.render_as_string(hide_password=False))
-    try:  # its own engine: nothing it writes empties this process's cache
-        elsewhere = Context(database=replica, sessions=create_session_factory(replica), clock=clock)
+    async with replica(world, clock) as elsewhere:
         rnd = (await open_round(elsewhere, world.cli, world.team)).round
-    finally:
-        await replica.dispose()
     clock.advance(timedelta(seconds=2))  # the prompt arrives; the Home is still remembered
     pressed = await press(engine, "u0", rnd.period)
     assert isinstance(pressed.form, Form), text_of(pressed)
@@ -396,15 +404,8 @@ async def test_a_pause_made_elsewhere_keeps_the_next_check_in_private(
     engine = ChatEngine(ctx)
     rnd = (await open_round(world.ctx, world.cli, world.team)).round
     assert isinstance((await press(engine, "u0", rnd.period)).form, Form)
-    replica = create_engine(world.ctx.database.url.render_as_string(hide_password=False))
-    try:
-        async with replica.begin() as conn:
-            until = clock.now().date() + timedelta(days=7)
-            await conn.execute(
-                update(Person).where(Person.user_id == "u0").values(paused_until=until)
-            )
-    finally:
-        await replica.dispose()
+    async with replica(world, clock) as elsewhere:
+        await say(ChatEngine(elsewhere), "u0", "pause")
     said = "\n".join(text_of(m) for m in await engine.handle(checkin("u0")))
     assert "nothing was stored" in said
     async with world.ctx.sessions() as session:

@@ -10,6 +10,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.context import Context
 from storage.db import create_engine
@@ -201,19 +202,7 @@ async def test_0008_downgrade_drops_only_the_checked_in_edits(db_url: str) -> No
             rows = (await conn.execute(text("SELECT id FROM deliveries ORDER BY id"))).scalars()
             assert rows.all() == ["b", "c"]
         await asyncio.to_thread(upgrade, db_url)
-        async with engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO deliveries (id, round_id, kind, not_before, status, attempts,"
-                    " lookups, answered) VALUES ('d', :round, 'checked_in', '2026-11-25 09:00:00',"
-                    " 'pending', 0, 0, false)"
-                ),
-                {"round": round_id},
-            )
-            await conn.execute(text("DELETE FROM deliveries"))
-            await conn.execute(text("DELETE FROM rounds"))
-            await conn.execute(text("DELETE FROM teams"))
-            await conn.execute(text("DELETE FROM workspaces"))
+        await _takes_the_kind_again_then_empty(engine, round_id, "checked_in")
     finally:
         await engine.dispose()
 
@@ -281,18 +270,22 @@ async def test_0010_downgrade_turns_the_waiting_batches_into_closed_notices(db_u
         ]
         assert sorted(ref["message_id"] for ref in loaded) == ["1.1", "1.2"]
         await asyncio.to_thread(upgrade, db_url)
-        async with engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO deliveries (id, round_id, kind, not_before, status, attempts,"
-                    " lookups, answered) VALUES ('c', :round, 'notice_batch',"
-                    " '2026-11-28 09:00:00', 'pending', 0, 0, false)"
-                ),
-                {"round": round_id},
-            )
-            await conn.execute(text("DELETE FROM deliveries"))
-            await conn.execute(text("DELETE FROM rounds"))
-            await conn.execute(text("DELETE FROM teams"))
-            await conn.execute(text("DELETE FROM workspaces"))
+        await _takes_the_kind_again_then_empty(engine, round_id, "notice_batch")
     finally:
         await engine.dispose()
+
+
+async def _takes_the_kind_again_then_empty(engine: AsyncEngine, round_id: int, kind: str) -> None:
+    """Upgraded again, the database accepts a delivery of `kind` (a constraint the downgrade
+    narrowed is widened back); then the test's rows go, for the next test on the database."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO deliveries (id, round_id, kind, not_before, status, attempts,"
+                " lookups, answered) VALUES ('again', :round, :kind, '2026-11-25 09:00:00',"
+                " 'pending', 0, 0, false)"
+            ),
+            {"round": round_id, "kind": kind},
+        )
+        for table in ("deliveries", "rounds", "teams", "workspaces"):
+            await conn.execute(text(f"DELETE FROM {table}"))
