@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import (
+    ColumnElement,
     Select,
     and_,
     bindparam,
@@ -96,6 +97,15 @@ _MEMBERSHIPS_OPEN_ROUND = (
 )
 
 
+def _prompt_in_round(person_id: Any) -> ColumnElement[bool]:
+    """The join of a round (`_ROUNDS`) to the person's prompt delivery in it."""
+    return and_(
+        _DELIVERIES.c.round_id == _ROUNDS.c.id,
+        _DELIVERIES.c.person_id == person_id,
+        _DELIVERIES.c.kind == DeliveryKind.PROMPT,
+    )
+
+
 def _sender_select(*, with_prompt: bool) -> Select[Any]:
     """The workspace, the person, their memberships and teams; `with_prompt`: beside the home
     team's row, its open round's period and the person's prompt's `answered` in it (NULL: no
@@ -123,14 +133,7 @@ def _sender_select(*, with_prompt: bool) -> Select[Any]:
                 _MEMBERSHIPS.c.role == MembershipRole.MEMBER,
                 _ROUNDS.c.id == _MEMBERSHIPS_OPEN_ROUND,
             ),
-        ).outerjoin(
-            _DELIVERIES,
-            and_(
-                _DELIVERIES.c.round_id == _ROUNDS.c.id,
-                _DELIVERIES.c.person_id == _PEOPLE.c.id,
-                _DELIVERIES.c.kind == DeliveryKind.PROMPT,
-            ),
-        )
+        ).outerjoin(_DELIVERIES, _prompt_in_round(_PEOPLE.c.id))
     return query.where(
         _WORKSPACES.c.external_id == bindparam("external_id"),
         _WORKSPACES.c.platform == bindparam("platform"),
@@ -341,14 +344,7 @@ def _open_round_beside_prompt(*columns: Any) -> Select[Any]:
     return (
         select(*columns)
         .select_from(_ROUNDS)
-        .outerjoin(
-            _DELIVERIES,
-            and_(
-                _DELIVERIES.c.round_id == _ROUNDS.c.id,
-                _DELIVERIES.c.person_id == bindparam("person_id"),
-                _DELIVERIES.c.kind == DeliveryKind.PROMPT,
-            ),
-        )
+        .outerjoin(_DELIVERIES, _prompt_in_round(bindparam("person_id")))
         .where(_ROUNDS.c.team_id == bindparam("team_id"), _ROUNDS.c.status == RoundStatus.OPEN)
         .order_by(_ROUNDS.c.opens_at.desc())
         .limit(1)
