@@ -114,7 +114,9 @@ def configure_logging(level: str = "INFO") -> None:
 
 # --- the access log ----------------------------------------------------------------------------
 
-_UNLOGGED = "_rutradar_unlogged"
+_UNLOGGED = "_rutradar_unlogged"  # a handler's attribute: which of its requests go unlogged
+_ALL = "all"
+_ANSWERED = "answered"
 ACCESS_LINE = '%s "%s %s" %d'  # remote, method, path, status
 Handler = TypeVar("Handler", bound=Callable[..., object])
 
@@ -123,7 +125,7 @@ def unlogged(handler: Handler) -> Handler:
     """Mark a route handler whose requests the access log leaves out: something a page polls
     every second or two, whose lines would bury everything else. Works on methods too (a bound
     method reads its function's attributes)."""
-    setattr(handler, _UNLOGGED, True)
+    setattr(handler, _UNLOGGED, _ALL)
     return handler
 
 
@@ -135,7 +137,7 @@ def logged_when_refused(handler: Handler) -> Handler:
     everything else and say nothing that the metrics, counted by route and status, do not;
     each is also one more record of when someone used the bot. Their line was a fourteenth of
     a `/rut help`'s CPU (docs/benchmarks.md)."""
-    setattr(handler, _UNLOGGED, "when answered")
+    setattr(handler, _UNLOGGED, _ANSWERED)
     return handler
 
 
@@ -155,8 +157,8 @@ class AccessLog(AbstractAccessLogger):
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         # A request that failed before routing has no match_info; it is logged.
         handler = getattr(getattr(request, "match_info", None), "handler", None)
-        unlogged = getattr(handler, _UNLOGGED, False)
-        if unlogged is True or (unlogged and response.status < 400):
+        unlogged = getattr(handler, _UNLOGGED, None)
+        if unlogged == _ALL or (unlogged == _ANSWERED and response.status < 400):
             return
         logger = self.logger
         if not logger.isEnabledFor(logging.INFO):
