@@ -290,6 +290,19 @@ async def test_a_first_press_reads_the_sender_and_the_prompt_state_in_one_statem
     assert len(seen) == 1
 
 
+@pytest.mark.parametrize("typed", ["checkin", "/rut check-in", "CHECKIN"])
+async def test_checkin_typed_reads_the_sender_and_the_prompt_state_in_one_statement(
+    world: World, clock: ManualClock, typed: str
+) -> None:
+    ctx = cached_context(world, clock)
+    engine = ChatEngine(ctx)
+    await open_round(world.ctx, world.cli, world.team)
+    seen = statements(ctx)
+    [form] = await engine.handle(command("u0", typed))
+    assert isinstance(form.form, Form)
+    assert len(seen) == 1 and "deliveries" in seen[0]
+
+
 async def home(engine: ChatEngine, user: str) -> str:
     opened = HomeOpened(event_id=f"home-{user}", where=where(user), user_id=user)
     return text_of((await engine.handle(opened))[0])

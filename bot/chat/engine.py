@@ -116,8 +116,8 @@ def _needs_prompt_state(event: Event) -> bool:
     if isinstance(event, ActionInvoked):
         return event.action_id == "checkin_open"
     if isinstance(event, CommandReceived):
-        first = event.text.split(None, 1)[0].lower() if event.text.strip() else ""
-        return first in ("checkin", "check-in")
+        command = CHAT_COMMANDS.get(command_words(event.text)[0])
+        return command is not None and command.word == "checkin"
     return False
 
 
