@@ -14,7 +14,6 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -23,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from storage import sqlite_driver
+from storage.direct import DirectConnection, Driver, ReadOnlySession, Statements, driver_of
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///rutradar.db"
 SQLITE_BUSY_TIMEOUT_MS = 30000  # how long a SQLite writer waits for another before failing
@@ -250,7 +250,7 @@ class Sessions(async_sessionmaker[AsyncSession]):
         self._holder: asyncio.Task[Any] | None = None
         self._engine = engine
         self._reader = reader
-        event.listen(engine.sync_engine, "before_execute", _written_on_connection)
+        self.statements = Statements(engine.dialect, WRITING_VERBS)  # storage/direct.py
 
     @asynccontextmanager
     async def begin(self, *, long: bool = False) -> AsyncIterator[AsyncSession]:  # type: ignore[override]
@@ -262,30 +262,49 @@ class Sessions(async_sessionmaker[AsyncSession]):
             yield session
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[AsyncConnection]:
-        """A bare connection that reads as `sessions()` does (outside any transaction, writes
-        refused), without an ORM session: for the hot path's Core reads (the sender's,
-        `repositories.sender_rows`)."""
-        async with self._reader.connect() as conn:
+    async def reading(self) -> AsyncIterator[DirectConnection]:
+        """A driver's connection that reads as `sessions()` does (outside any transaction,
+        writes refused), for the hot path's Core reads (the sender's,
+        `repositories.sender_rows`): without an ORM session, and without SQLAlchemy's
+        execution around each statement (storage/direct.py)."""
+        async with self._direct(read_only=True) as (conn, _driver):
             yield conn
 
     @asynccontextmanager
-    async def writing(self) -> AsyncIterator[AsyncConnection]:
-        """A short write transaction on a bare connection, without an ORM session: for a hot
-        path of Core statements built once (a check-in's, bot/rounds/checkin.py), where the
-        session's own bookkeeping (its transaction, identity map, events, close) cost more
-        than the statements. Queued, begun and committed as `begin()`'s are (on SQLite
-        `BEGIN IMMEDIATE`, on the event loop when the lock is free); rolled back if the block
-        raises. The tables its statements write are reported to `on_commit` as a session's
-        are. Only Core statements: there is no session to hold ORM objects."""
-        async with self._writers_turn(), self._engine.connect() as conn:
-            changed: set[str] = set()
-            await conn.execution_options(**{_CHANGED: changed})
-            async with conn.begin():
+    async def writing(self) -> AsyncIterator[DirectConnection]:
+        """A short write transaction of Core statements built once (a check-in's,
+        bot/rounds/checkin.py) on a driver's connection (storage/direct.py): the session's
+        bookkeeping (its transaction, identity map, events, close) and SQLAlchemy's execution
+        of each statement cost more than the statements. Queued, begun and committed as
+        `begin()`'s are (on SQLite `BEGIN IMMEDIATE`, on the event loop when the lock is free);
+        rolled back if the block raises. The tables its statements write are reported to
+        `on_commit` as a session's are. Only Core statements: there is no session to hold ORM
+        objects."""
+        async with self._writers_turn(), self._direct(read_only=False) as (conn, driver):
+            await driver.begin()
+            try:
                 yield conn
-            if changed:
-                for listener in self.on_commit:
-                    listener(frozenset(changed))
+            except BaseException:
+                await driver.rollback()
+                raise
+            await driver.commit()
+        if conn.changed:
+            for listener in self.on_commit:
+                listener(frozenset(conn.changed))
+
+    @asynccontextmanager
+    async def _direct(self, *, read_only: bool) -> AsyncIterator[tuple[DirectConnection, Driver]]:
+        """A pooled connection's driver-level connection. If anything fails on it, it is
+        discarded rather than returned to the pool: a transaction the failure left open, or a
+        connection the server dropped, must not reach the next request."""
+        async with self._engine.connect() as pooled:
+            raw = await pooled.get_raw_connection()
+            driver = driver_of(self._engine.dialect, raw.driver_connection)
+            try:
+                yield DirectConnection(self.statements, driver, read_only=read_only), driver
+            except BaseException:
+                await pooled.invalidate()
+                raise
 
     @asynccontextmanager
     async def _writers_turn(self) -> AsyncIterator[None]:
@@ -314,11 +333,6 @@ _CHANGED = "rutradar_changed_tables"
 _READER = "rutradar_reader"
 
 
-class ReadOnlySession(RuntimeError):
-    """Something tried to write through `sessions()`, which runs outside any transaction:
-    the write would be committed statement by statement. Writes go through `begin()`."""
-
-
 def _refuse_reader_writes(session: Session, _context: Any, _instances: Any) -> None:
     if session.info.get(_READER) and (session.new or session.dirty or session.deleted):
         raise ReadOnlySession("a reading session may not write: use sessions.begin()")
@@ -342,17 +356,6 @@ def _executed(state: ORMExecuteState) -> None:
         state.session.info.setdefault(_CHANGED, set()).add(name or "*")
 
 
-def _written_on_connection(
-    conn: Any, statement: Any, _multiparams: Any, _params: Any, _options: Any
-) -> None:
-    """`Sessions.writing()`: the tables its statements change, as `_executed` notes them for
-    a session's."""
-    changed = conn.get_execution_options().get(_CHANGED)
-    if changed is not None and getattr(statement, "is_dml", False):
-        table = getattr(statement, "table", None)
-        changed.add(getattr(table, "name", None) or "*")
-
-
 def _rolled_back(session: Session, _previous: Any) -> None:
     session.info.pop(_CHANGED, None)
 
@@ -363,8 +366,8 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
 
 def short_read(
     sessions: async_sessionmaker[AsyncSession],
-) -> contextlib.AbstractAsyncContextManager[AsyncSession | AsyncConnection]:
-    """`sessions.reading()` (a bare reading connection), or a reading session where the
+) -> contextlib.AbstractAsyncContextManager[AsyncSession | DirectConnection]:
+    """`sessions.reading()` (a driver's reading connection), or a reading session where the
     factory is not this module's."""
     if isinstance(sessions, Sessions):
         return sessions.reading()
@@ -373,8 +376,8 @@ def short_read(
 
 def short_write(
     sessions: async_sessionmaker[AsyncSession],
-) -> contextlib.AbstractAsyncContextManager[AsyncSession | AsyncConnection]:
-    """`sessions.writing()` (a write transaction of Core statements on a bare connection),
+) -> contextlib.AbstractAsyncContextManager[AsyncSession | DirectConnection]:
+    """`sessions.writing()` (a write transaction of Core statements on a driver's connection),
     or a session's transaction where the factory is not this module's."""
     if isinstance(sessions, Sessions):
         return sessions.writing()

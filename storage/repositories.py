@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
+from storage.direct import DirectConnection
 from storage.models import (
     Answer,
     AuditEvent,
@@ -45,9 +46,10 @@ from storage.models import (
 )
 from storage.values import DeliveryKind, DeliveryStatus, MembershipRole, RoundStatus
 
-# The hot path's queries take a session or a bare connection (`storage.db.Sessions.reading`
-# and `writing`): both execute the same Core statements.
-Executor = AsyncSession | AsyncConnection
+# The hot path's queries take a session, a bare connection, or a driver's connection
+# (`storage.db.Sessions.reading` and `writing`, storage/direct.py): all execute the same Core
+# statements.
+Executor = AsyncSession | AsyncConnection | DirectConnection
 M = TypeVar("M", bound=Base)
 
 
@@ -490,20 +492,27 @@ async def mark_answered(session: Executor, delivery_id: str) -> bool:
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
-_INSERT_ANSWER = insert(_ANSWERS)
-_INSERT_DELIVERY = insert(_DELIVERIES)
+def _every_column(table: Any, prefix: str = "") -> dict[str, Any]:
+    """A named value for each of `table`'s columns: an insert that gets no Python-side column
+    default, so it runs on a driver's connection as it is (storage/direct.py)."""
+    return {column.key: bindparam(f"{prefix}{column.key}") for column in table.c}
+
+
+# Every value is given, the random ids and the model's scalar defaults included.
+_INSERT_ANSWER = insert(_ANSWERS).values(_every_column(_ANSWERS))
+_INSERT_DELIVERY = insert(_DELIVERIES).values(_every_column(_DELIVERIES))
 # PostgreSQL: the answer and the edit in one statement (one round trip, not two), the answer
-# inserted by a data-modifying WITH. Such a statement gets no Python-side column defaults:
-# every value is given, the random ids and the model's scalar defaults included.
-_INSERT_EDIT_WITH_ANSWER = insert(_DELIVERIES).add_cte(
-    insert(_ANSWERS)
-    .values({column.key: bindparam(f"answer_{column.key}") for column in _ANSWERS.c})
-    .cte("answer")
+# inserted by a data-modifying WITH.
+_INSERT_EDIT_WITH_ANSWER = (
+    insert(_DELIVERIES)
+    .values(_every_column(_DELIVERIES))
+    .add_cte(insert(_ANSWERS).values(_every_column(_ANSWERS, "answer_")).cte("answer"))
 )
 _DELIVERY_DEFAULTS = {
     column.key: column.default.arg
-    for column in _DELIVERIES.c
     if isinstance(column.default, ScalarElementColumnDefault)
+    else None
+    for column in _DELIVERIES.c
 }
 
 
@@ -517,8 +526,10 @@ class CheckedInEdit:
 
 
 def _edit_row(round_id: int, edit: CheckedInEdit) -> dict[str, Any]:
-    """The outbox row of `edit`: no person, not answered, pending."""
+    """The outbox row of `edit`: no person, not answered, pending (every column given)."""
     return {
+        **_DELIVERY_DEFAULTS,
+        "id": random_id(),
         "round_id": round_id,
         "person_id": None,
         "kind": DeliveryKind.CHECKED_IN,
@@ -530,9 +541,9 @@ def _edit_row(round_id: int, edit: CheckedInEdit) -> dict[str, Any]:
 
 
 def _dialect_of(session: Executor) -> str:
-    if isinstance(session, AsyncConnection):
-        return session.dialect.name
-    return session.get_bind().dialect.name
+    if isinstance(session, AsyncSession):
+        return session.get_bind().dialect.name
+    return session.dialect.name
 
 
 async def add_answer(
@@ -547,15 +558,12 @@ async def add_answer(
     None): nothing else, as storage/models.py's `Answer` says. With `edit`, the prompt's
     "checked in" edit is queued too (`add_checked_in_edit`): on PostgreSQL in the same
     statement."""
-    answer = {"round_id": round_id, "comment": comment, **scores}
+    answer = {"id": random_id(), "round_id": round_id, "comment": comment, **scores}
     if edit is not None and _dialect_of(session) == "postgresql":
         await session.execute(
             _INSERT_EDIT_WITH_ANSWER,
             {
                 **{f"answer_{key}": value for key, value in answer.items()},
-                "answer_id": random_id(),
-                **_DELIVERY_DEFAULTS,
-                "id": random_id(),
                 **_edit_row(round_id, edit),
             },
         )

@@ -231,13 +231,16 @@ async def test_past_half_its_life_an_actor_is_served_and_looked_up_again(
 
 
 def statements(ctx: Context) -> list[str]:
-    """Every SQL statement `ctx`'s database runs from now on."""
+    """Every SQL statement `ctx`'s database runs from now on, through SQLAlchemy's execution
+    or on a driver's connection (storage/direct.py)."""
     seen: list[str] = []
     sa_event.listen(
         ctx.database.sync_engine,
         "before_cursor_execute",
         lambda _conn, _cursor, statement, *_rest: seen.append(statement),
     )
+    assert isinstance(ctx.sessions, Sessions)
+    ctx.sessions.statements.observers.append(seen.append)
     return seen
 
 
