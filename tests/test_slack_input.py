@@ -10,7 +10,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote_from_bytes, unquote_to_bytes, urlencode
 
 import pytest
 from aiohttp import web
@@ -29,6 +29,7 @@ from adapters.slack.payloads import (
     _scanned_depth,
     json_depth,
     parse_request,
+    unescaped,
 )
 from adapters.slack.payloads import _form as read_form
 from bot.admin.workspaces import installed_by
@@ -398,6 +399,23 @@ async def test_deeply_nested_json_is_refused_without_recursion(slack: Slack, dep
 def test_the_quick_depth_reads_as_the_character_by_character_one(text: str, limit: int) -> None:
     """Any text, JSON or not, escaped quotes or not: the same depth, the same early stop."""
     assert json_depth(text, limit) == _scanned_depth(text, limit)
+
+
+@settings(max_examples=1500, derandomize=True, database=None, deadline=None)
+@given(
+    st.one_of(
+        st.text(alphabet="%=0123456789abcdefABCDEFgz_ \t\r\n+é€", max_size=40),
+        st.binary(max_size=40).map(lambda raw: quote_from_bytes(raw, safe=" =%_\t\n")),
+    )
+)
+def test_the_quick_unescaping_reads_as_unquote_to_bytes(text: str) -> None:
+    """Any text, escapes valid or not, raw `=`, blanks and line breaks: the same bytes."""
+    assert unescaped(text) == unquote_to_bytes(text)
+
+
+def test_the_quick_unescaping_keeps_what_quoted_printable_would_not() -> None:
+    for text in ["a%2", "%zz", "=41", "%41%", "a \n", "x  ", "%3d%3D=", "_=_", "%0A \r\n"]:
+        assert unescaped(text) == unquote_to_bytes(text), text
 
 
 def test_the_depth_is_measured_without_parsing() -> None:
