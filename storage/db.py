@@ -289,6 +289,19 @@ class Sessions(async_sessionmaker[AsyncSession]):
                 await driver.rollback()
                 raise
             await driver.commit()
+        self._changed(conn)
+
+    @asynccontextmanager
+    async def single_statement(self) -> AsyncIterator[DirectConnection]:
+        """A driver's connection outside any transaction, for a write that is one statement
+        (a data-modifying WITH on PostgreSQL: `repositories.store_checkin_at_once`), which is
+        its own transaction: no BEGIN and no COMMIT, each a round trip. The tables it wrote
+        are reported to `on_commit` as `writing()`'s are."""
+        async with self._direct(read_only=False) as (conn, _driver):
+            yield conn
+        self._changed(conn)
+
+    def _changed(self, conn: DirectConnection) -> None:
         if conn.changed:
             for listener in self.on_commit:
                 listener(frozenset(conn.changed))

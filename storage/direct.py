@@ -23,9 +23,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.expression import Executable
 
 from storage import sqlite_driver
@@ -54,7 +56,7 @@ class Compiled:
     binds: tuple[Processor, ...]
     results: tuple[Processor, ...]
     writes: bool
-    table: str | None  # the table a DML statement changes
+    tables: frozenset[str]  # the tables it writes, its data-modifying WITHs' included
 
     def parameters(self, values: Mapping[str, Any]) -> list[Any]:
         out = []
@@ -92,8 +94,12 @@ def compile_for(statement: Executable, dialect: Dialect, writing_verbs: frozense
     results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
     sql = str(compiled)
     verb = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
-    table = getattr(getattr(statement, "table", None), "name", None)
-    return Compiled(sql, names, fixed, tuple(binds), results, verb in writing_verbs, table)
+    tables = frozenset(
+        str(getattr(element.table, "name", "*"))
+        for element in visitors.iterate(cast(visitors.ExternallyTraversible, statement))
+        if isinstance(element, UpdateBase)
+    )
+    return Compiled(sql, names, fixed, tuple(binds), results, verb in writing_verbs, tables)
 
 
 class Result:
@@ -242,7 +248,7 @@ class DirectConnection:
         if compiled.writes:
             if self._read_only:
                 raise ReadOnlySession("a reading connection may not write: use sessions.writing()")
-            self.changed.add(compiled.table or "*")
+            self.changed.update(compiled.tables or ("*",))
         for observe in self._statements.observers:
             observe(compiled.sql)
         return await self._driver.run(compiled, compiled.parameters(values or {}))

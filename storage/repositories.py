@@ -8,23 +8,30 @@ from datetime import date, datetime, timedelta
 from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Select,
+    String,
     and_,
     bindparam,
     case,
     delete,
+    exists,
+    false,
     func,
     insert,
     literal,
+    null,
     select,
     text,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
@@ -460,24 +467,25 @@ async def counted_from(session: Executor, person_id: int, team_id: int) -> datet
 # statuses are literals, not a list of values: that would be an "expanding" parameter, whose
 # SQL is rendered again at every execution.)
 _STATUS = _DELIVERIES.c.status.type
+_ANSWERED = {
+    "answered": True,
+    "status": case(
+        (
+            _DELIVERIES.c.status.in_(
+                [
+                    literal(DeliveryStatus.PENDING, _STATUS),
+                    literal(DeliveryStatus.CLAIMED, _STATUS),
+                ]
+            ),
+            literal(DeliveryStatus.SENT, _STATUS),
+        ),
+        else_=_DELIVERIES.c.status,
+    ),
+}
 _MARK_ANSWERED = (
     update(_DELIVERIES)
     .where(_DELIVERIES.c.id == bindparam("delivery_id"), _DELIVERIES.c.answered.is_(False))
-    .values(
-        answered=True,
-        status=case(
-            (
-                _DELIVERIES.c.status.in_(
-                    [
-                        literal(DeliveryStatus.PENDING, _STATUS),
-                        literal(DeliveryStatus.CLAIMED, _STATUS),
-                    ]
-                ),
-                literal(DeliveryStatus.SENT, _STATUS),
-            ),
-            else_=_DELIVERIES.c.status,
-        ),
-    )
+    .values(_ANSWERED)
 )
 
 
@@ -577,6 +585,139 @@ async def add_checked_in_edit(session: Executor, round_id: int, edit: CheckedInE
     """A pending `checked_in` outbox row for the prompt at `edit.message_ref`: no person, not
     answered."""
     await session.execute(_INSERT_DELIVERY, _edit_row(round_id, edit))
+
+
+def _checkin_at_once() -> Select[Any]:
+    """PostgreSQL: a check-in stored by one statement, without a transaction around it (one
+    round trip where the transaction took five), when it can be stored; else it changes
+    nothing, and `record_checkin`'s transaction finds out why.
+
+    It can be stored as the transaction would store it: the team's newest open round (its
+    row share-locked, as a close waits for), the person's prompt in it, not skipped nor
+    failed, the person not paused (`paused_until` before `today`), the prompt not answered
+    yet (the compare-and-set). Then the prompt is marked answered, the answer inserted and,
+    if the prompt reached the platform, its "checked in" edit queued with the prompt's
+    reference and `locale` (as `bot/rounds/checkin.py` `checked_in_edit` writes it). The
+    statement's row, if any: the round's period and whether an edit was queued."""
+    target = (
+        _open_round_beside_prompt(
+            _ROUNDS.c.id.label("round_id"),
+            _ROUNDS.c.period,
+            _ROUNDS.c.opens_at,
+            _DELIVERIES.c.id.label("delivery_id"),
+            _DELIVERIES.c.message_ref,
+        )
+        .with_for_update(read=True, of=_ROUNDS)
+        .cte("target")
+    )
+    not_paused = ~exists().where(
+        _PEOPLE.c.id == bindparam("person_id"), _PEOPLE.c.paused_until >= bindparam("today")
+    )
+    skipped_or_failed = [
+        literal(DeliveryStatus.SKIPPED, _STATUS),
+        literal(DeliveryStatus.FAILED, _STATUS),
+    ]
+    marked = (
+        update(_DELIVERIES)
+        .where(
+            _DELIVERIES.c.id == target.c.delivery_id,
+            _DELIVERIES.c.answered.is_(False),
+            _DELIVERIES.c.status.not_in(skipped_or_failed),
+            not_paused,
+        )
+        .values(_ANSWERED)
+        .returning(target.c.round_id, target.c.period, target.c.opens_at, target.c.message_ref)
+        .cte("marked")
+    )
+    answer_values: dict[str, Any] = {
+        column.key: bindparam(f"answer_{column.key}", type_=column.type) for column in _ANSWERS.c
+    }
+    answer_values["round_id"] = marked.c.round_id
+    answer = (
+        insert(_ANSWERS)
+        .from_select(list(answer_values), select(*answer_values.values()))
+        .cte("answer")
+    )
+    ref = sql_cast(marked.c.message_ref, JSONB)
+    # As `if prompt.message_ref:` reads it: an object with something in it (not SQL NULL,
+    # not JSON's null, which is how the JSON type stores None).
+    has_ref = and_(func.jsonb_typeof(ref) == "object", ref != func.jsonb_build_object())
+    sent_ref = func.jsonb_build_object(
+        *(
+            part
+            for key in ("platform", "channel_id", "message_id")
+            for part in (key, ref[key].astext)
+        ),
+        "locale",
+        bindparam("locale", type_=String),
+    )
+    edit_values: dict[str, Any] = {
+        **{
+            key: literal(value, _DELIVERIES.c[key].type)
+            for key, value in _DELIVERY_DEFAULTS.items()
+            if key != "id"
+        },
+        "id": bindparam("edit_id", type_=_DELIVERIES.c.id.type),
+        "round_id": marked.c.round_id,
+        "person_id": null(),
+        "kind": literal(DeliveryKind.CHECKED_IN, _DELIVERIES.c.kind.type),
+        "not_before": marked.c.opens_at,
+        "status": literal(DeliveryStatus.PENDING, _STATUS),
+        "message_ref": sql_cast(sent_ref, JSON),
+        "answered": false(),
+    }
+    edit = (
+        insert(_DELIVERIES)
+        .from_select(list(edit_values), select(*edit_values.values()).where(has_ref))
+        .cte("edit")
+    )
+    return select(marked.c.period, has_ref).add_cte(answer, edit)
+
+
+_CHECKIN_AT_ONCE = _checkin_at_once()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAtOnce:
+    """A check-in `store_checkin_at_once` stored: the round's period, and whether the
+    prompt's "checked in" edit was queued."""
+
+    period: str
+    edit_queued: bool
+
+
+def stores_at_once(engine: AsyncEngine) -> bool:
+    """Whether `store_checkin_at_once` can run on this database (PostgreSQL's data-modifying
+    WITH; SQLite has none, and its transaction costs no round trips)."""
+    return engine.dialect.name == "postgresql"
+
+
+async def store_checkin_at_once(
+    session: Executor,
+    team_id: int,
+    person_id: int,
+    today: date,
+    scores: Mapping[str, int],
+    comment: str | None,
+    locale: str,
+) -> StoredAtOnce | None:
+    """The check-in stored in one statement (`_checkin_at_once` says when), or None: nothing
+    was changed. Outside a transaction: the statement is one."""
+    answer = {"id": random_id(), "round_id": None, "comment": comment, **scores}
+    row = (
+        await session.execute(
+            _CHECKIN_AT_ONCE,
+            {
+                "team_id": team_id,
+                "person_id": person_id,
+                "today": today,
+                "locale": locale,
+                "edit_id": random_id(),
+                **{f"answer_{key}": value for key, value in answer.items() if key != "round_id"},
+            },
+        )
+    ).first()
+    return None if row is None else StoredAtOnce(row[0], bool(row[1]))
 
 
 async def participation(session: AsyncSession, round_id: int) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from sqlalchemy import func, select, text, update
 from bot.admin import operations as admin
 from bot.admin.records import audit_list
 from bot.core.clock import ManualClock
+from bot.core.context import Context
 from bot.core.ports import DeliveryError
 from bot.delivery.dispatcher import MAX_ATTEMPTS, Dispatcher
 from bot.delivery.scheduler import RoundScheduler
@@ -35,9 +36,13 @@ def scores(**values: int) -> Scores:
 
 
 async def test_a_check_in_racing_a_close_is_counted_or_not_stored_never_left_behind(
-    world: World,
+    world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A check-in's transaction held open between its compare-and-set and its answer while
+    the close starts. (On PostgreSQL a check-in is stored by one statement, which cannot be
+    held half-way: turned off here; the next test races that one.)"""
     ctx = world.ctx
+    monkeypatch.setattr(repo, "stores_at_once", lambda _engine: False)
     await open_round(ctx, world.cli, world.team)
     for person in world.members[1:]:
         await record_checkin(ctx, await world.actor(person), scores())
@@ -78,6 +83,61 @@ async def test_a_check_in_racing_a_close_is_counted_or_not_stored_never_left_beh
     )
     async with ctx.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Answer)) == 0
+
+
+async def until_the_check_in_waits(ctx: Context) -> None:
+    """Polls PostgreSQL until a session of this test's database waits on a lock."""
+    waiting = text(
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+        " WHERE NOT l.granted AND a.datname = current_database()"
+    )
+    async with ctx.database.connect() as conn:
+        for _ in range(10_000):
+            if await conn.scalar(waiting):
+                return
+    raise AssertionError("the check-in never waited on the close")
+
+
+async def test_a_one_statement_check_in_waiting_on_a_close_stores_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: a close holds the round's row lock, and a check-in's one statement waits
+    on it (its share lock of the round). When the close commits, the statement finds the
+    round closed and stores nothing (no answer outside the release), and the transaction it
+    falls back to says there is no round."""
+    ctx = world.ctx
+    if ctx.database.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's one-statement check-in")
+    await open_round(ctx, world.cli, world.team)
+    for person in world.members[1:]:
+        await record_checkin(ctx, await world.actor(person), scores())
+    holding, go = asyncio.Event(), asyncio.Event()
+    totals = repo.answer_totals
+
+    async def held(*args: Any, **kwargs: Any) -> Any:
+        found = await totals(*args, **kwargs)
+        holding.set()
+        await go.wait()  # the close holds the round's lock
+        return found
+
+    monkeypatch.setattr(repo, "answer_totals", held)
+    closing = asyncio.get_running_loop().create_task(close_round(ctx, world.cli, world.team))
+    await holding.wait()
+    member = await world.actor(world.members[0])
+    checkin = asyncio.get_running_loop().create_task(record_checkin(ctx, member, scores()))
+    try:
+        await until_the_check_in_waits(ctx)
+        assert not checkin.done()
+    finally:
+        go.set()
+    outcome = await closing
+    result = await checkin
+    assert outcome.release is not None
+    assert (result.outcome, outcome.release.respondents) == (Outcome.PRIVATE, 5)
+    async with ctx.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Answer)) == 0
+        delivered = select(func.count()).select_from(Delivery).where(Delivery.answered)
+        assert await session.scalar(delivered) == 0
 
 
 async def test_a_member_removed_then_made_manager_does_not_see_their_round(world: World) -> None:

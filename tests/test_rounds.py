@@ -9,17 +9,19 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from bot.core.clock import ManualClock
 from bot.core.context import Context
 from bot.core.errors import ConflictError
 from bot.core.ports import SentRef
-from bot.rounds.checkin import Outcome, Scores, record_checkin
+from bot.rounds.checkin import CheckinResult, Outcome, Scores, checked_in_edit, record_checkin
 from bot.rounds.lifecycle import close_round, open_round, skip_round
 from storage import repositories as repo
+from storage.db import Sessions
 from storage.models import Answer, Delivery, Membership, Person, Release, Round
-from tests.conftest import World
+from storage.repositories import OpenRound
+from tests.conftest import START, World
 
 
 def scores(**values: int) -> Scores:
@@ -167,16 +169,18 @@ async def test_an_answer_row_holds_its_round_scores_and_shared_line_with_or_with
 async def test_concurrent_submissions_of_one_member_count_once(
     world: World, ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Four submissions of one member at once. On PostgreSQL all four transactions read the
-    prompt unanswered before any of them writes (they wait for each other after the read), so
-    the compare-and-set alone keeps the count at one; on SQLite the writers queue, and each
-    later one reads the prompt answered."""
+    """Four submissions of one member at once, through the transaction. On PostgreSQL (its
+    one-statement path turned off: the next test races that one) all four transactions read
+    the prompt unanswered before any of them writes (they wait for each other after the
+    read), so the compare-and-set alone keeps the count at one; on SQLite the writers queue,
+    and each later one reads the prompt answered."""
     await open_round(ctx, world.cli, world.team)
     await sent_prompt(ctx, world.members[0])
     member = await world.actor(world.members[0])
     read = repo.open_round_and_prompt
     racing = 4
     if ctx.database.dialect.name == "postgresql":
+        monkeypatch.setattr(repo, "stores_at_once", lambda _engine: False)
         all_read = asyncio.Barrier(racing)
 
         async def together(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
@@ -194,6 +198,166 @@ async def test_concurrent_submissions_of_one_member_count_once(
     assert await count(ctx, Delivery, Delivery.answered.is_(True)) == 1
     assert await count(ctx, Delivery, Delivery.kind == "checked_in") == 1
     assert sum(r.edit_queued for r in results) == 1
+
+
+def postgres_only(ctx: Context) -> None:
+    if ctx.database.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's one-statement check-in (SQLite stores through the transaction)")
+
+
+async def test_one_statement_check_ins_racing_count_once(world: World, ctx: Context) -> None:
+    """Eight submissions of one member at once on PostgreSQL, each its own one-statement
+    check-in on its own connection: the row lock on the prompt makes all but one find it
+    answered; those change nothing and their transactions say "already"."""
+    postgres_only(ctx)
+    await open_round(ctx, world.cli, world.team)
+    await sent_prompt(ctx, world.members[0])
+    member = await world.actor(world.members[0])
+    racing = 8
+    results = await asyncio.wait_for(
+        asyncio.gather(*(record_checkin(ctx, member, scores()) for _ in range(racing))), 30
+    )
+    assert sorted(r.outcome.value for r in results) == ["already"] * (racing - 1) + ["stored"]
+    assert await count(ctx, Answer) == 1
+    assert await count(ctx, Delivery, Delivery.answered.is_(True)) == 1
+    assert await count(ctx, Delivery, Delivery.kind == "checked_in") == 1
+
+
+async def test_one_statement_stores_what_the_transaction_stores(
+    world: World, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One member's check-in stored by the one statement (the transaction's read made to
+    fail, so it cannot have been that path), another's by the transaction: the same outcome,
+    the same answer row, the same prompt status and the same "checked in" edit, whose
+    reference and locale are what `checked_in_edit` writes."""
+    postgres_only(ctx)
+    outcome = await open_round(ctx, world.cli, world.team)
+    first, second = world.members[:2]
+    for person in (first, second):
+        await sent_prompt(ctx, person, status="claimed")
+    async with ctx.sessions.begin() as session:
+        await session.execute(update(Person).where(Person.id == first.id).values(locale="de"))
+
+    async def not_this_path(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("stored through the transaction")
+
+    answer = Scores(scores(routine=1, path=5).values, "a shared line")
+    read = repo.open_round_and_prompt
+    monkeypatch.setattr(repo, "open_round_and_prompt", not_this_path)
+    at_once = await record_checkin(ctx, await world.actor(first), answer)
+    monkeypatch.setattr(repo, "open_round_and_prompt", read)
+    monkeypatch.setattr(repo, "stores_at_once", lambda _engine: False)
+    in_transaction = await record_checkin(ctx, await world.actor(second), answer)
+    assert at_once == in_transaction
+    assert at_once == CheckinResult(Outcome.STORED, outcome.round.period, edit_queued=True)
+
+    keys = ("round_id", "assess", "routine", "training", "strengths", "path", "comment")
+    async with ctx.sessions() as session:
+        answers = (await session.scalars(select(Answer))).all()
+        prompts = {
+            d.person_id: d
+            for d in await session.scalars(select(Delivery).where(Delivery.kind == "prompt"))
+        }
+        edits = (await session.scalars(select(Delivery).where(Delivery.kind == "checked_in"))).all()
+    assert [tuple(getattr(a, k) for k in keys) for a in answers] == [
+        (outcome.round.id, 3, 1, 3, 3, 5, "a shared line")
+    ] * 2
+    assert len({a.id for a in answers} | {e.id for e in edits}) == 4
+    for person in (first, second):
+        assert (prompts[person.id].status, prompts[person.id].answered) == ("sent", True)
+
+    rnd = OpenRound(outcome.round.id, outcome.round.period, outcome.round.opens_at)
+    refs = {person.id: prompts[person.id].message_ref or {} for person in (first, second)}
+    expected = [
+        checked_in_edit(rnd, refs[person.id], locale).message_ref
+        for person, locale in ((first, "de"), (second, world.workspace.locale))
+    ]
+    assert sorted((e.message_ref for e in edits), key=str) == sorted(expected, key=str)
+    columns = [c.key for c in Delivery.__table__.columns if c.key not in {"id", "message_ref"}]
+    first_edit, second_edit = ({c: getattr(e, c) for c in columns} for e in edits)
+    assert first_edit == second_edit
+    assert first_edit["not_before"] == outcome.round.opens_at
+
+
+@pytest.mark.parametrize(
+    ("state", "outcome"),
+    [
+        ("paused today", Outcome.PRIVATE),
+        ("skipped", Outcome.PRIVATE),
+        ("failed", Outcome.PRIVATE),
+        ("answered", Outcome.ALREADY),
+        ("no prompt", Outcome.PRIVATE),
+        ("no round", Outcome.PRIVATE),
+    ],
+)
+async def test_what_cannot_be_stored_in_one_statement_changes_nothing(
+    world: World, ctx: Context, state: str, outcome: Outcome
+) -> None:
+    """Each reason the transaction gives for not storing a check-in, met by the one
+    statement: it returns nothing and changes no row, and the transaction then gives the
+    reason. (Paused until yesterday is not paused: that one is stored.)"""
+    postgres_only(ctx)
+    member = world.members[0]
+    if state != "no round":
+        await open_round(ctx, world.cli, world.team)
+        await sent_prompt(ctx, member, status=state if state in {"skipped", "failed"} else "sent")
+    today = START.date()
+    async with ctx.sessions.begin() as session:
+        if state == "paused today":
+            await session.execute(
+                update(Person).where(Person.id == member.id).values(paused_until=today)
+            )
+        elif state == "answered":
+            await session.execute(
+                update(Delivery).where(Delivery.person_id == member.id).values(answered=True)
+            )
+        elif state == "no prompt":
+            await session.execute(delete(Delivery).where(Delivery.person_id == member.id))
+
+    async def snapshot() -> list[Any]:
+        async with ctx.sessions() as session:
+            rows = await session.execute(select(Delivery.__table__).order_by(Delivery.id))
+            deliveries = [tuple(row) for row in rows.all()]
+        return [deliveries, await count(ctx, Answer)]
+
+    before = await snapshot()
+    assert before[1] == 0
+    actor = await world.actor(member)
+    assert actor.person is not None and actor.home_team is not None
+    assert isinstance(ctx.sessions, Sessions)
+    async with ctx.sessions.single_statement() as conn:
+        stored = await repo.store_checkin_at_once(
+            conn, actor.home_team.id, member.id, today, scores().values, None, "en"
+        )
+    assert stored is None
+    assert await snapshot() == before
+    assert (await record_checkin(ctx, actor, scores())).outcome is outcome
+    assert await snapshot() == before
+
+
+async def test_paused_until_yesterday_is_stored_in_one_statement(
+    world: World, ctx: Context
+) -> None:
+    postgres_only(ctx)
+    await open_round(ctx, world.cli, world.team)
+    member = world.members[0]
+    async with ctx.sessions.begin() as session:
+        await session.execute(
+            update(Person)
+            .where(Person.id == member.id)
+            .values(paused_until=START.date() - timedelta(days=1))
+        )
+    actor = await world.actor(member)
+    assert actor.home_team is not None
+    assert isinstance(ctx.sessions, Sessions)
+    async with ctx.sessions.single_statement() as conn:
+        stored = await repo.store_checkin_at_once(
+            conn, actor.home_team.id, member.id, START.date(), scores().values, None, "en"
+        )
+    assert stored == repo.StoredAtOnce("2026-W48", edit_queued=False)
+    assert conn.changed == {"deliveries", "answers"}
+    assert await count(ctx, Answer) == 1
+    assert await count(ctx, Delivery, Delivery.kind == "checked_in") == 0
 
 
 @pytest.mark.parametrize(
