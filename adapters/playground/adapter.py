@@ -121,7 +121,7 @@ class PlaygroundAdapter:
                 {"error": "unknown playground workspace or person"}, status=404
             )
         event = translate.event_of(body, person.display_name)
-        self.runtime.metrics.events.labels(PLATFORM, body.kind).inc()
+        self.runtime.metrics.event(PLATFORM, body.kind)
         messages = await self.runtime.chat.handle(event)
         if body.kind == "form":
             # A refused form is answered in its dialog, as Slack (the modal's errors) and Teams

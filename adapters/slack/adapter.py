@@ -612,7 +612,7 @@ class SlackAdapter:
         await platform_uninstalled(self.runtime.ctx, PLATFORM, key)
 
     async def _handle(self, event: Event) -> list[Message]:
-        self.runtime.metrics.events.labels(PLATFORM, type(event).__name__).inc()
+        self.runtime.metrics.event(PLATFORM, type(event).__name__)
         return await self.runtime.chat.handle(event)
 
     # --- outbound (the Adapter port) -----------------------------------------------------

@@ -220,7 +220,7 @@ class TeamsAdapter:
             await self._handle(event)
 
     async def _handle(self, event: Event) -> list[Message]:
-        self.runtime.metrics.events.labels(PLATFORM, type(event).__name__).inc()
+        self.runtime.metrics.event(PLATFORM, type(event).__name__)
         return await self.runtime.chat.handle(event)
 
     async def _on_message(

@@ -69,6 +69,7 @@ class Metrics:
             registry=self.registry,
         )
         self._answered: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._events: dict[tuple[str, str], Counter] = {}
         self.ready = Gauge(
             "rutradar_ready", "1 when the database is reachable and current", registry=self.registry
         )
@@ -87,6 +88,15 @@ class Metrics:
             self._answered[key] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def event(self, platform: str, kind: str) -> None:
+        """One inbound event handled, counted by platform and kind (a few of each): its
+        labelled child kept, as `answered` keeps its own, since prometheus_client's `labels`
+        cost a press as much as its database read."""
+        child = self._events.get((platform, kind))
+        if child is None:
+            child = self._events[(platform, kind)] = self.events.labels(platform, kind)
+        child.inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
