@@ -1,13 +1,14 @@
 """Core statements built once, compiled once per dialect, and run on the database driver's own
 connection (`sqlite3`, asyncpg), for the few statements of a burst's hot path: the sender's
-read and a check-in's transaction (storage/db.py `Sessions.reading`, `Sessions.writing`).
+read and a check-in's statements (storage/db.py `Sessions.reading`, `writing`,
+`single_statement`).
 
 Why: SQLAlchemy's asyncio execution of a statement already compiled and cached still costs
 0.1–0.2 ms of CPU (the greenlet switches, an execution context, the result's metadata), and on
 SQLite that is 10–30 times what SQLite takes to answer. Measured per check-in submission, the
 sender's read and the check-in's four statements cost 1.2 ms on SQLite and 2 ms on
-PostgreSQL, where the bare app's whole request costs 0.9 ms (docs/benchmarks.md, "Statements
-on the driver's connection").
+PostgreSQL, where the bare app's whole request costs 0.9 ms (docs/benchmarks.md, "Session of
+2026-12-02: statements on the driver's connection").
 
 What SQLAlchemy does is kept, not written again: the SQL is SQLAlchemy's compilation of the
 statement for the engine's dialect (PostgreSQL's casts and `FOR SHARE` included), every value
