@@ -598,6 +598,8 @@ def _checkin_at_once() -> Select[Any]:
     yet (the compare-and-set). Then the prompt is marked answered, the answer inserted and,
     if the prompt reached the platform, its "checked in" edit queued with the prompt's
     reference and `locale` (as `bot/rounds/checkin.py` `checked_in_edit` writes it). The
+    reference is the one the UPDATE returns, the prompt row's newest version: a dispatcher
+    that records the send while the statement waits on the row is not missed. The
     statement's row, if any: the round's period and whether an edit was queued."""
     target = (
         _open_round_beside_prompt(
@@ -605,7 +607,6 @@ def _checkin_at_once() -> Select[Any]:
             _ROUNDS.c.period,
             _ROUNDS.c.opens_at,
             _DELIVERIES.c.id.label("delivery_id"),
-            _DELIVERIES.c.message_ref,
         )
         .with_for_update(read=True, of=_ROUNDS)
         .cte("target")
@@ -626,7 +627,7 @@ def _checkin_at_once() -> Select[Any]:
             not_paused,
         )
         .values(_ANSWERED)
-        .returning(target.c.round_id, target.c.period, target.c.opens_at, target.c.message_ref)
+        .returning(target.c.round_id, target.c.period, target.c.opens_at, _DELIVERIES.c.message_ref)
         .cte("marked")
     )
     answer_values: dict[str, Any] = {

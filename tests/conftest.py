@@ -214,3 +214,17 @@ async def build_world(
 @pytest.fixture
 async def world(ctx: Context) -> World:
     return await build_world(ctx)
+
+
+async def until_a_session_waits_on_a_lock(ctx: Context) -> None:
+    """PostgreSQL: polls until a session of this test's database waits on a lock (a race a
+    test set up has reached the point it meant to reach). Fails after 10,000 looks."""
+    waiting = text(
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+        " WHERE NOT l.granted AND a.datname = current_database()"
+    )
+    async with ctx.database.connect() as conn:
+        for _ in range(10_000):
+            if await conn.scalar(waiting):
+                return
+    raise AssertionError("no session waited on a lock")

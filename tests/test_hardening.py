@@ -14,7 +14,6 @@ from sqlalchemy import func, select, text, update
 from bot.admin import operations as admin
 from bot.admin.records import audit_list
 from bot.core.clock import ManualClock
-from bot.core.context import Context
 from bot.core.ports import DeliveryError
 from bot.delivery.dispatcher import MAX_ATTEMPTS, Dispatcher
 from bot.delivery.scheduler import RoundScheduler
@@ -25,7 +24,7 @@ from bot.server.cli import main
 from storage import repositories as repo
 from storage.models import Answer, Delivery, Person, Round, Team, Workspace
 from storage.values import CadenceKind, MembershipRole
-from tests.conftest import START, World
+from tests.conftest import START, World, until_a_session_waits_on_a_lock
 from tests.fakes.adapter import FakeAdapter, RecoverableFakeAdapter
 
 
@@ -85,19 +84,6 @@ async def test_a_check_in_racing_a_close_is_counted_or_not_stored_never_left_beh
         assert await session.scalar(select(func.count()).select_from(Answer)) == 0
 
 
-async def until_the_check_in_waits(ctx: Context) -> None:
-    """Polls PostgreSQL until a session of this test's database waits on a lock."""
-    waiting = text(
-        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
-        " WHERE NOT l.granted AND a.datname = current_database()"
-    )
-    async with ctx.database.connect() as conn:
-        for _ in range(10_000):
-            if await conn.scalar(waiting):
-                return
-    raise AssertionError("the check-in never waited on the close")
-
-
 async def test_a_one_statement_check_in_waiting_on_a_close_stores_nothing(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -126,7 +112,7 @@ async def test_a_one_statement_check_in_waiting_on_a_close_stores_nothing(
     member = await world.actor(world.members[0])
     checkin = asyncio.get_running_loop().create_task(record_checkin(ctx, member, scores()))
     try:
-        await until_the_check_in_waits(ctx)
+        await until_a_session_waits_on_a_lock(ctx)
         assert not checkin.done()
     finally:
         go.set()

@@ -21,7 +21,7 @@ from storage import repositories as repo
 from storage.db import Sessions
 from storage.models import Answer, Delivery, Membership, Person, Release, Round
 from storage.repositories import OpenRound
-from tests.conftest import START, World
+from tests.conftest import START, World, until_a_session_waits_on_a_lock
 
 
 def scores(**values: int) -> Scores:
@@ -277,6 +277,35 @@ async def test_one_statement_stores_what_the_transaction_stores(
     first_edit, second_edit = ({c: getattr(e, c) for c in columns} for e in edits)
     assert first_edit == second_edit
     assert first_edit["not_before"] == outcome.round.opens_at
+
+
+async def test_a_prompt_sent_while_the_one_statement_waits_gets_its_edit(
+    world: World, ctx: Context
+) -> None:
+    """The dispatcher records the prompt as sent (its reference) while a check-in's one
+    statement waits on the prompt's row: the statement takes the reference of the row's
+    newest version, and the "checked in" edit is queued with it."""
+    postgres_only(ctx)
+    await open_round(ctx, world.cli, world.team)
+    member = world.members[0]
+    ref = SentRef("playground", f"T0001:{member.user_id}", "1700000000.000002").to_json()
+    actor = await world.actor(member)
+    async with ctx.database.connect() as dispatcher:
+        await dispatcher.execute(
+            update(Delivery)
+            .where(Delivery.person_id == member.id, Delivery.kind == "prompt")
+            .values(status="sent", message_ref=ref)
+        )
+        checkin = asyncio.get_running_loop().create_task(record_checkin(ctx, actor, scores()))
+        try:
+            await until_a_session_waits_on_a_lock(ctx)
+        finally:
+            await dispatcher.commit()
+        result = await asyncio.wait_for(checkin, 30)
+    assert (result.outcome, result.edit_queued) == (Outcome.STORED, True)
+    async with ctx.sessions() as session:
+        edit = await session.scalar(select(Delivery).where(Delivery.kind == "checked_in"))
+    assert edit is not None and edit.message_ref == {**ref, "locale": "en"}
 
 
 @pytest.mark.parametrize(
