@@ -69,6 +69,17 @@ IN_WORKER = "rutradar_in_worker"  # execution option: a write that may take long
 # and the next checkout connects anew ("optimistic" disconnect handling). Connections are
 # also replaced after half an hour, before proxies and firewalls cut idle ones.
 PG_RECYCLE_SECONDS = 1800
+# Set on every PostgreSQL connection, whatever the server's, role's or database's defaults:
+# - READ COMMITTED: a close's later statements must see a check-in committed while the
+#   close waited on the round's lock (its delete then takes that answer too), and the
+#   one-statement check-in re-checks the round and the prompt after waiting on them;
+#   REPEATABLE READ as a default would break both.
+# - no parameter values in the server's log of a failed statement: a check-in's carry the
+#   person and the scores together (storage/server_log.py says what else to turn off).
+PG_SESSION_SETTINGS = {
+    "default_transaction_isolation": "read committed",
+    "log_parameter_max_length_on_error": "0",
+}
 
 
 def create_engine(
@@ -139,6 +150,7 @@ def create_engine(
         ).render_as_string(hide_password=False)
     engine = create_async_engine(
         url,
+        connect_args={"server_settings": PG_SESSION_SETTINGS},
         pool_recycle=PG_RECYCLE_SECONDS,
         pool_size=pool_size,
         max_overflow=max_overflow,

@@ -14,6 +14,8 @@ from importlib.metadata import entry_points
 
 from aiohttp import web
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.chat.engine import ChatEngine
 from bot.core.clock import Clock, SystemClock
@@ -38,6 +40,7 @@ from storage.crypto import SecretBox, SecretKeyError
 from storage.db import create_engine, create_session_factory
 from storage.maintenance import pending_count
 from storage.migrate import head_revision
+from storage.server_log import statement_logging
 
 log = logging.getLogger(__name__)
 RUNTIME: web.AppKey[Runtime] = web.AppKey("rutradar_runtime", Runtime)
@@ -148,6 +151,7 @@ def build_app(
         app.router.add_post("/api/messages", teams_not_configured)
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        await warn_of_statement_logging(runtime.ctx.database)
         async with runtime.supervisor:
             if background:
                 runtime.supervisor.spawn(runtime.dispatcher.run(), name="dispatcher")
@@ -163,6 +167,22 @@ def build_app(
     app.on_shutdown.append(on_shutdown)
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+async def warn_of_statement_logging(database: AsyncEngine) -> None:
+    """One WARNING at start-up when PostgreSQL would log a check-in's statement, with the
+    person and the scores in it (storage/server_log.py). A database not reachable yet is
+    `/readyz`'s to report, not this check's."""
+    try:
+        found = await statement_logging(database)
+    except (SQLAlchemyError, OSError):
+        return
+    if found:
+        log.warning(
+            "PostgreSQL logs this app's statements (%s): its log can link a check-in to a"
+            " person; turn statement logging off for this role (docs/privacy.md)",
+            ", ".join(found),
+        )
 
 
 def drain(runtime: Runtime) -> None:
