@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 
 from bot.admin import operations as admin
 from bot.admin.records import audit_list
@@ -62,15 +62,11 @@ async def test_a_check_in_racing_a_close_is_counted_or_not_stored_never_left_beh
         await holding.wait()
         repo.mark_answered = original
         closing = asyncio.get_running_loop().create_task(close_round(ctx, world.cli, world.team))
-        if ctx.database.dialect.name == "postgresql":
-            async with ctx.database.connect() as conn:  # until the close waits on the round's lock
-                for _ in range(10_000):
-                    waiting = await conn.scalar(
-                        text("SELECT count(*) FROM pg_locks WHERE NOT granted")
-                    )
-                    if waiting:
-                        break
-        go.set()
+        try:
+            if ctx.database.dialect.name == "postgresql":  # until the close waits on its lock
+                await until_a_session_waits_on_a_lock(ctx)
+        finally:
+            go.set()
         result = await checkin
         outcome = await closing
     finally:
