@@ -704,7 +704,7 @@ async def store_checkin_at_once(
 ) -> StoredAtOnce | None:
     """The check-in stored in one statement (`_checkin_at_once` says when), or None: nothing
     was changed. Outside a transaction: the statement is one."""
-    answer = {"id": random_id(), "round_id": None, "comment": comment, **scores}
+    answer = {"id": random_id(), "comment": comment, **scores}  # its round: the statement's
     row = (
         await session.execute(
             _CHECKIN_AT_ONCE,
@@ -714,7 +714,7 @@ async def store_checkin_at_once(
                 "today": today,
                 "locale": locale,
                 "edit_id": random_id(),
-                **{f"answer_{key}": value for key, value in answer.items() if key != "round_id"},
+                **{f"answer_{key}": value for key, value in answer.items()},
             },
         )
     ).first()
