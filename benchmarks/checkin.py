@@ -49,12 +49,13 @@ from adapters.slack.payloads import where
 from benchmarks import postgres_base_url, postgres_database, sqlite_database, table
 from benchmarks.load import (
     LOAD_COLUMNS,
+    Load,
     LoadResult,
     Request,
     Server,
     free_port,
+    interleaved,
     python_argv,
-    run_wrk,
     rutradar_argv,
     start_server,
 )
@@ -70,9 +71,10 @@ TOKEN = "xoxb-bench"
 ZONE = "Europe/Berlin"
 BUTTON_PEOPLE = 1_000  # press the button and open their Home (reads)
 SUBMITTERS = 30_000  # one submission each
-SECONDS = 5.0
+SECONDS = 6.0  # per request kind and server, in ROUNDS turns (benchmarks/load.py `interleaved`)
+ROUNDS = 2
 WARMUP_SECONDS = 1.0
-REQUESTS = 25_000  # button and Home requests written per run: more than answered
+REQUESTS = 25_000  # requests written per turn: more than answered
 WARMUP_REQUESTS = 8_000
 TARGET_RATIO = 0.7
 TARGET_P99_MS = 250.0
@@ -368,35 +370,6 @@ async def people_fetched(server: Server, fake: FakeSlackAPI, period: str, member
     await fake.wait_for("users.list", pages, timeout=120)
 
 
-async def measure(
-    server: Server,
-    label: str,
-    make: Callable[[int, int], list[Request]],
-    seconds: float,
-    *,
-    expect: str | None = None,
-) -> tuple[LoadResult, LoadResult]:
-    """A warm-up, then the measured run; `make(first, count)` builds distinct requests (the
-    submissions from people `first`… onwards, never twice). Returns (warm-up, measured)."""
-    url = server.url + "/slack/events"
-    warm = await run_wrk(
-        f"{label} warm-up", url, make(0, WARMUP_REQUESTS), seconds=WARMUP_SECONDS, expect=expect
-    )
-    if warm.wraps:
-        raise RuntimeError(f"{label}: the warm-up outlasted its requests")
-    cpu = server.cpu_seconds()
-    result = await run_wrk(
-        label,
-        url,
-        make(warm.sent, REQUESTS),
-        seconds=seconds,
-        profile_pid=server.proc.pid,
-        expect=expect,
-    )
-    result.cpu_ms_per_request = (server.cpu_seconds() - cpu) * 1000 / max(1, result.requests)
-    return warm, result
-
-
 async def run(*, seconds: float = SECONDS) -> CheckinResult:
     logs = Path(tempfile.mkdtemp(prefix="rutradar-bench-checkin-"))
     result = CheckinResult()
@@ -418,10 +391,12 @@ async def run(*, seconds: float = SECONDS) -> CheckinResult:
                 "RUTRADAR_DATABASE_URL": url,
                 "BENCH_DATABASE_URL": url,
             }
-
-            make_buttons = partial(_buttons, period)
-            make_submissions = partial(_submissions, period)
-            measured: dict[str, dict[str, LoadResult]] = {"bare": {}, "rutradar": {}}
+            makers: dict[str, Callable[[int, int], list[Request]]] = {
+                "button": partial(_buttons, period),
+                "submit": partial(_submissions, period),
+                "home": _homes,
+            }
+            servers: dict[str, Server] = {}
             for name, argv, ready in (
                 (
                     "bare",
@@ -433,7 +408,7 @@ async def run(*, seconds: float = SECONDS) -> CheckinResult:
                 ("rutradar", rutradar_argv, "/readyz"),
             ):
                 port = free_port()
-                server = await start_server(
+                servers[name] = await start_server(
                     argv(port),
                     env,
                     port,
@@ -441,30 +416,38 @@ async def run(*, seconds: float = SECONDS) -> CheckinResult:
                     log_dir=logs,
                     name=f"{name}-checkin-{backend}",
                 )
-                try:
-                    if name == "rutradar":
-                        await people_fetched(server, fake, period, members)
-                    runs = measured[name]
-                    _, runs["button"] = await measure(
-                        server, f"checkin-button-{name}-{backend}", make_buttons, seconds
+                stack.callback(servers[name].stop)
+            await people_fetched(servers["rutradar"], fake, period, members)
+            loads: dict[tuple[str, str], Load] = {}
+            for kind in KINDS:
+                # Per kind: both warmed up, then bare, product, product, bare; the product's
+                # turns follow its warm-up well within its lookups' TTL, as a burst of
+                # presses follows the round's prompts.
+                pair = []
+                for name in ("bare", "rutradar"):
+                    load = Load(
+                        f"checkin-{kind}-{name}-{backend}",
+                        servers[name],
+                        makers[kind],
+                        WARMUP_REQUESTS,
+                        expect=COUNTED if (kind, name) == ("submit", "rutradar") else None,
                     )
-                    submitted = await measure(
-                        server,
-                        f"checkin-submit-{name}-{backend}",
-                        make_submissions,
-                        seconds,
-                        expect=COUNTED if name == "rutradar" else None,
-                    )
-                    runs["submit"] = submitted[1]
-                    _, runs["home"] = await measure(
-                        server, f"home-{name}-{backend}", _homes, seconds
-                    )
-                finally:
-                    server.stop()
-                result.counts.append(await count(url, backend, name, submitted))
+                    await load.warm_up(WARMUP_SECONDS)
+                    load.requests = REQUESTS
+                    loads[kind, name] = load
+                    pair.append(load)
+                await interleaved(pair, rounds=ROUNDS, seconds=seconds / ROUNDS)
+            for name in ("bare", "rutradar"):
+                submitted = loads["submit", name]
+                result.counts.append(await count(url, backend, name, tuple(submitted.runs)))
             for kind in KINDS:
                 result.rows.append(
-                    Row(backend, kind, measured["rutradar"][kind], measured["bare"][kind])
+                    Row(
+                        backend,
+                        kind,
+                        loads[kind, "rutradar"].result(),
+                        loads[kind, "bare"].result(),
+                    )
                 )
     return result
 

@@ -23,8 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -306,6 +306,112 @@ def python_argv(*args: str) -> list[str]:
 
 def rutradar_argv(port: int) -> list[str]:
     return [str(Path(sys.executable).with_name("rutradar")), "serve", "--port", str(port)]
+
+
+# --- interleaved runs ----------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    """One kind of request against one server, measured in slices by `interleaved`.
+
+    `make(first, count)` builds `count` distinct requests, the `first` ones already used by
+    this load's earlier runs (a submission is sent once per person, never again)."""
+
+    label: str
+    server: Server
+    make: Callable[[int, int], list[Request]]
+    requests: int  # per run: more than the server answers in one
+    path: str = "/slack/events"
+    expect: str | None = None
+    runs: list[LoadResult] = field(default_factory=list)  # warm-ups and slices, in order
+    slices: list[LoadResult] = field(default_factory=list)
+
+    @property
+    def used(self) -> int:
+        return sum(run.sent for run in self.runs)
+
+    async def run(self, seconds: float, *, part: str = "", profile: bool = False) -> LoadResult:
+        cpu = self.server.cpu_seconds()
+        result = await run_wrk(
+            self.label + part,
+            self.server.url + self.path,
+            self.make(self.used, self.requests),
+            seconds=seconds,
+            profile_pid=self.server.proc.pid if profile else None,
+            expect=self.expect,
+        )
+        result.cpu_ms_per_request = (
+            (self.server.cpu_seconds() - cpu) * 1000 / max(1, result.requests)
+        )
+        self.runs.append(result)
+        return result
+
+    async def warm_up(self, seconds: float) -> None:
+        warm = await self.run(seconds, part=" warm-up")
+        if warm.wraps:
+            raise RuntimeError(f"{self.label}: the warm-up outlasted its requests")
+
+    def result(self) -> LoadResult:
+        return combined(self.label, self.slices)
+
+
+async def interleaved(loads: Sequence[Load], *, rounds: int, seconds: float) -> None:
+    """Measures every load `rounds` times for `seconds`, in turns: forwards, then backwards
+    (A B C C B A …), every server idle before each turn starts.
+
+    On this machine kind the CPU one request costs moves by up to 2× within a minute (other
+    tenants): a baseline measured once, before the product's rows, made a ratio move from 0.6
+    to 0.9 between runs of the same code. Turns that mirror each other put a baseline and the
+    product at the same mean time, so a drift in the machine's speed moves both sides alike.
+    Waiting for quiet keeps one server's leftover work (the product's outbox sending "checked
+    in" edits after its submissions) out of the next server's turn."""
+    servers = list({id(load.server): load.server for load in loads}.values())
+    for n in range(rounds):
+        order = loads if n % 2 == 0 else list(reversed(loads))
+        for load in order:
+            await quiet(servers)
+            load.slices.append(await load.run(seconds, part=f" {n + 1}", profile=True))
+
+
+async def quiet(servers: Sequence[Server], *, within: float = 10.0) -> None:
+    """Returns once the servers used less than 2 % of a core over 200 ms (or after `within`
+    seconds, then the next turn starts on a busy machine, as the report's CPU column shows)."""
+    deadline = time.perf_counter() + within
+    while time.perf_counter() < deadline:
+        before = sum(server.cpu_seconds() for server in servers)
+        await asyncio.sleep(0.2)
+        if sum(server.cpu_seconds() for server in servers) - before < 0.004:
+            return
+
+
+def combined(label: str, slices: Sequence[LoadResult]) -> LoadResult:
+    """A load's slices as one run: requests, time, errors and CPU summed; p50 and p90 the
+    request-weighted mean of the slices'; p99 and max the worst slice's (the p99 of all
+    requests lies between the slices' lowest and highest: the report takes the highest)."""
+    if not slices:
+        raise ValueError(f"{label}: no slices measured")
+    count = sum(s.requests for s in slices)
+
+    def mean(value: Callable[[LoadResult], float]) -> float:
+        return sum(value(s) * s.requests for s in slices) / max(1, count)
+
+    cpu = sum(s.cpu_ms_per_request * s.requests for s in slices)
+    return LoadResult(
+        label=label,
+        requests=count,
+        seconds=sum(s.seconds for s in slices),
+        non_2xx=sum(s.non_2xx for s in slices),
+        socket_errors=sum(s.socket_errors for s in slices),
+        p50_ms=mean(lambda s: s.p50_ms),
+        p90_ms=mean(lambda s: s.p90_ms),
+        p99_ms=max(s.p99_ms for s in slices),
+        max_ms=max(s.max_ms for s in slices),
+        wraps=sum(s.wraps for s in slices),
+        cpu_ms_per_request=cpu / max(1, count),
+        sent=sum(s.sent for s in slices),
+        matched=-1 if any(s.matched < 0 for s in slices) else sum(s.matched for s in slices),
+    )
 
 
 def settled(results: Iterable[LoadResult]) -> bool:

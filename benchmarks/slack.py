@@ -5,10 +5,11 @@ loop, against a bare slack-bolt `AsyncApp` acking a fixed text, in the same run,
 Every request is a distinct slash command (its own `trigger_id` and `response_url`), signed
 with its own HMAC over a current timestamp, from one of 100 people of one workspace. The
 product runs as `rutradar serve` in single-token mode against the fake Slack Web API
-(tests/fakes/slack_api.py); the bare app in its own process (benchmarks/baselines.py),
-measured once per backend just before that backend's rows (one sample for all let a load spike
-during it move every ratio). A warm-up run before each measured one makes every person known (their first contact writes
-their row). Also reported from the product's processes: start-up to `/readyz` 200 and the
+(tests/fakes/slack_api.py); the bare app in its own process (benchmarks/baselines.py), both
+running side by side per backend and measured in mirrored turns (bare, help, advice, advice,
+help, bare: benchmarks/load.py `interleaved`), so a change in the machine's speed during the
+run moves a ratio's two sides alike. A warm-up run before the turns makes every person known
+(their first contact writes their row). Also reported from the product's processes: start-up to `/readyz` 200 and the
 resident memory once idle.
 
 Targets: ≥ 0.8 × bare Bolt's throughput and p99 < 50 ms, on every backend; start-up < 2 s;
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,12 +31,12 @@ import aiohttp
 from benchmarks import postgres_base_url, postgres_database, sqlite_database, table
 from benchmarks.load import (
     LOAD_COLUMNS,
+    Load,
     LoadResult,
     Request,
-    Server,
     free_port,
+    interleaved,
     python_argv,
-    run_wrk,
     rutradar_argv,
     start_server,
 )
@@ -44,9 +46,10 @@ from tests.fakes.slack_api import FakeSlackAPI
 SECRET = "bench-signing-secret"
 TOKEN = "xoxb-bench"
 PEOPLE = 100
-SECONDS = 8.0
+SECONDS = 8.0  # per request kind, in ROUNDS turns (benchmarks/load.py `interleaved`)
+ROUNDS = 2
 WARMUP_SECONDS = 2.0
-REQUESTS = 45_000  # more than bare Bolt answers in SECONDS on these machines
+REQUESTS = 25_000  # per turn: more than bare Bolt answers in SECONDS / ROUNDS on these machines
 TARGET_RATIO = 0.8
 TARGET_P99_MS = 50.0
 TARGET_START_S = 2.0
@@ -79,8 +82,7 @@ class Row:
 
 @dataclass
 class SlackResult:
-    # Bare Bolt measured once per backend, just before that backend's rows: a change in the
-    # machine's load during the run then moves a ratio's two sides together.
+    # Bare Bolt per backend, measured in turns with that backend's rows (`interleaved`).
     baselines: dict[str, LoadResult] = field(default_factory=dict)
     rows: list[Row] = field(default_factory=list)
     start_s: dict[str, float] = field(default_factory=dict)
@@ -118,33 +120,8 @@ async def _check(url: str, text: str, expect: str) -> None:
         raise RuntimeError(f"{url} answered {response.status} without {expect!r}: {body[:300]}")
 
 
-async def measure(server: Server, name: str, text: str, seconds: float) -> LoadResult:
-    url = server.url + "/slack/events"
-    await run_wrk("warm-up", url, commands(text, PEOPLE * 4), seconds=WARMUP_SECONDS)
-    cpu = server.cpu_seconds()
-    result = await run_wrk(
-        name, url, commands(text, REQUESTS), seconds=seconds, profile_pid=server.proc.pid
-    )
-    result.cpu_ms_per_request = (server.cpu_seconds() - cpu) * 1000 / max(1, result.requests)
-    return result
-
-
-async def bare_bolt(env: dict[str, str], logs: Path, seconds: float, backend: str) -> LoadResult:
-    """Bare Bolt acking `/rut help`, in its own process, measured as the product's rows are."""
-    port = free_port()
-    bare = await start_server(
-        python_argv("-m", "benchmarks.baselines", "bolt", str(port)),
-        env,
-        port,
-        ready_path="/slack/events",
-        log_dir=logs,
-        name=f"bare-bolt-{backend}",
-    )
-    try:
-        await _check(bare.url + "/slack/events", "help", "Rut Radar")
-        return await measure(bare, f"slack-bare-bolt-{backend}", "help", seconds)
-    finally:
-        bare.stop()
+def _commands(text: str) -> Callable[[int, int], list[Request]]:
+    return lambda _first, count: commands(text, count)
 
 
 async def run(*, seconds: float = SECONDS) -> SlackResult:
@@ -162,10 +139,19 @@ async def run(*, seconds: float = SECONDS) -> SlackResult:
         if base:
             backends.append(("postgresql", postgres_database(base)))
         for backend, database in backends:
-            baseline = await bare_bolt(env, logs, seconds, backend)
-            result.baselines[backend] = baseline
             async with AsyncExitStack() as stack:
                 url = await stack.enter_async_context(database)
+                port = free_port()
+                bare = await start_server(
+                    python_argv("-m", "benchmarks.baselines", "bolt", str(port)),
+                    env,
+                    port,
+                    ready_path="/slack/events",
+                    log_dir=logs,
+                    name=f"bare-bolt-{backend}",
+                )
+                stack.callback(bare.stop)
+                await _check(bare.url + "/slack/events", "help", "Rut Radar")
                 port = free_port()
                 server = await start_server(
                     rutradar_argv(port),
@@ -179,9 +165,17 @@ async def run(*, seconds: float = SECONDS) -> SlackResult:
                 result.start_s[backend] = server.started_in
                 result.idle_mb[backend] = server.rss_mb()
                 await _check(server.url + "/slack/events", "help", "advice")
-                for command, text in COMMANDS.items():
-                    row = await measure(server, f"slack-{command}-{backend}", text, seconds)
-                    result.rows.append(Row(backend, command, row, baseline))
+                baseline = Load(f"slack-bare-bolt-{backend}", bare, _commands("help"), REQUESTS)
+                loads = [baseline] + [
+                    Load(f"slack-{command}-{backend}", server, _commands(text), REQUESTS)
+                    for command, text in COMMANDS.items()
+                ]
+                for load in loads:  # the warm-up makes every person known (a first write)
+                    await load.warm_up(WARMUP_SECONDS)
+                await interleaved(loads, rounds=ROUNDS, seconds=seconds / ROUNDS)
+                result.baselines[backend] = baseline.result()
+                for command, load in zip(COMMANDS, loads[1:], strict=True):
+                    result.rows.append(Row(backend, command, load.result(), baseline.result()))
         return result
 
 

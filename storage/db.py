@@ -27,10 +27,13 @@ from storage.direct import DirectConnection, Driver, ReadOnlySession, Statements
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///rutradar.db"
 SQLITE_BUSY_TIMEOUT_MS = 30000  # how long a SQLite writer waits for another before failing
-# Connections kept per process (RUTRADAR_DB_POOL_SIZE). With 10, a burst of fifty requests
-# needed more, and each one past the pool is opened for one request and closed after it: on
-# PostgreSQL a connect and the statements prepared again (5 % of a button press's CPU).
-DEFAULT_POOL_SIZE = 25
+# Connections per process (RUTRADAR_DB_POOL_SIZE), opened as a burst needs them and then kept:
+# none opened past the pool (no "overflow"). With 25 and 10 more for bursts, a burst of fifty
+# requests kept needing the ten, and each was opened for one request and closed after it: on
+# PostgreSQL a connect and every statement prepared again, and the check-in benchmark's p99
+# on PostgreSQL at 330-650 ms against 170-210 ms with connections that stay. The ceiling is
+# the same 35 as before; a request waiting for one waits in the pool's queue.
+DEFAULT_POOL_SIZE = 35
 
 
 class UnsupportedDatabase(ValueError):
@@ -88,7 +91,7 @@ def create_engine(
     echo: bool = False,
     sqlite_synchronous: str = "NORMAL",
     pool_size: int = DEFAULT_POOL_SIZE,
-    max_overflow: int = 10,
+    max_overflow: int = 0,
 ) -> AsyncEngine:
     """One engine per process, with the settings the privacy and concurrency rules need.
 
@@ -107,7 +110,7 @@ def create_engine(
     `FULL` syncs the WAL at every commit (`RUTRADAR_SQLITE_SYNCHRONOUS=FULL`), for a host
     whose power can fail under the process, at the cost of an fsync per write.
 
-    Both keep a pool of `pool_size` (+ `max_overflow` under bursts) connections per process.
+    Both keep a pool of up to `pool_size` connections per process (`DEFAULT_POOL_SIZE`).
     PostgreSQL: asyncpg with its prepared-statement cache sized for the hot path, connections
     not pinged before use (`PG_RECYCLE_SECONDS` says why); reading sessions run in
     autocommit, without a BEGIN and a ROLLBACK around their statements.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -37,6 +38,21 @@ async def test_models_match_migrations(ctx: Context) -> None:
 
 def test_single_head() -> None:
     assert head_revision() == "0010"
+
+
+def test_head_revision_is_alembics_head_of_one_chain_of_file_named_revisions() -> None:
+    """`head_revision` reads the migrations' file names (start-up need not import Alembic):
+    it holds only while every file starts with its revision id and the revisions form one
+    chain, each revising the one before it, as Alembic itself reads them."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(alembic_config(""))
+    assert scripts.get_heads() == [head_revision()]
+    chain = list(reversed(list(scripts.walk_revisions())))
+    assert [s.revision for s in chain] == [f"{n:04d}" for n in range(1, len(chain) + 1)]
+    assert [s.down_revision for s in chain] == [None, *(s.revision for s in chain[:-1])]
+    for script in chain:
+        assert script.path is not None and Path(script.path).name.startswith(script.revision + "_")
 
 
 async def test_0004_downgrades_to_what_the_old_code_reads(sqlite_url: str) -> None:

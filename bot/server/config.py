@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
         "NORMAL", validation_alias="RUTRADAR_SQLITE_SYNCHRONOUS"
     )
-    # Connections kept per process (storage/db.py `DEFAULT_POOL_SIZE` says why 25).
+    # Connections kept per process (storage/db.py `DEFAULT_POOL_SIZE` says why 35).
     db_pool_size: int = Field(DEFAULT_POOL_SIZE, ge=1, validation_alias="RUTRADAR_DB_POOL_SIZE")
     # Seconds a replica may serve a workspace, person or role it looked up before: another
     # replica's change (a role granted, a team joined) takes effect within this (bot/core/lookups.py).
