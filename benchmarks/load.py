@@ -313,7 +313,7 @@ def rutradar_argv(port: int) -> list[str]:
 
 @dataclass
 class Load:
-    """One kind of request against one server, measured in slices by `interleaved`.
+    """One kind of request against one server, measured in turns by `interleaved`.
 
     `make(first, count)` builds `count` distinct requests, the `first` ones already used by
     this load's earlier runs (a submission is sent once per person, never again)."""
@@ -324,8 +324,8 @@ class Load:
     requests: int  # per run: more than the server answers in one
     path: str = "/slack/events"
     expect: str | None = None
-    runs: list[LoadResult] = field(default_factory=list)  # warm-ups and slices, in order
-    slices: list[LoadResult] = field(default_factory=list)
+    runs: list[LoadResult] = field(default_factory=list)  # warm-ups and turns, in order
+    turns: list[LoadResult] = field(default_factory=list)
 
     @property
     def used(self) -> int:
@@ -353,7 +353,7 @@ class Load:
             raise RuntimeError(f"{self.label}: the warm-up outlasted its requests")
 
     def result(self) -> LoadResult:
-        return combined(self.label, self.slices)
+        return combined(self.label, self.turns)
 
 
 async def interleaved(loads: Sequence[Load], *, rounds: int, seconds: float) -> None:
@@ -371,7 +371,7 @@ async def interleaved(loads: Sequence[Load], *, rounds: int, seconds: float) -> 
         order = loads if n % 2 == 0 else list(reversed(loads))
         for load in order:
             await quiet(servers)
-            load.slices.append(await load.run(seconds, part=f" {n + 1}", profile=True))
+            load.turns.append(await load.run(seconds, part=f" {n + 1}", profile=True))
 
 
 async def quiet(servers: Sequence[Server], *, within: float = 10.0) -> None:
@@ -385,32 +385,32 @@ async def quiet(servers: Sequence[Server], *, within: float = 10.0) -> None:
             return
 
 
-def combined(label: str, slices: Sequence[LoadResult]) -> LoadResult:
-    """A load's slices as one run: requests, time, errors and CPU summed; p50 and p90 the
-    request-weighted mean of the slices'; p99 and max the worst slice's (the p99 of all
-    requests lies between the slices' lowest and highest: the report takes the highest)."""
-    if not slices:
-        raise ValueError(f"{label}: no slices measured")
-    count = sum(s.requests for s in slices)
+def combined(label: str, turns: Sequence[LoadResult]) -> LoadResult:
+    """A load's turns as one run: requests, time, errors and CPU summed; p50 and p90 the
+    request-weighted mean of the turns'; p99 and max the worst turn's (the p99 of all
+    requests lies between the turns' lowest and highest: the report takes the highest)."""
+    if not turns:
+        raise ValueError(f"{label}: no turns measured")
+    count = sum(s.requests for s in turns)
 
     def mean(value: Callable[[LoadResult], float]) -> float:
-        return sum(value(s) * s.requests for s in slices) / max(1, count)
+        return sum(value(s) * s.requests for s in turns) / max(1, count)
 
-    cpu = sum(s.cpu_ms_per_request * s.requests for s in slices)
+    cpu = sum(s.cpu_ms_per_request * s.requests for s in turns)
     return LoadResult(
         label=label,
         requests=count,
-        seconds=sum(s.seconds for s in slices),
-        non_2xx=sum(s.non_2xx for s in slices),
-        socket_errors=sum(s.socket_errors for s in slices),
+        seconds=sum(s.seconds for s in turns),
+        non_2xx=sum(s.non_2xx for s in turns),
+        socket_errors=sum(s.socket_errors for s in turns),
         p50_ms=mean(lambda s: s.p50_ms),
         p90_ms=mean(lambda s: s.p90_ms),
-        p99_ms=max(s.p99_ms for s in slices),
-        max_ms=max(s.max_ms for s in slices),
-        wraps=sum(s.wraps for s in slices),
+        p99_ms=max(s.p99_ms for s in turns),
+        max_ms=max(s.max_ms for s in turns),
+        wraps=sum(s.wraps for s in turns),
         cpu_ms_per_request=cpu / max(1, count),
-        sent=sum(s.sent for s in slices),
-        matched=-1 if any(s.matched < 0 for s in slices) else sum(s.matched for s in slices),
+        sent=sum(s.sent for s in turns),
+        matched=-1 if any(s.matched < 0 for s in turns) else sum(s.matched for s in turns),
     )
 
 

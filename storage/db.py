@@ -30,9 +30,10 @@ SQLITE_BUSY_TIMEOUT_MS = 30000  # how long a SQLite writer waits for another bef
 # Connections per process (RUTRADAR_DB_POOL_SIZE), opened as a burst needs them and then kept:
 # none opened past the pool (no "overflow"). With 25 and 10 more for bursts, a burst of fifty
 # requests kept needing the ten, and each was opened for one request and closed after it: on
-# PostgreSQL a connect and every statement prepared again, and the check-in benchmark's p99
-# on PostgreSQL at 330-650 ms against 170-210 ms with connections that stay. The ceiling is
-# the same 35 as before; a request waiting for one waits in the pool's queue.
+# PostgreSQL a connect and every statement prepared again: the check-in benchmark's p99s on
+# PostgreSQL were 330-660 ms that way, 160-360 ms with connections that stay
+# (docs/benchmarks.md). The ceiling is the same 35; a request waiting for one waits in the
+# pool's queue.
 DEFAULT_POOL_SIZE = 35
 
 
