@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import math
 import os
 import shutil
 import socket
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +92,8 @@ class LoadResult:
     cpu_ms_per_request: float = float("nan")  # the server's CPU time per answered request
     sent: int = 0  # requests wrk started (the answered ones, and those in flight at the end)
     matched: int = -1  # answers whose body held `expect` (-1: not checked)
+    # wrk's latency histogram: microseconds → requests that took them (`combined` pools it)
+    histogram: dict[int, int] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -203,6 +207,7 @@ async def run_wrk(
         wraps=raw["wraps"],
         sent=raw["sent"],
         matched=raw["matched"],
+        histogram={int(value): int(count) for value, count in raw.get("hist", [])},
     )
 
 
@@ -386,15 +391,21 @@ async def quiet(servers: Sequence[Server], *, within: float = 10.0) -> None:
 
 
 def combined(label: str, turns: Sequence[LoadResult]) -> LoadResult:
-    """A load's turns as one run: requests, time, errors and CPU summed; p50 and p90 the
-    request-weighted mean of the turns'; p99 and max the worst turn's (the p99 of all
-    requests lies between the turns' lowest and highest: the report takes the highest)."""
+    """A load's turns as one run: requests, time, errors and CPU summed; the percentiles
+    those of all the turns' requests together, from wrk's latency histograms pooled. Without
+    a histogram (a turn that answered nothing), the worst turn's p50, p90 and p99: never
+    better than the requests were."""
     if not turns:
         raise ValueError(f"{label}: no turns measured")
     count = sum(s.requests for s in turns)
+    pooled: Counter[int] = Counter()
+    for turn in turns:
+        pooled.update(turn.histogram)
 
-    def mean(value: Callable[[LoadResult], float]) -> float:
-        return sum(value(s) * s.requests for s in turns) / max(1, count)
+    def pct(p: float, worst: Callable[[LoadResult], float]) -> float:
+        if all(turn.histogram for turn in turns):
+            return percentile(pooled, p) / 1000
+        return max(worst(turn) for turn in turns)
 
     cpu = sum(s.cpu_ms_per_request * s.requests for s in turns)
     return LoadResult(
@@ -403,15 +414,31 @@ def combined(label: str, turns: Sequence[LoadResult]) -> LoadResult:
         seconds=sum(s.seconds for s in turns),
         non_2xx=sum(s.non_2xx for s in turns),
         socket_errors=sum(s.socket_errors for s in turns),
-        p50_ms=mean(lambda s: s.p50_ms),
-        p90_ms=mean(lambda s: s.p90_ms),
-        p99_ms=max(s.p99_ms for s in turns),
+        p50_ms=pct(50, lambda s: s.p50_ms),
+        p90_ms=pct(90, lambda s: s.p90_ms),
+        p99_ms=pct(99, lambda s: s.p99_ms),
         max_ms=max(s.max_ms for s in turns),
         wraps=sum(s.wraps for s in turns),
         cpu_ms_per_request=cpu / max(1, count),
         sent=sum(s.sent for s in turns),
         matched=-1 if any(s.matched < 0 for s in turns) else sum(s.matched for s in turns),
+        histogram=dict(pooled),
     )
+
+
+def percentile(histogram: Mapping[int, int], p: float) -> int:
+    """The nearest-rank `p`th percentile of a latency histogram (value → count): the
+    smallest value at or below which at least `p` % of the requests lie."""
+    total = sum(histogram.values())
+    if total == 0:
+        raise ValueError("an empty histogram has no percentiles")
+    rank = max(1, math.ceil(p / 100 * total))
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if seen >= rank:
+            return value
+    return max(histogram)
 
 
 def settled(results: Iterable[LoadResult]) -> bool:

@@ -61,10 +61,19 @@ function done(summary, latency, requests)
       m = math.max(m, 0) + t:get("matched")
     end
   end
+  -- The latency histogram (`latency(i)`: the i-th distinct value in microseconds and how
+  -- many requests took it), so that turns of one row combine into exact percentiles.
+  local hist = {}
+  for k = 1, #latency do
+    local value, count = latency(k)
+    hist[#hist + 1] = string.format("[%d,%d]", value, count)
+  end
   local e = summary.errors
   io.write(string.format(
     'BENCH {"requests":%d,"duration_us":%d,"status_errors":%d,"socket_errors":%d,' ..
-    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"wraps":%d,"sent":%d,"matched":%d}\n',
+    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"wraps":%d,"sent":%d,"matched":%d,' ..
+    '"hist":[%s]}\n',
     summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, w, sent, m))
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, w, sent, m,
+    table.concat(hist, ",")))
 end
