@@ -24,7 +24,9 @@ fake's `users.info` describes them (a first contact would otherwise write their 
 Baseline (benchmarks/baselines.py `bolt-commit`, same database, same run): a bare Bolt
 `AsyncApp` that acks the button and calls `views.open` with a fixed modal, inserts one row
 per submission into a scratch table in a transaction and answers a fixed modal, and answers
-`app_home_opened` with `views.publish` of a fixed Home.
+`app_home_opened` with `views.publish` of a fixed Home. Both servers run side by side; per
+request kind both are warmed up, then measured bare, product, product, bare
+(benchmarks/load.py `interleaved`), each turn starting with every server idle.
 
 Targets (issue 12): button and submission ≥ 0.7 × the bare app's rate and p99 < 250 ms on
 every backend, no answer lost or doubled.
