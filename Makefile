@@ -60,7 +60,7 @@ lint: $(STAMP)
 # Performance targets (docs/benchmarks.md): ratios against a baseline measured in the same run.
 # The project's bytecode is compiled first, as `pip install .` (the container image) does: the
 # editable install leaves it to the first import, which PYTHONDONTWRITEBYTECODE=1 turns into a
-# compile on every start, a quarter of the measured start-up.
+# compile on every start (0.35 s of a 2.2 s profiled import).
 bench: $(STAMP)
 	$(BIN)/python -m compileall -q bot adapters storage messages benchmarks
 	$(BIN)/python -m benchmarks

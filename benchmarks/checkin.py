@@ -431,11 +431,10 @@ async def run(*, seconds: float = SECONDS) -> CheckinResult:
                         f"checkin-{kind}-{name}-{backend}",
                         servers[name],
                         makers[kind],
-                        WARMUP_REQUESTS,
+                        REQUESTS,
                         expect=COUNTED if (kind, name) == ("submit", "rutradar") else None,
                     )
-                    await load.warm_up(WARMUP_SECONDS)
-                    load.requests = REQUESTS
+                    await load.warm_up(WARMUP_SECONDS, WARMUP_REQUESTS)
                     loads[kind, name] = load
                     pair.append(load)
                 await interleaved(pair, rounds=ROUNDS, seconds=seconds / ROUNDS)

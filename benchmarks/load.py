@@ -336,12 +336,14 @@ class Load:
     def used(self) -> int:
         return sum(run.sent for run in self.runs)
 
-    async def run(self, seconds: float, *, part: str = "", profile: bool = False) -> LoadResult:
+    async def run(
+        self, seconds: float, *, part: str = "", profile: bool = False, count: int = 0
+    ) -> LoadResult:
         cpu = self.server.cpu_seconds()
         result = await run_wrk(
             self.label + part,
             self.server.url + self.path,
-            self.make(self.used, self.requests),
+            self.make(self.used, count or self.requests),
             seconds=seconds,
             profile_pid=self.server.proc.pid if profile else None,
             expect=self.expect,
@@ -352,8 +354,9 @@ class Load:
         self.runs.append(result)
         return result
 
-    async def warm_up(self, seconds: float) -> None:
-        warm = await self.run(seconds, part=" warm-up")
+    async def warm_up(self, seconds: float, count: int = 0) -> None:
+        """A run before the turns, `count` requests (the turns' number when 0)."""
+        warm = await self.run(seconds, part=" warm-up", count=count)
         if warm.wraps:
             raise RuntimeError(f"{self.label}: the warm-up outlasted its requests")
 

@@ -9,8 +9,8 @@ product runs as `rutradar serve` in single-token mode against the fake Slack Web
 running side by side per backend and measured in mirrored turns (bare, help, advice, advice,
 help, bare: benchmarks/load.py `interleaved`), so a change in the machine's speed during the
 run moves a ratio's two sides alike. A warm-up run before the turns makes every person known
-(their first contact writes their row). Also reported from the product's processes: start-up to `/readyz` 200 and the
-resident memory once idle.
+(their first contact writes their row). Also reported from the product's processes:
+start-up to `/readyz` 200 and the resident memory once idle.
 
 Targets: ≥ 0.8 × bare Bolt's throughput and p99 < 50 ms, on every backend; start-up < 2 s;
 idle resident memory < 150 MB.
