@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,19 @@ SQLITE_BUSY_TIMEOUT_MS = 30000  # how long a SQLite writer waits for another bef
 # (docs/benchmarks.md). The ceiling is the same 35; a request waiting for one waits in the
 # pool's queue.
 DEFAULT_POOL_SIZE = 35
+
+
+@dataclass
+class _Held:
+    """The pooled connection a task keeps through `Sessions.one_connection`."""
+
+    sessions: Sessions
+    task: asyncio.Task[Any] | None
+    pooled: Any = None  # SQLAlchemy's pooled connection, once taken
+    in_use: bool = False  # inside a `_direct` block right now
+
+
+_HELD: ContextVar[_Held | None] = ContextVar("rutradar_held_connection", default=None)
 
 
 class UnsupportedDatabase(ValueError):
@@ -274,6 +289,7 @@ class Sessions(async_sessionmaker[AsyncSession]):
         """A write transaction. `long`: it may take long (a round's close, a workspace's
         deletion), so on SQLite it is worked in a worker thread rather than on the event loop
         (storage/sqlite_driver.py)."""
+        await self._give_back_held()
         writer = self._long_writer if long else self._writer
         async with self._writers_turn(), writer.begin() as session:
             yield session
@@ -323,13 +339,64 @@ class Sessions(async_sessionmaker[AsyncSession]):
                 listener(frozenset(conn.changed))
 
     @asynccontextmanager
+    async def one_connection(self) -> AsyncIterator[None]:
+        """The direct connections this task takes in the block (`reading`, `writing`,
+        `single_statement`) are one pooled connection, taken at the first and given back at
+        the end: a check-in's submission reads its sender and then writes, and taking and
+        giving back a connection for each cost 30-40 µs of a submission's CPU, and under a
+        burst a second wait in the pool's queue.
+
+        Only this task's: a task it starts does not share the connection (it would run
+        statements on it at the same time). An ORM transaction begun in the block
+        (`begin()`, a sender's first contact) first gives the connection back, so that a
+        task never holds one connection while it waits in the pool for another (a burst
+        the size of the pool would wait on itself).
+
+        Not on SQLite, where a writer waits for the process's writer queue (`_writers_turn`)
+        before it takes its connection: check-ins holding theirs while they queue could
+        leave the writer at the head of the queue none to take."""
+        if self._turn is not None:
+            yield
+            return
+        held = _Held(self, asyncio.current_task())
+        token = _HELD.set(held)
+        try:
+            yield
+        finally:
+            _HELD.reset(token)
+            await self._give_back(held)
+
+    def _held(self) -> _Held | None:
+        held = _HELD.get()
+        if held is None or held.sessions is not self or held.task is not asyncio.current_task():
+            return None
+        return held
+
+    async def _give_back_held(self) -> None:
+        held = self._held()
+        if held is not None and not held.in_use:
+            await self._give_back(held)
+
+    @staticmethod
+    async def _give_back(held: _Held) -> None:
+        pooled, held.pooled = held.pooled, None
+        if pooled is not None:
+            await greenlet_spawn(pooled.close)
+
+    @asynccontextmanager
     async def _direct(self, *, read_only: bool) -> AsyncIterator[tuple[DirectConnection, Driver]]:
         """A pooled connection's driver-level connection, taken from the engine's pool as a
         raw connection (no `AsyncConnection` around it: its start and close were a tenth of
         a check-in's CPU) and given back as SQLAlchemy's pool does, reset included (in a
-        greenlet, where SQLAlchemy's asyncio adapters may await). If anything fails on it, it
-        is discarded rather than given back: a transaction the failure left open, or a
+        greenlet, where SQLAlchemy's asyncio adapters may await), or kept for the next
+        statements of the task's `one_connection` block. If anything fails on it, it is
+        discarded rather than given back: a transaction the failure left open, or a
         connection the server dropped, must not reach the next request."""
+        held = self._held()
+        if held is not None and not held.in_use:
+            async with self._kept(held, read_only=read_only) as direct:
+                yield direct
+            return
         pooled = await self._engine.raw_connection()
         try:
             driver = driver_of(self._engine.dialect, pooled.driver_connection)
@@ -338,6 +405,25 @@ class Sessions(async_sessionmaker[AsyncSession]):
             await greenlet_spawn(pooled.invalidate)
             raise
         await greenlet_spawn(pooled.close)
+
+    @asynccontextmanager
+    async def _kept(
+        self, held: _Held, *, read_only: bool
+    ) -> AsyncIterator[tuple[DirectConnection, Driver]]:
+        """`_direct` on the connection a `one_connection` block keeps (taken at its first use)."""
+        if held.pooled is None:
+            held.pooled = await self._engine.raw_connection()
+        pooled = held.pooled
+        held.in_use = True
+        try:
+            driver = driver_of(self._engine.dialect, pooled.driver_connection)
+            yield DirectConnection(self.statements, driver, read_only=read_only), driver
+        except BaseException:
+            held.pooled = None
+            await greenlet_spawn(pooled.invalidate)
+            raise
+        finally:
+            held.in_use = False
 
     @asynccontextmanager
     async def _writers_turn(self) -> AsyncIterator[None]:

@@ -164,8 +164,14 @@ def advice_piece(content: Content, piece: Advice) -> str:
     the language the advice is written in (English advice keeps "After a week" in English)."""
     if not piece.after_a_week:
         return piece.text
-    label = copy_for(content.locale).say("after_a_week", followup=piece.after_a_week)
-    return f"{piece.text}\n{label}"
+    return _with_followup(content.locale, piece.text, piece.after_a_week)
+
+
+@lru_cache(maxsize=2048)
+def _with_followup(locale: str, text: str, followup: str) -> str:
+    """Kept: the pieces are the content's own, a few hundred, and rendering the label's
+    template for each piece of each check-in's answer was a percent of a submission."""
+    return f"{text}\n{copy_for(locale).say('after_a_week', followup=followup)}"
 
 
 def advice_sections(
