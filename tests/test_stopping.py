@@ -1,10 +1,12 @@
 """Stopping a real `rutradar serve`: SIGTERM (Kubernetes) and SIGINT (Ctrl+C, `make run`) drain
 and exit 0 with nothing alarming on stderr; the send in flight finishes while /readyz says
-"draining"; a second signal stops without waiting; a port in use is one plain sentence."""
+"draining"; a second signal stops without waiting; a port in use is one plain sentence. And
+what a server does once started: start-up's objects frozen, the collector's thresholds set."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import socket
@@ -14,6 +16,7 @@ import aiohttp
 import pytest
 
 from bot.delivery.scheduler import RoundScheduler, Ticker
+from bot.server.runner import GC_THRESHOLDS, settle_collector
 from tests.conftest import World
 from tests.fakes.processes import (
     RUTRADAR,
@@ -208,3 +211,19 @@ async def test_a_port_in_use_is_one_plain_sentence(tmp_path: Path, sqlite_url: s
     assert proc.returncode == 1, text
     assert f"rutradar: cannot listen on 127.0.0.1:{port}" in text, text
     assert "Traceback" not in text and b"listening" not in out, text
+
+
+def test_a_started_server_freezes_start_up_and_collects_the_young_less_often() -> None:
+    """What `serve` calls once the socket is bound (bot/server/runner.py says why)."""
+    thresholds = gc.get_threshold()
+    garbage_in_waiting = [[n] for n in range(1000)]  # tracked containers, not frozen yet
+    frozen = gc.get_freeze_count()
+    try:
+        gc.set_threshold(700, 10, 10)  # Python's own
+        settle_collector()
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert GC_THRESHOLDS[0] > 700
+        assert gc.get_freeze_count() >= frozen + len(garbage_in_waiting)
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
