@@ -51,7 +51,7 @@ def settle_collector() -> None:
     reference counting as it ends: with a young collection every 700 allocations each request
     paid for several, each walking whatever was alive at that moment, the other requests in
     flight included. Every 20,000, and the older generations a little less often, the
-    check-in's requests cost 10-30 % less CPU on PostgreSQL and their p99s fell by a third to
+    check-in's requests cost 15-35 % less CPU on PostgreSQL and their p99s fell by a third to
     a half (docs/benchmarks.md, third session of 2026-12-02); what waits for a collection is
     a few megabytes at most (the memory rows of `make bench`)."""
     gc.freeze()
