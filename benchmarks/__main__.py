@@ -2,7 +2,8 @@
 (`make bench` runs all).
 
 Results go to stdout, and to a JSON file only when `--json PATH` asks for one. The exit status
-is 1 when a target is missed (fan-out, Slack requests, check-in, release, Teams activities), 2 on bad arguments.
+is 1 when a target is missed (fan-out, Slack requests, check-in, release, Teams activities,
+and, when all run, the whole under 10 minutes), 2 on bad arguments.
 The request benchmarks need `wrk` (installed with apt-get when missing and permitted; skipped
 with a message otherwise).
 """
@@ -15,6 +16,7 @@ import json
 import os
 import platform
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from benchmarks import fanout, release, scrub, throughput
 from benchmarks.load import Unavailable, ensure_wrk
 
 CHOICES = ("teams", "slack", "checkin", "fanout", "release", "throughput", "scrub")
+TARGET_TOTAL_S = 600.0  # `make bench` (every benchmark) stays under 10 minutes (issue 12)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -116,7 +119,15 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    started = time.perf_counter()
     results, ok = asyncio.run(run(args))
+    took = time.perf_counter() - started
+    results["seconds"] = round(took, 1)
+    if set(args.which) == set(CHOICES):
+        met = took < TARGET_TOTAL_S
+        verdict = "MET" if met else "MISSED"
+        print(f"\nall benchmarks: {took:.0f} s (target: < {TARGET_TOTAL_S:.0f} s) → {verdict}")
+        ok = ok and met
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0 if ok else 1

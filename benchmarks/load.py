@@ -33,6 +33,13 @@ import aiohttp
 
 LUA = Path(__file__).with_name("wrk.lua")
 CONNECTIONS = 50
+# Requests written for a turn: this many times what the load's fastest run so far answered in
+# as long (the machine's speed moves by up to 2x within a minute), never fewer than
+# MIN_REQUESTS nor more than the load's own ceiling. Signing them is the benchmark's own
+# work, done while the servers idle: on a slow machine writing every turn's ceiling took
+# minutes of `make bench` (16,000 check-in submissions: 3.6 s each time).
+HEADROOM = 3.0
+MIN_REQUESTS = 2_000
 WRK_TIMEOUT = "10s"  # a slow answer is a latency, not a socket error
 
 
@@ -326,7 +333,7 @@ class Load:
     label: str
     server: Server
     make: Callable[[int, int], list[Request]]
-    requests: int  # per run: more than the server answers in one
+    requests: int  # per run at most (`count_for`): more than the server answers in one
     path: str = "/slack/events"
     expect: str | None = None
     runs: list[LoadResult] = field(default_factory=list)  # warm-ups and turns, in order
@@ -336,6 +343,14 @@ class Load:
     def used(self) -> int:
         return sum(run.sent for run in self.runs)
 
+    def count_for(self, seconds: float) -> int:
+        """How many requests a run of `seconds` gets written (`HEADROOM` says why): the
+        ceiling until a run has shown how fast the server answers."""
+        fastest = max((run.rate for run in self.runs), default=0.0)
+        if fastest <= 0:
+            return self.requests
+        return min(self.requests, max(MIN_REQUESTS, math.ceil(fastest * seconds * HEADROOM)))
+
     async def run(
         self, seconds: float, *, part: str = "", profile: bool = False, count: int = 0
     ) -> LoadResult:
@@ -343,7 +358,7 @@ class Load:
         result = await run_wrk(
             self.label + part,
             self.server.url + self.path,
-            self.make(self.used, count or self.requests),
+            self.make(self.used, count or self.count_for(seconds)),
             seconds=seconds,
             profile_pid=self.server.proc.pid if profile else None,
             expect=self.expect,

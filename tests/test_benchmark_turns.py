@@ -4,9 +4,11 @@ those of all the turns' requests together."""
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pytest
 
-from benchmarks.load import LoadResult, combined, percentile
+from benchmarks.load import HEADROOM, MIN_REQUESTS, Load, LoadResult, combined, percentile
 
 
 def turn(
@@ -73,3 +75,16 @@ def test_errors_wraps_and_counted_answers_of_every_turn_are_kept() -> None:
 def test_a_row_without_turns_is_refused() -> None:
     with pytest.raises(ValueError, match="no turns"):
         combined("help", [])
+
+
+def test_a_turn_is_written_headroom_times_what_the_fastest_run_answered_within_bounds() -> None:
+    load = Load("help", cast(Any, None), lambda first, count: [], requests=40_000)
+    assert load.count_for(4.0) == 40_000  # nothing run yet: the ceiling
+    load.runs.append(turn(2_000, 2.0, 10, 40))  # the warm-up: 1,000/s
+    load.runs.append(turn(1_200, 2.0, 10, 40))  # a slower turn does not lower it
+    assert load.count_for(4.0) == int(1_000 * 4.0 * HEADROOM)
+    load.runs.append(turn(100_000, 2.0, 10, 40))  # 50,000/s: the ceiling again
+    assert load.count_for(4.0) == 40_000
+    slow = Load("submit", cast(Any, None), lambda first, count: [], requests=40_000)
+    slow.runs.append(turn(10, 1.0, 10, 40))
+    assert slow.count_for(4.0) == MIN_REQUESTS
