@@ -150,21 +150,11 @@ def create_engine(
         # The same pool as PostgreSQL's: SQLAlchemy's default for SQLite (5, and 10 more that
         # are closed as soon as they are returned) opened and set up a new connection for
         # almost every request of a burst of fifty.
-        # Last in, first out: the connection given back last is taken next. Each SQLite
-        # connection keeps its own page cache, and a commit on any other connection empties
-        # it (in WAL mode the next transaction sees the database changed and reads every page
-        # again from the files). Taken in turn, as the pool's default queue hands them out,
-        # every statement of a burst ran on a connection some other one had written behind:
-        # a check-in's read and write read their pages anew each time. Handed out last-first,
-        # the statements of a burst (on the event loop, each done before the next is taken)
-        # keep running on the same warm connection: a check-in submission's CPU fell by a
-        # fifth (docs/benchmarks.md, "Session of 2026-12-02, evening").
         engine = create_async_engine(
             url,
             async_creator=creator,
             pool_size=pool_size,
             max_overflow=max_overflow,
-            pool_use_lifo=True,
             **kwargs,
         )
         _configure_sqlite(engine, synchronous)

@@ -214,20 +214,3 @@ async def test_with_synchronous_full_a_commit_waits_for_its_fsync_in_a_thread(
             assert await thread_of(session) != loop_thread
     finally:
         await engine.dispose()
-
-
-async def test_the_connection_given_back_last_is_taken_next(engine: AsyncEngine) -> None:
-    """Last in, first out (storage/db.py says why: a connection that another one has written
-    behind reads every page again). Two connections are given back, the outer one last: the
-    next request runs on it, not on the one that waited longer in the pool."""
-
-    async def driver_connection_of(conn: Any) -> object:
-        return (await conn.get_raw_connection()).driver_connection
-
-    async with engine.connect() as outer:
-        outer_raw = await driver_connection_of(outer)
-        async with engine.connect() as inner:
-            inner_raw = await driver_connection_of(inner)
-    assert outer_raw is not inner_raw
-    async with engine.connect() as again:
-        assert await driver_connection_of(again) is outer_raw
