@@ -63,6 +63,16 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
     }
     ok = True
     wrk_ok = True
+    took: dict[str, float] = {}
+    results["section_seconds"] = took
+    mark = time.perf_counter()
+
+    def done(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        took[name] = round(now - mark, 1)
+        mark = now
+
     if {"teams", "slack", "checkin"} & set(args.which):
         try:
             ensure_wrk()
@@ -76,6 +86,7 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
         print(teams.report(tr) + "\n", flush=True)
         results["teams"] = teams.as_dict(tr)
         ok = ok and tr.met
+        done("teams")
     if wrk_ok and "slack" in args.which:
         from benchmarks import slack
 
@@ -83,6 +94,7 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
         print(slack.report(sl) + "\n", flush=True)
         results["slack"] = slack.as_dict(sl)
         ok = ok and sl.met
+        done("slack")
     if wrk_ok and "checkin" in args.which:
         from benchmarks import checkin
 
@@ -90,11 +102,13 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
         print(checkin.report(ch) + "\n", flush=True)
         results["checkin"] = checkin.as_dict(ch)
         ok = ok and ch.met
+        done("checkin")
     if "fanout" in args.which:
         fan = await fanout.run(members=args.members, rate=args.rate)
         print(fanout.report(fan), flush=True)
         results["fanout"] = fanout.as_dict(fan)
         ok = ok and fan.met
+        done("fanout")
     if "release" in args.which:
         if "fanout" in args.which:
             print(flush=True)
@@ -102,18 +116,21 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
         print(release.report(released), flush=True)
         results["release"] = release.as_dict(released)
         ok = ok and (released is None or released.met)
+        done("release")
     if "throughput" in args.which:
         if {"fanout", "release"} & set(args.which):
             print(flush=True)
         through = await throughput.run(deliveries=args.deliveries)
         print(throughput.report(through), flush=True)
         results["throughput"] = throughput.as_dicts(through)
+        done("throughput")
     if "scrub" in args.which:
         if len(args.which) > 1:
             print(flush=True)
         scrubbed = await scrub.run(open_deliveries=args.open_deliveries)
         print(scrub.report(scrubbed), flush=True)
         results["scrub"] = scrub.as_dicts(scrubbed)
+        done("scrub")
     return results, ok
 
 
@@ -126,7 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     if set(args.which) == set(CHOICES):
         met = took < TARGET_TOTAL_S
         verdict = "MET" if met else "MISSED"
-        print(f"\nall benchmarks: {took:.0f} s (target: < {TARGET_TOTAL_S:.0f} s) → {verdict}")
+        parts = ", ".join(f"{name} {s:.0f}" for name, s in results["section_seconds"].items())
+        print(
+            f"\nall benchmarks: {took:.0f} s ({parts}; target: < {TARGET_TOTAL_S:.0f} s)"
+            f" → {verdict}"
+        )
         ok = ok and met
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
