@@ -33,11 +33,13 @@ import aiohttp
 
 LUA = Path(__file__).with_name("wrk.lua")
 CONNECTIONS = 50
-# Requests written for a turn: this many times what the load's fastest run so far answered in
-# as long (the machine's speed moves by up to 2x within a minute), never fewer than
-# MIN_REQUESTS nor more than the load's own ceiling. Signing them is the benchmark's own
-# work, done while the servers idle: on a slow machine writing every turn's ceiling took
-# minutes of `make bench` (16,000 check-in submissions: 3.6 s each time).
+# Requests written for a turn: this many times what the load's fastest turn so far answered
+# in as long (the machine's speed moves by up to 2x within a minute), never fewer than
+# MIN_REQUESTS nor more than the load's own ceiling, which the first turn gets. Signing them
+# is the benchmark's own work, done while the servers idle: on a slow machine writing every
+# turn's ceiling took minutes of `make bench` (16,000 check-in submissions: 3.6 s each time).
+# A warm-up's rate is not used: it includes the server's cold start, and a turn sized by
+# one outlasted its requests (twice the warm-up's rate, and more).
 HEADROOM = 3.0
 MIN_REQUESTS = 2_000
 WRK_TIMEOUT = "10s"  # a slow answer is a latency, not a socket error
@@ -345,8 +347,8 @@ class Load:
 
     def count_for(self, seconds: float) -> int:
         """How many requests a run of `seconds` gets written (`HEADROOM` says why): the
-        ceiling until a run has shown how fast the server answers."""
-        fastest = max((run.rate for run in self.runs), default=0.0)
+        ceiling until a turn has shown how fast the server answers."""
+        fastest = max((turn.rate for turn in self.turns), default=0.0)
         if fastest <= 0:
             return self.requests
         return min(self.requests, max(MIN_REQUESTS, math.ceil(fastest * seconds * HEADROOM)))

@@ -205,7 +205,9 @@ def report(result: SlackResult) -> str:
     loads = (*result.baselines.values(), *(row.result for row in result.rows))
     wrapped = [r.label for r in loads if r.wraps]
     if wrapped:
-        extra += f"\n  {', '.join(wrapped)}: outlasted its {REQUESTS} requests (a request repeated)"
+        extra += (
+            f"\n  {', '.join(wrapped)}: outlasted the requests written for it (a request repeated)"
+        )
     return f"{head}\n{body}\n{extra}"
 
 
