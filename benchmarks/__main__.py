@@ -63,14 +63,14 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
     }
     ok = True
     wrk_ok = True
-    took: dict[str, float] = {}
-    results["section_seconds"] = took
+    seconds_of: dict[str, float] = {}
+    results["section_seconds"] = seconds_of
     mark = time.perf_counter()
 
     def done(name: str) -> None:
         nonlocal mark
         now = time.perf_counter()
-        took[name] = round(now - mark, 1)
+        seconds_of[name] = round(now - mark, 1)
         mark = now
 
     if {"teams", "slack", "checkin"} & set(args.which):

@@ -49,9 +49,7 @@ PEOPLE = 100
 SECONDS = 8.0  # per request kind, in ROUNDS turns (benchmarks/load.py `interleaved`)
 ROUNDS = 2
 WARMUP_SECONDS = 2.0
-REQUESTS = (
-    40_000  # per turn at most: more than either server answers in SECONDS / ROUNDS (6,000/s seen)
-)
+REQUESTS = 40_000  # per turn at most: more than a server answers in a turn (6,000/s seen)
 WARMUP_REQUESTS = 20_000  # the warm-up's 2 s at 6,000/s, and room
 TARGET_RATIO = 0.8
 TARGET_P99_MS = 50.0
