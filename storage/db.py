@@ -37,6 +37,11 @@ SQLITE_BUSY_TIMEOUT_MS = 30000  # how long a SQLite writer waits for another bef
 # (docs/benchmarks.md). The ceiling is the same 35; a request waiting for one waits in the
 # pool's queue.
 DEFAULT_POOL_SIZE = 35
+# SQLite: idle connections the direct path keeps for its next block instead of giving them
+# back to the pool (`Sessions._direct`). Its reads and its writes each run one at a time on
+# the event loop, so two serve them; taking one from SQLAlchemy's pool and giving it back
+# (through a greenlet each way) cost 38 µs, twice per check-in (docs/benchmarks.md).
+SQLITE_SPARES = 2
 
 
 @dataclass
@@ -50,6 +55,12 @@ class _Held:
 
 
 _HELD: ContextVar[_Held | None] = ContextVar("rutradar_held_connection", default=None)
+
+
+def _in_transaction(pooled: Any) -> bool:
+    """Whether a pooled SQLite connection is inside a transaction (then it is not kept)."""
+    raw = getattr(pooled.driver_connection, "raw", None)
+    return raw is None or bool(raw.in_transaction)
 
 
 class UnsupportedDatabase(ValueError):
@@ -283,6 +294,11 @@ class Sessions(async_sessionmaker[AsyncSession]):
         self._engine = engine
         self._reader = reader
         self.statements = Statements(engine.dialect, WRITING_VERBS)  # storage/direct.py
+        # SQLite's spare connections (`_direct`), never more than the pool can spare.
+        size = getattr(engine.sync_engine.pool, "size", None)
+        self._spare_room = min(SQLITE_SPARES, size() - 1) if sqlite and callable(size) else 0
+        self._spares: list[Any] = []
+        event.listen(engine.sync_engine, "engine_disposed", self._close_spares)
 
     @asynccontextmanager
     async def begin(self, *, long: bool = False) -> AsyncIterator[AsyncSession]:  # type: ignore[override]
@@ -389,22 +405,37 @@ class Sessions(async_sessionmaker[AsyncSession]):
         raw connection (no `AsyncConnection` around it: its start and close were a tenth of
         a check-in's CPU) and given back as SQLAlchemy's pool does, reset included (in a
         greenlet, where SQLAlchemy's asyncio adapters may await), or kept for the next
-        statements of the task's `one_connection` block. If anything fails on it, it is
-        discarded rather than given back: a transaction the failure left open, or a
-        connection the server dropped, must not reach the next request."""
+        statements of the task's `one_connection` block. On SQLite, up to `SQLITE_SPARES`
+        idle connections are kept instead of given back, and taken first (a list, no
+        greenlet): its blocks do not wait on each other's connections (reads and writes
+        each run on the event loop, writes one at a time), and the pool keeps the rest for
+        the ORM's sessions. If anything fails on it, it is discarded rather than given back
+        or kept: a transaction the failure left open, or a connection the server dropped,
+        must not reach the next request."""
         held = self._held()
         if held is not None and not held.in_use:
             async with self._kept(held, read_only=read_only) as direct:
                 yield direct
             return
-        pooled = await self._engine.raw_connection()
+        pooled = self._spares.pop() if self._spares else await self._engine.raw_connection()
         try:
             driver = driver_of(self._engine.dialect, pooled.driver_connection)
             yield DirectConnection(self.statements, driver, read_only=read_only), driver
         except BaseException:
             await greenlet_spawn(pooled.invalidate)
             raise
-        await greenlet_spawn(pooled.close)
+        if len(self._spares) < self._spare_room and not _in_transaction(pooled):
+            self._spares.append(pooled)  # SQLite: kept for the next block (SQLITE_SPARES)
+        else:
+            await greenlet_spawn(pooled.close)
+
+    def _close_spares(self, _engine: Any) -> None:
+        """`engine_disposed`: the spare connections closed with the engine's pool (they are
+        checked out of it, so its dispose does not see them). The event runs in the greenlet
+        of `AsyncEngine.dispose`, where closing a connection may await its driver."""
+        spares, self._spares = self._spares, []
+        for pooled in spares:
+            pooled.invalidate()
 
     @asynccontextmanager
     async def _kept(

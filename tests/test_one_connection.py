@@ -1,13 +1,16 @@
 """storage/db.py `Sessions.one_connection`: the direct connections a task takes in the block
 are one pooled connection (PostgreSQL), never shared with another task, given back before an
 ORM transaction takes its own (a pool the size of a burst never waits on itself), and
-discarded, not kept, after a failure. On SQLite each statement's connection is taken as
-before (the writer queue would otherwise wait on connections held by the queue)."""
+discarded, not kept, after a failure. On SQLite no task holds one (the writer queue would
+otherwise wait on connections held by the queue): the direct blocks share up to
+`SQLITE_SPARES` idle connections instead, closed with the engine."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from sqlalchemy import bindparam, event, func, select, update
@@ -15,7 +18,7 @@ from sqlalchemy import bindparam, event, func, select, update
 from bot.chat.engine import ChatEngine
 from bot.core.context import Context
 from bot.rounds.lifecycle import open_round
-from storage.db import Sessions, create_engine, create_session_factory
+from storage.db import SQLITE_SPARES, Sessions, create_engine, create_session_factory
 from storage.models import Base
 from tests.conftest import World
 from tests.helpers import checkin
@@ -67,23 +70,83 @@ async def test_a_read_then_writes_in_the_block_take_one_connection(
         assert (await conn.execute(READ_NAME, {"id": member.id})).scalar() == "Renamed again"
 
 
-async def test_without_the_block_each_takes_its_own(ctx: Context, world: World) -> None:
-    """And on SQLite the block changes nothing (the module's docstring says why)."""
-    sessions, member = _sessions(ctx), world.members[0]
-    watch = PoolWatch(ctx)
+async def test_without_the_block_each_takes_its_own(pg: Context, world: World) -> None:
+    sessions, member = _sessions(pg), world.members[0]
+    watch = PoolWatch(pg)
     async with sessions.reading() as conn:
         await conn.execute(READ_NAME, {"id": member.id})
     async with sessions.writing() as conn:
         await conn.execute(RENAME, {"id": member.id, "n": "Renamed"})
     assert watch.events == ["out", "in", "out", "in"]
-    if ctx.database.dialect.name == "sqlite":
-        watch.events.clear()
-        async with sessions.one_connection():
-            async with sessions.reading() as conn:
-                await conn.execute(READ_NAME, {"id": member.id})
-            async with sessions.writing() as conn:
-                await conn.execute(RENAME, {"id": member.id, "n": "Renamed again"})
-        assert watch.events == ["out", "in", "out", "in"]
+
+
+@pytest.fixture
+def lite(ctx: Context) -> Context:
+    if ctx.database.dialect.name != "sqlite":
+        pytest.skip("spare connections are SQLite's")
+    return ctx
+
+
+async def test_sqlite_blocks_take_spare_connections_not_the_pools(
+    lite: Context, world: World
+) -> None:
+    """Reads and writes, in a `one_connection` block or not: after the spares are taken once,
+    no block takes a connection from the pool or gives one back, and each still reads what
+    the last one committed."""
+    sessions, member = _sessions(lite), world.members[0]
+    for _ in range(SQLITE_SPARES):  # the spares in use at once, then kept
+        async with sessions.reading(), sessions.reading():
+            pass
+    watch = PoolWatch(lite)
+    for n in range(3):
+        async with sessions.writing() as conn:
+            await conn.execute(RENAME, {"id": member.id, "n": f"Renamed {n}"})
+        async with sessions.one_connection(), sessions.reading() as conn:
+            assert (await conn.execute(READ_NAME, {"id": member.id})).scalar() == f"Renamed {n}"
+    assert watch.events == []
+
+
+async def test_sqlite_a_failed_block_discards_its_spare(lite: Context, world: World) -> None:
+    """A block that failed leaves no connection behind to be kept: it is invalidated, as the
+    pool's would be, and the write it began is not committed."""
+    sessions, member = _sessions(lite), world.members[0]
+    async with sessions.reading():
+        pass
+    watch = PoolWatch(lite)
+    with pytest.raises(RuntimeError, match="after the write"):
+        async with sessions.writing() as conn:
+            await conn.execute(RENAME, {"id": member.id, "n": "Renamed"})
+            raise RuntimeError("after the write")
+    assert watch.events == ["invalidated", "in"]
+    async with sessions.reading() as conn:  # the spare is gone: one from the pool, kept
+        assert (await conn.execute(READ_NAME, {"id": member.id})).scalar() == "U0"
+    assert watch.events == ["invalidated", "in", "out"]
+
+
+async def test_sqlite_spares_close_with_the_engine(tmp_path: Path) -> None:
+    """An attacker reading the files after the server stopped: with every connection closed,
+    SQLite checkpoints its write-ahead log into the database and removes it. A spare left
+    open would leave the log (and the answers' bytes in it) on disk."""
+    database = tmp_path / "spares.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{database}")
+    sessions = create_session_factory(engine)
+    assert isinstance(sessions, Sessions)
+    async with engine.begin() as schema:
+        await schema.run_sync(
+            PEOPLE.metadata.create_all, tables=[PEOPLE.metadata.tables["workspaces"], PEOPLE]
+        )
+    raws: list[sqlite3.Connection] = []
+    async with sessions.reading() as first, sessions.reading() as second:
+        for direct in (first, second):
+            raws.append(direct._driver._connection.raw)  # type: ignore[attr-defined]
+    async with sessions.writing() as writer:
+        await writer.execute(select(PEOPLE.c.id).limit(1))
+    assert (tmp_path / "spares.db-wal").exists()  # open connections keep the log
+    await engine.dispose()
+    for raw in raws:
+        with pytest.raises(sqlite3.ProgrammingError):
+            raw.execute("SELECT 1")
+    assert not (tmp_path / "spares.db-wal").exists()
 
 
 async def test_a_task_started_in_the_block_takes_its_own_connection(
