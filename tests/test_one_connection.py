@@ -11,6 +11,7 @@ import asyncio
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import bindparam, event, func, select, update
@@ -45,11 +46,19 @@ def _sessions(ctx: Context) -> Sessions:
     return ctx.sessions
 
 
-@pytest.fixture
-def pg(ctx: Context) -> Context:
-    if ctx.database.dialect.name != "postgresql":
-        pytest.skip("one connection per block is PostgreSQL's")
-    return ctx
+def _only_on(dialect: str, why: str) -> Any:
+    """A fixture: the test's context on `dialect`, else the test skipped for `why`."""
+
+    def fixture(ctx: Context) -> Context:
+        if ctx.database.dialect.name != dialect:
+            pytest.skip(why)
+        return ctx
+
+    return pytest.fixture(fixture)
+
+
+pg = _only_on("postgresql", "one connection per block is PostgreSQL's")
+lite = _only_on("sqlite", "spare connections are SQLite's")
 
 
 async def test_a_read_then_writes_in_the_block_take_one_connection(
@@ -78,13 +87,6 @@ async def test_without_the_block_each_takes_its_own(pg: Context, world: World) -
     async with sessions.writing() as conn:
         await conn.execute(RENAME, {"id": member.id, "n": "Renamed"})
     assert watch.events == ["out", "in", "out", "in"]
-
-
-@pytest.fixture
-def lite(ctx: Context) -> Context:
-    if ctx.database.dialect.name != "sqlite":
-        pytest.skip("spare connections are SQLite's")
-    return ctx
 
 
 async def test_sqlite_blocks_take_spare_connections_not_the_pools(
